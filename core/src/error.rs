@@ -1,0 +1,197 @@
+//! One error type for the crate. Every variant says what happened and what the user can do about it,
+//! and maps to a stable [`ErrorKind`] that a UI can switch on.
+
+use serde::Serialize;
+
+/// A stable, machine-readable classification of an [`Error`], serialized in snake_case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The provider settings are wrong (malformed URL, plain http to a remote host, bad scopes).
+    InvalidConfiguration,
+    /// The provider could not be reached or answered with a server error; trying later may work.
+    ProviderUnavailable,
+    /// The provider answered, but not as an OpenID Provider should (bad metadata, bad response).
+    ProviderMisbehaved,
+    /// The provider announces a different issuer than the one configured.
+    IssuerMismatch,
+    /// The provider refused the sign-in (the user cancelled, or the provider returned an error).
+    SignInRejected,
+    /// The redirect did not belong to the sign-in in progress, or could not be read.
+    InvalidRedirect,
+    /// No sign-in is in progress for that session (it was cancelled, replaced or already completed).
+    NoSignInPending,
+    /// The ID token failed validation (signature, issuer, audience, expiry or nonce).
+    InvalidIdToken,
+    /// The provider rejected the refresh token for good: the user has to sign in again.
+    SessionRevoked,
+    /// The session is not signed in, so there is nothing to refresh or sign out.
+    NotSignedIn,
+    /// No session with that name exists.
+    UnknownSession,
+    /// A session with that name exists already.
+    SessionExists,
+    /// The OS keychain is locked: unlock it and try again.
+    KeychainLocked,
+    /// The OS keychain (Secret Service) is not running or did not answer in time.
+    KeychainUnavailable,
+    /// The OS keychain failed in another way.
+    KeychainFailed,
+    /// The settings/metadata file could not be read or written.
+    StorageFailed,
+    /// The session manager has shut down.
+    Shutdown,
+}
+
+/// Everything that can go wrong in `session-core`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Invalid provider configuration.
+    #[error("{0}")]
+    InvalidConfiguration(String),
+    /// The provider could not be reached, timed out or answered 5xx.
+    #[error("The provider at {endpoint} could not be reached ({detail}). Check the network and try again.")]
+    ProviderUnavailable {
+        /// The endpoint that was called.
+        endpoint: String,
+        /// What went wrong, without any secret.
+        detail: String,
+    },
+    /// The provider gave an answer that breaks the protocol.
+    #[error("The provider gave an unexpected answer at {endpoint}: {detail}")]
+    ProviderMisbehaved {
+        /// The endpoint that was called.
+        endpoint: String,
+        /// What was wrong with the answer.
+        detail: String,
+    },
+    /// Discovery announced another issuer.
+    #[error("The provider says its issuer is {found}, but {expected} was configured. Use the issuer URL exactly as the provider announces it.")]
+    IssuerMismatch {
+        /// The configured issuer.
+        expected: String,
+        /// The issuer the provider announced (or sent in the redirect's `iss`).
+        found: String,
+    },
+    /// The provider returned an OAuth error to the redirect URI, or refused the code.
+    #[error("The provider refused the sign-in: {0}. Try signing in again.")]
+    SignInRejected(String),
+    /// The redirect URL is malformed or does not match the pending sign-in.
+    #[error("The sign-in redirect was not accepted: {0}. Start the sign-in again.")]
+    InvalidRedirect(String),
+    /// No sign-in transaction to complete.
+    #[error("No sign-in is in progress for session \"{0}\". Start the sign-in again.")]
+    NoSignInPending(String),
+    /// ID token validation failed.
+    #[error("The provider's ID token is not valid: {0}. Nothing was stored; try signing in again.")]
+    InvalidIdToken(String),
+    /// `invalid_grant` on refresh, or the grant was revoked.
+    #[error("The provider no longer accepts this session ({0}): sign in again.")]
+    SessionRevoked(String),
+    /// Operation needs a signed-in session.
+    #[error("Session \"{0}\" is not signed in: sign in first.")]
+    NotSignedIn(String),
+    /// Unknown session name.
+    #[error("There is no session named \"{0}\".")]
+    UnknownSession(String),
+    /// Duplicate session name.
+    #[error("A session named \"{0}\" exists already: choose another name or remove it first.")]
+    SessionExists(String),
+    /// Keychain locked.
+    #[error("The keychain is locked: unlock it (for example by signing in to the desktop) and try again.")]
+    KeychainLocked,
+    /// Keychain not available.
+    #[error("The keychain (Secret Service) is not available: {0}. Start gnome-keyring or another Secret Service and try again.")]
+    KeychainUnavailable(String),
+    /// Other keychain failure.
+    #[error("The keychain failed: {0}")]
+    KeychainFailed(String),
+    /// Metadata storage failure.
+    #[error("Could not save or read {path}: {detail}. Free some disk space or fix the file's permissions and try again.")]
+    StorageFailed {
+        /// The file concerned.
+        path: String,
+        /// The underlying error.
+        detail: String,
+    },
+    /// The manager task is gone.
+    #[error("The session manager has stopped.")]
+    Shutdown,
+}
+
+impl Error {
+    /// The stable classification of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidConfiguration(_) => ErrorKind::InvalidConfiguration,
+            Error::ProviderUnavailable { .. } => ErrorKind::ProviderUnavailable,
+            Error::ProviderMisbehaved { .. } => ErrorKind::ProviderMisbehaved,
+            Error::IssuerMismatch { .. } => ErrorKind::IssuerMismatch,
+            Error::SignInRejected(_) => ErrorKind::SignInRejected,
+            Error::InvalidRedirect(_) => ErrorKind::InvalidRedirect,
+            Error::NoSignInPending(_) => ErrorKind::NoSignInPending,
+            Error::InvalidIdToken(_) => ErrorKind::InvalidIdToken,
+            Error::SessionRevoked(_) => ErrorKind::SessionRevoked,
+            Error::NotSignedIn(_) => ErrorKind::NotSignedIn,
+            Error::UnknownSession(_) => ErrorKind::UnknownSession,
+            Error::SessionExists(_) => ErrorKind::SessionExists,
+            Error::KeychainLocked => ErrorKind::KeychainLocked,
+            Error::KeychainUnavailable(_) => ErrorKind::KeychainUnavailable,
+            Error::KeychainFailed(_) => ErrorKind::KeychainFailed,
+            Error::StorageFailed { .. } => ErrorKind::StorageFailed,
+            Error::Shutdown => ErrorKind::Shutdown,
+        }
+    }
+
+    /// True when the same operation may succeed later without the user doing anything.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::ProviderUnavailable | ErrorKind::KeychainUnavailable | ErrorKind::KeychainLocked
+        )
+    }
+
+    /// A secret-free summary for snapshots and events.
+    pub fn info(&self) -> ErrorInfo {
+        ErrorInfo { kind: self.kind(), message: self.to_string() }
+    }
+}
+
+/// The serializable face of an error: `{ "kind": "...", "message": "..." }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ErrorInfo {
+    /// Stable classification.
+    pub kind: ErrorKind,
+    /// Human-readable message that says what to do.
+    pub message: String,
+}
+
+impl Serialize for Error {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        self.info().serialize(serializer)
+    }
+}
+
+/// Result with the crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_as_kind_and_message() {
+        let json = serde_json::to_value(Error::NotSignedIn("work".into())).unwrap();
+        assert_eq!(json["kind"], "not_signed_in");
+        assert_eq!(json["message"], "Session \"work\" is not signed in: sign in first.");
+    }
+
+    #[test]
+    fn only_outages_and_keychain_trouble_are_transient() {
+        let outage = Error::ProviderUnavailable { endpoint: "x".into(), detail: "503".into() };
+        assert!(outage.is_transient());
+        assert!(!Error::SessionRevoked("invalid_grant".into()).is_transient());
+    }
+}

@@ -1,0 +1,56 @@
+//! `session-core`: the whole OpenID Connect session lifecycle, headless.
+//!
+//! A [`SessionManager`] owns named sessions. Each is signed in through an authorization-code flow with
+//! PKCE ([`SessionManager::begin_sign_in`] gives the URL to open, [`SessionManager::complete_sign_in`]
+//! takes the redirect), keeps its tokens in a [`Vault`] (the OS keychain), refreshes them before they
+//! expire, on focus, periodically or on demand with concurrent triggers coalesced into one token
+//! request, and signs out with revocation and the provider's end-session URL. Every change is
+//! published as a secret-free [`SessionSnapshot`].
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use session_core::{JsonFileStore, KeyringVault, ProviderConfig, SessionManager};
+//!
+//! # async fn demo(redirect: url::Url) -> session_core::Result<()> {
+//! let manager = SessionManager::builder()
+//!     .vault(Arc::new(KeyringVault::new("session-keeper")))
+//!     .store(Arc::new(JsonFileStore::new("/tmp/sessions.json")))
+//!     .build()
+//!     .await?;
+//! manager.add_session("work", ProviderConfig::new("https://id.example.com", "my-client"), None).await?;
+//! let url = manager.begin_sign_in("work").await?;
+//! // Open `url` in a browser window; when it navigates to the redirect URI, hand that URL back:
+//! let session = manager.complete_sign_in("work", &redirect).await?;
+//! println!("signed in as {:?}, access token expires at {:?}", session.user, session.access_token_expires_at);
+//! let mut events = manager.subscribe(); // forward these to the UI
+//! # let _ = events.recv().await;
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+mod clock;
+mod error;
+mod handler;
+mod manager;
+mod oidc;
+mod policy;
+mod provider;
+mod secret;
+mod state;
+mod store;
+mod user;
+mod vault;
+
+pub use clock::{Clock, SystemClock, TestClock};
+pub use error::{Error, ErrorInfo, ErrorKind, Result};
+pub use handler::{DefaultRefreshHandler, HostEvent, RefreshContext, RefreshHandler};
+pub use manager::{SessionEvent, SessionManager, SessionManagerBuilder, SessionSnapshot, SignOutOutcome};
+pub use oidc::{EndSessionUrl, Revocation};
+pub use policy::{EnablePeriodically, Policy, RefreshPolicy, SessionLifetime};
+pub use provider::{DEFAULT_REDIRECT_URI, DEFAULT_SCOPES, ProviderConfig};
+pub use secret::SessionSecrets;
+pub use state::{Effect, Event, Phase, RefreshFailure, SessionState, TokenTimes, Trigger, transition};
+pub use store::{JsonFileStore, MemoryStore, MetadataStore, SessionRecord};
+pub use user::UserProfile;
+pub use vault::{KeyringVault, MemoryVault, SecretVault, Vault};

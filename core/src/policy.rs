@@ -1,0 +1,167 @@
+//! Refresh and lifetime settings, named after the web session libraries they come from
+//! (`enablePeriodically`, `enableOnWindowFocus`, `maxAge`, `expiresIn`, `updateAge`).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// `enablePeriodically`: `false` (off), `true` (every second) or a number of milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EnablePeriodically {
+    /// `false`: no periodic check; `true`: a check every second.
+    Enabled(bool),
+    /// A check every this many milliseconds (0 means off).
+    EveryMilliseconds(u64),
+}
+
+impl Default for EnablePeriodically {
+    fn default() -> Self {
+        EnablePeriodically::Enabled(false)
+    }
+}
+
+impl EnablePeriodically {
+    /// The period of the check, or `None` when periodic checks are off.
+    pub fn interval(self) -> Option<Duration> {
+        match self {
+            EnablePeriodically::Enabled(false) | EnablePeriodically::EveryMilliseconds(0) => None,
+            EnablePeriodically::Enabled(true) => Some(Duration::from_secs(1)),
+            EnablePeriodically::EveryMilliseconds(ms) => Some(Duration::from_millis(ms)),
+        }
+    }
+}
+
+/// When and how sessions are refreshed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RefreshPolicy {
+    /// Periodic session check (default off).
+    pub enable_periodically: EnablePeriodically,
+    /// Check the sessions whenever the app window gains focus (default on).
+    pub enable_on_window_focus: bool,
+    /// Refresh this long before the access token expires (default 60 s).
+    #[serde(with = "millis")]
+    pub lead_time: Duration,
+    /// `maxAge` of the validation cache: a check that finds the access token fresh asks the provider's
+    /// userinfo endpoint at most this often whether the session still stands (default 5 min).
+    #[serde(with = "millis")]
+    pub validation_max_age: Duration,
+    /// A session that cannot be extended counts as expiring this long before it ends (default 5 min).
+    #[serde(with = "millis")]
+    pub expiry_warning: Duration,
+    /// First delay after a transient refresh failure; it doubles per failure (default 1 s).
+    #[serde(with = "millis")]
+    pub retry_initial_delay: Duration,
+    /// Longest delay between retries (default 5 min).
+    #[serde(with = "millis")]
+    pub retry_max_delay: Duration,
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        Self {
+            enable_periodically: EnablePeriodically::default(),
+            enable_on_window_focus: true,
+            lead_time: Duration::from_secs(60),
+            validation_max_age: Duration::from_secs(5 * 60),
+            expiry_warning: Duration::from_secs(5 * 60),
+            retry_initial_delay: Duration::from_secs(1),
+            retry_max_delay: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+impl RefreshPolicy {
+    /// The delay before retry number `failures` (1-based): exponential, capped, with "equal jitter"
+    /// (half fixed, half scaled by `jitter` in 0..=1) so that many clients do not retry in lockstep.
+    /// The jitter comes in as a number so that this stays a pure function.
+    pub fn retry_delay(&self, failures: u32, jitter: f64) -> Duration {
+        let exponent = failures.saturating_sub(1).min(30);
+        let uncapped = self.retry_initial_delay.saturating_mul(1u32 << exponent);
+        let capped = uncapped.min(self.retry_max_delay);
+        capped / 2 + capped.mul_f64(jitter.clamp(0.0, 1.0) / 2.0)
+    }
+}
+
+/// How long a session lives: `expiresIn` with a sliding `updateAge`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SessionLifetime {
+    /// A session ends this long after it was last extended (default 7 days), or earlier when the
+    /// provider says its refresh token expires earlier.
+    #[serde(with = "millis")]
+    pub expires_in: Duration,
+    /// User activity (focus, a manual refresh, a token request) extends the session at most this often
+    /// (default 1 day).
+    #[serde(with = "millis")]
+    pub update_age: Duration,
+}
+
+impl Default for SessionLifetime {
+    fn default() -> Self {
+        Self { expires_in: Duration::from_secs(7 * 24 * 3600), update_age: Duration::from_secs(24 * 3600) }
+    }
+}
+
+/// Everything the state machine needs to decide.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Policy {
+    /// Refresh settings.
+    pub refresh: RefreshPolicy,
+    /// Lifetime settings.
+    pub lifetime: SessionLifetime,
+}
+
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(u64::try_from(value.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enable_periodically_reads_like_the_web_libraries() {
+        let parse = |s: &str| serde_json::from_str::<EnablePeriodically>(s).unwrap().interval();
+        assert_eq!(parse("false"), None);
+        assert_eq!(parse("true"), Some(Duration::from_secs(1)));
+        assert_eq!(parse("2500"), Some(Duration::from_millis(2500)));
+        assert_eq!(parse("0"), None);
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let policy: Policy = serde_json::from_str("{}").unwrap();
+        assert_eq!(policy.refresh.enable_periodically.interval(), None);
+        assert!(policy.refresh.enable_on_window_focus);
+        assert_eq!(policy.refresh.lead_time, Duration::from_secs(60));
+        assert_eq!(policy.refresh.validation_max_age, Duration::from_secs(300));
+        assert_eq!(policy.lifetime.expires_in, Duration::from_secs(604_800));
+        assert_eq!(policy.lifetime.update_age, Duration::from_secs(86_400));
+        let json = serde_json::to_value(&policy).unwrap();
+        assert_eq!(json["refresh"]["enablePeriodically"], false);
+        assert_eq!(json["refresh"]["leadTime"], 60_000);
+    }
+
+    #[test]
+    fn retry_delay_doubles_with_jitter_and_is_capped() {
+        let policy = RefreshPolicy::default();
+        assert_eq!(policy.retry_delay(1, 0.0), Duration::from_millis(500));
+        assert_eq!(policy.retry_delay(1, 1.0), Duration::from_secs(1));
+        assert_eq!(policy.retry_delay(4, 1.0), Duration::from_secs(8));
+        assert_eq!(policy.retry_delay(50, 1.0), Duration::from_secs(300));
+        assert_eq!(policy.retry_delay(50, 0.0), Duration::from_secs(150));
+    }
+}

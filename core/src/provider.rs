@@ -1,0 +1,140 @@
+//! Provider settings and their validation.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// The scopes asked for when none are configured.
+pub const DEFAULT_SCOPES: &str = "openid profile email offline_access";
+
+/// The redirect URI used when none is configured: a loopback address that nothing listens on; the
+/// app intercepts the navigation to it (or listens on it with an ephemeral port).
+pub const DEFAULT_REDIRECT_URI: &str = "http://127.0.0.1/callback";
+
+/// How to reach and use one OpenID Provider. Holds no secret: a client secret, if any, is given
+/// separately and goes to the vault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderConfig {
+    /// Name shown to the user.
+    pub display_name: String,
+    /// Issuer URL, exactly as the provider announces it.
+    pub issuer: String,
+    /// OAuth client id (a public client unless a client secret is stored).
+    pub client_id: String,
+    /// Scopes to ask for.
+    pub scopes: Vec<String>,
+    /// Where the provider sends the browser back after sign-in.
+    pub redirect_uri: String,
+    /// Where the provider sends the browser after its own sign-out, if registered.
+    pub post_logout_redirect_uri: Option<String>,
+    /// Extra authorization request parameters (for example `prompt` or `acr_values`).
+    #[serde(default)]
+    pub extra_authorization_params: BTreeMap<String, String>,
+    /// Whether a client secret is kept in the vault for this provider.
+    #[serde(default)]
+    pub has_client_secret: bool,
+}
+
+impl ProviderConfig {
+    /// A public-client configuration with the default scopes and redirect URI.
+    pub fn new(issuer: impl Into<String>, client_id: impl Into<String>) -> Self {
+        let issuer = issuer.into();
+        Self {
+            display_name: Url::parse(&issuer)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_else(|| issuer.clone()),
+            issuer,
+            client_id: client_id.into(),
+            scopes: DEFAULT_SCOPES.split(' ').map(str::to_owned).collect(),
+            redirect_uri: DEFAULT_REDIRECT_URI.to_owned(),
+            post_logout_redirect_uri: None,
+            extra_authorization_params: BTreeMap::new(),
+            has_client_secret: false,
+        }
+    }
+
+    /// Checks the settings before anything is sent anywhere.
+    pub fn validate(&self) -> Result<()> {
+        let issuer = Url::parse(&self.issuer)
+            .map_err(|err| Error::InvalidConfiguration(format!("The issuer URL \"{}\" is not a URL ({err}).", self.issuer)))?;
+        require_secure(&issuer, "issuer URL")?;
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(Error::InvalidConfiguration(
+                "The issuer URL must not have a query or fragment.".into(),
+            ));
+        }
+        if self.client_id.trim().is_empty() {
+            return Err(Error::InvalidConfiguration("The client id is empty.".into()));
+        }
+        if !self.scopes.iter().any(|scope| scope == "openid") {
+            return Err(Error::InvalidConfiguration("The scopes must include \"openid\".".into()));
+        }
+        if let Some(bad) = self.scopes.iter().find(|s| s.is_empty() || s.contains(char::is_whitespace)) {
+            return Err(Error::InvalidConfiguration(format!("\"{bad}\" is not a valid scope.")));
+        }
+        for (name, uri) in std::iter::once(("redirect URI", &self.redirect_uri))
+            .chain(self.post_logout_redirect_uri.iter().map(|u| ("post-logout redirect URI", u)))
+        {
+            Url::parse(uri).map_err(|err| Error::InvalidConfiguration(format!("The {name} \"{uri}\" is not a URL ({err}).")))?;
+        }
+        Ok(())
+    }
+}
+
+/// Plain `http://` is refused except on loopback, where nothing crosses the network.
+pub(crate) fn require_secure(url: &Url, what: &str) -> Result<()> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        "http" => Err(Error::InvalidConfiguration(format!(
+            "The {what} {url} uses plain http: use https (http is accepted only for 127.0.0.1, [::1] and localhost)."
+        ))),
+        other => Err(Error::InvalidConfiguration(format!("The {what} {url} uses \"{other}\": use https."))),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_refused_except_on_loopback() {
+        for ok in ["https://id.example.com", "http://127.0.0.1:8080", "http://[::1]:9000", "http://localhost:3000"] {
+            ProviderConfig::new(ok, "c").validate().unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        let err = ProviderConfig::new("http://id.example.com", "c").validate().unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidConfiguration);
+        assert!(err.to_string().contains("use https"), "{err}");
+        assert!(ProviderConfig::new("http://127.0.0.1.example.com", "c").validate().is_err());
+        assert!(ProviderConfig::new("ftp://id.example.com", "c").validate().is_err());
+        assert!(ProviderConfig::new("not a url", "c").validate().is_err());
+    }
+
+    #[test]
+    fn defaults_and_required_fields() {
+        let config = ProviderConfig::new("https://id.example.com", "c");
+        assert_eq!(config.scopes.join(" "), DEFAULT_SCOPES);
+        assert_eq!(config.display_name, "id.example.com");
+        let mut no_openid = config.clone();
+        no_openid.scopes = vec!["profile".into()];
+        assert!(no_openid.validate().is_err());
+        let mut no_client = config;
+        no_client.client_id = " ".into();
+        assert!(no_client.validate().is_err());
+    }
+}

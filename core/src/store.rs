@@ -1,0 +1,175 @@
+//! Non-secret metadata: provider settings, user claims, expiry instants. Never a token.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::provider::ProviderConfig;
+use crate::state::SessionState;
+use crate::user::UserProfile;
+
+/// What is persisted of one session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionRecord {
+    /// The session's name.
+    pub id: String,
+    /// Its provider.
+    pub provider: ProviderConfig,
+    /// Who is signed in (claims from the ID token and userinfo).
+    pub user: Option<UserProfile>,
+    /// Its state.
+    pub state: SessionState,
+}
+
+/// Where session records are kept between runs.
+pub trait MetadataStore: Send + Sync + 'static {
+    /// All records. A missing store is empty; a corrupt one is an error and is left untouched.
+    fn load(&self) -> Result<Vec<SessionRecord>>;
+    /// Replaces all records, atomically: after a crash either the old or the new list is there.
+    fn save(&self, records: &[SessionRecord]) -> Result<()>;
+}
+
+/// Records as one JSON file, written to a temporary file, flushed and renamed over the old one.
+pub struct JsonFileStore {
+    path: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FileContents {
+    version: u32,
+    sessions: Vec<SessionRecord>,
+}
+
+impl JsonFileStore {
+    /// A store at `path` (its folder is created on first save).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn error(&self, detail: impl std::fmt::Display) -> Error {
+        Error::StorageFailed { path: self.path.display().to_string(), detail: detail.to_string() }
+    }
+}
+
+impl MetadataStore for JsonFileStore {
+    fn load(&self) -> Result<Vec<SessionRecord>> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => return Err(self.error(err)),
+        };
+        let contents: FileContents = serde_json::from_slice(&bytes).map_err(|err| {
+            self.error(format_args!(
+                "the file is not valid ({err}); it was left as it is: repair it, or move it away to start afresh \
+                 (the tokens stay in the keychain)"
+            ))
+        })?;
+        Ok(contents.sessions)
+    }
+
+    fn save(&self, records: &[SessionRecord]) -> Result<()> {
+        let folder = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(folder).map_err(|err| self.error(err))?;
+        let contents = FileContents { version: 1, sessions: records.to_vec() };
+        let json = serde_json::to_vec_pretty(&contents).map_err(|err| self.error(err))?;
+        let mut temporary = tempfile_in(folder, &self.path).map_err(|err| self.error(err))?;
+        let written = temporary.1.write_all(&json).and_then(|()| temporary.1.sync_all());
+        if let Err(err) = written {
+            let _ = std::fs::remove_file(&temporary.0);
+            return Err(self.error(err));
+        }
+        std::fs::rename(&temporary.0, &self.path).map_err(|err| {
+            let _ = std::fs::remove_file(&temporary.0);
+            self.error(err)
+        })?;
+        if let Ok(dir) = std::fs::File::open(folder) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+}
+
+fn tempfile_in(folder: &Path, target: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("sessions.json");
+    let path = folder.join(format!(".{name}.{}.tmp", std::process::id()));
+    let file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&path)?;
+    Ok((path, file))
+}
+
+/// Records in memory, for tests.
+#[derive(Default)]
+pub struct MemoryStore {
+    records: Mutex<Vec<SessionRecord>>,
+}
+
+impl MetadataStore for MemoryStore {
+    fn load(&self) -> Result<Vec<SessionRecord>> {
+        Ok(self.records.lock().expect("memory store poisoned").clone())
+    }
+
+    fn save(&self, records: &[SessionRecord]) -> Result<()> {
+        *self.records.lock().expect("memory store poisoned") = records.to_vec();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> SessionRecord {
+        SessionRecord {
+            id: id.into(),
+            provider: ProviderConfig::new("https://id.example.com", "client"),
+            user: None,
+            state: SessionState::signed_out(),
+        }
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("session-core-store-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("sessions.json")
+    }
+
+    #[test]
+    fn missing_file_is_empty_and_saves_round_trip() {
+        let store = JsonFileStore::new(scratch("round-trip"));
+        assert!(store.load().unwrap().is_empty());
+        store.save(&[record("a"), record("b")]).unwrap();
+        let loaded = store.load().unwrap();
+        assert_eq!(loaded.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_corrupt_file_is_reported_and_left_as_it_was() {
+        let path = scratch("corrupt");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"{\"version\":1,\"sessions\":[{").unwrap();
+        let err = JsonFileStore::new(&path).load().unwrap_err();
+        assert!(err.to_string().contains("left as it is"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"version\":1,\"sessions\":[{");
+    }
+
+    #[test]
+    fn a_failed_save_keeps_the_previous_file() {
+        let path = scratch("failed-save");
+        let store = JsonFileStore::new(&path);
+        store.save(&[record("kept")]).unwrap();
+        // A directory where the temporary file should go makes the write fail like a full disk would.
+        let blocker = path.parent().unwrap().join(format!(".sessions.json.{}.tmp", std::process::id()));
+        std::fs::create_dir_all(&blocker).unwrap();
+        let err = store.save(&[record("new")]).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::StorageFailed);
+        assert_eq!(store.load().unwrap()[0].id, "kept");
+    }
+}

@@ -1,0 +1,267 @@
+//! Where secrets live. [`Vault`] is a small blocking key-value interface; [`KeyringVault`] keeps each
+//! item in the OS keychain (the Secret Service on Linux) and [`MemoryVault`] is for unit tests only.
+//! [`SecretVault`] is what the rest of the crate uses: it runs vault calls off the async runtime with a
+//! timeout (a frozen Secret Service must not hang the app) and stores typed session secrets.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::error::{Error, Result};
+use crate::secret::SessionSecrets;
+
+/// A blocking store of named secrets.
+pub trait Vault: Send + Sync + 'static {
+    /// Reads an item; a missing item is `Ok(None)`.
+    fn get(&self, name: &str) -> Result<Option<SecretString>>;
+    /// Creates or replaces an item.
+    fn set(&self, name: &str, value: &SecretString) -> Result<()>;
+    /// Deletes an item; a missing item is not an error.
+    fn delete(&self, name: &str) -> Result<()>;
+}
+
+/// The OS keychain through the keyring project's Secret Service store.
+///
+/// `keyring` 4's one-line `Entry::new` connects once per process and keeps a failed connection
+/// failed; the keyring authors advise apps that need control to use `keyring-core` with the store
+/// crate directly, which is what this does so that a Secret Service that starts late (autostart at
+/// login) or restarts is picked up on the next call instead of after an app restart.
+pub struct KeyringVault {
+    service: String,
+    store: Mutex<Option<Arc<keyring_core::CredentialStore>>>,
+}
+
+impl KeyringVault {
+    /// A vault whose items are labelled with `service` (for example "session-keeper").
+    pub fn new(service: impl Into<String>) -> Self {
+        Self { service: service.into(), store: Mutex::new(None) }
+    }
+
+    fn entry(&self, name: &str) -> Result<keyring_core::Entry> {
+        let store = {
+            let mut slot = self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            match &*slot {
+                Some(store) => store.clone(),
+                None => {
+                    let store: Arc<keyring_core::CredentialStore> =
+                        zbus_secret_service_keyring_store::Store::new().map_err(|err| self.map_error(err))?;
+                    *slot = Some(store.clone());
+                    store
+                }
+            }
+        };
+        store.build(&self.service, name, None).map_err(|err| self.map_error(err))
+    }
+
+    /// Classifies a keyring error; a broken connection is dropped so the next call reconnects.
+    fn map_error(&self, err: keyring_core::Error) -> Error {
+        use keyring_core::Error as K;
+        match err {
+            K::NoStorageAccess(_) => Error::KeychainLocked,
+            K::PlatformFailure(inner) => {
+                let text = inner.to_string();
+                *self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+                if text.contains("ocked") {
+                    Error::KeychainLocked
+                } else {
+                    Error::KeychainUnavailable(text)
+                }
+            }
+            K::NoDefaultStore => Error::KeychainUnavailable("no credential store".into()),
+            K::BadEncoding(_) | K::BadDataFormat(..) => {
+                Error::KeychainFailed("an item holds data that is not text; it was left untouched".into())
+            }
+            K::Ambiguous(_) => Error::KeychainFailed(
+                "several keychain items match one session; remove the duplicates in your keychain manager".into(),
+            ),
+            other => Error::KeychainFailed(other.to_string()),
+        }
+    }
+}
+
+impl Vault for KeyringVault {
+    fn get(&self, name: &str) -> Result<Option<SecretString>> {
+        match self.entry(name)?.get_password() {
+            Ok(value) => Ok(Some(SecretString::from(value))),
+            Err(keyring_core::Error::NoEntry) => Ok(None),
+            Err(err) => Err(self.map_error(err)),
+        }
+    }
+
+    fn set(&self, name: &str, value: &SecretString) -> Result<()> {
+        self.entry(name)?.set_password(value.expose_secret()).map_err(|err| self.map_error(err))
+    }
+
+    fn delete(&self, name: &str) -> Result<()> {
+        match self.entry(name)?.delete_credential() {
+            Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
+            Err(err) => Err(self.map_error(err)),
+        }
+    }
+}
+
+/// An in-memory vault for unit tests. Never use it in the app: secrets would be lost on exit.
+#[derive(Default)]
+pub struct MemoryVault {
+    items: Mutex<HashMap<String, SecretString>>,
+    failing: Mutex<Option<fn() -> Error>>,
+}
+
+impl MemoryVault {
+    /// An empty vault.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every following call fail with `error()` (`None` heals it), to test keychain outages.
+    pub fn fail_with(&self, error: Option<fn() -> Error>) {
+        *self.failing.lock().expect("memory vault poisoned") = error;
+    }
+
+    fn check(&self) -> Result<()> {
+        match *self.failing.lock().expect("memory vault poisoned") {
+            Some(error) => Err(error()),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Vault for MemoryVault {
+    fn get(&self, name: &str) -> Result<Option<SecretString>> {
+        self.check()?;
+        Ok(self.items.lock().expect("memory vault poisoned").get(name).cloned())
+    }
+
+    fn set(&self, name: &str, value: &SecretString) -> Result<()> {
+        self.check()?;
+        self.items.lock().expect("memory vault poisoned").insert(name.to_owned(), value.clone());
+        Ok(())
+    }
+
+    fn delete(&self, name: &str) -> Result<()> {
+        self.check()?;
+        self.items.lock().expect("memory vault poisoned").remove(name);
+        Ok(())
+    }
+}
+
+/// Typed, async, time-limited access to a [`Vault`].
+#[derive(Clone)]
+pub struct SecretVault {
+    inner: Arc<dyn Vault>,
+    timeout: Duration,
+}
+
+impl SecretVault {
+    /// Wraps a vault; each call gives up after `timeout`.
+    pub fn new(inner: Arc<dyn Vault>, timeout: Duration) -> Self {
+        Self { inner, timeout }
+    }
+
+    async fn call<T: Send + 'static>(&self, op: impl FnOnce(&dyn Vault) -> Result<T> + Send + 'static) -> Result<T> {
+        let inner = self.inner.clone();
+        let task = tokio::task::spawn_blocking(move || op(inner.as_ref()));
+        match tokio::time::timeout(self.timeout, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join_error)) => Err(Error::KeychainFailed(format!("the keychain call failed: {join_error}"))),
+            Err(_) => Err(Error::KeychainUnavailable(format!(
+                "it did not answer within {} s",
+                self.timeout.as_secs_f32()
+            ))),
+        }
+    }
+
+    fn tokens_item(session: &str) -> String {
+        format!("session/{session}/tokens")
+    }
+
+    fn client_secret_item(session: &str) -> String {
+        format!("session/{session}/client-secret")
+    }
+
+    /// The session's tokens, if stored.
+    pub async fn load_tokens(&self, session: &str) -> Result<Option<SessionSecrets>> {
+        let name = Self::tokens_item(session);
+        let session = session.to_owned();
+        self.call(move |vault| {
+            vault.get(&name)?.map(|value| SessionSecrets::from_keychain_value(&session, &value)).transpose()
+        })
+        .await
+    }
+
+    /// Stores (replaces) the session's tokens.
+    pub async fn save_tokens(&self, session: &str, secrets: &SessionSecrets) -> Result<()> {
+        let name = Self::tokens_item(session);
+        let value = secrets.to_keychain_value();
+        self.call(move |vault| vault.set(&name, &value)).await
+    }
+
+    /// Deletes the session's tokens.
+    pub async fn delete_tokens(&self, session: &str) -> Result<()> {
+        let name = Self::tokens_item(session);
+        self.call(move |vault| vault.delete(&name)).await
+    }
+
+    /// The client secret configured for the session's provider, if any.
+    pub async fn load_client_secret(&self, session: &str) -> Result<Option<SecretString>> {
+        let name = Self::client_secret_item(session);
+        self.call(move |vault| vault.get(&name)).await
+    }
+
+    /// Stores the client secret of the session's provider.
+    pub async fn save_client_secret(&self, session: &str, secret: &SecretString) -> Result<()> {
+        let name = Self::client_secret_item(session);
+        let value = secret.clone();
+        self.call(move |vault| vault.set(&name, &value)).await
+    }
+
+    /// Deletes the client secret of the session's provider.
+    pub async fn delete_client_secret(&self, session: &str) -> Result<()> {
+        let name = Self::client_secret_item(session);
+        self.call(move |vault| vault.delete(&name)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct FrozenVault;
+    impl Vault for FrozenVault {
+        fn get(&self, _: &str) -> Result<Option<SecretString>> {
+            std::thread::sleep(Duration::from_secs(2));
+            Ok(None)
+        }
+        fn set(&self, _: &str, _: &SecretString) -> Result<()> {
+            Ok(())
+        }
+        fn delete(&self, _: &str) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_frozen_keychain_is_a_clear_error_not_a_hang() {
+        let vault = SecretVault::new(Arc::new(FrozenVault), Duration::from_millis(50));
+        let err = vault.load_tokens("s").await.unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::KeychainUnavailable, "{err}");
+        assert!(err.to_string().contains("did not answer"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn tokens_round_trip_and_delete() {
+        let vault = SecretVault::new(Arc::new(MemoryVault::new()), Duration::from_secs(1));
+        let secrets = SessionSecrets {
+            access_token: SecretString::from("a"),
+            refresh_token: Some(SecretString::from("r")),
+            id_token: None,
+        };
+        vault.save_tokens("s", &secrets).await.unwrap();
+        assert!(vault.load_tokens("s").await.unwrap().unwrap().same_refresh_token(&secrets));
+        vault.delete_tokens("s").await.unwrap();
+        assert!(vault.load_tokens("s").await.unwrap().is_none());
+        vault.delete_tokens("s").await.unwrap();
+    }
+}

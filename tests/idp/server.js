@@ -1,0 +1,217 @@
+// The real OpenID Provider (panva's oidc-provider, OpenID Certified) that Session Keeper's tests and its
+// demo run against. It listens on 127.0.0.1 only, on IDP_PORT (default 0: a free port), and prints one
+// JSON line `{"issuer": "...", "port": N}` on stdout once it accepts connections.
+//
+// Environment (all optional):
+//   IDP_PORT                   port to listen on (0 = any free port)
+//   IDP_ISSUER                 issuer to announce (default http://127.0.0.1:PORT); tests use another to
+//                              provoke an issuer mismatch
+//   IDP_ACCESS_TOKEN_TTL       access token lifetime in seconds (default 3600)
+//   IDP_ID_TOKEN_TTL           ID token lifetime in seconds (default 3600)
+//   IDP_REFRESH_TOKEN_TTL      refresh token lifetime in seconds (default 14 days)
+//   IDP_NO_REFRESH_TOKEN=1     never issue refresh tokens (a provider that cannot extend a session)
+//
+// Everything under /test/ is a test-only control surface, never part of the protocol: counters of what
+// the provider saw, fault injection (the next N token calls answer 503 or drop the connection), revoking
+// every grant of a user, and disabling an account. The protocol endpoints themselves are oidc-provider's
+// own, unchanged.
+
+import { generateKeyPairSync } from 'node:crypto';
+import { createServer } from 'node:http';
+import Provider from 'oidc-provider';
+
+const seconds = (name, fallback) => {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) {
+    console.error(`${name} must be a positive whole number of seconds, got "${raw}"`);
+    process.exit(2);
+  }
+  return value;
+};
+
+const ttl = {
+  access: seconds('IDP_ACCESS_TOKEN_TTL', 3600),
+  id: seconds('IDP_ID_TOKEN_TTL', 3600),
+  refresh: seconds('IDP_REFRESH_TOKEN_TTL', 14 * 24 * 3600),
+};
+const issueRefreshTokens = process.env.IDP_NO_REFRESH_TOKEN !== '1';
+
+// The test users. The development login form accepts any password; a login name that is not listed
+// here still signs in, with claims derived from the name.
+const users = {
+  alice: { name: 'Alice Example', email: 'alice@example.test' },
+  bob: { name: 'Bob Example', email: 'bob@example.test' },
+};
+const disabledAccounts = new Set();
+
+const stats = {
+  tokenRequests: 0,
+  grants: {}, // grant_type -> successful responses
+  grantErrors: {}, // error code -> count
+  revocations: 0,
+  userinfo: 0,
+  endSessions: 0,
+};
+const faults = { remaining: 0, mode: '503' };
+const grantsByAccount = new Map(); // accountId -> Set(grantId)
+
+const httpServer = createServer();
+await new Promise((resolve, reject) => {
+  httpServer.once('error', reject);
+  httpServer.listen(Number(process.env.IDP_PORT || 0), '127.0.0.1', resolve);
+});
+const { port } = httpServer.address();
+const issuer = process.env.IDP_ISSUER || `http://127.0.0.1:${port}`;
+
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingKey = { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg: 'RS256', kid: `test-${Date.now()}` };
+
+const provider = new Provider(issuer, {
+  clients: [
+    {
+      client_id: 'session-keeper',
+      client_name: 'Session Keeper',
+      application_type: 'native',
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      // Loopback redirect URIs of native clients match on any port (RFC 8252 section 7.3).
+      redirect_uris: ['http://127.0.0.1/callback'],
+      post_logout_redirect_uris: ['http://127.0.0.1/signed-out'],
+    },
+    {
+      client_id: 'session-keeper-confidential',
+      client_secret: 'confidential-test-secret',
+      application_type: 'native',
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      redirect_uris: ['http://127.0.0.1/callback'],
+      post_logout_redirect_uris: ['http://127.0.0.1/signed-out'],
+    },
+  ],
+  jwks: { keys: [signingKey] },
+  cookies: { keys: ['session-keeper-test-provider-only'] },
+  pkce: { required: () => true },
+  scopes: ['openid', 'offline_access', 'profile', 'email'],
+  claims: {
+    openid: ['sub'],
+    profile: ['name', 'preferred_username'],
+    email: ['email', 'email_verified'],
+  },
+  features: {
+    devInteractions: { enabled: true },
+    revocation: { enabled: true },
+    rpInitiatedLogout: { enabled: true },
+    userinfo: { enabled: true },
+  },
+  // Short-TTL tests need expiry exactly when the TTL says, not 15 s later.
+  clockTolerance: 0,
+  rotateRefreshToken: true,
+  issueRefreshToken: async () => issueRefreshTokens,
+  ttl: {
+    AccessToken: ttl.access,
+    IdToken: ttl.id,
+    RefreshToken: ttl.refresh,
+    Grant: ttl.refresh,
+    Session: 14 * 24 * 3600,
+  },
+  async findAccount(_ctx, accountId) {
+    if (disabledAccounts.has(accountId)) return undefined;
+    const known = users[accountId] ?? { name: accountId, email: `${accountId}@example.test` };
+    return {
+      accountId,
+      async claims() {
+        return {
+          sub: accountId,
+          name: known.name,
+          preferred_username: accountId,
+          email: known.email,
+          email_verified: true,
+        };
+      },
+    };
+  },
+});
+provider.proxy = false;
+
+provider.on('grant.success', (ctx) => {
+  const type = ctx.oidc.params.grant_type;
+  stats.grants[type] = (stats.grants[type] ?? 0) + 1;
+});
+provider.on('grant.error', (_ctx, err) => {
+  stats.grantErrors[err.error] = (stats.grantErrors[err.error] ?? 0) + 1;
+});
+provider.on('grant.saved', (grant) => {
+  if (!grantsByAccount.has(grant.accountId)) grantsByAccount.set(grant.accountId, new Set());
+  grantsByAccount.get(grant.accountId).add(grant.jti);
+});
+provider.on('end_session.success', () => {
+  stats.endSessions += 1;
+});
+
+async function revokeAccount(accountId) {
+  const grantIds = [...(grantsByAccount.get(accountId) ?? [])];
+  for (const grantId of grantIds) {
+    await provider.AccessToken.revokeByGrantId(grantId);
+    await provider.RefreshToken.revokeByGrantId(grantId);
+    await provider.AuthorizationCode.revokeByGrantId(grantId);
+    const grant = await provider.Grant.find(grantId);
+    if (grant) await grant.destroy();
+  }
+  grantsByAccount.delete(accountId);
+  return grantIds.length;
+}
+
+provider.use(async (ctx, next) => {
+  if (ctx.path.startsWith('/test/')) {
+    const query = ctx.query;
+    switch (`${ctx.method} ${ctx.path}`) {
+      case 'GET /test/stats':
+        ctx.body = stats;
+        return;
+      case 'POST /test/fail':
+        faults.remaining = Number(query.count ?? 1);
+        faults.mode = query.mode === 'reset' ? 'reset' : '503';
+        ctx.body = faults;
+        return;
+      case 'POST /test/revoke':
+        ctx.body = { revokedGrants: await revokeAccount(String(query.sub)) };
+        return;
+      case 'POST /test/disable':
+        disabledAccounts.add(String(query.sub));
+        ctx.body = { disabled: [...disabledAccounts] };
+        return;
+      default:
+        ctx.status = 404;
+        ctx.body = { error: 'no such test route' };
+        return;
+    }
+  }
+  if (ctx.method === 'POST' && ctx.path === '/token') {
+    stats.tokenRequests += 1;
+    if (faults.remaining > 0) {
+      faults.remaining -= 1;
+      if (faults.mode === 'reset') {
+        ctx.req.socket.destroy();
+        ctx.respond = false;
+        return;
+      }
+      ctx.status = 503;
+      ctx.body = { error: 'temporarily_unavailable', error_description: 'injected outage' };
+      return;
+    }
+  }
+  if (ctx.method === 'POST' && ctx.path === '/token/revocation') stats.revocations += 1;
+  if (ctx.path === '/me') stats.userinfo += 1;
+  await next();
+});
+
+httpServer.on('request', provider.callback());
+process.stdout.write(`${JSON.stringify({ issuer, port })}\n`);
+
+const stop = () => httpServer.close(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
