@@ -77,6 +77,8 @@ impl RefreshHandler for DefaultRefreshHandler {
             });
             loop {
                 tokio::select! {
+                    // Once destroyed, a handler must not act on events that were already queued.
+                    biased;
                     _ = token.cancelled() => break,
                     _ = async { interval.as_mut().expect("guarded").tick().await }, if interval.is_some() => {
                         context.check_all(Trigger::Interval);

@@ -46,7 +46,7 @@ pub use clock::{Clock, SystemClock, TestClock};
 pub use error::{Error, ErrorInfo, ErrorKind, Result};
 pub use handler::{DefaultRefreshHandler, HostEvent, RefreshContext, RefreshHandler};
 pub use manager::{SessionEvent, SessionManager, SessionManagerBuilder, SessionSnapshot, SignOutOutcome};
-pub use oidc::{EndSessionUrl, Revocation};
+pub use oidc::{BoxFuture, EndSessionUrl, Refreshed, Revocation, TokenAuthority, UserCheck};
 pub use policy::{EnablePeriodically, Policy, RefreshPolicy, SessionLifetime};
 pub use provider::{DEFAULT_REDIRECT_URI, DEFAULT_SCOPES, ProviderConfig};
 pub use secret::SessionSecrets;

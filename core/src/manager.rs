@@ -22,7 +22,7 @@ use url::Url;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorInfo, ErrorKind, Result};
 use crate::handler::{DefaultRefreshHandler, HostEvent, RefreshContext, RefreshHandler};
-use crate::oidc::{EndSessionUrl, PendingSignIn, Provider, Refreshed, Revocation, UserCheck, http_client};
+use crate::oidc::{EndSessionUrl, PendingSignIn, Provider, Refreshed, Revocation, TokenAuthority, UserCheck, http_client};
 use crate::policy::Policy;
 use crate::provider::ProviderConfig;
 use crate::secret::SessionSecrets;
@@ -131,9 +131,18 @@ struct Providers {
     vault: SecretVault,
     clock: Arc<dyn Clock>,
     cache: Mutex<HashMap<String, Arc<Provider>>>,
+    authority: Option<Arc<dyn TokenAuthority>>,
 }
 
 impl Providers {
+    /// Who answers background refreshes and checks for this session.
+    async fn authority(&self, id: &str, config: &ProviderConfig) -> Result<Arc<dyn TokenAuthority>> {
+        match &self.authority {
+            Some(authority) => Ok(authority.clone()),
+            None => Ok(self.get(id, config).await?),
+        }
+    }
+
     async fn discover(&self, id: &str, config: &ProviderConfig) -> Result<Arc<Provider>> {
         let client_secret = if config.has_client_secret { self.vault.load_client_secret(id).await? } else { None };
         let provider = Arc::new(Provider::discover(&self.http, config, client_secret, self.clock.clone()).await?);
@@ -179,6 +188,7 @@ pub struct SessionManagerBuilder {
     clock: Arc<dyn Clock>,
     policy: Policy,
     handler: Box<dyn RefreshHandler>,
+    authority: Option<Arc<dyn TokenAuthority>>,
     request_timeout: Duration,
     vault_timeout: Duration,
     wake_interval: Duration,
@@ -192,6 +202,7 @@ impl Default for SessionManagerBuilder {
             clock: Arc::new(SystemClock),
             policy: Policy::default(),
             handler: Box::new(DefaultRefreshHandler::default()),
+            authority: None,
             request_timeout: Duration::from_secs(15),
             vault_timeout: Duration::from_secs(5),
             wake_interval: Duration::from_secs(10),
@@ -227,6 +238,13 @@ impl SessionManagerBuilder {
     /// The refresh trigger source (default: [`DefaultRefreshHandler`]).
     pub fn refresh_handler(mut self, handler: Box<dyn RefreshHandler>) -> Self {
         self.handler = handler;
+        self
+    }
+
+    /// Sends every background refresh and userinfo check to `authority` instead of the sessions'
+    /// discovered providers. For tests and simulations of the scheduler only.
+    pub fn token_authority(mut self, authority: Arc<dyn TokenAuthority>) -> Self {
+        self.authority = Some(authority);
         self
     }
 
@@ -266,6 +284,7 @@ impl SessionManagerBuilder {
             vault: vault.clone(),
             clock: self.clock.clone(),
             cache: Mutex::new(HashMap::new()),
+            authority: self.authority,
         });
         let mut sessions = BTreeMap::new();
         for mut record in records {
@@ -1029,7 +1048,7 @@ async fn refresh(
             .map_err(transient)?
             .ok_or_else(|| RefreshFailure::Revoked(Error::SessionRevoked("no tokens in the keychain".into()).info()))?,
     };
-    let provider = providers.get(id, config).await.map_err(transient)?;
+    let provider = providers.authority(id, config).await.map_err(transient)?;
     let mut result = provider.refresh(&secrets, subject.as_deref()).await;
     if let Err(RefreshFailure::Revoked(_)) = &result
         && let Ok(Some(stored)) = vault.load_tokens(id).await
@@ -1062,7 +1081,7 @@ async fn validate(
             Err(err) => return UserCheck::Unavailable(err),
         },
     };
-    match providers.get(id, config).await {
+    match providers.authority(id, config).await {
         Ok(provider) => provider.user_info(&secrets.access_token).await,
         Err(err) => UserCheck::Unavailable(err),
     }

@@ -110,6 +110,38 @@ pub fn http_client(request_timeout: Duration) -> Result<reqwest::Client> {
         .map_err(|err| Error::InvalidConfiguration(format!("cannot build the HTTP client: {err}")))
 }
 
+/// A boxed future, for the object-safe [`TokenAuthority`].
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// What the scheduler asks of a provider in the background: refresh and userinfo. [`Provider`] is
+/// the real one; tests of the scheduler's timing plug in their own through
+/// [`crate::SessionManagerBuilder::token_authority`], because tokio's paused clock and real sockets do
+/// not mix (the paused clock jumps to the next timer, an HTTP timeout, while a socket waits).
+pub trait TokenAuthority: Send + Sync + 'static {
+    /// Exchanges the refresh token in `current` for new tokens.
+    fn refresh<'a>(
+        &'a self,
+        current: &'a SessionSecrets,
+        subject: Option<&'a str>,
+    ) -> BoxFuture<'a, std::result::Result<Refreshed, RefreshFailure>>;
+    /// Asks whether the access token still stands.
+    fn user_info<'a>(&'a self, access_token: &'a SecretString) -> BoxFuture<'a, UserCheck>;
+}
+
+impl TokenAuthority for Provider {
+    fn refresh<'a>(
+        &'a self,
+        current: &'a SessionSecrets,
+        subject: Option<&'a str>,
+    ) -> BoxFuture<'a, std::result::Result<Refreshed, RefreshFailure>> {
+        Box::pin(Provider::refresh(self, current, subject))
+    }
+
+    fn user_info<'a>(&'a self, access_token: &'a SecretString) -> BoxFuture<'a, UserCheck> {
+        Box::pin(Provider::user_info(self, access_token))
+    }
+}
+
 /// A provider whose metadata and signing keys have been discovered.
 pub struct Provider {
     config: ProviderConfig,
