@@ -209,6 +209,9 @@ provider.use(async (ctx, next) => {
   await next();
 });
 
+// The harness may stop reading stdout after the ready line; a closed pipe must not end the provider.
+process.stdout.on('error', () => {});
+
 httpServer.on('request', provider.callback());
 process.stdout.write(`${JSON.stringify({ issuer, port })}\n`);
 

@@ -1,0 +1,298 @@
+//! `session-core` against the real OpenID Provider (oidc-provider, started per test on 127.0.0.1) and
+//! the real Secret Service (gnome-keyring on the test run's private D-Bus bus).
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use session_core::{
+    ErrorKind, JsonFileStore, Phase, Policy, SecretVault, SessionManager, SessionSecrets, Vault,
+};
+use support::{Idp, Ttls, keychain, manager, signed_in, wait_for_phase};
+use url::Url;
+
+async fn stored(vault: &Arc<session_core::KeyringVault>, id: &str) -> Option<SessionSecrets> {
+    SecretVault::new(vault.clone() as Arc<dyn Vault>, Duration::from_secs(5)).load_tokens(id).await.unwrap()
+}
+
+fn refresh_token(secrets: &SessionSecrets) -> String {
+    secrets.refresh_token.as_ref().expect("a refresh token").expose_secret().to_owned()
+}
+
+#[tokio::test]
+async fn sign_in_validates_the_id_token_and_keeps_tokens_only_in_the_keychain() {
+    let idp = Idp::start(Ttls::default());
+    let vault = keychain("sign-in");
+    let folder = std::env::temp_dir().join(format!("session-core-sign-in-{}", std::process::id()));
+    let store = Arc::new(JsonFileStore::new(folder.join("sessions.json")));
+    let manager = SessionManager::builder().vault(vault.clone()).store(store).build().await.unwrap();
+    let session = signed_in(&manager, &idp, "work", "alice").await;
+
+    assert_eq!(session.phase, Phase::Active);
+    let user = session.user.clone().unwrap();
+    assert_eq!((user.subject.as_str(), user.name.as_deref()), ("alice", Some("Alice Example")));
+    assert_eq!(user.email.as_deref(), Some("alice@example.test"));
+    assert!(session.has_refresh_token);
+    let remaining = session.access_token_expires_at.unwrap() - chrono::Utc::now();
+    assert!((3590..=3600).contains(&remaining.num_seconds()), "expiry from expires_in: {remaining}");
+
+    let secrets = stored(&vault, "work").await.expect("tokens in the keychain");
+    manager.shutdown().await;
+    let metadata = std::fs::read_to_string(folder.join("sessions.json")).unwrap();
+    assert!(metadata.contains("Alice Example"));
+    for token in [secrets.access_token.expose_secret(), &refresh_token(&secrets), secrets.id_token.as_ref().unwrap().expose_secret()] {
+        assert!(!metadata.contains(token), "a token reached the metadata file");
+    }
+    let snapshot_json = serde_json::to_string(&session).unwrap();
+    assert!(!snapshot_json.contains(secrets.access_token.expose_secret()));
+}
+
+#[tokio::test]
+async fn a_redirect_that_is_not_ours_is_refused_and_nothing_is_stored() {
+    let idp = Idp::start(Ttls::default());
+    let vault = keychain("bad-redirect");
+    let manager = manager(vault.clone(), Policy::default()).await;
+    manager.add_session("s", idp.config(), None).await.unwrap();
+    let url = manager.begin_sign_in("s").await.unwrap();
+    let redirect = idp.login(&url, "alice").await;
+
+    let mut forged_state = redirect.clone();
+    forged_state.query_pairs_mut().clear().extend_pairs(redirect.query_pairs().map(|(k, v)| {
+        if k == "state" { (k.into_owned(), "forged".to_owned()) } else { (k.into_owned(), v.into_owned()) }
+    }));
+    let err = manager.complete_sign_in("s", &forged_state).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRedirect, "{err}");
+    assert_eq!(manager.snapshot("s").await.unwrap().phase, Phase::SigningIn, "a forged redirect cancelled the sign-in");
+
+    let mut wrong_issuer = redirect.clone();
+    wrong_issuer.query_pairs_mut().clear().extend_pairs(redirect.query_pairs().map(|(k, v)| {
+        if k == "iss" { (k.into_owned(), "https://evil.example".to_owned()) } else { (k.into_owned(), v.into_owned()) }
+    }));
+    let err = manager.complete_sign_in("s", &wrong_issuer).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::IssuerMismatch, "{err}");
+    assert_eq!(manager.snapshot("s").await.unwrap().phase, Phase::SignedOut);
+    assert!(stored(&vault, "s").await.is_none(), "tokens stored after a failed sign-in");
+
+    let err = manager.complete_sign_in("s", &redirect).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoSignInPending, "a transaction was used twice: {err}");
+
+    let url = manager.begin_sign_in("s").await.unwrap();
+    let state = url.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+    let denied = Url::parse(&format!(
+        "http://127.0.0.1/callback?error=access_denied&error_description=user+said+no&state={state}&iss={}",
+        idp.issuer
+    ))
+    .unwrap();
+    let err = manager.complete_sign_in("s", &denied).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SignInRejected);
+    assert!(err.to_string().contains("user said no"), "{err}");
+    assert!(url.query_pairs().any(|(k, v)| k == "code_challenge_method" && v == "S256"));
+}
+
+#[tokio::test]
+async fn discovery_refuses_a_wrong_issuer_and_an_unreachable_host_and_saves_nothing() {
+    let idp = Idp::start_with(Ttls::default(), &[("IDP_ISSUER", "http://localhost:1/not-this-one")]);
+    let vault = keychain("discovery");
+    let manager = manager(vault, Policy::default()).await;
+    let mut config = idp.config();
+    config.issuer = idp.base();
+    let err = manager.add_session("mismatch", config, None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::IssuerMismatch, "{err}");
+    assert!(err.to_string().contains("http://localhost:1/not-this-one"), "{err}");
+
+    let err = manager
+        .add_session("offline", session_core::ProviderConfig::new("http://127.0.0.1:9", "c"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ProviderUnavailable, "{err}");
+    let err = manager
+        .add_session("plain", session_core::ProviderConfig::new("http://id.example.com", "c"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
+    assert!(manager.snapshots().await.unwrap().is_empty(), "a failed add saved a session");
+}
+
+#[tokio::test]
+async fn a_forced_refresh_rotates_the_refresh_token_and_writes_it_through() {
+    let idp = Idp::start(Ttls::default());
+    let vault = keychain("rotation");
+    let manager = manager(vault.clone(), Policy::default()).await;
+    let before = signed_in(&manager, &idp, "s", "alice").await;
+    let old = refresh_token(&stored(&vault, "s").await.unwrap());
+    let requests = idp.token_requests().await;
+
+    let after = manager.refresh("s", true).await.unwrap();
+    assert_eq!(idp.token_requests().await - requests, 1);
+    assert!(after.access_token_expires_at > before.access_token_expires_at);
+    assert!(after.last_refresh_at.is_some());
+    let new = refresh_token(&stored(&vault, "s").await.unwrap());
+    assert_ne!(old, new, "the provider rotates refresh tokens");
+    let (status, body) = idp.raw_refresh(&old).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "the old token still worked");
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_refresh_triggers_make_one_token_request() {
+    let idp = Idp::start(Ttls::default());
+    let vault = keychain("coalescing");
+    let manager = manager(vault, Policy::default()).await;
+    signed_in(&manager, &idp, "s", "alice").await;
+    let requests = idp.token_requests().await;
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let manager = manager.clone();
+        callers.spawn(async move { manager.refresh("s", true).await });
+    }
+    while let Some(result) = callers.join_next().await {
+        assert_eq!(result.unwrap().unwrap().phase, Phase::Active);
+    }
+    let stats = idp.stats().await;
+    assert_eq!(stats["tokenRequests"].as_u64().unwrap() - requests, 1, "{stats}");
+    assert!(stats["grantErrors"].as_object().unwrap().is_empty(), "{stats}");
+    assert_eq!(manager.refresh("s", true).await.unwrap().phase, Phase::Active, "the grant survived");
+}
+
+#[tokio::test]
+async fn the_session_expires_when_the_providers_refresh_token_ttl_runs_out() {
+    let idp = Idp::start(Ttls { access: 2, refresh: 5 });
+    let vault = keychain("ttl");
+    let mut policy = Policy::default();
+    policy.refresh.lead_time = Duration::from_secs(1);
+    let manager = manager(vault.clone(), policy).await;
+    signed_in(&manager, &idp, "s", "alice").await;
+    wait_for_phase(&manager, "s", Phase::Expired, Duration::from_secs(30)).await;
+    let stats = idp.stats().await;
+    assert!(stats["grants"]["refresh_token"].as_u64().unwrap() >= 1, "never refreshed: {stats}");
+    assert_eq!(stats["grantErrors"]["invalid_grant"].as_u64(), Some(1), "{stats}");
+    let session = manager.snapshot("s").await.unwrap();
+    assert_eq!(session.last_error.unwrap().kind, ErrorKind::SessionRevoked);
+    for _ in 0..50 {
+        if stored(&vault, "s").await.is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the dead tokens stayed in the keychain");
+}
+
+#[tokio::test]
+async fn revoking_the_grant_at_the_provider_ends_the_session_at_the_next_check() {
+    let idp = Idp::start(Ttls::default());
+    let vault = keychain("revoked");
+    let mut policy = Policy::default();
+    policy.refresh.validation_max_age = Duration::ZERO;
+    let manager = manager(vault, policy).await;
+    signed_in(&manager, &idp, "s", "alice").await;
+    assert_eq!(manager.refresh("s", false).await.unwrap().phase, Phase::Active, "fresh session judged revoked");
+    idp.revoke_user("alice").await;
+    let err = manager.refresh("s", false).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SessionRevoked, "{err}");
+    assert_eq!(manager.snapshot("s").await.unwrap().phase, Phase::Expired);
+}
+
+#[tokio::test]
+async fn sign_out_revokes_at_the_provider_and_builds_the_end_session_url() {
+    let idp = Idp::start(Ttls::default());
+    let vault = keychain("sign-out");
+    let manager = manager(vault.clone(), Policy::default()).await;
+    signed_in(&manager, &idp, "s", "alice").await;
+    let secrets = stored(&vault, "s").await.unwrap();
+
+    let outcome = manager.sign_out("s").await.unwrap();
+    assert_eq!(outcome.session.phase, Phase::SignedOut);
+    assert!(outcome.revocation.refresh_token_revoked && outcome.revocation.access_token_revoked, "{:?}", outcome.revocation);
+    assert!(stored(&vault, "s").await.is_none());
+    let (status, body) = idp.raw_refresh(&refresh_token(&secrets)).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    let url = outcome.end_session_url.expect("the provider has an end-session endpoint");
+    let pairs: Vec<(String, String)> = url.expose().query_pairs().into_owned().collect();
+    assert!(url.expose().as_str().starts_with(&format!("{}/session/end", idp.issuer)));
+    assert!(pairs.contains(&("id_token_hint".into(), secrets.id_token.unwrap().expose_secret().to_owned())));
+    assert!(pairs.contains(&("post_logout_redirect_uri".into(), "http://127.0.0.1/signed-out".into())));
+    assert!(!format!("{url:?}").contains("id_token_hint="), "the URL's Debug shows the ID token");
+    let err = manager.refresh("s", true).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotSignedIn);
+}
+
+#[tokio::test]
+async fn local_sign_out_succeeds_with_the_provider_down() {
+    let idp = Idp::start(Ttls::default());
+    let vault = keychain("sign-out-offline");
+    let manager = manager(vault.clone(), Policy::default()).await;
+    signed_in(&manager, &idp, "s", "alice").await;
+    drop(idp);
+    let outcome = manager.sign_out("s").await.unwrap();
+    assert_eq!(outcome.session.phase, Phase::SignedOut);
+    assert!(!outcome.revocation.refresh_token_revoked);
+    assert!(!outcome.revocation.problems.is_empty());
+    assert!(stored(&vault, "s").await.is_none());
+}
+
+#[tokio::test]
+async fn a_provider_outage_during_refresh_keeps_the_session_until_it_returns() {
+    let idp = Idp::start(Ttls::default());
+    let vault = keychain("outage");
+    let mut policy = Policy::default();
+    policy.refresh.retry_initial_delay = Duration::from_millis(200);
+    let manager = manager(vault.clone(), policy).await;
+    signed_in(&manager, &idp, "s", "alice").await;
+
+    for mode in ["503", "reset"] {
+        let before = refresh_token(&stored(&vault, "s").await.unwrap());
+        idp.fail_token_requests(2, mode).await;
+        let err = manager.refresh("s", true).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ProviderUnavailable, "{mode}: {err}");
+        let session = manager.snapshot("s").await.unwrap();
+        assert!(matches!(session.phase, Phase::Active | Phase::Refreshing), "{mode}: {:?}", session.phase);
+        assert_eq!(refresh_token(&stored(&vault, "s").await.unwrap()), before, "{mode}: token lost in an outage");
+        // The scheduler retries by itself with backoff; the second retry meets a healthy provider.
+        let mut events = manager.subscribe();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Ok(session_core::SessionEvent::Changed { session }) = events.recv().await
+                    && session.consecutive_failures == 0
+                    && session.phase == Phase::Active
+                {
+                    return;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{mode}: never recovered"));
+    }
+    assert_eq!(manager.snapshot("s").await.unwrap().last_error, None);
+}
+
+#[tokio::test]
+async fn a_restarted_manager_restores_the_session_from_the_keychain() {
+    let idp = Idp::start(Ttls::default());
+    let vault = keychain("restart");
+    let path = std::env::temp_dir().join(format!("session-core-restart-{}/sessions.json", std::process::id()));
+    let build = || SessionManager::builder().vault(vault.clone()).store(Arc::new(JsonFileStore::new(&path))).build();
+    let first = build().await.unwrap();
+    let before = signed_in(&first, &idp, "s", "alice").await;
+    first.shutdown().await;
+
+    let second = build().await.unwrap();
+    let restored = second.snapshot("s").await.unwrap();
+    assert_eq!((restored.phase, restored.user.clone()), (Phase::Active, before.user.clone()));
+    assert_eq!(restored.access_token_expires_at, before.access_token_expires_at);
+    assert_eq!(second.refresh("s", true).await.unwrap().phase, Phase::Active);
+}
+
+#[tokio::test]
+async fn two_accounts_on_one_provider_live_side_by_side_and_sign_out_independently() {
+    let idp = Idp::start(Ttls::default());
+    let vault = keychain("two-accounts");
+    let manager = manager(vault.clone(), Policy::default()).await;
+    signed_in(&manager, &idp, "alice", "alice").await;
+    let bob = signed_in(&manager, &idp, "bob", "bob").await;
+    assert_eq!(bob.user.unwrap().name.as_deref(), Some("Bob Example"));
+    manager.sign_out("alice").await.unwrap();
+    assert_eq!(manager.snapshot("alice").await.unwrap().phase, Phase::SignedOut);
+    assert_eq!(manager.refresh("bob", true).await.unwrap().phase, Phase::Active);
+    assert!(stored(&vault, "bob").await.is_some());
+}

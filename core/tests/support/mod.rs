@@ -1,0 +1,207 @@
+//! Test harness: the real OpenID Provider from `tests/idp` (oidc-provider) on 127.0.0.1, its
+//! test-only control routes, and a non-interactive login through its development login form.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use session_core::{KeyringVault, Policy, ProviderConfig, SessionManager, Vault};
+use url::Url;
+
+/// Token lifetimes for one provider process, in seconds.
+#[derive(Clone, Copy)]
+pub struct Ttls {
+    pub access: u64,
+    pub refresh: u64,
+}
+
+impl Default for Ttls {
+    fn default() -> Self {
+        Ttls { access: 3600, refresh: 14 * 24 * 3600 }
+    }
+}
+
+/// A running provider; killed when dropped.
+pub struct Idp {
+    child: Child,
+    /// The issuer the provider announces.
+    pub issuer: String,
+    /// The port it listens on.
+    pub port: u16,
+    http: reqwest::Client,
+}
+
+impl Idp {
+    pub fn start(ttls: Ttls) -> Idp {
+        Self::start_with(ttls, &[])
+    }
+
+    pub fn start_with(ttls: Ttls, env: &[(&str, &str)]) -> Idp {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/idp");
+        assert!(
+            std::path::Path::new(dir).join("node_modules/oidc-provider").exists(),
+            "the test provider is not installed: run `npm ci` in tests/idp (scripts/test.sh does)"
+        );
+        let mut child = Command::new("node")
+            .arg("server.js")
+            .current_dir(dir)
+            .env("IDP_ACCESS_TOKEN_TTL", ttls.access.to_string())
+            .env("IDP_ID_TOKEN_TTL", ttls.access.to_string())
+            .env("IDP_REFRESH_TOKEN_TTL", ttls.refresh.to_string())
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node must be installed to run the test provider");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("provider printed nothing");
+        // Keep reading: the provider logs to stdout and a closed pipe would end it.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let ready: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("provider said {line:?}"));
+        Idp {
+            child,
+            issuer: ready["issuer"].as_str().unwrap().to_owned(),
+            port: ready["port"].as_u64().unwrap() as u16,
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        }
+    }
+
+    /// The base URL the provider actually listens on (differs from the issuer when IDP_ISSUER is set).
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn config(&self) -> ProviderConfig {
+        let mut config = ProviderConfig::new(&self.issuer, "session-keeper");
+        config.display_name = "Test provider".into();
+        config.post_logout_redirect_uri = Some("http://127.0.0.1/signed-out".into());
+        config
+    }
+
+    pub async fn stats(&self) -> Value {
+        self.http.get(format!("{}/test/stats", self.base())).send().await.unwrap().json().await.unwrap()
+    }
+
+    pub async fn token_requests(&self) -> u64 {
+        self.stats().await["tokenRequests"].as_u64().unwrap()
+    }
+
+    /// The next `count` token requests fail: `mode` "503" answers 503, "reset" drops the connection.
+    pub async fn fail_token_requests(&self, count: u32, mode: &str) {
+        let url = format!("{}/test/fail?count={count}&mode={mode}", self.base());
+        assert!(self.http.post(url).send().await.unwrap().status().is_success());
+    }
+
+    /// Revokes every grant of `subject` at the provider, as an administrator would.
+    pub async fn revoke_user(&self, subject: &str) {
+        let url = format!("{}/test/revoke?sub={subject}", self.base());
+        assert!(self.http.post(url).send().await.unwrap().status().is_success());
+    }
+
+    /// Plays the user in the provider's login and consent pages, like a browser with cookies, and
+    /// returns the URL the provider finally redirects to (the app's redirect URI).
+    pub async fn login(&self, authorization_url: &Url, user: &str) -> Url {
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let mut response = browser.get(authorization_url.clone()).send().await.unwrap();
+        for _ in 0..20 {
+            let location = response
+                .headers()
+                .get("location")
+                .unwrap_or_else(|| panic!("provider stopped redirecting with HTTP {}", response.status()))
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let next = response.url().join(&location).unwrap();
+            if next.path() == "/callback" {
+                return next;
+            }
+            if next.path().starts_with("/interaction/") {
+                let page = browser.get(next.clone()).send().await.unwrap().text().await.unwrap();
+                let form: &[(&str, &str)] = if page.contains("name=\"login\"") {
+                    &[("prompt", "login"), ("login", user), ("password", "any")]
+                } else {
+                    &[("prompt", "consent")]
+                };
+                response = browser.post(next).form(form).send().await.unwrap();
+            } else {
+                response = browser.get(next).send().await.unwrap();
+            }
+        }
+        panic!("no redirect to the callback after 20 steps");
+    }
+
+    /// POSTs a refresh grant by hand, as a stale copy of the token would be used.
+    pub async fn raw_refresh(&self, refresh_token: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/token", self.base()))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", "session-keeper")])
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+impl Drop for Idp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A keychain vault on the test run's private Secret Service, with its own item namespace.
+pub fn keychain(test: &str) -> Arc<KeyringVault> {
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "no D-Bus session bus: run the tests through scripts/test.sh, which starts a private bus with gnome-keyring"
+    );
+    Arc::new(KeyringVault::new(format!("session-keeper-test-{test}-{}", std::process::id())))
+}
+
+pub async fn manager(vault: Arc<dyn Vault>, policy: Policy) -> SessionManager {
+    SessionManager::builder()
+        .vault(vault)
+        .policy(policy)
+        .request_timeout(Duration::from_secs(5))
+        .build()
+        .await
+        .unwrap()
+}
+
+/// Adds session `id` for `idp` and signs `user` in through the real login pages.
+pub async fn signed_in(manager: &SessionManager, idp: &Idp, id: &str, user: &str) -> session_core::SessionSnapshot {
+    manager.add_session(id, idp.config(), None).await.unwrap();
+    let url = manager.begin_sign_in(id).await.unwrap();
+    let redirect = idp.login(&url, user).await;
+    manager.complete_sign_in(id, &redirect).await.unwrap()
+}
+
+/// Waits, bounded, for the session to reach `phase`, reading the manager's events.
+pub async fn wait_for_phase(manager: &SessionManager, id: &str, phase: session_core::Phase, within: Duration) {
+    let mut events = manager.subscribe();
+    if manager.snapshot(id).await.unwrap().phase == phase {
+        return;
+    }
+    tokio::time::timeout(within, async {
+        loop {
+            if let Ok(session_core::SessionEvent::Changed { session }) = events.recv().await
+                && session.id == id
+                && session.phase == phase
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("session {id} did not become {phase:?} within {within:?}"));
+}

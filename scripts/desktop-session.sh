@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs a command inside a private desktop session: its own D-Bus session bus with an unlocked
+# gnome-keyring (a real Secret Service) and, with --display, Xvfb and dunst (a real notification
+# server). Nothing of the user's own keychain or desktop is touched.
+#   scripts/desktop-session.sh [--display] -- command args...
+set -euo pipefail
+
+if [ "${1:-}" != "--inside" ]; then
+  exec dbus-run-session -- "$0" --inside "$@"
+fi
+shift
+display=0
+if [ "${1:-}" = "--display" ]; then display=1; shift; fi
+[ "${1:-}" = "--" ] && shift
+
+scratch=$(mktemp -d)
+cleanup() {
+  [ -n "${keyring_pid:-}" ] && kill "$keyring_pid" 2>/dev/null || true
+  [ -n "${dunst_pid:-}" ] && kill "$dunst_pid" 2>/dev/null || true
+  [ -n "${xvfb_pid:-}" ] && kill "$xvfb_pid" 2>/dev/null || true
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+# A fresh keyring folder, so an old keyring with another password never starts locked.
+export XDG_DATA_HOME="$scratch/data" XDG_RUNTIME_DIR="$scratch/run"
+mkdir -p "$XDG_DATA_HOME" "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+printf 'session-keeper-test' | gnome-keyring-daemon --foreground --unlock --components=secrets >"$scratch/keyring.log" 2>&1 &
+keyring_pid=$!
+# Wait until the Secret Service answers on the bus (bounded).
+for _ in $(seq 100); do
+  if dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+       org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q 'boolean true'; then
+    break
+  fi
+  sleep 0.05
+done
+
+if [ "$display" = 1 ]; then
+  for n in $(seq 90 140); do [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ] || break; done
+  Xvfb ":$n" -screen 0 1280x800x24 -nolisten tcp >"$scratch/xvfb.log" 2>&1 &
+  xvfb_pid=$!
+  export DISPLAY=":$n"
+  for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X$n" ] && break; sleep 0.05; done
+  dunst >"$scratch/dunst.log" 2>&1 &
+  dunst_pid=$!
+fi
+
+"$@"
