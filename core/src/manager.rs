@@ -397,6 +397,11 @@ impl SessionManager {
             .ok_or_else(|| Error::UnknownSession(id.to_owned()))
     }
 
+    /// The provider settings of one session (no secrets: the client secret stays in the vault).
+    pub async fn provider_config(&self, id: &str) -> Result<ProviderConfig> {
+        Ok(self.call(|reply| Command::Record { id: id.to_owned(), reply }).await??.provider)
+    }
+
     /// Adds a session for a provider. Discovery runs first; if it fails, nothing is saved.
     pub async fn add_session(
         &self,

@@ -59,6 +59,21 @@ impl ProviderConfig {
         }
     }
 
+    /// Whether a browser navigation goes to this provider's redirect URI, so the app must take it
+    /// instead of loading it. Query and fragment are ignored; a loopback redirect matches on any port
+    /// (RFC 8252 section 7.3), as providers match it.
+    pub fn is_redirect(&self, navigation: &Url) -> bool {
+        Url::parse(&self.redirect_uri).is_ok_and(|target| same_endpoint(&target, navigation))
+    }
+
+    /// Whether a navigation goes to the post-logout redirect URI (the end of an end-session visit).
+    pub fn is_post_logout_redirect(&self, navigation: &Url) -> bool {
+        self.post_logout_redirect_uri
+            .as_deref()
+            .and_then(|uri| Url::parse(uri).ok())
+            .is_some_and(|target| same_endpoint(&target, navigation))
+    }
+
     /// Checks the settings before anything is sent anywhere.
     pub fn validate(&self) -> Result<()> {
         let issuer = Url::parse(&self.issuer)
@@ -99,6 +114,18 @@ pub(crate) fn require_secure(url: &Url, what: &str) -> Result<()> {
     }
 }
 
+fn same_endpoint(target: &Url, navigation: &Url) -> bool {
+    let port_matches = if is_loopback(target) && target.port().is_none() {
+        true
+    } else {
+        target.port_or_known_default() == navigation.port_or_known_default()
+    };
+    target.scheme() == navigation.scheme()
+        && target.host_str().map(str::to_ascii_lowercase) == navigation.host_str().map(str::to_ascii_lowercase)
+        && port_matches
+        && target.path() == navigation.path()
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
@@ -136,5 +163,25 @@ mod tests {
         let mut no_client = config;
         no_client.client_id = " ".into();
         assert!(no_client.validate().is_err());
+    }
+
+    #[test]
+    fn redirect_matching_ignores_query_and_loopback_port_only() {
+        let mut config = ProviderConfig::new("https://id.example.com", "c");
+        config.post_logout_redirect_uri = Some("http://127.0.0.1/signed-out".into());
+        let url = |s: &str| Url::parse(s).unwrap();
+        assert!(config.is_redirect(&url("http://127.0.0.1/callback?code=x&state=y")));
+        assert!(config.is_redirect(&url("http://127.0.0.1:49152/callback?error=access_denied")));
+        assert!(!config.is_redirect(&url("http://127.0.0.1/callback/other")));
+        assert!(!config.is_redirect(&url("https://127.0.0.1/callback")));
+        assert!(!config.is_redirect(&url("http://127.0.0.2/callback")));
+        assert!(!config.is_redirect(&url("https://id.example.com/callback")));
+        assert!(config.is_post_logout_redirect(&url("http://127.0.0.1/signed-out?state=1")));
+        assert!(!config.is_post_logout_redirect(&url("http://127.0.0.1/callback")));
+        config.redirect_uri = "https://app.example.com:8443/cb".into();
+        assert!(config.is_redirect(&url("https://app.example.com:8443/cb?code=1")));
+        assert!(!config.is_redirect(&url("https://app.example.com/cb?code=1")));
+        config.post_logout_redirect_uri = None;
+        assert!(!config.is_post_logout_redirect(&url("http://127.0.0.1/signed-out")));
     }
 }
