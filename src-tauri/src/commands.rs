@@ -1,0 +1,176 @@
+//! The commands the dashboard may call (and only the dashboard: see `capabilities/main.json`). Each is
+//! a short delegation to the session core or to the shell's windows; none returns a token.
+
+use serde::{Deserialize, Serialize};
+use session_core::{ProviderConfig, SessionSnapshot};
+use tauri::{AppHandle, Emitter, State, WebviewWindow};
+
+use crate::error::Result;
+use crate::settings::Settings;
+use crate::{Shell, windows};
+
+/// Everything the page needs for its first paint.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppState {
+    /// Every session, as the core sees it now.
+    pub sessions: Vec<SessionSnapshot>,
+    /// The settings in force.
+    pub settings: Settings,
+    /// Problems found at start (an unreadable file moved aside, say), to show once.
+    pub warnings: Vec<String>,
+}
+
+/// The add-provider form.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewProvider {
+    /// The session's name (unique).
+    pub name: String,
+    /// What the provider is called on the card.
+    pub display_name: String,
+    /// The issuer URL.
+    pub issuer: String,
+    /// The client id registered at the provider.
+    pub client_id: String,
+    /// Space-separated scopes; empty means the default ones.
+    pub scopes: String,
+    /// The redirect URI registered at the provider; empty means the default.
+    #[serde(default)]
+    pub redirect_uri: String,
+    /// The post-logout redirect URI registered at the provider; empty means none.
+    #[serde(default)]
+    pub post_logout_redirect_uri: String,
+}
+
+impl NewProvider {
+    fn into_config(self) -> (String, ProviderConfig) {
+        let mut config = ProviderConfig::new(self.issuer.trim(), self.client_id.trim());
+        if !self.display_name.trim().is_empty() {
+            config.display_name = self.display_name.trim().to_owned();
+        }
+        let scopes: Vec<String> = self.scopes.split_whitespace().map(str::to_owned).collect();
+        if !scopes.is_empty() {
+            config.scopes = scopes;
+        }
+        if !self.redirect_uri.trim().is_empty() {
+            config.redirect_uri = self.redirect_uri.trim().to_owned();
+        }
+        if !self.post_logout_redirect_uri.trim().is_empty() {
+            config.post_logout_redirect_uri = Some(self.post_logout_redirect_uri.trim().to_owned());
+        }
+        (self.name.trim().to_owned(), config)
+    }
+}
+
+/// What signing out did, for the page's message.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedOut {
+    /// The session, now signed out.
+    pub session: SessionSnapshot,
+    /// Whether the provider confirmed the refresh token's revocation.
+    pub revoked: bool,
+    /// What could not be done at the provider (the tokens are gone from this machine regardless).
+    pub problems: Vec<String>,
+    /// Whether the provider's end-session page was opened.
+    pub end_session_opened: bool,
+}
+
+/// Sessions, settings and start-up warnings for the first paint.
+#[tauri::command]
+pub async fn get_app_state(shell: State<'_, Shell>) -> Result<AppState> {
+    Ok(AppState {
+        sessions: shell.manager.snapshots().await?,
+        settings: shell.settings(),
+        warnings: shell.warnings.lock().expect("warnings poisoned").clone(),
+    })
+}
+
+/// The page has painted the true state: show the window (it starts hidden, so that nobody sees a
+/// blank or half-loaded dashboard).
+#[tauri::command]
+pub fn window_ready(window: WebviewWindow) -> Result<()> {
+    window.show()?;
+    window.set_focus()?;
+    Ok(())
+}
+
+/// Adds a provider as a new session. Discovery runs first; on any error nothing is saved.
+#[tauri::command]
+pub async fn add_provider(shell: State<'_, Shell>, provider: NewProvider) -> Result<SessionSnapshot> {
+    let (name, config) = provider.into_config();
+    Ok(shell.manager.add_session(&name, config, None).await?)
+}
+
+/// Removes a session (signing it out first if needed).
+#[tauri::command]
+pub async fn remove_session(shell: State<'_, Shell>, id: String) -> Result<()> {
+    shell.manager.remove_session(&id).await?;
+    shell.update_settings(|settings| {
+        settings.muted_sessions.remove(&id);
+    })?;
+    Ok(())
+}
+
+/// Opens the sign-in window; the outcome arrives as a `sign-in-finished` event.
+#[tauri::command]
+pub async fn sign_in(app: AppHandle, id: String) -> Result<()> {
+    windows::start_sign_in(&app, &id).await
+}
+
+/// Closes the sign-in window of a session, ending that attempt.
+#[tauri::command]
+pub fn cancel_sign_in(app: AppHandle, id: String) -> Result<()> {
+    windows::cancel_sign_in(&app, &id)
+}
+
+/// Refreshes now, whether due or not.
+#[tauri::command]
+pub async fn refresh_session(shell: State<'_, Shell>, id: String) -> Result<SessionSnapshot> {
+    Ok(shell.manager.refresh(&id, true).await?)
+}
+
+/// Signs out: revokes at the provider, deletes the tokens, and opens the provider's end-session page.
+#[tauri::command]
+pub async fn sign_out(app: AppHandle, shell: State<'_, Shell>, id: String) -> Result<SignedOut> {
+    let config = shell.manager.provider_config(&id).await?;
+    let outcome = shell.manager.sign_out(&id).await?;
+    let mut problems = outcome.revocation.problems;
+    // An ephemeral sign-in kept no provider cookie, so there is no provider session to end.
+    let end_session_opened = match outcome.end_session_url {
+        Some(url) if !shell.settings().ephemeral_sign_in => match windows::visit_end_session(&app, config, url) {
+            Ok(()) => true,
+            Err(err) => {
+                problems.push(err.to_string());
+                false
+            }
+        },
+        _ => false,
+    };
+    Ok(SignedOut { session: outcome.session, revoked: outcome.revocation.refresh_token_revoked, problems, end_session_opened })
+}
+
+/// Saves and applies the settings (no restart needed). Async, so it runs on the runtime the core's
+/// refresh handler is started on.
+#[tauri::command]
+pub async fn save_settings(app: AppHandle, shell: State<'_, Shell>, settings: Settings) -> Result<Settings> {
+    settings.validate()?;
+    let saved = shell.update_settings(|current| *current = settings)?;
+    let _ = app.emit_to("main", "settings-changed", &saved);
+    Ok(saved)
+}
+
+/// Turns notifications for one session on or off.
+#[tauri::command]
+pub async fn set_session_notifications(app: AppHandle, shell: State<'_, Shell>, id: String, enabled: bool) -> Result<Settings> {
+    let saved = shell.update_settings(|settings| {
+        if enabled {
+            settings.muted_sessions.remove(&id);
+        } else {
+            settings.muted_sessions.insert(id.clone());
+        }
+    })?;
+    let _ = app.emit_to("main", "settings-changed", &saved);
+    Ok(saved)
+}

@@ -1,0 +1,91 @@
+//! The shell's errors, as the page receives them: `{ "kind": "...", "message": "..." }`. The UI
+//! switches on the stable `kind` and shows the `message`, which says what to do.
+
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+
+/// Everything a command can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The session core refused or failed (its kind is passed through unchanged).
+    #[error(transparent)]
+    Core(#[from] session_core::Error),
+    /// A window could not be opened or changed.
+    #[error("The window could not be opened ({0}). Try again; if it keeps failing, restart Session Keeper.")]
+    Window(#[from] tauri::Error),
+    /// The settings sent from the page are out of range.
+    #[error("{0}")]
+    InvalidSettings(String),
+    /// The settings file could not be written.
+    #[error("The settings could not be saved ({0}). They apply until Session Keeper restarts; check that the disk has space.")]
+    SettingsNotSaved(String),
+    /// The user closed the sign-in window before the provider redirected back.
+    #[error("The sign-in window was closed before the sign-in finished. Choose Sign in to try again.")]
+    SignInCancelled,
+    /// A newer sign-in for the same session replaced this one.
+    #[error("A newer sign-in replaced this one.")]
+    SignInReplaced,
+}
+
+/// `Result` with the shell's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// The stable, machine-readable kind the page switches on.
+    pub fn kind(&self) -> String {
+        match self {
+            Error::Core(err) => serde_json::to_value(err.kind())
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "core_failed".into()),
+            Error::Window(_) => "window_failed".into(),
+            Error::InvalidSettings(_) => "invalid_settings".into(),
+            Error::SettingsNotSaved(_) => "settings_not_saved".into(),
+            Error::SignInCancelled => "sign_in_cancelled".into(),
+            Error::SignInReplaced => "sign_in_replaced".into(),
+        }
+    }
+}
+
+/// An error as the page sees it, for event payloads (which must be `Clone`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ErrorPayload {
+    /// [`Error::kind`].
+    pub kind: String,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+impl From<&Error> for ErrorPayload {
+    fn from(err: &Error) -> Self {
+        ErrorPayload { kind: err.kind(), message: err.to_string() }
+    }
+}
+
+impl Serialize for Error {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_struct("Error", 2)?;
+        out.serialize_field("kind", &self.kind())?;
+        out.serialize_field("message", &self.to_string())?;
+        out.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_page_gets_kind_and_message() {
+        let err = Error::from(session_core::Error::UnknownSession("work".into()));
+        let value = serde_json::to_value(&err).unwrap();
+        assert_eq!(value["kind"], json!("unknown_session"));
+        assert_eq!(value.as_object().unwrap().len(), 2);
+        assert!(value["message"].as_str().unwrap().contains("work"), "{value}");
+
+        let value = serde_json::to_value(Error::SignInCancelled).unwrap();
+        assert_eq!(value, json!({ "kind": "sign_in_cancelled", "message": Error::SignInCancelled.to_string() }));
+        assert_eq!(serde_json::to_value(Error::InvalidSettings("x".into())).unwrap()["kind"], json!("invalid_settings"));
+    }
+}

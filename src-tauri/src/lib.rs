@@ -1,0 +1,232 @@
+//! Session Keeper's desktop shell: a thin Tauri layer over `session-core`.
+//!
+//! Data flows one way: a trigger (timer, window focus, a click, a notification action) reaches the
+//! core, the core decides and acts, and every change comes back as one `session-changed` event that
+//! the page renders. The shell owns windows, notifications and settings; it never sees a token.
+
+mod commands;
+mod error;
+mod notices;
+mod settings;
+mod windows;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use session_core::{JsonFileStore, KeyringVault, MetadataStore, Policy, ProviderConfig, SessionEvent, SessionManager};
+use tauri::{AppHandle, Emitter, Manager, RunEvent, WindowEvent};
+use tokio::sync::broadcast::error::RecvError;
+
+pub use error::{Error, Result};
+pub use settings::Settings;
+
+/// The keychain service under which every token is stored.
+pub const KEYCHAIN_SERVICE: &str = "session-keeper";
+/// Set by `scripts/run.sh`: the issuer of the bundled demo provider, added when no session exists.
+pub const DEMO_ISSUER_ENV: &str = "SESSION_KEEPER_DEMO_ISSUER";
+/// The event carrying every [`SessionEvent`] to the page.
+pub const SESSION_CHANGED: &str = "session-changed";
+
+/// The shell's state, managed by Tauri.
+pub struct Shell {
+    manager: SessionManager,
+    base_policy: Policy,
+    settings: Mutex<Settings>,
+    settings_file: settings::SettingsFile<tauri::Wry>,
+    notices: Mutex<notices::NoticeBook>,
+    warnings: Mutex<Vec<String>>,
+    windows: windows::ProviderWindows,
+    sign_in_web_data: PathBuf,
+}
+
+impl Shell {
+    fn settings(&self) -> Settings {
+        self.settings.lock().expect("settings poisoned").clone()
+    }
+
+    /// Changes the settings, saves them and applies them to the core at once.
+    fn update_settings(&self, change: impl FnOnce(&mut Settings)) -> Result<Settings> {
+        let mut current = self.settings.lock().expect("settings poisoned");
+        let mut next = current.clone();
+        change(&mut next);
+        next.validate()?;
+        self.manager.set_policy(next.policy(&self.base_policy))?;
+        *current = next.clone();
+        // Saved after applying: a full disk keeps the new settings for this run and says so.
+        self.settings_file.save(&next)?;
+        Ok(next)
+    }
+}
+
+async fn start(app: &AppHandle) -> std::result::Result<Shell, Box<dyn std::error::Error>> {
+    let data = app.path().app_data_dir()?;
+    std::fs::create_dir_all(&data)?;
+    let (settings_file, settings, settings_warning) = settings::SettingsFile::open(app);
+    let mut warnings: Vec<String> = settings_warning.into_iter().collect();
+    let base_policy = Policy::default();
+
+    let sessions_path = data.join("sessions.json");
+    let build = |store: Arc<dyn MetadataStore>| {
+        SessionManager::builder()
+            .vault(Arc::new(KeyringVault::new(KEYCHAIN_SERVICE)))
+            .store(store)
+            .policy(settings.policy(&base_policy))
+            .build()
+    };
+    let manager = match build(Arc::new(JsonFileStore::new(&sessions_path))).await {
+        Ok(manager) => manager,
+        Err(err) if err.kind() == session_core::ErrorKind::StorageFailed => {
+            // Unreadable session list: keep it for the user, start afresh. Tokens stay in the keychain.
+            let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+            let aside = sessions_path.with_file_name(format!("sessions.json.unreadable-{stamp}"));
+            std::fs::rename(&sessions_path, &aside)?;
+            warnings.push(format!(
+                "The session list could not be read ({err}). It was kept as {} and Session Keeper started with no sessions.",
+                aside.display()
+            ));
+            build(Arc::new(JsonFileStore::new(&sessions_path))).await?
+        }
+        Err(err) => return Err(err.into()),
+    };
+
+    if let Ok(issuer) = std::env::var(DEMO_ISSUER_ENV)
+        && manager.snapshots().await?.is_empty()
+    {
+        let mut demo = ProviderConfig::new(issuer, "session-keeper");
+        demo.display_name = "Demo provider".into();
+        demo.post_logout_redirect_uri = Some("http://127.0.0.1/signed-out".into());
+        if let Err(err) = manager.add_session("Demo", demo, None).await {
+            warnings.push(format!("The demo provider could not be added: {err}"));
+        }
+    }
+
+    Ok(Shell {
+        manager,
+        base_policy,
+        settings: Mutex::new(settings),
+        settings_file,
+        notices: Mutex::new(notices::NoticeBook::default()),
+        warnings: Mutex::new(warnings),
+        windows: windows::ProviderWindows::default(),
+        sign_in_web_data: data.join("sign-in-web-data"),
+    })
+}
+
+/// Forwards every core event to the page and turns the notable ones into desktop notifications.
+async fn forward_events(app: AppHandle) {
+    let shell = app.state::<Shell>();
+    let mut events = shell.manager.subscribe();
+    if let Ok(sessions) = shell.manager.snapshots().await {
+        shell.notices.lock().expect("notice book poisoned").seed(&sessions);
+    }
+    loop {
+        match events.recv().await {
+            Ok(event) => {
+                match &event {
+                    SessionEvent::Changed { session } => {
+                        let due = shell.notices.lock().expect("notice book poisoned").observe(session);
+                        for notice in due {
+                            notify(&app, notice);
+                        }
+                    }
+                    SessionEvent::Removed { id } => shell.notices.lock().expect("notice book poisoned").forget(id),
+                    _ => {}
+                }
+                let _ = app.emit_to("main", SESSION_CHANGED, &event);
+            }
+            Err(RecvError::Lagged(_)) => {
+                // Too slow to keep up: send the whole picture instead of the missed steps.
+                if let Ok(sessions) = shell.manager.snapshots().await {
+                    let _ = app.emit_to("main", "sessions-replaced", &sessions);
+                }
+            }
+            Err(RecvError::Closed) => break,
+        }
+    }
+}
+
+fn notify(app: &AppHandle, notice: notices::Notice) {
+    let shell = app.state::<Shell>();
+    if !shell.settings().notifies(notice.session()) {
+        return;
+    }
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let id = notice.session().to_owned();
+        let on_sign_in = {
+            let app = app.clone();
+            let id = id.clone();
+            move || sign_in_from_notification(app, id)
+        };
+        if let Err(problem) = notices::send(notice, on_sign_in).await {
+            tracing::warn!(session = %id, %problem, "desktop notification not shown");
+        }
+    });
+}
+
+/// "Sign in again" on a notification: bring the dashboard forward and open the sign-in window.
+fn sign_in_from_notification(app: AppHandle, id: String) {
+    if let Some(main) = app.get_webview_window("main") {
+        let _ = main.unminimize();
+        let _ = main.show();
+        let _ = main.set_focus();
+    }
+    tauri::async_runtime::spawn(async move {
+        if let Err(error) = windows::start_sign_in(&app, &id).await {
+            let _ = app.emit_to("main", windows::SIGN_IN_FINISHED, windows::SignInFinished { id, error: Some((&error).into()) });
+        }
+    });
+}
+
+/// Starts the app.
+pub fn run() {
+    let app = tauri::Builder::default()
+        .plugin(tauri_plugin_store::Builder::default().build())
+        .setup(|app| {
+            let handle = app.handle().clone();
+            let shell = tauri::async_runtime::block_on(start(&handle))?;
+            app.manage(shell);
+            tauri::async_runtime::spawn(forward_events(handle.clone()));
+            // The page shows the window once it has painted; if it never says so, show it anyway
+            // rather than leave an invisible app.
+            tauri::async_runtime::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                if let Some(main) = handle.get_webview_window("main")
+                    && !main.is_visible().unwrap_or(true)
+                {
+                    let _ = main.show();
+                }
+            });
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            if window.label() == "main"
+                && let WindowEvent::Focused(true) = event
+                && let Some(shell) = window.try_state::<Shell>()
+            {
+                shell.manager.window_focused();
+            }
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::get_app_state,
+            commands::window_ready,
+            commands::add_provider,
+            commands::remove_session,
+            commands::sign_in,
+            commands::cancel_sign_in,
+            commands::refresh_session,
+            commands::sign_out,
+            commands::save_settings,
+            commands::set_session_notifications,
+        ])
+        .build(tauri::generate_context!("../tauri.conf.json"))
+        .expect("Session Keeper could not start its window system");
+    app.run(|app, event| {
+        if let RunEvent::Exit = event
+            && let Some(shell) = app.try_state::<Shell>()
+        {
+            // Let the core save the last state before the process ends.
+            tauri::async_runtime::block_on(shell.manager.shutdown());
+        }
+    });
+}

@@ -1,0 +1,197 @@
+//! The user's settings, kept with tauri-plugin-store in `settings.json` in the app's data folder.
+//!
+//! The store writes with a plain `fs::write`, so a crash mid-save can leave a torn file. Nothing there
+//! is precious (tokens are in the keychain, sessions in the core's atomically written file): a file
+//! that cannot be read is moved aside, the defaults apply and the page says so.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use session_core::{EnablePeriodically, Policy};
+use tauri::{AppHandle, Runtime};
+use tauri_plugin_store::{Store, StoreExt};
+
+use crate::error::{Error, Result};
+
+/// The store file, relative to the app's data folder.
+pub const FILE: &str = "settings.json";
+const KEY: &str = "settings";
+
+/// What the settings panel edits. Field names are the ones the page sends (camelCase).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Settings {
+    /// Refresh on a timer: `false` (default), `true` (every second) or a period in milliseconds.
+    pub enable_periodically: EnablePeriodically,
+    /// Refresh (if due) and re-validate when the window regains focus. Default: true.
+    pub enable_on_window_focus: bool,
+    /// Refresh this many seconds before the access token expires. Default: 60.
+    pub lead_time_seconds: u64,
+    /// Desktop notifications before and at expiry. Default: true.
+    pub notifications: bool,
+    /// Sessions whose notifications are turned off.
+    pub muted_sessions: BTreeSet<String>,
+    /// Sign in without keeping the provider's cookies (a fresh private web context each time).
+    pub ephemeral_sign_in: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let policy = Policy::default();
+        Settings {
+            enable_periodically: policy.refresh.enable_periodically,
+            enable_on_window_focus: policy.refresh.enable_on_window_focus,
+            lead_time_seconds: policy.refresh.lead_time.as_secs(),
+            notifications: true,
+            muted_sessions: BTreeSet::new(),
+            ephemeral_sign_in: false,
+        }
+    }
+}
+
+/// Bounds the page cannot go past.
+const MAX_LEAD_TIME_SECONDS: u64 = 3600;
+const MIN_PERIOD_MS: u64 = 1000;
+
+impl Settings {
+    /// Refuses values that would hammer the provider or never refresh in time.
+    pub fn validate(&self) -> Result<()> {
+        if self.lead_time_seconds > MAX_LEAD_TIME_SECONDS {
+            return Err(Error::InvalidSettings(format!(
+                "The lead time must be between 0 and {MAX_LEAD_TIME_SECONDS} seconds."
+            )));
+        }
+        if let EnablePeriodically::EveryMilliseconds(ms) = self.enable_periodically
+            && ms < MIN_PERIOD_MS
+        {
+            return Err(Error::InvalidSettings(format!(
+                "The refresh interval must be at least {MIN_PERIOD_MS} ms (1 second)."
+            )));
+        }
+        Ok(())
+    }
+
+    /// The core policy these settings describe, on top of `base` (which keeps what the page cannot set).
+    pub fn policy(&self, base: &Policy) -> Policy {
+        let mut policy = base.clone();
+        policy.refresh.enable_periodically = self.enable_periodically;
+        policy.refresh.enable_on_window_focus = self.enable_on_window_focus;
+        policy.refresh.lead_time = Duration::from_secs(self.lead_time_seconds);
+        policy
+    }
+
+    /// Whether notifications for `session` are wanted.
+    pub fn notifies(&self, session: &str) -> bool {
+        self.notifications && !self.muted_sessions.contains(session)
+    }
+}
+
+/// The settings store, opened once at start.
+pub struct SettingsFile<R: Runtime> {
+    store: Arc<Store<R>>,
+}
+
+impl<R: Runtime> SettingsFile<R> {
+    /// Opens the store and reads the settings. An unreadable file is moved aside (never deleted) and
+    /// the defaults apply; the returned warning says where the old file went.
+    pub fn open(app: &AppHandle<R>) -> (Self, Settings, Option<String>) {
+        let build = || app.store_builder(FILE).disable_auto_save().build();
+        let mut warning = None;
+        let store = match build() {
+            Ok(store) => store,
+            Err(err) => {
+                let moved = move_aside(app);
+                warning = Some(match &moved {
+                    Some(path) => format!(
+                        "The settings file could not be read ({err}); the defaults apply. The old file was kept as {}.",
+                        path.display()
+                    ),
+                    None => format!("The settings file could not be read ({err}); the defaults apply."),
+                });
+                match build() {
+                    Ok(store) => store,
+                    // Still unreadable and could not be moved: run on an in-memory store.
+                    Err(_) => app
+                        .store_builder(format!("settings-{}.json", std::process::id()))
+                        .disable_auto_save()
+                        .create_new()
+                        .build()
+                        .expect("a new, empty store cannot fail to build"),
+                }
+            }
+        };
+        let settings = match store.get(KEY).map(serde_json::from_value::<Settings>) {
+            Some(Ok(settings)) if settings.validate().is_ok() => settings,
+            Some(_) => {
+                warning.get_or_insert_with(|| "The saved settings were out of range; the defaults apply.".into());
+                Settings::default()
+            }
+            None => Settings::default(),
+        };
+        (SettingsFile { store }, settings, warning)
+    }
+
+    /// Writes the settings to disk.
+    pub fn save(&self, settings: &Settings) -> Result<()> {
+        let value = serde_json::to_value(settings).map_err(|err| Error::SettingsNotSaved(err.to_string()))?;
+        self.store.set(KEY, value);
+        self.store.save().map_err(|err| Error::SettingsNotSaved(err.to_string()))
+    }
+}
+
+fn move_aside<R: Runtime>(app: &AppHandle<R>) -> Option<std::path::PathBuf> {
+    let path = tauri_plugin_store::resolve_store_path(app, FILE).ok()?;
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let aside = path.with_file_name(format!("{FILE}.unreadable-{stamp}"));
+    std::fs::rename(&path, &aside).ok().map(|_| aside)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_follow_the_core_policy() {
+        let settings = Settings::default();
+        assert_eq!(settings.enable_periodically, EnablePeriodically::Enabled(false));
+        assert!(settings.enable_on_window_focus);
+        assert_eq!(settings.lead_time_seconds, 60);
+        assert!(settings.notifications);
+        assert_eq!(settings.policy(&Policy::default()), Policy::default());
+    }
+
+    #[test]
+    fn the_page_shape_round_trips_and_partial_files_fill_in_defaults() {
+        let settings: Settings =
+            serde_json::from_value(json!({ "enablePeriodically": 30000, "leadTimeSeconds": 120 })).unwrap();
+        assert_eq!(settings.enable_periodically, EnablePeriodically::EveryMilliseconds(30000));
+        assert!(settings.enable_on_window_focus);
+        let policy = settings.policy(&Policy::default());
+        assert_eq!(policy.refresh.lead_time, Duration::from_secs(120));
+        assert_eq!(policy.refresh.enable_periodically.interval(), Some(Duration::from_secs(30)));
+        let value = serde_json::to_value(&settings).unwrap();
+        assert_eq!(value["enablePeriodically"], json!(30000));
+        assert_eq!(serde_json::from_value::<Settings>(json!({ "enablePeriodically": true })).unwrap().enable_periodically, EnablePeriodically::Enabled(true));
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_with_a_reason() {
+        let too_long = Settings { lead_time_seconds: 7200, ..Settings::default() };
+        assert!(matches!(too_long.validate(), Err(Error::InvalidSettings(m)) if m.contains("3600")));
+        let too_fast = Settings { enable_periodically: EnablePeriodically::EveryMilliseconds(10), ..Settings::default() };
+        assert!(too_fast.validate().is_err());
+    }
+
+    #[test]
+    fn muting_is_per_session() {
+        let mut settings = Settings::default();
+        settings.muted_sessions.insert("work".into());
+        assert!(!settings.notifies("work"));
+        assert!(settings.notifies("home"));
+        settings.notifications = false;
+        assert!(!settings.notifies("home"));
+    }
+}

@@ -1,0 +1,216 @@
+//! The provider windows: the embedded sign-in and the end-session visit after a sign-out.
+//!
+//! They show remote content, so they are named by no capability and can call no command; they get their
+//! own web data folder (or a private, throw-away one when sign-in is ephemeral). The app watches
+//! their navigations: the one to the redirect URI is stopped before it loads and handed to the core.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use session_core::{EndSessionUrl, ProviderConfig};
+use tauri::{AppHandle, Emitter, Manager, WebviewUrl, WebviewWindowBuilder, WindowEvent};
+use tokio::sync::mpsc;
+use url::Url;
+
+use crate::Shell;
+use crate::error::{Error, ErrorPayload, Result};
+
+/// The event that tells the page how a sign-in ended.
+pub const SIGN_IN_FINISHED: &str = "sign-in-finished";
+
+/// Payload of [`SIGN_IN_FINISHED`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInFinished {
+    /// The session.
+    pub id: String,
+    /// Why it did not work, if it did not.
+    pub error: Option<ErrorPayload>,
+}
+
+/// Which provider window belongs to which session.
+#[derive(Default)]
+pub struct ProviderWindows {
+    next: AtomicU64,
+    /// Session -> (attempt number, window label) of its sign-in window.
+    sign_ins: Mutex<HashMap<String, (u64, String)>>,
+}
+
+enum Signal {
+    Redirect(Url),
+    Closed,
+}
+
+impl ProviderWindows {
+    fn claim(&self, session: &str) -> (u64, String, Option<String>) {
+        let attempt = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let label = format!("sign-in-{attempt}");
+        let previous = self
+            .sign_ins
+            .lock()
+            .expect("window table poisoned")
+            .insert(session.to_owned(), (attempt, label.clone()))
+            .map(|(_, label)| label);
+        (attempt, label, previous)
+    }
+
+    /// Whether `attempt` is still the session's sign-in, and if so forgets it.
+    fn finish(&self, session: &str, attempt: u64) -> bool {
+        let mut table = self.sign_ins.lock().expect("window table poisoned");
+        if table.get(session).is_some_and(|(current, _)| *current == attempt) {
+            table.remove(session);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The sign-in window of `session`, if one is open.
+    pub fn sign_in_label(&self, session: &str) -> Option<String> {
+        self.sign_ins.lock().expect("window table poisoned").get(session).map(|(_, label)| label.clone())
+    }
+}
+
+/// Opens the sign-in window for `id` on the provider's login page. Returns once the window is open;
+/// the outcome arrives as a [`SIGN_IN_FINISHED`] event and as session changes. A sign-in already open
+/// for the same session is replaced (at most one attempt per session).
+pub async fn start_sign_in(app: &AppHandle, id: &str) -> Result<()> {
+    let shell = app.state::<Shell>();
+    let config = shell.manager.provider_config(id).await?;
+    let (attempt, label, previous) = shell.windows.claim(id);
+    if let Some(previous) = previous.and_then(|label| app.get_webview_window(&label)) {
+        let _ = previous.destroy();
+    }
+    let url = match shell.manager.begin_sign_in(id).await {
+        Ok(url) => url,
+        Err(err) => {
+            shell.windows.finish(id, attempt);
+            return Err(err.into());
+        }
+    };
+    let (signals, mut received) = mpsc::unbounded_channel();
+    let window = match provider_window(app, &label, url, &format!("Sign in to {}", config.display_name), {
+        let signals = signals.clone();
+        move |navigation: &Url| {
+            if config.is_redirect(navigation) {
+                let _ = signals.send(Signal::Redirect(navigation.clone()));
+                false
+            } else {
+                true
+            }
+        }
+    }) {
+        Ok(window) => window,
+        Err(err) => {
+            shell.windows.finish(id, attempt);
+            let _ = shell.manager.cancel_sign_in(id).await;
+            return Err(err);
+        }
+    };
+    window.on_window_event(move |event| {
+        if matches!(event, WindowEvent::Destroyed) {
+            let _ = signals.send(Signal::Closed);
+        }
+    });
+
+    let app = app.clone();
+    let id = id.to_owned();
+    tauri::async_runtime::spawn(async move {
+        let shell = app.state::<Shell>();
+        let outcome = match received.recv().await {
+            Some(Signal::Redirect(redirect)) => Some(shell.manager.complete_sign_in(&id, &redirect).await),
+            Some(Signal::Closed) | None => None,
+        };
+        if !shell.windows.finish(&id, attempt) {
+            // Replaced by a newer attempt, which owns the session's sign-in now.
+            return;
+        }
+        if let Some(window) = app.get_webview_window(&label) {
+            let _ = window.destroy();
+        }
+        let error = match outcome {
+            Some(Ok(_)) => None,
+            Some(Err(err)) => {
+                // A refused redirect leaves the core's attempt waiting; the window is gone, so end it.
+                let _ = shell.manager.cancel_sign_in(&id).await;
+                Some(Error::from(err))
+            }
+            None => {
+                let _ = shell.manager.cancel_sign_in(&id).await;
+                Some(Error::SignInCancelled)
+            }
+        };
+        let _ = app.emit_to("main", SIGN_IN_FINISHED, SignInFinished { id, error: error.as_ref().map(ErrorPayload::from) });
+    });
+    Ok(())
+}
+
+/// Closes the sign-in window of `id`, which ends the attempt (reported as cancelled).
+pub fn cancel_sign_in(app: &AppHandle, id: &str) -> Result<()> {
+    let shell = app.state::<Shell>();
+    if let Some(window) = shell.windows.sign_in_label(id).and_then(|label| app.get_webview_window(&label)) {
+        window.destroy()?;
+    }
+    Ok(())
+}
+
+/// Opens the provider's end-session page so that its own session (its cookie in the sign-in web data)
+/// ends too. The window closes itself when the provider redirects to the post-logout URI; without one,
+/// the provider shows its own "signed out" page and the user closes the window.
+pub fn visit_end_session(app: &AppHandle, config: ProviderConfig, url: EndSessionUrl) -> Result<()> {
+    let shell = app.state::<Shell>();
+    let label = format!("sign-out-{}", shell.windows.next.fetch_add(1, Ordering::Relaxed) + 1);
+    let (signals, mut received) = mpsc::unbounded_channel();
+    let title = format!("Signing out of {}", config.display_name);
+    provider_window(app, &label, url.expose().clone(), &title, move |navigation: &Url| {
+        if config.is_post_logout_redirect(navigation) {
+            let _ = signals.send(());
+            false
+        } else {
+            true
+        }
+    })?;
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        if received.recv().await.is_some()
+            && let Some(window) = app.get_webview_window(&label)
+        {
+            let _ = window.destroy();
+        }
+    });
+    Ok(())
+}
+
+fn provider_window(
+    app: &AppHandle,
+    label: &str,
+    url: Url,
+    title: &str,
+    on_navigation: impl Fn(&Url) -> bool + Send + 'static,
+) -> Result<tauri::WebviewWindow> {
+    let shell = app.state::<Shell>();
+    let ephemeral = shell.settings().ephemeral_sign_in;
+    let mut builder = WebviewWindowBuilder::new(app, label, WebviewUrl::External(url))
+        .title(title)
+        .inner_size(520.0, 720.0)
+        .center()
+        .focused(true)
+        .on_navigation(on_navigation);
+    builder = if ephemeral {
+        builder.incognito(true)
+    } else if under_webdriver() {
+        // WebKitGTK lets WebDriver drive one web context only, the first one (the dashboard's).
+        // Under tauri-driver the provider window therefore shares it, or tests could not reach it.
+        builder
+    } else {
+        builder.data_directory(shell.sign_in_web_data.clone())
+    };
+    Ok(builder.build()?)
+}
+
+/// Whether the app runs under WebDriver (tauri-driver sets this for the app it starts).
+fn under_webdriver() -> bool {
+    std::env::var("TAURI_WEBVIEW_AUTOMATION").as_deref() == Ok("true")
+}

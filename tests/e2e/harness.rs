@@ -1,0 +1,331 @@
+//! Drives the real app binary over WebDriver: tauri-driver in front of Debian's WebKitWebDriver, one
+//! private data folder per test, the desktop (Xvfb, D-Bus, gnome-keyring, dunst) from
+//! `scripts/desktop-session.sh --display`. Waits poll a condition with a deadline; nothing sleeps in
+//! place of a condition.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::wd::WindowHandle;
+use fantoccini::{Client, Locator};
+use serde_json::{Value, json};
+
+/// How long any single condition may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The app binary under test: `SESSION_KEEPER_APP`, or the workspace's debug build.
+pub fn app_binary() -> PathBuf {
+    let path = std::env::var_os("SESSION_KEEPER_APP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/session-keeper"));
+    assert!(
+        path.exists(),
+        "the app is not built at {}: run scripts/test.sh (or `cargo build -p session-keeper` first)",
+        path.display()
+    );
+    path
+}
+
+/// Where screenshots go (kept by CI as artifacts).
+pub fn artifacts() -> PathBuf {
+    let dir = std::env::var_os("SESSION_KEEPER_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../artifacts/screenshots"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One tauri-driver with its own app data folder; each [`Driver::launch`] starts the app afresh on
+/// that same data, so a relaunch is a restart.
+pub struct Driver {
+    child: Child,
+    port: u16,
+    /// The app's private home for this test (XDG data, config and cache).
+    pub home: PathBuf,
+    log: Arc<Mutex<String>>,
+}
+
+impl Driver {
+    /// Starts tauri-driver; `env` goes to the app (the demo issuer, say).
+    pub fn start(test: &str, env: &[(&str, &str)]) -> Driver {
+        assert!(std::env::var_os("DISPLAY").is_some(), "no display: run through scripts/test.sh (Xvfb, D-Bus, keyring, dunst)");
+        let home = std::env::temp_dir().join(format!("session-keeper-e2e-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).unwrap();
+        let port = free_port();
+        let native_port = free_port();
+        let mut child = Command::new("tauri-driver")
+            .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_CACHE_HOME", home.join("cache"))
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tauri-driver is not installed: scripts/setup.sh installs it");
+        let log = Arc::new(Mutex::new(String::new()));
+        for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>, Box::new(child.stderr.take().unwrap())] {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        let deadline = Instant::now() + PATIENCE;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tauri-driver did not listen on {port}");
+            assert!(child.try_wait().unwrap().is_none(), "tauri-driver exited");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Driver { child, port, home, log }
+    }
+
+    /// Starts the app and opens a WebDriver session on its main window.
+    pub async fn launch(&self) -> App {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), json!("wry"));
+        capabilities.insert("tauri:options".into(), json!({ "application": app_binary() }));
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = Client::with_capabilities_and_connector(&format!("http://127.0.0.1:{}", self.port), &capabilities, connector)
+            .await
+            .unwrap_or_else(|err| panic!("no WebDriver session: {err}\n{}", self.log.lock().unwrap()));
+        let main = client.window().await.unwrap();
+        let app = App { client, main };
+        // The page marks itself ready once its first paint is on screen (the window starts hidden).
+        app.find("html[data-ready=true]").await;
+        app
+    }
+
+    /// The app's data folder (where Tauri keeps settings.json and sessions.json).
+    pub fn app_data(&self) -> PathBuf {
+        self.home.join("data/dev.sessionkeeper.app")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+}
+
+/// The running app, seen through WebDriver.
+pub struct App {
+    pub client: Client,
+    pub main: WindowHandle,
+}
+
+/// Polls `check` until it returns `Some`, failing with `what` after [`PATIENCE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out waiting for {what} (screen: {})", screen_on_failure().display());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Saves what the whole screen shows, for a failing test's report.
+pub fn screen_on_failure() -> PathBuf {
+    let shot = artifacts().join("failure.png");
+    let _ = Command::new("import").args(["-window", "root"]).arg(&shot).status();
+    shot
+}
+
+impl App {
+    /// Ends the WebDriver session, which ends the app process.
+    pub async fn quit(self) {
+        self.client.close().await.unwrap();
+    }
+
+    /// Waits for an element to exist.
+    pub async fn find(&self, css: &str) -> Element {
+        eventually(&format!("element {css}"), || async { self.client.find(Locator::Css(css)).await.ok() }).await
+    }
+
+    /// Waits for a visible element and clicks it.
+    pub async fn click(&self, css: &str) {
+        let element = eventually(&format!("visible {css}"), || async {
+            let element = self.client.find(Locator::Css(css)).await.ok()?;
+            element.is_displayed().await.ok()?.then_some(element)
+        })
+        .await;
+        if let Err(err) = element.click().await {
+            panic!("click {css}: {err:?} (screen: {})", screen_on_failure().display());
+        }
+    }
+
+    /// Waits for a visible input, empties it and types `text`.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let element = self.find(css).await;
+        element.clear().await.unwrap();
+        element.send_keys(text).await.unwrap();
+    }
+
+    /// The text of an element now ("" if absent).
+    pub async fn text(&self, css: &str) -> String {
+        match self.client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Waits until the element's text satisfies `test`, and returns it.
+    pub async fn wait_text(&self, css: &str, what: &str, test: impl Fn(&str) -> bool) -> String {
+        eventually(&format!("{css} to show {what}"), || async {
+            let text = self.text(css).await;
+            test(&text).then_some(text)
+        })
+        .await
+    }
+
+    /// An attribute of an element now.
+    pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
+        self.client.find(Locator::Css(css)).await.ok()?.attr(name).await.ok()?
+    }
+
+    /// The session card's badge text.
+    pub async fn badge(&self, session: &str) -> String {
+        self.text(&card(session, ".badge")).await
+    }
+
+    /// Waits for the session's badge to read `expected`.
+    pub async fn wait_badge(&self, session: &str, expected: &str) {
+        self.wait_text(&card(session, ".badge"), expected, |text| text == expected).await;
+    }
+
+    /// Waits for a window other than the known ones to open, and switches to it.
+    pub async fn switch_to_new_window(&self, known: &[WindowHandle]) -> WindowHandle {
+        let handle = eventually("a new window", || async {
+            let handles = self.client.windows().await.ok()?;
+            handles.into_iter().find(|h| !known.contains(h))
+        })
+        .await;
+        self.client.switch_to_window(handle.clone()).await.unwrap();
+        handle
+    }
+
+    /// Waits for `window` to close, then switches back to the main window.
+    pub async fn wait_closed(&self, window: &WindowHandle) {
+        eventually("the window to close", || async {
+            let handles = self.client.windows().await.ok()?;
+            (!handles.contains(window)).then_some(())
+        })
+        .await;
+        self.client.switch_to_window(self.main.clone()).await.unwrap();
+    }
+
+    /// All window handles now.
+    pub async fn windows(&self) -> Vec<WindowHandle> {
+        self.client.windows().await.unwrap()
+    }
+
+    /// Runs an async script in the current window; the script calls `done(value)`.
+    pub async fn run_async(&self, body: &str) -> Value {
+        let script = format!("const done = arguments[arguments.length - 1]; {body}");
+        self.client.execute_async(&script, vec![]).await.unwrap()
+    }
+
+    /// Saves a screenshot of the current window as an artifact.
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Signs `user` in through the provider's pages in the sign-in window, which is current.
+    pub async fn provider_login(&self, user: &str) {
+        self.type_into("input[name=login]", user).await;
+        self.type_into("input[name=password]", "correct horse").await;
+        self.click("button[type=submit]").await;
+        self.provider_consent().await;
+    }
+
+    /// Confirms the provider's consent page, which is current.
+    pub async fn provider_consent(&self) {
+        eventually("the consent page", || async {
+            let page = self.client.source().await.ok()?;
+            page.contains("name=\"prompt\" value=\"consent\"").then_some(())
+        })
+        .await;
+        self.click("button[type=submit]").await;
+    }
+}
+
+/// A CSS selector inside the card of `session`.
+pub fn card(session: &str, inner: &str) -> String {
+    format!("li.card[data-id=\"{session}\"] {inner}")
+}
+
+/// Watches the notifications sent on the session bus (the real `Notify` calls dunst receives).
+pub struct NotificationWatch {
+    child: Child,
+    seen: Arc<Mutex<String>>,
+}
+
+impl NotificationWatch {
+    pub fn start() -> NotificationWatch {
+        let mut child = Command::new("dbus-monitor")
+            .args(["--session", "type='method_call',interface='org.freedesktop.Notifications',member='Notify'"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-monitor (package dbus) is needed");
+        let seen = Arc::new(Mutex::new(String::new()));
+        let out = child.stdout.take().unwrap();
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let mut seen = sink.lock().unwrap();
+                seen.push_str(line.trim());
+                seen.push('\n');
+            }
+        });
+        NotificationWatch { child, seen }
+    }
+
+    /// Waits for a notification whose summary contains `summary`, and returns its whole call as text.
+    pub async fn wait_for(&self, summary: &str) -> String {
+        eventually(&format!("a notification \"{summary}\""), || async {
+            let seen = self.seen.lock().unwrap().clone();
+            seen.split("method call").find(|call| call.contains(summary)).map(str::to_owned)
+        })
+        .await
+    }
+
+    /// How many notifications so far had `summary`.
+    pub fn count(&self, summary: &str) -> usize {
+        self.seen.lock().unwrap().split("method call").filter(|call| call.contains(summary)).count()
+    }
+}
+
+impl Drop for NotificationWatch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
