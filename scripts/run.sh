@@ -1,11 +1,35 @@
 #!/usr/bin/env bash
-# Sets up and runs Session Keeper against the bundled demo provider. For now this is the headless
-# demo of session-core: it signs the demo user in and prints the session's countdown as it refreshes
-# (Ctrl-C signs out and stops). Without a desktop Secret Service it uses a private one.
+# Sets up and runs Session Keeper against the bundled demo provider (tests/idp, oidc-provider on
+# 127.0.0.1:4380 with 2-minute access tokens, users alice and bob with any password). The app adds
+# the demo provider when it has no session yet; choose "Sign in" on its card.
+# Without a Secret Service on your session bus it uses a private one; without a display, it runs on
+# a virtual one (Xvfb) and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-if [ -n "${DBUS_SESSION_BUS_ADDRESS:-}" ] && secret-tool search --all service none >/dev/null 2>&1; then
-  exec cargo run --quiet --locked -p session-core --example demo
+bash scripts/setup.sh --app
+cargo build --locked -p session-keeper
+
+port="${DEMO_PORT:-4380}"
+IDP_PORT="$port" IDP_ACCESS_TOKEN_TTL=120 IDP_ID_TOKEN_TTL=120 IDP_REFRESH_TOKEN_TTL=86400 \
+  node tests/idp/server.js >/dev/null &
+provider=$!
+trap 'kill $provider 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  kill -0 "$provider" 2>/dev/null || { echo "The demo provider did not start (is port $port free? set DEMO_PORT)" >&2; exit 1; }
+  sleep 0.1
+done
+export SESSION_KEEPER_DEMO_ISSUER="http://127.0.0.1:$port"
+echo "Demo provider: $SESSION_KEEPER_DEMO_ISSUER (sign in as alice or bob, any password)"
+
+app=target/debug/session-keeper
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ -n "${DBUS_SESSION_BUS_ADDRESS:-}" ] \
+   && secret-tool search --all service none >/dev/null 2>&1; then
+  "$app"
+elif [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+  echo "No Secret Service on your session bus: using a private gnome-keyring for this run." >&2
+  scripts/desktop-session.sh -- "$app"
+else
+  echo "No display: running on a virtual display (Xvfb) with a private keyring and notification server." >&2
+  scripts/desktop-session.sh --display -- "$app"
 fi
-exec scripts/desktop-session.sh -- cargo run --quiet --locked -p session-core --example demo

@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Installs what Session Keeper needs on a Debian 12 machine (idempotent): the system packages for a
-# private Secret Service, and the pinned test/demo OpenID Provider from tests/idp/package-lock.json.
+# Installs what Session Keeper needs on a Debian 12 machine (idempotent): the system libraries the
+# desktop app links against (WebKitGTK 4.1 and friends), a private desktop for tests (Xvfb,
+# gnome-keyring, dunst, WebKitWebDriver), the pinned demo/test OpenID Provider from
+# tests/idp/package-lock.json, and tauri-driver. `--app` skips what only the tests need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(dbus dbus-x11 gnome-keyring libsecret-tools)
+app_packages=(libwebkit2gtk-4.1-dev build-essential libssl-dev libayatana-appindicator3-dev librsvg2-dev
+  libxdo-dev dbus dbus-x11 gnome-keyring libsecret-tools xvfb xauth)
+test_packages=(webkit2gtk-driver dunst libnotify-bin imagemagick xdotool)
+packages=("${app_packages[@]}")
+[ "${1:-}" = "--app" ] || packages+=("${test_packages[@]}")
+
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "Installing ${missing[*]}" >&2
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
@@ -19,4 +27,9 @@ if ! command -v node >/dev/null || ! node -e 'const [a,b]=process.versions.node.
 fi
 if [ ! -d tests/idp/node_modules/oidc-provider ] || [ tests/idp/package-lock.json -nt tests/idp/node_modules ]; then
   (cd tests/idp && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+if [ "${1:-}" != "--app" ] && ! command -v tauri-driver >/dev/null; then
+  echo "Installing tauri-driver (WebDriver for the app window)" >&2
+  cargo install tauri-driver --version '^2' --locked --quiet
 fi

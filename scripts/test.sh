@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Sets up and runs every test: unit, scheduler (paused clock), and integration tests against the real
-# OpenID Provider and a real gnome-keyring on a private D-Bus bus; then the refresh benchmark.
+# Sets up and runs every test: unit, scheduler (paused clock), integration tests against the real
+# OpenID Provider and a real gnome-keyring, and end-to-end tests driving the real app window over
+# WebDriver (tauri-driver + WebKitWebDriver) on a private desktop (Xvfb, D-Bus, gnome-keyring,
+# dunst); then the refresh benchmark. Screenshots land in artifacts/screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-scripts/desktop-session.sh -- cargo test --workspace --locked
+# The end-to-end tests start the app binary itself, so it is built first.
+cargo build --locked -p session-keeper
+scripts/desktop-session.sh --display -- cargo test --workspace --locked
 scripts/desktop-session.sh -- cargo run --quiet --locked -p session-core --example refresh_bench
