@@ -30,7 +30,9 @@ async fn add_provider(app: &App, name: &str, issuer: &str) {
     app.type_into("#add-form input[name=displayName]", "Test provider").await;
     app.type_into("#add-form input[name=issuer]", issuer).await;
     app.type_into("#add-form input[name=clientId]", "session-keeper").await;
-    app.click("#add-form summary").await;
+    if app.attr("#add-form details", "open").await.is_none() {
+        app.click("#add-form summary").await;
+    }
     app.type_into("#add-form input[name=postLogoutRedirectUri]", "http://127.0.0.1/signed-out").await;
     app.click("#add-submit").await;
 }
@@ -144,6 +146,19 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     })
     .await;
 
+    // Several sessions side by side: a second provider, another user.
+    // It lives on `localhost` rather than 127.0.0.1: cookies ignore ports, and two providers on one
+    // host would overwrite each other's login cookie.
+    let port2 = harness::free_port().to_string();
+    let issuer2 = format!("http://localhost:{port2}");
+    let idp2 = Idp::start_with(Ttls::default(), &[("IDP_PORT", &port2), ("IDP_ISSUER", &issuer2)]);
+    add_provider(&app, "home", &idp2.issuer).await;
+    app.wait_badge("home", "Signed out").await;
+    sign_in(&app, "home", "bob", None).await;
+    assert_eq!(app.text(&card("home", ".user")).await, "Bob Example <bob@example.test>");
+    app.wait_badge("work", "Active").await;
+    app.screenshot("06-two-sessions").await;
+
     // 5. Sign out: revoked at the provider, and the provider's own session ended in its window.
     let known = app.windows().await;
     let revocations = idp.stats().await["revocations"].as_u64().unwrap();
@@ -158,7 +173,11 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     let (status, body) = idp.raw_refresh(&rotated).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "the refresh token is dead");
     assert!(keychain_tokens("work").await.is_none(), "nothing left in the keychain");
-    app.screenshot("06-signed-out").await;
+    // The other session goes on, untouched.
+    assert_eq!(app.badge("home").await, "Active");
+    assert!(keychain_tokens("home").await.is_some(), "the other session's tokens stay");
+    assert_eq!(idp2.stats().await["revocations"].as_u64().unwrap(), 0);
+    app.screenshot("07-signed-out").await;
 
     // Signing in again asks for the password again: the provider's cookie session is gone. The
     // card's Cancel sign-in closes the window and ends the attempt.
@@ -245,13 +264,13 @@ async fn a_lapsing_session_warns_then_offers_sign_in_again_from_the_notification
     let warning = watch.wait_for("expires in 1 minute").await;
     assert!(warning.contains("\"Session Keeper\""), "sent as Session Keeper: {warning}");
     assert!(warning.contains("no refresh token"), "{warning}");
-    app.screenshot("07-expiring").await;
+    app.screenshot("08-expiring").await;
 
     let expired = watch.wait_for("expired\"").await;
     assert!(expired.contains("string \"default\"") && expired.contains("string \"Sign in again\""), "{expired}");
     app.wait_badge("Demo", "Expired").await;
     app.wait_text(&card("Demo", "[data-action=sign-in]"), "Sign in again", |t| t == "Sign in again").await;
-    app.screenshot("08-expired").await;
+    app.screenshot("09-expired").await;
     assert_eq!(watch.count("expired\""), 1, "said once");
     assert_eq!(watch.count("expires in"), 1, "said once");
 

@@ -43,7 +43,8 @@ pub fn artifacts() -> PathBuf {
     dir
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -87,11 +88,15 @@ impl Driver {
                 }
             });
         }
+        // tauri-driver listens at once but starts WebKitWebDriver behind it; a session request that
+        // arrives before that one listens fails, so wait for both.
         let deadline = Instant::now() + PATIENCE;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tauri-driver did not listen on {port}");
-            assert!(child.try_wait().unwrap().is_none(), "tauri-driver exited");
-            std::thread::sleep(Duration::from_millis(50));
+        for listening in [port, native_port] {
+            while std::net::TcpStream::connect(("127.0.0.1", listening)).is_err() {
+                assert!(Instant::now() < deadline, "nothing listened on {listening}:\n{}", log.lock().unwrap());
+                assert!(child.try_wait().unwrap().is_none(), "tauri-driver exited:\n{}", log.lock().unwrap());
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
         Driver { child, port, home, log }
     }
