@@ -63,7 +63,10 @@ function fillCard(card, session) {
   setPast($('[data-field="last"]', card), session.lastRefreshAt);
 
   const error = state.errors.get(session.id) ?? session.lastError;
-  $(".card-error", card).textContent = error ? error.message : "";
+  const errorLine = $(".card-error", card);
+  errorLine.textContent = error ? error.message : "";
+  if (error) errorLine.dataset.kind = error.kind;
+  else delete errorLine.dataset.kind;
 
   const signedIn = SIGNED_IN.has(session.phase);
   const show = (action, visible) => {
@@ -219,6 +222,10 @@ function applySessionEvent(event) {
   if (event.type === "changed") {
     const previous = state.sessions.get(event.session.id);
     state.sessions.set(event.session.id, event.session);
+    // A healthy signed-in session makes an earlier command's error old news.
+    if (SIGNED_IN.has(event.session.phase) && !event.session.lastError && event.session.consecutiveFailures === 0) {
+      state.errors.delete(event.session.id);
+    }
     const was = previous?.phase;
     const now = event.session.phase;
     if (was !== now && now !== "refreshing" && was !== "refreshing") {
@@ -301,6 +308,7 @@ function fillSettingsForm(settings) {
   if (typeof periodic === "number" && periodic > 0) form.elements.periodSeconds.value = Math.round(periodic / 1000);
   form.elements.enableOnWindowFocus.checked = settings.enableOnWindowFocus;
   form.elements.leadTimeSeconds.value = settings.leadTimeSeconds;
+  form.elements.validationMaxAgeSeconds.value = settings.validationMaxAgeSeconds;
   form.elements.notifications.checked = settings.notifications;
   form.elements.ephemeralSignIn.checked = settings.ephemeralSignIn;
   $("#period-label").hidden = form.elements.periodic.value !== "custom";
@@ -328,11 +336,12 @@ function wireSettingsDialog() {
       enablePeriodically: periodic,
       enableOnWindowFocus: e.enableOnWindowFocus.checked,
       leadTimeSeconds: Number(e.leadTimeSeconds.value),
+      validationMaxAgeSeconds: Number(e.validationMaxAgeSeconds.value),
       notifications: e.notifications.checked,
       ephemeralSignIn: e.ephemeralSignIn.checked,
     };
-    if (!Number.isInteger(settings.leadTimeSeconds) || (typeof periodic === "number" && !(periodic >= 1000))) {
-      $("#settings-error").textContent = "Use whole numbers: a lead time of 0 to 3600 seconds and a period of at least 1 second.";
+    if (!Number.isInteger(settings.leadTimeSeconds) || !Number.isInteger(settings.validationMaxAgeSeconds) || (typeof periodic === "number" && !(periodic >= 1000))) {
+      $("#settings-error").textContent = "Use whole numbers of seconds: a lead time of 0 to 3600, a re-check interval of 1 or more, a period of at least 1.";
       return;
     }
     try {

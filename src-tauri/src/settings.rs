@@ -29,6 +29,9 @@ pub struct Settings {
     pub enable_on_window_focus: bool,
     /// Refresh this many seconds before the access token expires. Default: 60.
     pub lead_time_seconds: u64,
+    /// `maxAge`: a check (focus, timer, wake) asks the provider whether the session is still valid at
+    /// most this often, in seconds, so a session revoked elsewhere is noticed. Default: 300.
+    pub validation_max_age_seconds: u64,
     /// Desktop notifications before and at expiry. Default: true.
     pub notifications: bool,
     /// Sessions whose notifications are turned off.
@@ -44,6 +47,7 @@ impl Default for Settings {
             enable_periodically: policy.refresh.enable_periodically,
             enable_on_window_focus: policy.refresh.enable_on_window_focus,
             lead_time_seconds: policy.refresh.lead_time.as_secs(),
+            validation_max_age_seconds: policy.refresh.validation_max_age.as_secs(),
             notifications: true,
             muted_sessions: BTreeSet::new(),
             ephemeral_sign_in: false,
@@ -54,6 +58,7 @@ impl Default for Settings {
 /// Bounds the page cannot go past.
 const MAX_LEAD_TIME_SECONDS: u64 = 3600;
 const MIN_PERIOD_MS: u64 = 1000;
+const MAX_VALIDATION_AGE_SECONDS: u64 = 86_400;
 
 impl Settings {
     /// Refuses values that would hammer the provider or never refresh in time.
@@ -61,6 +66,11 @@ impl Settings {
         if self.lead_time_seconds > MAX_LEAD_TIME_SECONDS {
             return Err(Error::InvalidSettings(format!(
                 "The lead time must be between 0 and {MAX_LEAD_TIME_SECONDS} seconds."
+            )));
+        }
+        if !(1..=MAX_VALIDATION_AGE_SECONDS).contains(&self.validation_max_age_seconds) {
+            return Err(Error::InvalidSettings(format!(
+                "The re-check interval must be between 1 and {MAX_VALIDATION_AGE_SECONDS} seconds."
             )));
         }
         if let EnablePeriodically::EveryMilliseconds(ms) = self.enable_periodically
@@ -79,6 +89,7 @@ impl Settings {
         policy.refresh.enable_periodically = self.enable_periodically;
         policy.refresh.enable_on_window_focus = self.enable_on_window_focus;
         policy.refresh.lead_time = Duration::from_secs(self.lead_time_seconds);
+        policy.refresh.validation_max_age = Duration::from_secs(self.validation_max_age_seconds);
         policy
     }
 
@@ -183,6 +194,10 @@ mod tests {
         assert!(matches!(too_long.validate(), Err(Error::InvalidSettings(m)) if m.contains("3600")));
         let too_fast = Settings { enable_periodically: EnablePeriodically::EveryMilliseconds(10), ..Settings::default() };
         assert!(too_fast.validate().is_err());
+        let never = Settings { validation_max_age_seconds: 0, ..Settings::default() };
+        assert!(never.validate().is_err());
+        let quick = Settings { validation_max_age_seconds: 1, ..Settings::default() };
+        assert_eq!(quick.policy(&Policy::default()).refresh.validation_max_age, Duration::from_secs(1));
     }
 
     #[test]

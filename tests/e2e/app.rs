@@ -55,6 +55,7 @@ async fn sign_in(app: &App, session: &str, user: &str, screenshot: Option<&str>)
 async fn add_sign_in_refresh_settings_restart_sign_out() {
     let _serial = SERIAL.lock().await;
     let idp = Idp::start(Ttls::default());
+    let watch = NotificationWatch::start();
     let driver = Driver::start("main-flow", &[]);
     let app = driver.launch().await;
     app.wait_text("#empty", "the empty state", |t| t.contains("No sessions yet")).await;
@@ -106,6 +107,22 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     assert_ne!(last, "—", "the last refresh is shown");
     let rotated = keychain_tokens("work").await.unwrap().refresh_token.unwrap().expose_secret().to_owned();
     assert_ne!(rotated, first_refresh_token, "the rotated refresh token was written through to the keychain");
+
+    // 8. A provider outage: the Refresh button's error reaches the card with its stable kind; after
+    // three failed refreshes in a row one notification says so; the session is kept and recovers.
+    idp.fail_token_requests(3, "503").await;
+    app.click(&card("work", "[data-action=refresh]")).await;
+    let kind = eventually("the error's kind on the card", || async { app.attr(&card("work", ".card-error"), "data-kind").await }).await;
+    assert_eq!(kind, "provider_unavailable");
+    assert!(app.text(&card("work", ".card-error")).await.contains("could not be reached"), "a readable reason");
+    let notice = watch.wait_for("cannot be refreshed").await;
+    assert!(notice.contains("keeps trying"), "{notice}");
+    app.wait_text(&card("work", ".card-error"), "the error to clear after recovery", str::is_empty).await;
+    app.wait_badge("work", "Active").await;
+    assert_eq!(watch.count("cannot be refreshed"), 1, "said once");
+    let recovered = keychain_tokens("work").await.unwrap().refresh_token.unwrap().expose_secret().to_owned();
+    assert_ne!(recovered, rotated, "the recovering refresh rotated the token and the keychain has the new one");
+    let rotated = recovered;
 
     // 7. Settings apply at once: a longer lead time moves the next refresh earlier.
     let next_before = app.attr(&card("work", "[data-field=next]"), "data-deadline").await.unwrap();
@@ -289,3 +306,35 @@ async fn a_lapsing_session_warns_then_offers_sign_in_again_from_the_notification
     app.quit().await;
 }
 
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn focus_rechecks_the_session_and_notices_a_revocation_elsewhere() {
+    let _serial = SERIAL.lock().await;
+    let idp = Idp::start(Ttls::default());
+    let driver = Driver::start("focus", &[("SESSION_KEEPER_DEMO_ISSUER", &idp.issuer)]);
+    let app = driver.launch().await;
+    sign_in(&app, "Demo", "alice", None).await;
+
+    // Re-check on every focus (maxAge 1 s) so the test need not wait out the 5-minute default.
+    app.click("#open-settings").await;
+    app.type_into("#settings-form input[name=validationMaxAgeSeconds]", "1").await;
+    app.click("#settings-submit").await;
+    // Each look is a focus; those within 1 s of the sign-in's own check find nothing due.
+    let userinfo = idp.stats().await["userinfo"].as_u64().unwrap();
+    eventually("a re-check at the provider on focus", || async {
+        harness::switch_away_and_back();
+        (idp.stats().await["userinfo"].as_u64().unwrap() > userinfo).then_some(())
+    })
+    .await;
+    app.wait_badge("Demo", "Active").await;
+
+    // An administrator revokes alice's grants; the next focus finds out and the card says so.
+    idp.revoke_user("alice").await;
+    eventually("the revocation to be noticed on focus", || async {
+        harness::switch_away_and_back();
+        (app.badge("Demo").await == "Expired").then_some(())
+    })
+    .await;
+    app.wait_text(&card("Demo", ".card-error"), "why", |t| t.contains("sign in again")).await;
+    app.quit().await;
+}

@@ -334,3 +334,19 @@ impl Drop for NotificationWatch {
         let _ = self.child.wait();
     }
 }
+
+/// Moves the X input focus away from the app's main window and back, as switching to another window
+/// and back does. Under Xvfb there is no window manager to do it, so xdotool sets the focus directly.
+pub fn switch_away_and_back() {
+    let xdotool = |args: &[&str]| {
+        let out = Command::new("xdotool").args(args).output().expect("xdotool (package xdotool) is needed");
+        assert!(out.status.success(), "xdotool {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let main = xdotool(&["search", "--onlyvisible", "--name", "^Session Keeper$"]);
+    let main = main.lines().next().expect("the main window is on screen").to_owned();
+    let root = xdotool(&["search", "--maxdepth", "0", "--name", ""]);
+    let root = root.lines().next().unwrap_or("0").to_owned();
+    xdotool(&["windowfocus", "--sync", &root]);
+    xdotool(&["windowfocus", "--sync", &main]);
+}
