@@ -15,8 +15,8 @@ IDP_PORT="$port" IDP_ACCESS_TOKEN_TTL=120 IDP_ID_TOKEN_TTL=120 IDP_REFRESH_TOKEN
 provider=$!
 trap 'kill $provider 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
+  kill -0 "$provider" 2>/dev/null || { echo "The demo provider did not start (is port $port in use? set DEMO_PORT)" >&2; exit 1; }
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  kill -0 "$provider" 2>/dev/null || { echo "The demo provider did not start (is port $port free? set DEMO_PORT)" >&2; exit 1; }
   sleep 0.1
 done
 export SESSION_KEEPER_DEMO_ISSUER="http://127.0.0.1:$port"
