@@ -319,6 +319,23 @@ async fn focus_rechecks_the_session_and_notices_a_revocation_elsewhere() {
     app.click("#open-settings").await;
     app.type_into("#settings-form input[name=validationMaxAgeSeconds]", "1").await;
     app.click("#settings-submit").await;
+    // Cancel closes the dialog and keeps what was saved. (This click used to be lost: WebKitGTK
+    // re-measured the fieldsets when focus moved and the button slid from under the pointer.)
+    app.click("#open-settings").await;
+    app.type_into("#settings-form input[name=leadTimeSeconds]", "5").await;
+    app.click("#settings-cancel").await;
+    eventually("the settings dialog to close", || async {
+        let open = app.client.execute("return document.querySelectorAll('dialog[open]').length", vec![]).await.ok()?;
+        (open == serde_json::json!(0)).then_some(())
+    })
+    .await;
+    app.click("#open-settings").await;
+    let lead = app.find("#settings-form input[name=leadTimeSeconds]").await.prop("value").await.unwrap();
+    assert_eq!(lead.as_deref(), Some("60"), "the cancelled change was not kept");
+    let recheck = app.find("#settings-form input[name=validationMaxAgeSeconds]").await.prop("value").await.unwrap();
+    assert_eq!(recheck.as_deref(), Some("1"));
+    app.click("#settings-cancel").await;
+
     // Each look is a focus; those within 1 s of the sign-in's own check find nothing due.
     let userinfo = idp.stats().await["userinfo"].as_u64().unwrap();
     eventually("a re-check at the provider on focus", || async {
