@@ -348,10 +348,10 @@ impl Provider {
             }
         }
         let mut user = profile_from_claims(claims);
-        if let UserCheck::Valid(from_userinfo) = self.user_info(&SecretString::from(response.access_token().secret().clone())).await {
-            if from_userinfo.subject == user.subject {
-                user = merge_profiles(user, from_userinfo);
-            }
+        if let UserCheck::Valid(from_userinfo) = self.user_info(&SecretString::from(response.access_token().secret().clone())).await
+            && from_userinfo.subject == user.subject
+        {
+            user = merge_profiles(user, from_userinfo);
         }
         Ok(SignedIn {
             times: token_times(&response, arrived),

@@ -61,7 +61,7 @@ impl Shell {
 async fn start(app: &AppHandle) -> std::result::Result<Shell, Box<dyn std::error::Error>> {
     let data = app.path().app_data_dir()?;
     std::fs::create_dir_all(&data)?;
-    let (settings_file, settings, settings_warning) = settings::SettingsFile::open(app);
+    let (settings_file, settings, settings_warning) = settings::SettingsFile::open(app)?;
     let mut warnings: Vec<String> = settings_warning.into_iter().collect();
     let base_policy = Policy::default();
 
@@ -80,8 +80,9 @@ async fn start(app: &AppHandle) -> std::result::Result<Shell, Box<dyn std::error
             let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
             let aside = sessions_path.with_file_name(format!("sessions.json.unreadable-{stamp}"));
             std::fs::rename(&sessions_path, &aside)?;
+            tracing::warn!(error = %err, "session list unreadable, moved aside");
             warnings.push(format!(
-                "The session list could not be read ({err}). It was kept as {} and Session Keeper started with no sessions.",
+                "The session list could not be read, so Session Keeper started with no sessions. The old file was kept as {}; the tokens stay in the keychain.",
                 aside.display()
             ));
             build(Arc::new(JsonFileStore::new(&sessions_path))).await?

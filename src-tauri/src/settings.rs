@@ -5,6 +5,7 @@
 //! that cannot be read is moved aside, the defaults apply and the page says so.
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,34 +106,19 @@ pub struct SettingsFile<R: Runtime> {
 }
 
 impl<R: Runtime> SettingsFile<R> {
-    /// Opens the store and reads the settings. An unreadable file is moved aside (never deleted) and
-    /// the defaults apply; the returned warning says where the old file went.
-    pub fn open(app: &AppHandle<R>) -> (Self, Settings, Option<String>) {
-        let build = || app.store_builder(FILE).disable_auto_save().build();
-        let mut warning = None;
-        let store = match build() {
-            Ok(store) => store,
-            Err(err) => {
-                let moved = move_aside(app);
-                warning = Some(match &moved {
-                    Some(path) => format!(
-                        "The settings file could not be read ({err}); the defaults apply. The old file was kept as {}.",
-                        path.display()
-                    ),
-                    None => format!("The settings file could not be read ({err}); the defaults apply."),
-                });
-                match build() {
-                    Ok(store) => store,
-                    // Still unreadable and could not be moved: run on an in-memory store.
-                    Err(_) => app
-                        .store_builder(format!("settings-{}.json", std::process::id()))
-                        .disable_auto_save()
-                        .create_new()
-                        .build()
-                        .expect("a new, empty store cannot fail to build"),
-                }
-            }
-        };
+    /// Opens the store and reads the settings. The store itself ignores a file it cannot parse (and
+    /// would overwrite it on the next save), so the file is checked first: an unreadable one is moved
+    /// aside (never deleted), the defaults apply, and the returned warning says where the file went.
+    pub fn open(app: &AppHandle<R>) -> tauri_plugin_store::Result<(Self, Settings, Option<String>)> {
+        let path = tauri_plugin_store::resolve_store_path(app, FILE)?;
+        let mut warning = unreadable(&path).map(|problem| match move_aside(&path) {
+            Some(aside) => format!(
+                "The settings file could not be read ({problem}); the defaults apply. The old file was kept as {}.",
+                aside.display()
+            ),
+            None => format!("The settings file could not be read ({problem}); the defaults apply until you save new ones."),
+        });
+        let store = app.store_builder(FILE).disable_auto_save().build()?;
         let settings = match store.get(KEY).map(serde_json::from_value::<Settings>) {
             Some(Ok(settings)) if settings.validate().is_ok() => settings,
             Some(_) => {
@@ -141,7 +127,7 @@ impl<R: Runtime> SettingsFile<R> {
             }
             None => Settings::default(),
         };
-        (SettingsFile { store }, settings, warning)
+        Ok((SettingsFile { store }, settings, warning))
     }
 
     /// Writes the settings to disk.
@@ -152,11 +138,21 @@ impl<R: Runtime> SettingsFile<R> {
     }
 }
 
-fn move_aside<R: Runtime>(app: &AppHandle<R>) -> Option<std::path::PathBuf> {
-    let path = tauri_plugin_store::resolve_store_path(app, FILE).ok()?;
+/// Why the settings file cannot be used, if it exists and cannot.
+fn unreadable(path: &Path) -> Option<String> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes)
+            .err()
+            .map(|err| format!("it is not a JSON object: {err}")),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => Some(err.to_string()),
+    }
+}
+
+fn move_aside(path: &Path) -> Option<PathBuf> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let aside = path.with_file_name(format!("{FILE}.unreadable-{stamp}"));
-    std::fs::rename(&path, &aside).ok().map(|_| aside)
+    std::fs::rename(path, &aside).ok().map(|_| aside)
 }
 
 #[cfg(test)]
@@ -208,5 +204,26 @@ mod tests {
         assert!(settings.notifies("home"));
         settings.notifications = false;
         assert!(!settings.notifies("home"));
+    }
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    #[test]
+    fn torn_or_foreign_files_are_unreadable_and_kept_aside() {
+        let dir = std::env::temp_dir().join(format!("sk-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(FILE);
+        assert_eq!(unreadable(&path), None, "a missing file is simply new");
+        std::fs::write(&path, br#"{"settings": {"leadTimeSeconds": 60}}"#).unwrap();
+        assert_eq!(unreadable(&path), None);
+        std::fs::write(&path, br#"{"settings": {"leadTi"#).unwrap();
+        assert!(unreadable(&path).unwrap().contains("not a JSON object"));
+        let aside = move_aside(&path).unwrap();
+        assert!(!path.exists());
+        assert_eq!(std::fs::read(&aside).unwrap(), br#"{"settings": {"leadTi"#, "kept byte for byte");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -124,6 +124,13 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     assert_ne!(recovered, rotated, "the recovering refresh rotated the token and the keychain has the new one");
     let rotated = recovered;
 
+    // Nothing the page can ask for carries a token.
+    let access = keychain_tokens("work").await.unwrap().access_token.expose_secret().to_owned();
+    let state = app.run_async("window.__TAURI__.core.invoke('get_app_state').then((s) => done(JSON.stringify(s)), (e) => done(String(e)));").await;
+    let state = state.as_str().unwrap();
+    assert!(state.contains("\"sessions\"") && state.contains("alice@example.test"), "{state}");
+    assert!(!state.contains(&rotated) && !state.contains(&access), "no token crosses to the page");
+
     // 7. Settings apply at once: a longer lead time moves the next refresh earlier.
     let next_before = app.attr(&card("work", "[data-field=next]"), "data-deadline").await.unwrap();
     app.click("#open-settings").await;
@@ -218,6 +225,13 @@ async fn sign_in_window_cannot_call_any_command_and_provider_errors_end_the_atte
     let app = driver.launch().await;
     // The demo provider is configured out of the box.
     app.wait_badge("Demo", "Signed out").await;
+    // The CSP admits no inline script (WebDriver's own scripts are exempt; the one they add is not).
+    let inline = app
+        .client
+        .execute("const s = document.createElement('script'); s.textContent = 'window.__inlineRan = true'; document.body.append(s); return window.__inlineRan === true", vec![])
+        .await
+        .unwrap();
+    assert_eq!(inline, serde_json::json!(false), "an inline script ran despite the CSP");
 
     let known = app.windows().await;
     app.click(&card("Demo", "[data-action=sign-in]")).await;
@@ -353,5 +367,28 @@ async fn focus_rechecks_the_session_and_notices_a_revocation_elsewhere() {
     })
     .await;
     app.wait_text(&card("Demo", ".card-error"), "why", |t| t.contains("sign in again")).await;
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_files_are_moved_aside_and_the_app_starts_with_a_clear_message() {
+    let _serial = SERIAL.lock().await;
+    let driver = Driver::start("corrupt", &[]);
+    std::fs::create_dir_all(driver.app_data()).unwrap();
+    std::fs::write(driver.app_data().join("sessions.json"), b"{\"sessions\": [ torn write").unwrap();
+    std::fs::write(driver.app_data().join("settings.json"), b"\x00\x00 not json").unwrap();
+    let app = driver.launch().await;
+    let banner = app.wait_text("#banner-text", "the start-up warning", |t| !t.is_empty()).await;
+    assert!(banner.contains("session list could not be read") && banner.contains("settings file could not be read") && banner.contains("started with no sessions"), "{banner}");
+    app.screenshot("10-unreadable-files").await;
+    let kept: Vec<String> = std::fs::read_dir(driver.app_data())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".unreadable-"))
+        .collect();
+    assert_eq!(kept.len(), 2, "both files kept aside, nothing deleted: {kept:?}");
+    // The app works: the defaults apply and a provider can be added.
+    app.wait_text("#empty", "the empty state", |t| t.contains("No sessions yet")).await;
+    app.click("#banner-close").await;
     app.quit().await;
 }

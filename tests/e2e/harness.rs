@@ -185,11 +185,25 @@ impl App {
         }
     }
 
-    /// Waits for a visible input, empties it and types `text`.
+    /// Waits for an input, empties it and types `text`, until the input holds exactly `text` (a page
+    /// still loading may move the focus, and the keys, elsewhere mid-word).
     pub async fn type_into(&self, css: &str, text: &str) {
-        let element = self.find(css).await;
-        element.clear().await.unwrap();
-        element.send_keys(text).await.unwrap();
+        eventually(&format!("{css} to hold {text:?}"), || async {
+            let element = self.client.find(Locator::Css(css)).await.ok()?;
+            element.clear().await.ok()?;
+            element.send_keys(text).await.ok()?;
+            (element.prop("value").await.ok()?.as_deref() == Some(text)).then_some(())
+        })
+        .await;
+    }
+
+    /// Waits until the current page has finished loading (its autofocus has run).
+    pub async fn wait_loaded(&self) {
+        eventually("the page to finish loading", || async {
+            let state = self.client.execute("return document.readyState", vec![]).await.ok()?;
+            (state == serde_json::json!("complete")).then_some(())
+        })
+        .await;
     }
 
     /// The text of an element now ("" if absent).
@@ -264,8 +278,12 @@ impl App {
 
     /// Signs `user` in through the provider's pages in the sign-in window, which is current.
     pub async fn provider_login(&self, user: &str) {
+        self.find("input[name=login]").await;
+        self.wait_loaded().await;
         self.type_into("input[name=login]", user).await;
         self.type_into("input[name=password]", "correct horse").await;
+        let login = self.find("input[name=login]").await.prop("value").await.unwrap();
+        assert_eq!(login.as_deref(), Some(user), "the login field kept the user name");
         self.click("button[type=submit]").await;
         self.provider_consent().await;
     }
