@@ -77,9 +77,7 @@ async fn start(app: &AppHandle) -> std::result::Result<Shell, Box<dyn std::error
         Ok(manager) => manager,
         Err(err) if err.kind() == session_core::ErrorKind::StorageFailed => {
             // Unreadable session list: keep it for the user, start afresh. Tokens stay in the keychain.
-            let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-            let aside = sessions_path.with_file_name(format!("sessions.json.unreadable-{stamp}"));
-            std::fs::rename(&sessions_path, &aside)?;
+            let aside = settings::keep_aside(&sessions_path).ok_or(err.to_string())?;
             tracing::warn!(error = %err, "session list unreadable, moved aside");
             warnings.push(format!(
                 "The session list could not be read, so Session Keeper started with no sessions. The old file was kept as {}; the tokens stay in the keychain.",

@@ -134,26 +134,20 @@ impl NoticeBook {
 fn ending(session: &SessionSnapshot) -> Option<(DateTime<Utc>, String)> {
     let mut candidates: Vec<(DateTime<Utc>, String)> = Vec::new();
     if let Some(end) = session.session_expires_at {
-        candidates.push((end, "the session reaches the end of its lifetime; sign in again to extend it.".into()));
+        candidates.push((end, "The session reaches the end of its lifetime; sign in again to extend it.".into()));
     }
     if let Some(at) = session.access_token_expires_at {
         if !session.has_refresh_token {
-            candidates.push((at, "the provider gave no refresh token, so the session cannot be extended.".into()));
+            candidates.push((at, "The provider gave no refresh token, so the session cannot be extended.".into()));
         } else if session.consecutive_failures > 0 {
             let why = session.last_error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
-            candidates.push((at, format!("refreshing keeps failing. {why}").trim_end().to_owned()));
+            candidates.push((at, format!("Refreshing keeps failing. {why}").trim_end().to_owned()));
         }
     }
     if let Some(at) = session.refresh_token_expires_at {
-        candidates.push((at, "the refresh token expires; sign in again to extend the session.".into()));
+        candidates.push((at, "The refresh token expires; sign in again to extend the session.".into()));
     }
-    candidates.into_iter().min_by_key(|(at, _)| *at).map(|(at, reason)| {
-        let mut reason = reason;
-        if let Some(first) = reason.get(0..1) {
-            reason = first.to_uppercase() + &reason[1..];
-        }
-        (at, reason)
-    })
+    candidates.into_iter().min_by_key(|(at, _)| *at)
 }
 
 fn ensure_full_stop(text: String) -> String {

@@ -111,7 +111,7 @@ impl<R: Runtime> SettingsFile<R> {
     /// aside (never deleted), the defaults apply, and the returned warning says where the file went.
     pub fn open(app: &AppHandle<R>) -> tauri_plugin_store::Result<(Self, Settings, Option<String>)> {
         let path = tauri_plugin_store::resolve_store_path(app, FILE)?;
-        let mut warning = unreadable(&path).map(|problem| match move_aside(&path) {
+        let mut warning = unreadable(&path).map(|problem| match keep_aside(&path) {
             Some(aside) => format!(
                 "The settings file could not be read ({problem}); the defaults apply. The old file was kept as {}.",
                 aside.display()
@@ -149,9 +149,12 @@ fn unreadable(path: &Path) -> Option<String> {
     }
 }
 
-fn move_aside(path: &Path) -> Option<PathBuf> {
+/// Renames an unreadable file to `<name>.unreadable-<UTC time>` beside it, so nothing is lost, and
+/// returns the new path.
+pub(crate) fn keep_aside(path: &Path) -> Option<PathBuf> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let aside = path.with_file_name(format!("{FILE}.unreadable-{stamp}"));
+    let name = path.file_name()?.to_string_lossy();
+    let aside = path.with_file_name(format!("{name}.unreadable-{stamp}"));
     std::fs::rename(path, &aside).ok().map(|_| aside)
 }
 
@@ -221,7 +224,7 @@ mod file_tests {
         assert_eq!(unreadable(&path), None);
         std::fs::write(&path, br#"{"settings": {"leadTi"#).unwrap();
         assert!(unreadable(&path).unwrap().contains("not a JSON object"));
-        let aside = move_aside(&path).unwrap();
+        let aside = keep_aside(&path).unwrap();
         assert!(!path.exists());
         assert_eq!(std::fs::read(&aside).unwrap(), br#"{"settings": {"leadTi"#, "kept byte for byte");
         std::fs::remove_dir_all(&dir).unwrap();

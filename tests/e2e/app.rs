@@ -164,11 +164,7 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     assert_eq!(lead.as_deref(), Some("600"), "settings survive the restart");
     // Escape closes the dialog and gives the page back (keyboard users need nothing else).
     app.find("#settings-form input[name=leadTimeSeconds]").await.send_keys("\u{E00C}").await.unwrap();
-    eventually("the settings dialog to close", || async {
-        let open = app.client.execute("return document.querySelectorAll('dialog[open]').length", vec![]).await.ok()?;
-        (open == serde_json::json!(0)).then_some(())
-    })
-    .await;
+    app.wait_dialogs_closed().await;
 
     // Several sessions side by side: a second provider, another user.
     // It lives on `localhost` rather than 127.0.0.1: cookies ignore ports, and two providers on one
@@ -338,11 +334,7 @@ async fn focus_rechecks_the_session_and_notices_a_revocation_elsewhere() {
     app.click("#open-settings").await;
     app.type_into("#settings-form input[name=leadTimeSeconds]", "5").await;
     app.click("#settings-cancel").await;
-    eventually("the settings dialog to close", || async {
-        let open = app.client.execute("return document.querySelectorAll('dialog[open]').length", vec![]).await.ok()?;
-        (open == serde_json::json!(0)).then_some(())
-    })
-    .await;
+    app.wait_dialogs_closed().await;
     app.click("#open-settings").await;
     let lead = app.find("#settings-form input[name=leadTimeSeconds]").await.prop("value").await.unwrap();
     assert_eq!(lead.as_deref(), Some("60"), "the cancelled change was not kept");

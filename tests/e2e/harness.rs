@@ -197,6 +197,15 @@ impl App {
         .await;
     }
 
+    /// Waits until no dialog is open on the dashboard.
+    pub async fn wait_dialogs_closed(&self) {
+        eventually("the dialog to close", || async {
+            let open = self.client.execute("return document.querySelectorAll('dialog[open]').length", vec![]).await.ok()?;
+            (open == serde_json::json!(0)).then_some(())
+        })
+        .await;
+    }
+
     /// Waits until the current page has finished loading (its autofocus has run).
     pub async fn wait_loaded(&self) {
         eventually("the page to finish loading", || async {
