@@ -22,12 +22,19 @@ done
 export SESSION_KEEPER_DEMO_ISSUER="http://127.0.0.1:$port"
 echo "Demo provider: $SESSION_KEEPER_DEMO_ISSUER (sign in as alice or bob, any password)"
 
+# Your keychain is used if it takes a write (a locked one may ask you to unlock it); a search alone
+# also succeeds on a locked keyring, where every sign-in would then fail with "keychain locked".
+keychain_usable() {
+  [ -n "${DBUS_SESSION_BUS_ADDRESS:-}" ] || return 1
+  printf probe | timeout 60 secret-tool store --label="Session Keeper probe" app session-keeper-probe 2>/dev/null || return 1
+  secret-tool clear app session-keeper-probe 2>/dev/null || true
+}
+
 app=target/debug/session-keeper
-if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ -n "${DBUS_SESSION_BUS_ADDRESS:-}" ] \
-   && secret-tool search --all service none >/dev/null 2>&1; then
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && keychain_usable; then
   "$app"
 elif [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
-  echo "No Secret Service on your session bus: using a private gnome-keyring for this run." >&2
+  echo "Your keychain (Secret Service) is missing or locked: using a private gnome-keyring for this run." >&2
   scripts/desktop-session.sh -- "$app"
 else
   echo "No display: running on a virtual display (Xvfb) with a private keyring and notification server." >&2
