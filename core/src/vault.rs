@@ -86,6 +86,7 @@ impl Vault for KeyringVault {
         match self.entry(name)?.get_password() {
             Ok(value) => Ok(Some(SecretString::from(value))),
             Err(keyring_core::Error::NoEntry) => Ok(None),
+            Err(err) if vanished(&err) => Ok(None),
             Err(err) => Err(self.map_error(err)),
         }
     }
@@ -97,8 +98,22 @@ impl Vault for KeyringVault {
     fn delete(&self, name: &str) -> Result<()> {
         match self.entry(name)?.delete_credential() {
             Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
+            Err(err) if vanished(&err) => Ok(()),
             Err(err) => Err(self.map_error(err)),
         }
+    }
+}
+
+/// The item was found and then deleted (by the app's own scheduler, or another program) before it
+/// could be read: the Secret Service answers that its object path no longer exists. That is "no
+/// entry", not a keychain outage, and must not drop the connection.
+fn vanished(err: &keyring_core::Error) -> bool {
+    match err {
+        keyring_core::Error::PlatformFailure(inner) => {
+            let text = inner.to_string();
+            text.contains("UnknownObject") || (text.contains("UnknownMethod") && text.contains("does not exist"))
+        }
+        _ => false,
     }
 }
 
@@ -263,5 +278,15 @@ mod tests {
         vault.delete_tokens("s").await.unwrap();
         assert!(vault.load_tokens("s").await.unwrap().is_none());
         vault.delete_tokens("s").await.unwrap();
+    }
+
+    #[test]
+    fn an_item_deleted_between_lookup_and_read_is_no_entry() {
+        let gone = keyring_core::Error::PlatformFailure(
+            "zbus error: org.freedesktop.DBus.Error.UnknownMethod: Object does not exist at path \u{201c}/org/freedesktop/secrets/collection/login/9\u{201d}".into(),
+        );
+        assert!(vanished(&gone));
+        assert!(!vanished(&keyring_core::Error::PlatformFailure("org.freedesktop.DBus.Error.ServiceUnknown".into())));
+        assert!(!vanished(&keyring_core::Error::NoEntry));
     }
 }
