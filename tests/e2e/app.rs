@@ -184,7 +184,7 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     let revocations = idp.stats().await["revocations"].as_u64().unwrap();
     app.click(&card("work", "[data-action=sign-out]")).await;
     let window = app.switch_to_new_window(&known).await;
-    app.click("button[name=logout][value=yes]").await;
+    app.click_leaving("button[name=logout][value=yes]").await;
     app.wait_closed(&window).await;
     app.wait_badge("work", "Signed out").await;
     let stats = idp.stats().await;
@@ -262,7 +262,7 @@ async fn sign_in_window_cannot_call_any_command_and_provider_errors_end_the_atte
     }
 
     // The provider's Cancel link answers with an error redirect: the attempt ends with a message.
-    app.click(".login-help a").await;
+    app.click_leaving(".login-help a").await;
     app.client.switch_to_window(app.main.clone()).await.unwrap();
     app.wait_text(&card("Demo", ".card-error"), "the provider's refusal", |t| !t.is_empty()).await;
     eventually("the sign-in window to close", || async { (app.windows().await.len() == 1).then_some(()) }).await;

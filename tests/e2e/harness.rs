@@ -9,6 +9,7 @@ use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -75,6 +76,8 @@ impl Driver {
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group, so that WebKitWebDriver (its child) ends with it.
+            .process_group(0)
             .spawn()
             .expect("tauri-driver is not installed: scripts/setup.sh installs it");
         let log = Arc::new(Mutex::new(String::new()));
@@ -125,6 +128,7 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let _ = Command::new("kill").arg("--").arg(format!("-{}", self.child.id())).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.home);
@@ -182,6 +186,17 @@ impl App {
         .await;
         if let Err(err) = element.click().await {
             panic!("click {css}: {err:?} (screen: {})", screen_on_failure().display());
+        }
+    }
+
+    /// Clicks something that sends the provider window to the redirect URI, whose navigation the app
+    /// stops before closing the window. WebDriver may then wait for a page load that never comes and
+    /// answer Timeout; the click has happened, and the callers check its outcome.
+    pub async fn click_leaving(&self, css: &str) {
+        let element = self.find(css).await;
+        match element.click().await {
+            Ok(()) | Err(fantoccini::error::CmdError::Standard(fantoccini::error::WebDriver { error: fantoccini::error::ErrorStatus::Timeout, .. })) => {}
+            Err(err) => panic!("click {css}: {err:?} (screen: {})", screen_on_failure().display()),
         }
     }
 
@@ -289,10 +304,22 @@ impl App {
     pub async fn provider_login(&self, user: &str) {
         self.find("input[name=login]").await;
         self.wait_loaded().await;
-        self.type_into("input[name=login]", user).await;
-        self.type_into("input[name=password]", "correct horse").await;
-        let login = self.find("input[name=login]").await.prop("value").await.unwrap();
-        assert_eq!(login.as_deref(), Some(user), "the login field kept the user name");
+        // Fill both fields until both hold what was typed: focus can still move between them while
+        // the window settles, and keys for one field then land in the other.
+        eventually("the login form to hold the user and password", || async {
+            let mut filled = Vec::new();
+            for (name, text) in [("login", user), ("password", "correct horse")] {
+                let field = self.client.find(Locator::Css(&format!("input[name={name}]"))).await.ok()?;
+                field.clear().await.ok()?;
+                field.send_keys(text).await.ok()?;
+                filled.push((field, text));
+            }
+            for (field, text) in &filled {
+                (field.prop("value").await.ok()?.as_deref() == Some(*text)).then_some(())?;
+            }
+            Some(())
+        })
+        .await;
         self.click("button[type=submit]").await;
         self.provider_consent().await;
     }
@@ -304,7 +331,7 @@ impl App {
             page.contains("name=\"prompt\" value=\"consent\"").then_some(())
         })
         .await;
-        self.click("button[type=submit]").await;
+        self.click_leaving("button[type=submit]").await;
     }
 }
 
