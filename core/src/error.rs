@@ -42,6 +42,12 @@ pub enum ErrorKind {
     StorageFailed,
     /// The session manager has shut down.
     Shutdown,
+    /// The sign-in in the system browser did not finish in time.
+    SignInTimedOut,
+    /// The sign-in was cancelled in the app.
+    SignInCancelled,
+    /// The system browser could not be opened.
+    BrowserUnavailable,
 }
 
 /// Everything that can go wrong in `session-core`.
@@ -119,6 +125,15 @@ pub enum Error {
     /// The manager task is gone.
     #[error("The session manager has stopped.")]
     Shutdown,
+    /// The browser sign-in did not come back in time.
+    #[error("The sign-in in the browser did not finish within {} minutes, so Session Keeper stopped waiting. Start the sign-in again.", .0.as_secs().div_ceil(60))]
+    SignInTimedOut(std::time::Duration),
+    /// The sign-in was cancelled.
+    #[error("The sign-in was cancelled.")]
+    SignInCancelled,
+    /// The system browser could not be opened.
+    #[error("The system browser could not be opened ({0}). Set a default web browser, or switch this provider to the app's own sign-in window.")]
+    BrowserUnavailable(String),
 }
 
 impl Error {
@@ -142,6 +157,9 @@ impl Error {
             Error::KeychainFailed(_) => ErrorKind::KeychainFailed,
             Error::StorageFailed { .. } => ErrorKind::StorageFailed,
             Error::Shutdown => ErrorKind::Shutdown,
+            Error::SignInTimedOut(_) => ErrorKind::SignInTimedOut,
+            Error::SignInCancelled => ErrorKind::SignInCancelled,
+            Error::BrowserUnavailable(_) => ErrorKind::BrowserUnavailable,
         }
     }
 

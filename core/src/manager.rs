@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::clock::{Clock, SystemClock};
+use crate::loopback::{LoopbackListener, Page};
 use crate::error::{Error, ErrorInfo, ErrorKind, Result};
 use crate::handler::{DefaultRefreshHandler, HostEvent, RefreshContext, RefreshHandler};
 use crate::oidc::{EndSessionUrl, PendingSignIn, Provider, Refreshed, Revocation, TokenAuthority, UserCheck, http_client};
@@ -86,6 +87,17 @@ pub enum SessionEvent {
     },
 }
 
+/// An access token handed to another program by [`SessionManager::access_token`].
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    /// The session it belongs to.
+    pub session: String,
+    /// The token (redacted in `Debug`).
+    pub token: SecretString,
+    /// When it expires, if the provider said.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
 /// What signing out did.
 #[derive(Debug)]
 pub struct SignOutOutcome {
@@ -110,6 +122,7 @@ pub(crate) enum Command {
     BeginSignOut { id: String, reply: oneshot::Sender<Result<SignOutTicket>> },
     FinishSignOut { id: String, ticket: SignOutTicket, result: Result<()>, reply: oneshot::Sender<Result<SessionSnapshot>> },
     SetPolicy { policy: Policy },
+    Secrets { id: String, reply: oneshot::Sender<Result<Option<SessionSecrets>>> },
 }
 
 pub(crate) struct SignOutTicket {
@@ -445,12 +458,100 @@ impl SessionManager {
     /// Starts a sign-in: returns the provider's authorization URL to open in a browser window. A sign-in
     /// already in progress for the session is replaced (one attempt per session at a time).
     pub async fn begin_sign_in(&self, id: &str) -> Result<Url> {
+        self.begin_sign_in_at(id, None).await
+    }
+
+    async fn begin_sign_in_at(&self, id: &str, redirect_uri: Option<&Url>) -> Result<Url> {
         let record = self.call(|reply| Command::Record { id: id.to_owned(), reply }).await??;
         // Fresh discovery per sign-in picks up rotated signing keys and changed endpoints.
         let provider = self.shared.providers.discover(id, &record.provider).await?;
-        let (url, pending) = provider.begin_sign_in();
+        let (url, pending) = provider.begin_sign_in(redirect_uri);
         self.call(|reply| Command::BeginSignIn { id: id.to_owned(), pending, reply }).await??;
         Ok(url)
+    }
+
+    /// Signs in through the system browser (RFC 8252): listens on the loopback redirect URI with an
+    /// ephemeral port, calls `open` with the authorization URL, and completes the sign-in with the
+    /// redirect that carries this attempt's `state`. Requests with another path or `state` are
+    /// answered and ignored. Ends with [`Error::SignInTimedOut`] after `timeout` and with
+    /// [`Error::SignInCancelled`] when `cancel` fires; either way nothing is stored and the port closes.
+    pub async fn sign_in_with_browser(
+        &self,
+        id: &str,
+        open: impl FnOnce(&Url) -> std::result::Result<(), String>,
+        timeout: Duration,
+        cancel: CancellationToken,
+    ) -> Result<SessionSnapshot> {
+        let config = self.provider_config(id).await?;
+        let mut listener = LoopbackListener::bind(&config.redirect_uri).await?;
+        let url = self.begin_sign_in_at(id, Some(listener.redirect_uri())).await?;
+        tracing::info!(session = id, redirect_uri = %listener.redirect_uri(), "browser sign-in started");
+        if let Err(problem) = open(&url) {
+            let _ = self.cancel_sign_in(id).await;
+            return Err(Error::BrowserUnavailable(problem));
+        }
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        loop {
+            let arrival = tokio::select! {
+                arrival = listener.next() => arrival,
+                () = &mut deadline => {
+                    let _ = self.cancel_sign_in(id).await;
+                    tracing::info!(session = id, "browser sign-in timed out");
+                    return Err(Error::SignInTimedOut(timeout));
+                }
+                () = cancel.cancelled() => {
+                    let _ = self.cancel_sign_in(id).await;
+                    return Err(Error::SignInCancelled);
+                }
+            };
+            let Some(arrival) = arrival else {
+                let _ = self.cancel_sign_in(id).await;
+                return Err(Error::InvalidRedirect("the loopback listener stopped".into()));
+            };
+            match self.complete_sign_in(id, &arrival.url).await {
+                Ok(snapshot) => {
+                    arrival.answer(Page::signed_in(&config.display_name));
+                    return Ok(snapshot);
+                }
+                // A request with a foreign `state` (another tab, another program) leaves this
+                // sign-in waiting for its own redirect.
+                Err(err @ Error::InvalidRedirect(_)) if self.snapshot(id).await.is_ok_and(|s| s.phase == Phase::SigningIn) => {
+                    tracing::warn!(session = id, error = %err, "loopback request ignored");
+                    arrival.answer(Page::not_this(hyper::StatusCode::BAD_REQUEST, &err.to_string()));
+                }
+                Err(err) => {
+                    arrival.answer(Page::failed(&err));
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    /// A valid access token for another program (the token helper). The session is refreshed first
+    /// when its access token has expired or is within the lead time (concurrent callers and the
+    /// scheduler share one refresh). If that refresh fails for a passing reason while the current
+    /// token is still valid, the current token is given; once it has expired, the error is.
+    pub async fn access_token(&self, id: &str) -> Result<AccessToken> {
+        let refreshed = self.refresh(id, false).await;
+        let snapshot = match refreshed {
+            Ok(snapshot) => snapshot,
+            Err(err) if err.is_transient() => self.snapshot(id).await?,
+            Err(err) => return Err(err),
+        };
+        let now = self.shared.providers.clock.now();
+        let expired = snapshot.access_token_expires_at.is_some_and(|at| at <= now);
+        if !matches!(snapshot.phase, Phase::Active | Phase::Expiring | Phase::Refreshing) || expired {
+            return Err(match (snapshot.last_error, snapshot.phase) {
+                (Some(info), Phase::Active | Phase::Expiring | Phase::Refreshing) => error_from_info(&info, id),
+                _ => Error::NotSignedIn(id.to_owned()),
+            });
+        }
+        let secrets = match self.call(|reply| Command::Secrets { id: id.to_owned(), reply }).await?? {
+            Some(secrets) => secrets,
+            None => self.shared.vault.load_tokens(id).await?.ok_or_else(|| Error::NotSignedIn(id.to_owned()))?,
+        };
+        Ok(AccessToken { session: id.to_owned(), token: secrets.access_token, expires_at: snapshot.access_token_expires_at })
     }
 
     /// Completes the sign-in from the URL the provider redirected to. A redirect that does not carry
@@ -924,6 +1025,13 @@ impl Scheduler {
                         let _ = reply.send(Err(err));
                     }
                 }
+            }
+            Command::Secrets { id, reply } => {
+                let answer = match self.sessions.get(&id) {
+                    None => Err(Error::UnknownSession(id)),
+                    Some(entry) => Ok(entry.secrets.clone()),
+                };
+                let _ = reply.send(answer);
             }
             Command::CancelSignIn { id, reply } => {
                 let Some(entry) = self.sessions.get_mut(&id) else {

@@ -166,6 +166,8 @@ pub struct PendingSignIn {
     state: CsrfToken,
     nonce: Nonce,
     pkce_verifier: PkceCodeVerifier,
+    /// The redirect URI of this attempt when it is not the configured one (a loopback port).
+    redirect_uri: Option<RedirectUrl>,
 }
 
 impl PendingSignIn {
@@ -295,12 +297,17 @@ impl Provider {
     }
 
     /// Starts a sign-in: the authorization URL to open, and the transaction to keep until the redirect.
-    pub fn begin_sign_in(&self) -> (Url, PendingSignIn) {
+    /// `redirect_uri` replaces the configured one for this attempt (a loopback listener's port).
+    pub fn begin_sign_in(&self, redirect_uri: Option<&Url>) -> (Url, PendingSignIn) {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let redirect_uri = redirect_uri.map(|uri| RedirectUrl::from_url(uri.clone()));
         let mut request = self
             .client
             .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
             .set_pkce_challenge(challenge);
+        if let Some(uri) = &redirect_uri {
+            request = request.set_redirect_uri(Cow::Owned(uri.clone()));
+        }
         for scope in self.config.scopes.iter().filter(|s| s.as_str() != "openid") {
             request = request.add_scope(Scope::new(scope.clone()));
         }
@@ -308,7 +315,7 @@ impl Provider {
             request = request.add_extra_param(name.clone(), value.clone());
         }
         let (url, state, nonce) = request.url();
-        (url, PendingSignIn { state, nonce, pkce_verifier: verifier })
+        (url, PendingSignIn { state, nonce, pkce_verifier: verifier, redirect_uri })
     }
 
     /// Completes a sign-in from the URL the provider redirected to: checks it, exchanges the code,
@@ -317,11 +324,15 @@ impl Provider {
         self.check_redirect(&pending, redirect)?;
         let code = query_param(redirect, "code")
             .ok_or_else(|| Error::InvalidRedirect("it has no authorization code".into()))?;
-        let response = self
+        let mut exchange = self
             .client
             .exchange_code(AuthorizationCode::new(code.into_owned()))
             .map_err(|err| misbehaved(&self.config.issuer, err))?
-            .set_pkce_verifier(pending.pkce_verifier)
+            .set_pkce_verifier(pending.pkce_verifier);
+        if let Some(uri) = &pending.redirect_uri {
+            exchange = exchange.set_redirect_uri(Cow::Borrowed(uri));
+        }
+        let response = exchange
             .request_async(&self.http)
             .await
             .map_err(|err| match classify_token_error(err, &self.token_endpoint) {
@@ -365,8 +376,11 @@ impl Provider {
     }
 
     fn check_redirect(&self, pending: &PendingSignIn, redirect: &Url) -> Result<()> {
-        let expected = Url::parse(&self.config.redirect_uri)
-            .map_err(|err| Error::InvalidConfiguration(format!("The redirect URI is not valid: {err}")))?;
+        let expected = match &pending.redirect_uri {
+            Some(uri) => uri.url().clone(),
+            None => Url::parse(&self.config.redirect_uri)
+                .map_err(|err| Error::InvalidConfiguration(format!("The redirect URI is not valid: {err}")))?,
+        };
         let same_target = redirect.scheme() == expected.scheme()
             && redirect.host_str() == expected.host_str()
             && redirect.path() == expected.path()

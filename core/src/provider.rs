@@ -38,6 +38,21 @@ pub struct ProviderConfig {
     /// Whether a client secret is kept in the vault for this provider.
     #[serde(default)]
     pub has_client_secret: bool,
+    /// Where the provider's sign-in page is shown.
+    #[serde(default)]
+    pub sign_in_with: SignInWith,
+}
+
+/// Where the provider's sign-in page is shown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SignInWith {
+    /// The app's own sign-in window, which stops the redirect before it loads.
+    #[default]
+    EmbeddedWindow,
+    /// The user's default browser, with the redirect received on a loopback port (RFC 8252), for
+    /// providers that refuse embedded browsers or where a password manager or security key is needed.
+    SystemBrowser,
 }
 
 impl ProviderConfig {
@@ -56,6 +71,7 @@ impl ProviderConfig {
             post_logout_redirect_uri: None,
             extra_authorization_params: BTreeMap::new(),
             has_client_secret: false,
+            sign_in_with: SignInWith::EmbeddedWindow,
         }
     }
 
@@ -97,6 +113,9 @@ impl ProviderConfig {
             .chain(self.post_logout_redirect_uri.iter().map(|u| ("post-logout redirect URI", u)))
         {
             Url::parse(uri).map_err(|err| Error::InvalidConfiguration(format!("The {name} \"{uri}\" is not a URL ({err}).")))?;
+        }
+        if self.sign_in_with == SignInWith::SystemBrowser {
+            crate::loopback::loopback_redirect_uri(&self.redirect_uri)?;
         }
         Ok(())
     }

@@ -197,6 +197,18 @@ impl SessionState {
         self.tokens.and_then(|t| t.access_token_expires_at)
     }
 
+    /// How long before the access token's expiry to refresh: the configured lead time, but never
+    /// more than half the token's life. A provider that issues 60-second tokens with the default
+    /// 60-second lead time would otherwise be asked again the moment each refresh lands.
+    fn refresh_lead(&self, policy: &Policy) -> TimeDelta {
+        let lead = delta(policy.refresh.lead_time);
+        let issued = self.last_refresh_at.max(self.signed_in_at);
+        match (issued, self.access_expires_at()) {
+            (Some(issued), Some(expires)) if expires > issued => lead.min((expires - issued) / 2),
+            _ => lead,
+        }
+    }
+
     /// When the next refresh is planned, for display.
     pub fn next_refresh_at(&self, policy: &Policy) -> Option<DateTime<Utc>> {
         if !matches!(self.phase, Phase::Active | Phase::Expiring) || !self.has_refresh_token() {
@@ -205,7 +217,7 @@ impl SessionState {
         if self.failures > 0 {
             return self.retry_at;
         }
-        self.access_expires_at().map(|at| at - delta(policy.refresh.lead_time))
+        self.access_expires_at().map(|at| at - self.refresh_lead(policy))
     }
 
     /// The earliest future instant at which [`Event::Tick`] could change this state.
@@ -214,7 +226,7 @@ impl SessionState {
             return None;
         }
         let warning = delta(policy.refresh.expiry_warning);
-        let lead = delta(policy.refresh.lead_time);
+        let lead = self.refresh_lead(policy);
         let mut candidates = Vec::with_capacity(5);
         if let Some(end) = self.session_expires_at {
             candidates.extend([end, end - warning]);
@@ -414,7 +426,7 @@ fn evaluate(mut next: SessionState, now: DateTime<Utc>, policy: &Policy) -> (Ses
         return (next, Vec::new());
     }
     let warning = delta(policy.refresh.expiry_warning);
-    let lead = delta(policy.refresh.lead_time);
+    let lead = next.refresh_lead(policy);
     let access_expires_at = next.access_expires_at();
     if let Some(end) = next.session_expires_at
         && now >= end

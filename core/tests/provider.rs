@@ -296,3 +296,123 @@ async fn two_accounts_on_one_provider_live_side_by_side_and_sign_out_independent
     assert_eq!(manager.refresh("bob", true).await.unwrap().phase, Phase::Active);
     assert!(stored(&vault, "bob").await.is_some());
 }
+
+/// A plain HTTP client for the loopback listener, standing in for the browser's last hop.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+#[tokio::test]
+async fn a_system_browser_sign_in_takes_the_redirect_on_an_ephemeral_loopback_port() {
+    let idp = Idp::start(Ttls::default());
+    let vault = keychain("browser-sign-in");
+    let manager = manager(vault.clone(), Policy::default()).await;
+    let mut config = idp.config();
+    config.sign_in_with = session_core::SignInWith::SystemBrowser;
+    manager.add_session("s", config, None).await.unwrap();
+
+    let (opened, authorization_url) = tokio::sync::oneshot::channel::<Url>();
+    let sign_in = tokio::spawn({
+        let manager = manager.clone();
+        async move {
+            let open = move |url: &Url| opened.send(url.clone()).map_err(|_| "test gone".to_owned());
+            manager.sign_in_with_browser("s", open, Duration::from_secs(30), Default::default()).await
+        }
+    });
+    let url = authorization_url.await.unwrap();
+    let redirect_uri = Url::parse(&url.query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1).unwrap();
+    let port = redirect_uri.port().expect("the redirect URI carries the listener's port");
+    assert_eq!((redirect_uri.host_str(), redirect_uri.path()), (Some("127.0.0.1"), "/callback"));
+
+    // Other local programs can reach the port: what is not this sign-in's redirect is answered and ignored.
+    let base = format!("http://127.0.0.1:{port}");
+    assert_eq!(browser().get(format!("{base}/favicon.ico")).send().await.unwrap().status(), 404);
+    let foreign = browser().get(format!("{base}/callback?code=stolen&state=not-ours")).send().await.unwrap();
+    assert_eq!(foreign.status(), 400);
+    assert!(foreign.text().await.unwrap().contains("state does not belong"));
+    let garbage = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    drop(garbage);
+    assert_eq!(manager.snapshot("s").await.unwrap().phase, Phase::SigningIn, "still waiting for its own redirect");
+
+    let redirect = idp.login(&url, "alice").await;
+    assert_eq!(redirect.port(), Some(port));
+    let page = browser().get(redirect).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("You can close this window"));
+    let session = sign_in.await.unwrap().unwrap();
+    assert_eq!(session.phase, Phase::Active);
+    assert_eq!(session.user.unwrap().subject, "alice");
+    assert!(stored(&vault, "s").await.is_some(), "tokens in the keychain");
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(), "the port closed");
+}
+
+#[tokio::test]
+async fn a_browser_sign_in_that_never_returns_times_out_and_stores_nothing() {
+    let idp = Idp::start(Ttls::default());
+    let vault = keychain("browser-timeout");
+    let manager = manager(vault.clone(), Policy::default()).await;
+    let mut config = idp.config();
+    config.sign_in_with = session_core::SignInWith::SystemBrowser;
+    manager.add_session("s", config, None).await.unwrap();
+
+    let mut port = None;
+    let open = |url: &Url| {
+        let redirect = url.query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1.into_owned();
+        port = Url::parse(&redirect).unwrap().port();
+        Ok(())
+    };
+    let err = manager.sign_in_with_browser("s", open, Duration::from_secs(1), Default::default()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SignInTimedOut);
+    assert!(err.to_string().contains("Start the sign-in again"), "{err}");
+    assert_eq!(manager.snapshot("s").await.unwrap().phase, Phase::SignedOut);
+    assert!(stored(&vault, "s").await.is_none());
+    let port = port.expect("the browser was opened");
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(), "port {port} still open");
+
+    let failing = |_: &Url| Err("no browser configured".to_owned());
+    let err = manager.sign_in_with_browser("s", failing, Duration::from_secs(30), Default::default()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BrowserUnavailable);
+    assert_eq!(manager.snapshot("s").await.unwrap().phase, Phase::SignedOut);
+}
+
+#[tokio::test]
+async fn the_token_helper_gets_the_current_token_and_refreshes_first_within_the_lead_time() {
+    let idp = Idp::start(Ttls::default());
+    let vault = keychain("access-token");
+    // The scheduler checks the wall clock only hourly here, so the jump below (a machine waking from
+    // sleep) is seen first by the token helper's call.
+    let clock = Arc::new(session_core::TestClock::starting_at(chrono::Utc::now()));
+    let manager = SessionManager::builder()
+        .vault(vault.clone())
+        .clock(clock.clone())
+        .wake_interval(Duration::from_secs(3600))
+        .build()
+        .await
+        .unwrap();
+    let err = manager.access_token("nobody").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnknownSession);
+    manager.add_session("s", idp.config(), None).await.unwrap();
+    assert_eq!(manager.access_token("s").await.unwrap_err().kind(), ErrorKind::NotSignedIn);
+    let url = manager.begin_sign_in("s").await.unwrap();
+    manager.complete_sign_in("s", &idp.login(&url, "alice").await).await.unwrap();
+
+    // Fresh (an hour left, lead time 60 s): the token in the keychain, no token request.
+    let requests = idp.token_requests().await;
+    let token = manager.access_token("s").await.unwrap();
+    assert_eq!(idp.token_requests().await, requests);
+    assert_eq!(token.token.expose_secret(), stored(&vault, "s").await.unwrap().access_token.expose_secret());
+    let first = token.token.expose_secret().to_owned();
+
+    // 30 s left, inside the lead time: the caller gets a refreshed token, from one request.
+    clock.jump(chrono::TimeDelta::seconds(3600 - 30));
+    let token = manager.access_token("s").await.unwrap();
+    assert_eq!(idp.token_requests().await, requests + 1);
+    assert_ne!(token.token.expose_secret(), first, "a token within the lead time was handed out");
+    assert_eq!(token.token.expose_secret(), stored(&vault, "s").await.unwrap().access_token.expose_secret());
+    let left = token.expires_at.unwrap() - session_core::Clock::now(clock.as_ref());
+    assert!(left.num_seconds() > 3000, "{left}");
+    assert!(!format!("{token:?}").contains(token.token.expose_secret()), "Debug shows the token");
+
+    manager.sign_out("s").await.unwrap();
+    assert_eq!(manager.access_token("s").await.unwrap_err().kind(), ErrorKind::NotSignedIn);
+}

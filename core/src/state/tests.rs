@@ -35,6 +35,21 @@ fn refreshes_once_the_lead_time_before_access_token_expiry() {
 }
 
 #[test]
+fn a_lead_time_longer_than_the_tokens_life_refreshes_at_half_life_not_in_a_loop() {
+    let policy = Policy::default(); // 60 s lead time
+    let state = signed_in(30, true, &policy);
+    assert_eq!(state.next_deadline(t(0), &policy), Some(t(15)));
+    let (same, effects) = transition(&state, &Event::Tick, t(1), &policy);
+    assert_eq!((same.phase, effects), (Phase::Active, vec![]), "refreshed the moment it signed in");
+    let (refreshing, effects) = transition(&state, &Event::Tick, t(15), &policy);
+    assert_eq!(effects, vec![Effect::Refresh]);
+    let done = Event::RefreshSucceeded { times: times(45, true), warning: None };
+    let (refreshed, effects) = transition(&refreshing, &done, t(15), &policy);
+    assert_eq!((refreshed.phase, effects), (Phase::Active, vec![]), "asked again as soon as the refresh landed");
+    assert_eq!(refreshed.next_refresh_at(&policy), Some(t(30)));
+}
+
+#[test]
 fn triggers_during_a_refresh_join_it_instead_of_starting_another() {
     let policy = Policy::default();
     let (refreshing, _) = transition(&signed_in(600, true, &policy), &Event::Tick, t(545), &policy);
