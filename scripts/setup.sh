@@ -7,8 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 app_packages=(libwebkit2gtk-4.1-dev build-essential libssl-dev libayatana-appindicator3-dev librsvg2-dev
-  libxdo-dev dbus dbus-x11 gnome-keyring libsecret-tools xvfb xauth)
-test_packages=(webkit2gtk-driver dunst libnotify-bin imagemagick xdotool)
+  libxdo-dev dbus dbus-x11 gnome-keyring libsecret-tools xvfb xauth xdg-utils)
+# chromium + chromium-driver stand in for the user's browser in the system-browser sign-in test;
+# python3-xlib closes the window as a window manager would; gdbus (libglib2.0-bin) reads the tray
+# menu; rpm lists the .rpm bundle's contents.
+test_packages=(webkit2gtk-driver dunst libnotify-bin imagemagick xdotool chromium chromium-driver python3-xlib
+  libglib2.0-bin rpm)
 packages=("${app_packages[@]}")
 [ "${1:-}" = "--app" ] || packages+=("${test_packages[@]}")
 

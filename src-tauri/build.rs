@@ -15,6 +15,7 @@ fn main() {
         "sign_out",
         "save_settings",
         "set_session_notifications",
+        "set_launch_at_login",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

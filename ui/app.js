@@ -14,7 +14,7 @@ const PHASES = {
 };
 const SIGNED_IN = new Set(["active", "refreshing", "expiring"]);
 
-const state = { ready: false, sessions: new Map(), settings: null, errors: new Map() };
+const state = { ready: false, sessions: new Map(), settings: null, errors: new Map(), launchAtLogin: false };
 const $ = (selector, root = document) => root.querySelector(selector);
 
 // ---- rendering ----------------------------------------------------------------------------------
@@ -311,6 +311,7 @@ function fillSettingsForm(settings) {
   form.elements.validationMaxAgeSeconds.value = settings.validationMaxAgeSeconds;
   form.elements.notifications.checked = settings.notifications;
   form.elements.ephemeralSignIn.checked = settings.ephemeralSignIn;
+  form.elements.launchAtLogin.checked = state.launchAtLogin;
   $("#period-label").hidden = form.elements.periodic.value !== "custom";
 }
 
@@ -346,6 +347,9 @@ function wireSettingsDialog() {
     }
     try {
       applySettings(await invoke("save_settings", { settings }));
+      if (e.launchAtLogin.checked !== state.launchAtLogin) {
+        state.launchAtLogin = await invoke("set_launch_at_login", { enabled: e.launchAtLogin.checked });
+      }
       dialog.close();
       announce("Settings saved.");
     } catch (error) {
@@ -385,6 +389,7 @@ async function start() {
   try {
     const initial = await invoke("get_app_state");
     state.settings = initial.settings;
+    state.launchAtLogin = initial.launchAtLogin;
     state.sessions = new Map(initial.sessions.map((s) => [s.id, s]));
     state.ready = true;
     render();

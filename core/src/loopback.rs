@@ -95,11 +95,13 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// A listener bound for one sign-in. Dropping it closes the port and ends every connection.
+/// A listener bound for one sign-in. Dropping it closes the port; connections still open get their
+/// answer (or "no longer waiting") and end.
 pub(crate) struct LoopbackListener {
     redirect_uri: Url,
     arrivals: mpsc::Receiver<Arrival>,
-    _connections: JoinSet<()>,
+    /// The accept loop; aborted (the port closes) when the listener is dropped.
+    _accept: JoinSet<()>,
 }
 
 impl LoopbackListener {
@@ -122,7 +124,7 @@ impl LoopbackListener {
         let (sender, arrivals) = mpsc::channel(8);
         let mut connections = JoinSet::new();
         connections.spawn(accept(listener, redirect_uri.clone(), sender));
-        Ok(Self { redirect_uri, arrivals, _connections: connections })
+        Ok(Self { redirect_uri, arrivals, _accept: connections })
     }
 
     /// The redirect URI of this attempt, with its port.
@@ -156,12 +158,14 @@ pub(crate) fn loopback_redirect_uri(configured: &str) -> Result<Url> {
 }
 
 async fn accept(listener: TcpListener, base: Url, arrivals: mpsc::Sender<Arrival>) {
-    let mut connections = JoinSet::new();
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
         let base = base.clone();
         let arrivals = arrivals.clone();
-        connections.spawn(async move {
+        // Detached, so that the last answer ("you can close this window") is still written after
+        // the sign-in has ended and the listener is gone. Each connection ends by itself: one request,
+        // no keep-alive, a bounded wait for the headers.
+        tokio::spawn(async move {
             let service = service_fn(move |request: Request<Incoming>| {
                 let base = base.clone();
                 let arrivals = arrivals.clone();
@@ -175,8 +179,6 @@ async fn accept(listener: TcpListener, base: Url, arrivals: mpsc::Sender<Arrival
                 .serve_connection(TokioIo::new(stream), service);
             let _ = connection.await;
         });
-        // Finished connections are reaped so that a flood does not grow the set.
-        while connections.try_join_next().is_some() {}
     }
 }
 

@@ -2,8 +2,9 @@
 //! a short delegation to the session core or to the shell's windows; none returns a token.
 
 use serde::{Deserialize, Serialize};
-use session_core::{ProviderConfig, SessionSnapshot};
-use tauri::{AppHandle, Emitter, State, WebviewWindow};
+use session_core::{ProviderConfig, SessionSnapshot, SignInWith};
+use tauri::{AppHandle, Emitter, Manager, State, WebviewWindow};
+use tauri_plugin_autostart::ManagerExt as _;
 
 use crate::error::Result;
 use crate::settings::Settings;
@@ -19,6 +20,8 @@ pub struct AppState {
     pub settings: Settings,
     /// Problems found at start (an unreadable file moved aside, say), to show once.
     pub warnings: Vec<String>,
+    /// Whether the app starts at login (read from the desktop's autostart folder, not stored).
+    pub launch_at_login: bool,
 }
 
 /// The add-provider form.
@@ -41,6 +44,9 @@ pub struct NewProvider {
     /// The post-logout redirect URI registered at the provider; empty means none.
     #[serde(default)]
     pub post_logout_redirect_uri: String,
+    /// Where the sign-in page is shown (default: the app's own window).
+    #[serde(default)]
+    pub sign_in_with: SignInWith,
 }
 
 impl NewProvider {
@@ -59,6 +65,7 @@ impl NewProvider {
         if !self.post_logout_redirect_uri.trim().is_empty() {
             config.post_logout_redirect_uri = Some(self.post_logout_redirect_uri.trim().to_owned());
         }
+        config.sign_in_with = self.sign_in_with;
         (self.name.trim().to_owned(), config)
     }
 }
@@ -79,18 +86,23 @@ pub struct SignedOut {
 
 /// Sessions, settings and start-up warnings for the first paint.
 #[tauri::command]
-pub async fn get_app_state(shell: State<'_, Shell>) -> Result<AppState> {
+pub async fn get_app_state(app: AppHandle, shell: State<'_, Shell>) -> Result<AppState> {
     Ok(AppState {
         sessions: shell.manager.snapshots().await?,
         settings: shell.settings(),
         warnings: shell.warnings.lock().expect("warnings poisoned").clone(),
+        launch_at_login: crate::launch_at_login(&app),
     })
 }
 
 /// The page has painted the true state: show the window (it starts hidden, so that nobody sees a
 /// blank or half-loaded dashboard).
+/// Started at login (`--background`), the window stays in the tray until asked for.
 #[tauri::command]
-pub fn window_ready(window: WebviewWindow) -> Result<()> {
+pub fn window_ready(window: WebviewWindow, shell: State<'_, Shell>) -> Result<()> {
+    if shell.background {
+        return Ok(());
+    }
     window.show()?;
     window.set_focus()?;
     Ok(())
@@ -133,22 +145,47 @@ pub async fn refresh_session(shell: State<'_, Shell>, id: String) -> Result<Sess
 
 /// Signs out: revokes at the provider, deletes the tokens, and opens the provider's end-session page.
 #[tauri::command]
-pub async fn sign_out(app: AppHandle, shell: State<'_, Shell>, id: String) -> Result<SignedOut> {
-    let config = shell.manager.provider_config(&id).await?;
-    let outcome = shell.manager.sign_out(&id).await?;
+pub async fn sign_out(app: AppHandle, id: String) -> Result<SignedOut> {
+    sign_out_session(&app, &id).await
+}
+
+/// Signs one session out (the card's button and the tray's Sign out all).
+pub async fn sign_out_session(app: &AppHandle, id: &str) -> Result<SignedOut> {
+    let shell = app.state::<Shell>();
+    let config = shell.manager.provider_config(id).await?;
+    let outcome = shell.manager.sign_out(id).await?;
     let mut problems = outcome.revocation.problems;
-    // An ephemeral sign-in kept no provider cookie, so there is no provider session to end.
+    // An ephemeral sign-in kept no provider cookie, and a system-browser sign-in left its cookie in
+    // the user's browser, where the app cannot reach it: no provider session to end from here.
     let end_session_opened = match outcome.end_session_url {
-        Some(url) if !shell.settings().ephemeral_sign_in => match windows::visit_end_session(&app, config, url) {
-            Ok(()) => true,
-            Err(err) => {
-                problems.push(err.to_string());
-                false
+        Some(url) if !shell.settings().ephemeral_sign_in && config.sign_in_with == SignInWith::EmbeddedWindow => {
+            match windows::visit_end_session(app, config, url) {
+                Ok(()) => true,
+                Err(err) => {
+                    problems.push(err.to_string());
+                    false
+                }
             }
-        },
+        }
         _ => false,
     };
+    tracing::info!(session = id, revoked = outcome.revocation.refresh_token_revoked, end_session_opened, "signed out");
     Ok(SignedOut { session: outcome.session, revoked: outcome.revocation.refresh_token_revoked, problems, end_session_opened })
+}
+
+/// Turns starting at login on or off (an entry in the desktop's autostart folder that starts the app
+/// in the tray). Returns the state now in force.
+#[tauri::command]
+pub async fn set_launch_at_login(app: AppHandle, enabled: bool) -> Result<bool> {
+    if enabled == crate::launch_at_login(&app) {
+        return Ok(enabled);
+    }
+    let autolaunch = app.autolaunch();
+    let changed = if enabled { autolaunch.enable() } else { autolaunch.disable() };
+    changed.map_err(|err| crate::Error::Autostart(err.to_string()))?;
+    let now = crate::launch_at_login(&app);
+    tracing::info!(enabled = now, "start at login changed");
+    Ok(now)
 }
 
 /// Saves and applies the settings (no restart needed). Async, so it runs on the runtime the core's

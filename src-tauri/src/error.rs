@@ -25,6 +25,9 @@ pub enum Error {
     /// A newer sign-in for the same session replaced this one.
     #[error("A newer sign-in replaced this one.")]
     SignInReplaced,
+    /// The login autostart entry could not be written or removed.
+    #[error("Starting at login could not be changed ({0}). Check that ~/.config/autostart can be written.")]
+    Autostart(String),
 }
 
 /// `Result` with the shell's [`Error`].
@@ -43,6 +46,7 @@ impl Error {
             Error::SettingsNotSaved(_) => "settings_not_saved".into(),
             Error::SignInCancelled => "sign_in_cancelled".into(),
             Error::SignInReplaced => "sign_in_replaced".into(),
+            Error::Autostart(_) => "autostart_failed".into(),
         }
     }
 }

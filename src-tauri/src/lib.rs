@@ -6,8 +6,11 @@
 
 mod commands;
 mod error;
+pub mod helper;
+mod logs;
 mod notices;
 mod settings;
+mod tray;
 mod windows;
 
 use std::path::PathBuf;
@@ -15,6 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use session_core::{JsonFileStore, KeyringVault, MetadataStore, Policy, ProviderConfig, SessionEvent, SessionManager};
 use tauri::{AppHandle, Emitter, Manager, RunEvent, WindowEvent};
+use tauri_plugin_autostart::ManagerExt as _;
 use tokio::sync::broadcast::error::RecvError;
 
 pub use error::{Error, Result};
@@ -26,6 +30,8 @@ pub const KEYCHAIN_SERVICE: &str = "session-keeper";
 pub const DEMO_ISSUER_ENV: &str = "SESSION_KEEPER_DEMO_ISSUER";
 /// The event carrying every [`SessionEvent`] to the page.
 pub const SESSION_CHANGED: &str = "session-changed";
+/// The argument the login autostart entry passes: start in the tray, without the window.
+pub const BACKGROUND_ARG: &str = "--background";
 
 /// The shell's state, managed by Tauri.
 pub struct Shell {
@@ -37,6 +43,8 @@ pub struct Shell {
     warnings: Mutex<Vec<String>>,
     windows: windows::ProviderWindows,
     sign_in_web_data: PathBuf,
+    /// Started by the login autostart entry: the window stays hidden until asked for.
+    background: bool,
 }
 
 impl Shell {
@@ -108,6 +116,7 @@ async fn start(app: &AppHandle) -> std::result::Result<Shell, Box<dyn std::error
         warnings: Mutex::new(warnings),
         windows: windows::ProviderWindows::default(),
         sign_in_web_data: data.join("sign-in-web-data"),
+        background: std::env::args().any(|arg| arg == BACKGROUND_ARG),
     })
 }
 
@@ -123,6 +132,7 @@ async fn forward_events(app: AppHandle) {
             Ok(event) => {
                 match &event {
                     SessionEvent::Changed { session } => {
+                        tracing::info!(session = %session.id, phase = ?session.phase, error = ?session.last_error.as_ref().map(|e| e.kind), "session changed");
                         let due = shell.notices.lock().expect("notice book poisoned").observe(session);
                         for notice in due {
                             notify(&app, notice);
@@ -132,6 +142,9 @@ async fn forward_events(app: AppHandle) {
                     _ => {}
                 }
                 let _ = app.emit_to("main", SESSION_CHANGED, &event);
+                if let Ok(sessions) = shell.manager.snapshots().await {
+                    tray::update(&app, &sessions);
+                }
             }
             Err(RecvError::Lagged(_)) => {
                 // Too slow to keep up: send the whole picture instead of the missed steps.
@@ -163,13 +176,41 @@ fn notify(app: &AppHandle, notice: notices::Notice) {
     });
 }
 
-/// "Sign in again" on a notification: bring the dashboard forward and open the sign-in window.
-fn sign_in_from_notification(app: AppHandle, id: String) {
+/// Brings the dashboard forward (from the tray, a notification or a second launch).
+pub fn show_main_window(app: &AppHandle) {
     if let Some(main) = app.get_webview_window("main") {
         let _ = main.unminimize();
         let _ = main.show();
         let _ = main.set_focus();
     }
+}
+
+/// Runs `action` for every signed-in session at once, logging what failed (the cards show it too).
+pub async fn for_each_signed_in<F, Fut>(app: &AppHandle, what: &str, action: F)
+where
+    F: Fn(AppHandle, String) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let Ok(sessions) = app.state::<Shell>().manager.snapshots().await else { return };
+    let signed_in = sessions.into_iter().filter(|s| {
+        matches!(s.phase, session_core::Phase::Active | session_core::Phase::Expiring | session_core::Phase::Refreshing)
+    });
+    let results = futures_util::future::join_all(signed_in.map(|s| {
+        let id = s.id.clone();
+        let run = action(app.clone(), id.clone());
+        async move { (id, run.await) }
+    }))
+    .await;
+    for (id, result) in results {
+        if let Err(err) = result {
+            tracing::warn!(session = %id, error = %err, "{what} from the tray failed");
+        }
+    }
+}
+
+/// "Sign in again" on a notification: bring the dashboard forward and open the sign-in window.
+fn sign_in_from_notification(app: AppHandle, id: String) {
+    show_main_window(&app);
     tauri::async_runtime::spawn(async move {
         if let Err(error) = windows::start_sign_in(&app, &id).await {
             let _ = app.emit_to("main", windows::SIGN_IN_FINISHED, windows::SignInFinished { id, error: Some((&error).into()) });
@@ -177,33 +218,75 @@ fn sign_in_from_notification(app: AppHandle, id: String) {
     });
 }
 
+/// Holds the log writer's guard, so the last lines reach the file at exit.
+struct LogGuard(#[allow(dead_code)] Option<tracing_appender::non_blocking::WorkerGuard>);
+
 /// Starts the app.
 pub fn run() {
     let app = tauri::Builder::default()
+        // First, so that a second launch hands over before anything else starts: it would otherwise
+        // refresh the same rotating refresh tokens as this one.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            tracing::info!("second launch: showing the running app");
+            show_main_window(app);
+        }))
+        .plugin(tauri_plugin_autostart::Builder::new().args([BACKGROUND_ARG]).build())
+        .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_store::Builder::default().build())
         .setup(|app| {
             let handle = app.handle().clone();
+            let guard = app.path().app_log_dir().ok().and_then(|dir| logs::init(&dir));
+            app.manage(LogGuard(guard));
+            tracing::info!(version = env!("CARGO_PKG_VERSION"), "Session Keeper starting");
             let shell = tauri::async_runtime::block_on(start(&handle))?;
+            let sessions = tauri::async_runtime::block_on(shell.manager.snapshots()).unwrap_or_default();
+            let manager = shell.manager.clone();
+            let background = shell.background;
             app.manage(shell);
+            if let Err(err) = tray::create(&handle, &sessions) {
+                // No tray on this desktop: closing the window will still only hide it, and a second
+                // launch brings it back.
+                tracing::warn!(error = %err, "no tray icon");
+            }
             tauri::async_runtime::spawn(forward_events(handle.clone()));
-            // The page shows the window once it has painted; if it never says so, show it anyway
-            // rather than leave an invisible app.
+            tauri::async_runtime::spawn(tick_tray(handle.clone()));
             tauri::async_runtime::spawn(async move {
-                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-                if let Some(main) = handle.get_webview_window("main")
-                    && !main.is_visible().unwrap_or(true)
-                {
-                    let _ = main.show();
+                if let Err(err) = helper::serve(manager, helper::socket_path()).await {
+                    tracing::warn!(error = %err, "token helper not available");
                 }
             });
+            if !background {
+                // The page shows the window once it has painted; if it never says so, show it
+                // anyway rather than leave an invisible app.
+                tauri::async_runtime::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    if let Some(main) = handle.get_webview_window("main")
+                        && !main.is_visible().unwrap_or(true)
+                    {
+                        let _ = main.show();
+                    }
+                });
+            }
             Ok(())
         })
         .on_window_event(|window, event| {
-            if window.label() == "main"
-                && let WindowEvent::Focused(true) = event
-                && let Some(shell) = window.try_state::<Shell>()
-            {
-                shell.manager.window_focused();
+            if window.label() != "main" {
+                return;
+            }
+            match event {
+                WindowEvent::Focused(true) => {
+                    if let Some(shell) = window.try_state::<Shell>() {
+                        shell.manager.window_focused();
+                    }
+                }
+                // Closing hides to the tray: sessions go on being refreshed and watched. Quit is in
+                // the tray menu.
+                WindowEvent::CloseRequested { api, .. } => {
+                    api.prevent_close();
+                    let _ = window.hide();
+                    tracing::info!("window closed to the tray");
+                }
+                _ => {}
             }
         })
         .invoke_handler(tauri::generate_handler![
@@ -217,6 +300,7 @@ pub fn run() {
             commands::sign_out,
             commands::save_settings,
             commands::set_session_notifications,
+            commands::set_launch_at_login,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
         .expect("Session Keeper could not start its window system");
@@ -224,8 +308,26 @@ pub fn run() {
         if let RunEvent::Exit = event
             && let Some(shell) = app.try_state::<Shell>()
         {
+            tracing::info!("Session Keeper quitting");
             // Let the core save the last state before the process ends.
             tauri::async_runtime::block_on(shell.manager.shutdown());
+            let _ = std::fs::remove_file(helper::socket_path());
         }
     });
+}
+
+/// Keeps the times in the tray menu current.
+async fn tick_tray(app: AppHandle) {
+    let mut ticks = tokio::time::interval(tray::TICK);
+    loop {
+        ticks.tick().await;
+        if let Ok(sessions) = app.state::<Shell>().manager.snapshots().await {
+            tray::update(&app, &sessions);
+        }
+    }
+}
+
+/// Whether the app starts at login (the autostart entry exists).
+fn launch_at_login(app: &AppHandle) -> bool {
+    app.autolaunch().is_enabled().unwrap_or(false)
 }

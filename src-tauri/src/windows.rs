@@ -7,11 +7,14 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde::Serialize;
-use session_core::{EndSessionUrl, ProviderConfig};
+use session_core::{EndSessionUrl, ProviderConfig, SignInWith};
 use tauri::{AppHandle, Emitter, Manager, WebviewUrl, WebviewWindowBuilder, WindowEvent};
+use tauri_plugin_opener::OpenerExt;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::Shell;
@@ -30,12 +33,17 @@ pub struct SignInFinished {
     pub error: Option<ErrorPayload>,
 }
 
+/// How long a sign-in in the system browser may take before the app stops listening.
+pub const BROWSER_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
 /// Which provider window belongs to which session.
 #[derive(Default)]
 pub struct ProviderWindows {
     next: AtomicU64,
     /// Session -> (attempt number, window label) of its sign-in window.
     sign_ins: Mutex<HashMap<String, (u64, String)>>,
+    /// Session -> (attempt number, cancel) of its sign-in in the system browser.
+    browser_sign_ins: Mutex<HashMap<String, (u64, CancellationToken)>>,
 }
 
 enum Signal {
@@ -79,6 +87,10 @@ impl ProviderWindows {
 pub async fn start_sign_in(app: &AppHandle, id: &str) -> Result<()> {
     let shell = app.state::<Shell>();
     let config = shell.manager.provider_config(id).await?;
+    if config.sign_in_with == SignInWith::SystemBrowser {
+        start_browser_sign_in(app, id);
+        return Ok(());
+    }
     let (attempt, label, previous) = shell.windows.claim(id);
     if let Some(previous) = previous.and_then(|label| app.get_webview_window(&label)) {
         let _ = previous.destroy();
@@ -147,9 +159,48 @@ pub async fn start_sign_in(app: &AppHandle, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Closes the sign-in window of `id`, which ends the attempt (reported as cancelled).
+/// Signs in through the system browser (RFC 8252): the core listens on a loopback port and the
+/// user's default browser opens the provider's page. Returns at once; the outcome arrives as a
+/// [`SIGN_IN_FINISHED`] event. A newer attempt for the same session cancels this one.
+fn start_browser_sign_in(app: &AppHandle, id: &str) {
+    let shell = app.state::<Shell>();
+    let attempt = shell.windows.next.fetch_add(1, Ordering::Relaxed) + 1;
+    let cancel = CancellationToken::new();
+    let previous = shell.windows.browser_sign_ins.lock().expect("window table poisoned").insert(id.to_owned(), (attempt, cancel.clone()));
+    if let Some((_, previous)) = previous {
+        previous.cancel();
+    }
+    let app = app.clone();
+    let id = id.to_owned();
+    tauri::async_runtime::spawn(async move {
+        let shell = app.state::<Shell>();
+        let opener = app.clone();
+        let open = move |url: &Url| opener.opener().open_url(url.as_str(), None::<&str>).map_err(|err| err.to_string());
+        let outcome = shell.manager.sign_in_with_browser(&id, open, BROWSER_SIGN_IN_TIMEOUT, cancel).await;
+        {
+            let mut table = shell.windows.browser_sign_ins.lock().expect("window table poisoned");
+            if table.get(&id).is_some_and(|(current, _)| *current == attempt) {
+                table.remove(&id);
+            } else {
+                // Replaced by a newer attempt, which reports for the session.
+                return;
+            }
+        }
+        let error = outcome.err().map(Error::from);
+        if let Some(error) = &error {
+            tracing::info!(session = %id, kind = %error.kind(), "browser sign-in ended without signing in");
+        }
+        let _ = app.emit_to("main", SIGN_IN_FINISHED, SignInFinished { id, error: error.as_ref().map(ErrorPayload::from) });
+    });
+}
+
+/// Closes the sign-in window of `id` (or stops waiting for the system browser), which ends the
+/// attempt (reported as cancelled).
 pub fn cancel_sign_in(app: &AppHandle, id: &str) -> Result<()> {
     let shell = app.state::<Shell>();
+    if let Some((_, cancel)) = shell.windows.browser_sign_ins.lock().expect("window table poisoned").get(id) {
+        cancel.cancel();
+    }
     if let Some(window) = shell.windows.sign_in_label(id).and_then(|label| app.get_webview_window(&label)) {
         window.destroy()?;
     }

@@ -384,3 +384,270 @@ async fn unreadable_files_are_moved_aside_and_the_app_starts_with_a_clear_messag
     app.click("#banner-close").await;
     app.quit().await;
 }
+
+/// Every file in the app's log folder, concatenated.
+fn read_logs(driver: &Driver) -> String {
+    let mut all = String::new();
+    for entry in std::fs::read_dir(driver.logs()).expect("a log folder") {
+        all.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tray_single_instance_token_helper_autostart_and_logs_without_tokens() {
+    let _serial = SERIAL.lock().await;
+    let idp = Idp::start(Ttls::default());
+    // The most verbose logs there are, from every crate: still no token may reach them.
+    let driver = Driver::start("citizen", &[("SESSION_KEEPER_DEMO_ISSUER", &idp.issuer), ("SESSION_KEEPER_LOG", "trace")]);
+    let mut seen_tokens: Vec<String> = Vec::new();
+
+    // Token helper without the app: a clear error and exit status 3.
+    let (code, out, err) = driver.run_binary(&["token", "Demo"]);
+    assert_eq!((code, out.as_str()), (3, ""), "{err}");
+    assert!(err.contains("Session Keeper is not running"), "{err}");
+
+    let app = driver.launch().await;
+    app.wait_badge("Demo", "Signed out").await;
+    let (code, out, err) = driver.run_binary(&["token", "Demo"]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(err.contains("is not signed in: sign in first"), "{err}");
+
+    sign_in(&app, "Demo", "alice", None).await;
+    let tokens = keychain_tokens("Demo").await.unwrap();
+    seen_tokens.extend([tokens.access_token.expose_secret().to_owned(), tokens.refresh_token.as_ref().unwrap().expose_secret().to_owned()]);
+    seen_tokens.extend(tokens.id_token.as_ref().map(|t| t.expose_secret().to_owned()));
+
+    // 6. The token helper: raw, json, ExecCredential; the token works at the provider.
+    let (code, raw, err) = driver.run_binary(&["token", "Demo"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(raw.trim(), tokens.access_token.expose_secret(), "the keychain's current access token");
+    let userinfo = reqwest::Client::new().get(format!("{}/me", idp.base())).bearer_auth(raw.trim()).send().await.unwrap();
+    assert_eq!(userinfo.status(), 200, "the provider accepts the printed token");
+    let (code, json, _) = driver.run_binary(&["token", "Demo", "--format", "json"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!((json["session"].as_str(), json["tokenType"].as_str()), (Some("Demo"), Some("Bearer")));
+    assert_eq!(json["accessToken"].as_str(), Some(raw.trim()));
+    let deadline = app.attr(&card("Demo", "[data-field=access]"), "data-deadline").await.unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339(json["expiresAt"].as_str().unwrap()).unwrap();
+    let card_deadline = chrono::DateTime::parse_from_rfc3339(&deadline).unwrap();
+    assert!((expires - card_deadline).num_seconds().abs() <= 1, "the card's expiry {card_deadline}, the helper's {expires}");
+    let (code, exec, _) = driver.run_binary(&["token", "Demo", "-o", "exec-credential"]);
+    assert_eq!(code, 0);
+    let exec: serde_json::Value = serde_json::from_str(&exec).unwrap();
+    assert_eq!(exec["apiVersion"], "client.authentication.k8s.io/v1");
+    assert_eq!(exec["kind"], "ExecCredential");
+    assert_eq!(exec["status"]["token"].as_str(), Some(raw.trim()));
+    assert!(exec["status"]["expirationTimestamp"].as_str().unwrap().ends_with('Z'));
+    let (code, _, err) = driver.run_binary(&["token", "Nope"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no session named \"Nope\""), "{err}");
+    if std::process::Command::new("id").arg("-u").output().unwrap().stdout == b"0\n" {
+        // Another account (CI runs as root, so `nobody` is at hand) gets nothing.
+        let out = std::process::Command::new("runuser")
+            .args(["-u", "nobody", "--", "env"])
+            .arg(format!("XDG_RUNTIME_DIR={}", driver.home.join("run").display()))
+            .arg(harness::app_binary())
+            .args(["token", "Demo"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stdout.is_empty());
+    }
+
+    // 2. The tray menu, as a panel reads it over D-Bus: the session with its time left, and the actions.
+    let tray = harness::TrayMenu::find();
+    let labels = tray.labels();
+    assert!(labels.iter().any(|l| l.starts_with("Demo: Alice Example, ") && l.ends_with(" left")), "{labels:?}");
+    for item in ["Open Session Keeper", "Refresh all", "Sign out all", "Quit"] {
+        assert!(labels.iter().any(|l| l == item), "{item} missing from {labels:?}");
+    }
+
+    // Closing the window hides it to the tray; the app goes on and Refresh all works from there.
+    harness::close_main_window();
+    harness::wait_until("the window to hide", || !harness::main_window_visible());
+    assert!(harness::app_running(), "closing the window ended the app");
+    let refreshes = idp.stats().await["grants"]["refresh_token"].as_u64().unwrap_or(0);
+    tray.click("Refresh all");
+    eventually("one refresh from the tray", || async {
+        (idp.stats().await["grants"]["refresh_token"].as_u64().unwrap_or(0) == refreshes + 1).then_some(())
+    })
+    .await;
+    let rotated = eventually("the rotated tokens in the keychain", || async {
+        let now = keychain_tokens("Demo").await?;
+        (now.access_token.expose_secret() != tokens.access_token.expose_secret()).then_some(now)
+    })
+    .await;
+    seen_tokens.extend([rotated.access_token.expose_secret().to_owned(), rotated.refresh_token.unwrap().expose_secret().to_owned()]);
+    let (_, raw, _) = driver.run_binary(&["token", "Demo"]);
+    assert_eq!(raw.trim(), rotated.access_token.expose_secret(), "the helper hands out the refreshed token");
+
+    // 3. A second launch hands over to the running app, which shows its window, and ends.
+    let (code, _, err) = driver.run_binary(&[]);
+    assert_eq!(code, 0, "the second launch failed: {err}");
+    harness::wait_until("the window to come back", harness::main_window_visible);
+    assert!(harness::app_running());
+    app.client.switch_to_window(app.main.clone()).await.unwrap();
+    app.wait_badge("Demo", "Active").await;
+
+    // 4. Start at login: off by default, an autostart entry once switched on, gone once off.
+    let autostart = driver.home.join(".config/autostart");
+    let entries = || std::fs::read_dir(&autostart).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect::<Vec<_>>()).unwrap_or_default();
+    assert!(entries().is_empty(), "autostart is on by default");
+    for on in [true, false] {
+        app.click("#open-settings").await;
+        let checked = app.client.find(fantoccini::Locator::Css("#settings-form input[name=launchAtLogin]")).await.unwrap().prop("checked").await.unwrap();
+        assert_eq!(checked.as_deref(), Some(if on { "false" } else { "true" }), "the box shows the state");
+        app.click("#settings-form input[name=launchAtLogin]").await;
+        app.click("#settings-submit").await;
+        app.wait_dialogs_closed().await;
+        harness::wait_until("the autostart entry to follow the box", || entries().len() == usize::from(on));
+    }
+    app.click("#open-settings").await;
+    app.click("#settings-form input[name=launchAtLogin]").await;
+    app.click("#settings-submit").await;
+    app.wait_dialogs_closed().await;
+    harness::wait_until("the autostart entry", || entries().len() == 1);
+    let desktop = std::fs::read_to_string(&entries()[0]).unwrap();
+    let exec = desktop.lines().find(|l| l.starts_with("Exec=")).unwrap_or_default().to_owned();
+    assert!(exec.contains("session-keeper") && exec.contains("--background"), "{desktop}");
+
+    // Sign out from the tray, then Quit from the tray ends the app.
+    tray.click("Sign out all");
+    app.wait_badge("Demo", "Signed out").await;
+    assert!(keychain_tokens("Demo").await.is_none());
+    tray.click("Quit");
+    harness::wait_until("the app to quit", || !harness::app_running());
+
+    // 7. The logs tell the story, and hold no token.
+    let logs = read_logs(&driver);
+    for line in logs.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+    }
+    for fact in ["Session Keeper starting", "session changed", "access token handed to a local program", "window closed to the tray", "second launch", "signed out", "Session Keeper quitting"] {
+        assert!(logs.contains(fact), "the logs lack {fact:?}");
+    }
+    assert!(logs.lines().count() > 50, "trace logs from every crate: {} lines", logs.lines().count());
+    for token in &seen_tokens {
+        assert!(token.len() > 20);
+        assert!(!logs.contains(token.as_str()), "a token reached the logs");
+    }
+}
+
+/// A stand-in for the user's default browser: a desktop entry registered for http(s) URLs in this
+/// test's XDG folders, as a real browser registers itself; `xdg-open` (through tauri-plugin-opener)
+/// runs it, and it writes the URL to a file for the test to open in headless Chromium.
+fn install_test_browser(home: &std::path::Path) -> std::path::PathBuf {
+    let opened = home.join("opened-urls");
+    let script = home.join("test-browser.sh");
+    std::fs::write(&script, format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", opened.display())).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let applications = home.join("data/applications");
+    std::fs::create_dir_all(&applications).unwrap();
+    std::fs::write(
+        applications.join("test-browser.desktop"),
+        format!(
+            "[Desktop Entry]\nType=Application\nName=Test browser\nExec={} %u\nMimeType=x-scheme-handler/http;x-scheme-handler/https;\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(home.join("config")).unwrap();
+    std::fs::write(
+        home.join("config/mimeapps.list"),
+        "[Default Applications]\nx-scheme-handler/http=test-browser.desktop\nx-scheme-handler/https=test-browser.desktop\n",
+    )
+    .unwrap();
+    opened
+}
+
+/// Headless Chromium under chromedriver, the way the machine's probe runs it (no background
+/// networking: the machine has no internet).
+async fn chromium() -> (std::process::Child, App) {
+    let port = harness::free_port();
+    let driver = std::process::Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("chromedriver (package chromium-driver) is needed");
+    harness::wait_until("chromedriver to listen", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let profile = std::env::temp_dir().join(format!("session-keeper-chromium-{}", std::process::id()));
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("browserName".into(), serde_json::json!("chrome"));
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     format!("--user-data-dir={}", profile.display())]
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = fantoccini::Client::with_capabilities_and_connector(&format!("http://127.0.0.1:{port}"), &capabilities, connector)
+        .await
+        .expect("a Chromium session");
+    let main = client.window().await.unwrap();
+    (driver, App { client, main })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_in_the_system_browser_through_a_loopback_redirect() {
+    let _serial = SERIAL.lock().await;
+    let idp = Idp::start(Ttls::default());
+    let driver = Driver::start("browser", &[]);
+    let opened = install_test_browser(&driver.home);
+    let app = driver.launch().await;
+    app.click("#open-add").await;
+    app.type_into("#add-form input[name=name]", "Browser").await;
+    app.type_into("#add-form input[name=issuer]", &idp.issuer).await;
+    app.type_into("#add-form input[name=clientId]", "session-keeper").await;
+    app.client
+        .find(fantoccini::Locator::Css("#add-form select[name=signInWith]"))
+        .await
+        .unwrap()
+        .select_by_value("systemBrowser")
+        .await
+        .unwrap();
+    app.click("#add-submit").await;
+    app.wait_badge("Browser", "Signed out").await;
+
+    // The app opens the default browser (no window of its own) and waits on a loopback port.
+    let windows = app.windows().await.len();
+    app.click(&card("Browser", "[data-action=sign-in]")).await;
+    let url = eventually("the browser to be opened", || async {
+        std::fs::read_to_string(&opened).ok()?.lines().next().map(str::to_owned)
+    })
+    .await;
+    assert_eq!(app.windows().await.len(), windows, "no embedded sign-in window");
+    let url = url::Url::parse(&url).unwrap();
+    assert!(url.as_str().starts_with(&idp.issuer), "{url}");
+    let redirect = url.query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1.into_owned();
+    let redirect = url::Url::parse(&redirect).unwrap();
+    assert_eq!((redirect.host_str(), redirect.path()), (Some("127.0.0.1"), "/callback"));
+    assert!(redirect.port().is_some_and(|p| p != 80), "an ephemeral port: {redirect}");
+    app.wait_badge("Browser", "Signing in…").await;
+
+    // The user signs in in that browser; its last page says it can be closed.
+    let (mut chromedriver, browser) = chromium().await;
+    browser.client.goto(url.as_str()).await.unwrap();
+    browser.provider_login("alice").await;
+    let message = eventually("the loopback page", || async {
+        let text = browser.client.find(fantoccini::Locator::Css("#message")).await.ok()?.text().await.ok()?;
+        (!text.is_empty()).then_some(text)
+    })
+    .await;
+    assert!(message.contains("You can close this window"), "{message}");
+    browser.screenshot("13-browser-sign-in-done").await;
+    let _ = browser.client.close().await;
+    let _ = chromedriver.kill();
+    let _ = chromedriver.wait();
+
+    app.wait_badge("Browser", "Active").await;
+    assert_eq!(app.text(&card("Browser", ".user")).await, "Alice Example <alice@example.test>");
+    assert!(keychain_tokens("Browser").await.is_some());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", redirect.port().unwrap())).is_err(), "the loopback port closed");
+    app.screenshot("14-browser-signed-in").await;
+}

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -49,6 +50,41 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// The environment that gives the app a private home: XDG folders, `HOME` (the autostart entry goes
+/// to `$HOME/.config/autostart`) and a runtime folder (the token helper's socket).
+fn app_env(home: &Path) -> Vec<(&'static str, PathBuf)> {
+    vec![
+        ("HOME", home.to_owned()),
+        ("XDG_DATA_HOME", home.join("data")),
+        ("XDG_CONFIG_HOME", home.join("config")),
+        ("XDG_CACHE_HOME", home.join("cache")),
+        ("XDG_RUNTIME_DIR", home.join("run")),
+    ]
+}
+
+/// The D-Bus name a running app holds (tauri-plugin-single-instance).
+pub const SINGLE_INSTANCE_NAME: &str = "dev.sessionkeeper.desktop.SingleInstance";
+
+/// Whether an app holds the single-instance name on the session bus right now.
+pub fn app_running() -> bool {
+    let out = Command::new("dbus-send")
+        .args(["--session", "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner"])
+        .arg(format!("string:{SINGLE_INSTANCE_NAME}"))
+        .output()
+        .expect("dbus-send (package dbus) is needed");
+    String::from_utf8_lossy(&out.stdout).contains("boolean true")
+}
+
+/// Waits until no app holds the single-instance name, so that the next launch is not taken for a
+/// second instance of the one that is ending.
+pub fn wait_app_gone() {
+    let deadline = Instant::now() + PATIENCE;
+    while app_running() {
+        assert!(Instant::now() < deadline, "the previous app did not end");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// One tauri-driver with its own app data folder; each [`Driver::launch`] starts the app afresh on
 /// that same data, so a relaunch is a restart.
 pub struct Driver {
@@ -68,11 +104,10 @@ impl Driver {
         std::fs::create_dir_all(&home).unwrap();
         let port = free_port();
         let native_port = free_port();
+        std::fs::DirBuilder::new().mode(0o700).create(home.join("run")).unwrap();
         let mut child = Command::new("tauri-driver")
             .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
-            .env("XDG_DATA_HOME", home.join("data"))
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env("XDG_CACHE_HOME", home.join("cache"))
+            .envs(app_env(&home))
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -106,6 +141,7 @@ impl Driver {
 
     /// Starts the app and opens a WebDriver session on its main window.
     pub async fn launch(&self) -> App {
+        wait_app_gone();
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), json!("wry"));
         capabilities.insert("tauri:options".into(), json!({ "application": app_binary() }));
@@ -120,9 +156,42 @@ impl Driver {
         app
     }
 
+    /// Runs the app binary itself with this test's environment (`session-keeper token …`, or a second
+    /// launch), bounded by [`PATIENCE`]: (exit status, stdout, stderr).
+    pub fn run_binary(&self, args: &[&str]) -> (i32, String, String) {
+        let mut child = Command::new(app_binary())
+            .args(args)
+            .envs(app_env(&self.home))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("session-keeper {args:?} did not end within {PATIENCE:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut out = String::new();
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        (status.code().unwrap_or(-1), out, err)
+    }
+
+    /// The app's log folder.
+    pub fn logs(&self) -> PathBuf {
+        self.app_data().join("logs")
+    }
+
     /// The app's data folder (where Tauri keeps settings.json and sessions.json).
     pub fn app_data(&self) -> PathBuf {
-        self.home.join("data/dev.sessionkeeper.app")
+        self.home.join("data/dev.sessionkeeper.desktop")
     }
 }
 
@@ -131,6 +200,13 @@ impl Drop for Driver {
         let _ = Command::new("kill").arg("--").arg(format!("-{}", self.child.id())).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The app (a grandchild) ends with the group; the next test must not find it still running.
+        let deadline = Instant::now() + PATIENCE;
+        while Command::new("kill").args(["-0", "--", &format!("-{}", self.child.id())]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = std::fs::remove_dir_all(&self.home);
     }
 }
@@ -403,4 +479,127 @@ pub fn switch_away_and_back() {
     let root = root.lines().next().unwrap_or("0").to_owned();
     xdotool(&["windowfocus", "--sync", &root]);
     xdotool(&["windowfocus", "--sync", &main]);
+}
+
+/// Asks the main window to close the way a window manager's close button does (a `WM_DELETE_WINDOW`
+/// client message); Xvfb has no window manager, so a few lines of python3-xlib send it.
+pub fn close_main_window() {
+    let script = r#"
+import sys
+from Xlib import X, display, protocol
+d = display.Display()
+root = d.screen().root
+def walk(w):
+    for c in w.query_tree().children:
+        if c.get_wm_name() == "Session Keeper": return c
+        f = walk(c)
+        if f: return f
+w = walk(root)
+if w is None: sys.exit("no Session Keeper window")
+proto, delete = d.intern_atom("WM_PROTOCOLS"), d.intern_atom("WM_DELETE_WINDOW")
+w.send_event(protocol.event.ClientMessage(window=w, client_type=proto, data=(32, [delete, X.CurrentTime, 0, 0, 0])))
+d.flush()
+"#;
+    let out = Command::new("/usr/bin/python3").args(["-c", script]).output().expect("python3-xlib is needed");
+    assert!(out.status.success(), "close: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Whether the main window is mapped (visible) on the display.
+pub fn main_window_visible() -> bool {
+    Command::new("xdotool")
+        .args(["search", "--onlyvisible", "--name", "^Session Keeper$"])
+        .output()
+        .is_ok_and(|out| out.status.success() && !out.stdout.is_empty())
+}
+
+/// Polls a blocking `check` until it holds, failing with `what` after [`PATIENCE`].
+pub fn wait_until(what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The app's tray menu as a desktop's panel sees it: the dbusmenu object libayatana-appindicator
+/// exports on the session bus, read with gdbus.
+pub struct TrayMenu {
+    bus_name: String,
+    path: String,
+}
+
+fn gdbus(args: &[&str]) -> Option<String> {
+    let out = Command::new("gdbus").arg("call").arg("--session").args(args).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+impl TrayMenu {
+    /// Finds the running app's menu (the process that holds the single-instance name).
+    pub fn find() -> TrayMenu {
+        let pid_of = |name: &str| {
+            gdbus(&["--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus", "--method", "org.freedesktop.DBus.GetConnectionUnixProcessID", name])
+        };
+        let mut found = None;
+        let deadline = Instant::now() + PATIENCE;
+        while found.is_none() {
+            assert!(Instant::now() < deadline, "no tray menu on the session bus");
+            let app_pid = pid_of(SINGLE_INSTANCE_NAME);
+            let names = gdbus(&["--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus", "--method", "org.freedesktop.DBus.ListNames"]).unwrap_or_default();
+            for name in names.split('\'').filter(|n| n.starts_with(':')) {
+                if app_pid.is_none() || pid_of(name) != app_pid {
+                    continue;
+                }
+                let tree = Command::new("gdbus").args(["introspect", "--session", "--dest", name, "--object-path", "/", "--recurse"]).output();
+                let Ok(tree) = tree else { continue };
+                let tree = String::from_utf8_lossy(&tree.stdout).into_owned();
+                // Each node line is "node /path {"; the menu's node is the one with com.canonical.dbusmenu.
+                let mut current = None;
+                for line in tree.lines() {
+                    let line = line.trim();
+                    if let Some(rest) = line.strip_prefix("node ") {
+                        current = Some(rest.trim_end_matches(" {").to_owned());
+                    }
+                    if line.contains("interface com.canonical.dbusmenu") {
+                        found = current.clone().map(|path| TrayMenu { bus_name: name.to_owned(), path });
+                    }
+                }
+            }
+            if found.is_none() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        found.unwrap()
+    }
+
+    /// The menu's layout (gdbus's text form of `GetLayout`).
+    pub fn layout(&self) -> String {
+        let out = Command::new("gdbus")
+            .args(["call", "--session", "--dest", &self.bus_name, "--object-path", &self.path, "--method", "com.canonical.dbusmenu.GetLayout", "--", "0", "-1", "[]"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "GetLayout on {} {}: {}", self.bus_name, self.path, String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The items' labels, top to bottom.
+    pub fn labels(&self) -> Vec<String> {
+        let layout = self.layout();
+        layout
+            .split("'label': <'")
+            .skip(1)
+            .map(|rest| rest.split("'>").next().unwrap_or_default().replace('_', ""))
+            .collect()
+    }
+
+    /// Clicks the item labelled `label`, as the panel does.
+    pub fn click(&self, label: &str) {
+        let layout = self.layout();
+        // Items look like "(12, {'label': <'Refresh all'>, ...}, [])": take the id before the label.
+        let at = layout.find(&format!("'label': <'{label}'>")).unwrap_or_else(|| panic!("no {label:?} in {layout}"));
+        let before = &layout[..at];
+        let open = before.rfind('(').unwrap();
+        let id: String = before[open + 1..].chars().take_while(char::is_ascii_digit).collect();
+        gdbus(&["--dest", &self.bus_name, "--object-path", &self.path, "--method", "com.canonical.dbusmenu.Event", "--", &id, "clicked", "<0>", "0"])
+            .unwrap_or_else(|| panic!("clicking {label:?} failed"));
+    }
 }
