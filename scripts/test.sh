@@ -2,7 +2,9 @@
 # Sets up and runs every test: unit, scheduler (paused clock), integration tests against the real
 # OpenID Provider and a real gnome-keyring, and end-to-end tests driving the real app window over
 # WebDriver (tauri-driver + WebKitWebDriver) on a private desktop (Xvfb, D-Bus, gnome-keyring,
-# dunst); then the refresh benchmark. Screenshots land in artifacts/screenshots/.
+# dunst); then the refresh benchmark; then the release bundles: .deb and .rpm built, the .deb installed
+# with dpkg -i and started until its window shows, the .rpm's contents listed. Screenshots land in
+# artifacts/screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -10,3 +12,5 @@ bash scripts/setup.sh
 cargo build --locked -p session-keeper
 scripts/desktop-session.sh --display -- cargo test --workspace --locked
 scripts/desktop-session.sh -- cargo run --quiet --locked -p session-core --example refresh_bench
+bash scripts/bundle.sh
+bash scripts/check-install.sh

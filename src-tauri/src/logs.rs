@@ -27,6 +27,10 @@ pub fn init(dir: &Path) -> Option<WorkerGuard> {
         .ok()
         .and_then(|spec| spec.parse().map_err(|err| eprintln!("{LOG_FILTER_ENV} ignored: {err}")).ok())
         .unwrap_or_else(|| DEFAULT_FILTER.parse().expect("the default filter parses"));
+    if let Err(err) = std::fs::create_dir_all(dir) {
+        eprintln!("Session Keeper cannot create its log folder {}: {err}. Going on without logs.", dir.display());
+        return None;
+    }
     let appender = match Builder::new()
         .rotation(Rotation::DAILY)
         .filename_prefix("session-keeper")

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds the release app and its .deb and .rpm with the Tauri bundler (the CLI from npm, pinned in
+# package-lock.json). The AppImage target stays configured in tauri.conf.json for release machines:
+# its bundler downloads linuxdeploy, so `bash scripts/bundle.sh appimage` needs the internet.
+#
+# The CLI expects tauri.conf.json beside the Rust crate; ours sits at the top of the repository, so
+# src-tauri/ holds symlinks to it and to icons/ and ui/, which the config names relative to itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bundles="${1:-deb,rpm}"
+if [ ! -x node_modules/.bin/tauri ] || [ package-lock.json -nt node_modules ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+TAURI_APP_PATH=src-tauri TAURI_FRONTEND_PATH=. node_modules/.bin/tauri build --ci --bundles "$bundles"
+ls -l target/release/bundle/deb/*.deb target/release/bundle/rpm/*.rpm 2>/dev/null || true
