@@ -444,15 +444,26 @@ async fn tray_single_instance_token_helper_autostart_and_logs_without_tokens() {
     assert_eq!(code, 1);
     assert!(err.contains("no session named \"Nope\""), "{err}");
     if std::process::Command::new("id").arg("-u").output().unwrap().stdout == b"0\n" {
-        // Another account (CI runs as root, so `nobody` is at hand) gets nothing.
+        // Another account (CI runs as root, so `nobody` is at hand) gets nothing: it cannot even
+        // connect. (Python rather than our binary, which may sit in a folder `nobody` cannot enter.)
+        let socket = driver.home.join("run/session-keeper/token.sock");
+        let client = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+except OSError as e:
+    sys.exit(f"refused: {e.strerror}")
+s.sendall(b'{"session":"Demo"}\n')
+print(s.recv(65536).decode())
+"#;
         let out = std::process::Command::new("runuser")
-            .args(["-u", "nobody", "--", "env"])
-            .arg(format!("XDG_RUNTIME_DIR={}", driver.home.join("run").display()))
-            .arg(harness::app_binary())
-            .args(["token", "Demo"])
+            .args(["-u", "nobody", "--", "/usr/bin/python3", "-c", client])
+            .arg(&socket)
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("refused: Permission denied"), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(out.stdout.is_empty());
     }
 
