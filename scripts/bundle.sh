@@ -8,8 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bundles="${1:-deb,rpm}"
+# `npm install --no-save` rather than `npm ci`: the lock file can only list the CLI's Linux x64 build,
+# because the registry this project installs from carries no other platforms' builds, and `npm ci`
+# refuses a lock without them. The versions and checksums in package-lock.json still apply.
 if [ ! -x node_modules/.bin/tauri ] || [ package-lock.json -nt node_modules ]; then
-  npm ci --no-audit --no-fund --loglevel=error
+  npm install --no-save --no-audit --no-fund --loglevel=error
 fi
 TAURI_APP_PATH=src-tauri TAURI_FRONTEND_PATH=. node_modules/.bin/tauri build --ci --bundles "$bundles"
 ls -l target/release/bundle/deb/*.deb target/release/bundle/rpm/*.rpm 2>/dev/null || true
