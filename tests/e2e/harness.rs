@@ -145,6 +145,11 @@ impl Driver {
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), json!("wry"));
         capabilities.insert("tauri:options".into(), json!({ "application": app_binary() }));
+        // A click that sends the sign-in window to the redirect URI starts a navigation that the app
+        // stops, and WebKitWebDriver then sometimes waits for that load until the page-load timeout
+        // (W3C default 300 s) before answering. Provider pages on loopback load in well under a
+        // second, so 10 s still leaves a loaded 2-core machine ample room.
+        capabilities.insert("timeouts".into(), json!({ "pageLoad": 10_000 }));
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = Client::with_capabilities_and_connector(&format!("http://127.0.0.1:{}", self.port), &capabilities, connector)
             .await
@@ -202,13 +207,27 @@ impl Drop for Driver {
         let _ = self.child.wait();
         // The app (a grandchild) ends with the group; the next test must not find it still running.
         let deadline = Instant::now() + PATIENCE;
-        while Command::new("kill").args(["-0", "--", &format!("-{}", self.child.id())]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
-            && Instant::now() < deadline
-        {
+        while group_alive(self.child.id()) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = std::fs::remove_dir_all(&self.home);
     }
+}
+
+/// Whether a process of group `pgid` is still running. Zombies do not count: once tauri-driver is
+/// gone its children are reaped by whoever adopts them, and that can take a while (or never happen
+/// where PID 1 does not reap), although they have long stopped running.
+fn group_alive(pgid: u32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
+    entries.flatten().any(|entry| {
+        // /proc/<pid>/stat: "pid (comm) state ppid pgrp ..."; comm may hold spaces and parentheses.
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { return false };
+        let Some((_, rest)) = stat.rsplit_once(") ") else { return false };
+        let mut fields = rest.split(' ');
+        let state = fields.next();
+        let pgrp = fields.nth(1);
+        state != Some("Z") && state != Some("X") && pgrp == Some(pgid.to_string().as_str())
+    })
 }
 
 /// The running app, seen through WebDriver.
