@@ -45,7 +45,8 @@ function fillCard(card, session) {
   const title = $(".card-title", card);
   title.id = titleId;
   title.textContent = session.id;
-  $(".provider", card).textContent = `${session.providerName} · ${session.issuer}`;
+  const inBrowser = session.signInWith === "systemBrowser";
+  $(".provider", card).textContent = `${session.providerName} · ${session.issuer}${inBrowser ? " · sign-in in your browser" : ""}`;
   const badge = $(".badge", card);
   badge.textContent = PHASES[session.phase] ?? session.phase;
   badge.dataset.phase = session.phase;
@@ -55,6 +56,7 @@ function fillCard(card, session) {
   const who = user && [user.name ?? user.preferredUsername ?? user.subject, user.email && `<${user.email}>`].filter(Boolean).join(" ");
   $(".user", card).textContent = SIGNED_IN.has(session.phase)
     ? who || "Signed in"
+    : session.phase === "signing_in" && inBrowser ? "Continue in your web browser: the provider's page opened there."
     : who ? `Last signed in: ${who}` : "Nobody signed in";
 
   setDeadline($('[data-field="access"]', card), SIGNED_IN.has(session.phase) ? session.accessTokenExpiresAt : null);

@@ -25,7 +25,7 @@ use crate::error::{Error, ErrorInfo, ErrorKind, Result};
 use crate::handler::{DefaultRefreshHandler, HostEvent, RefreshContext, RefreshHandler};
 use crate::oidc::{EndSessionUrl, PendingSignIn, Provider, Refreshed, Revocation, TokenAuthority, UserCheck, http_client};
 use crate::policy::Policy;
-use crate::provider::ProviderConfig;
+use crate::provider::{ProviderConfig, SignInWith};
 use crate::secret::SessionSecrets;
 use crate::state::{Effect, Event, Phase, RefreshFailure, SessionState, Trigger, transition};
 use crate::store::{MemoryStore, MetadataStore, SessionRecord};
@@ -42,6 +42,8 @@ pub struct SessionSnapshot {
     pub provider_name: String,
     /// The provider's issuer.
     pub issuer: String,
+    /// Where the provider's sign-in page is shown (the card says when it waits on the browser).
+    pub sign_in_with: SignInWith,
     /// Who is signed in.
     pub user: Option<UserProfile>,
     /// The state badge.
@@ -685,6 +687,7 @@ impl Entry {
             id: self.record.id.clone(),
             provider_name: self.record.provider.display_name.clone(),
             issuer: self.record.provider.issuer.clone(),
+            sign_in_with: self.record.provider.sign_in_with,
             user: self.record.user.clone(),
             phase: state.phase,
             access_token_expires_at: state.tokens.and_then(|t| t.access_token_expires_at),

@@ -214,6 +214,7 @@ mod tests {
             id: "work".into(),
             provider_name: "Example ID".into(),
             issuer: "https://id.example.com".into(),
+            sign_in_with: Default::default(),
             user: None,
             phase,
             access_token_expires_at: Some(now + TimeDelta::seconds(150)),

@@ -154,6 +154,7 @@ mod tests {
             id: "Work".into(),
             provider_name: "P".into(),
             issuer: "https://p.example".into(),
+            sign_in_with: Default::default(),
             user: Some(session_core::UserProfile {
                 subject: "alice".into(),
                 name: Some("Alice Example".into()),
