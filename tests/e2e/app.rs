@@ -386,6 +386,10 @@ async fn unreadable_files_are_moved_aside_and_the_app_starts_with_a_clear_messag
 }
 
 /// Every file in the app's log folder, concatenated.
+fn running_as_root() -> bool {
+    std::process::Command::new("id").arg("-u").output().unwrap().stdout == b"0\n"
+}
+
 fn read_logs(driver: &Driver) -> String {
     let mut all = String::new();
     for entry in std::fs::read_dir(driver.logs()).expect("a log folder") {
@@ -443,7 +447,7 @@ async fn tray_single_instance_token_helper_autostart_and_logs_without_tokens() {
     let (code, _, err) = driver.run_binary(&["token", "Nope"]);
     assert_eq!(code, 1);
     assert!(err.contains("no session named \"Nope\""), "{err}");
-    if std::process::Command::new("id").arg("-u").output().unwrap().stdout == b"0\n" {
+    if running_as_root() {
         // Another account (CI runs as root, so `nobody` is at hand) gets nothing: it cannot even
         // connect. (Python rather than our binary, which may sit in a folder `nobody` cannot enter.)
         let socket = driver.home.join("run/session-keeper/token.sock");
@@ -455,16 +459,34 @@ try:
 except OSError as e:
     sys.exit(f"refused: {e.strerror}")
 s.sendall(b'{"session":"Demo"}\n')
-print(s.recv(65536).decode())
+try:
+    answer = s.recv(65536)
+except ConnectionResetError:
+    answer = b""
+sys.exit("closed without an answer" if not answer else f"answered: {answer.decode()}")
 "#;
-        let out = std::process::Command::new("runuser")
-            .args(["-u", "nobody", "--", "/usr/bin/python3", "-c", client])
-            .arg(&socket)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(String::from_utf8_lossy(&out.stderr).contains("refused: Permission denied"), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(out.stdout.is_empty());
+        let as_nobody = || {
+            let out = std::process::Command::new("runuser")
+                .args(["-u", "nobody", "--", "/usr/bin/python3", "-c", client])
+                .arg(&socket)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(out.stdout.is_empty());
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        };
+        let refused = as_nobody();
+        assert!(refused.contains("refused: Permission denied"), "{refused}");
+        // Even with the folders and the socket opened to everyone (a careless chmod), the app checks
+        // the caller's uid and answers nothing.
+        let chmod = |path: &std::path::Path, mode: u32| std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+        let folders = [driver.home.join("run"), driver.home.join("run/session-keeper")];
+        folders.iter().for_each(|folder| chmod(folder, 0o711));
+        chmod(&socket, 0o666);
+        let ignored = as_nobody();
+        folders.iter().for_each(|folder| chmod(folder, 0o700));
+        chmod(&socket, 0o600);
+        assert!(ignored.contains("closed without an answer"), "{ignored}");
     }
 
     // 2. The tray menu, as a panel reads it over D-Bus: the session with its time left, and the actions.
@@ -538,6 +560,9 @@ print(s.recv(65536).decode())
     }
     for fact in ["Session Keeper starting", "session changed", "access token handed to a local program", "window closed to the tray", "second launch", "signed out", "Session Keeper quitting"] {
         assert!(logs.contains(fact), "the logs lack {fact:?}");
+    }
+    if running_as_root() {
+        assert!(logs.contains("token request from another user refused"), "the refusal of `nobody` is not in the logs");
     }
     assert!(logs.lines().count() > 50, "trace logs from every crate: {} lines", logs.lines().count());
     for token in &seen_tokens {
@@ -640,6 +665,10 @@ async fn sign_in_in_the_system_browser_through_a_loopback_redirect() {
     assert_eq!((redirect.host_str(), redirect.path()), (Some("127.0.0.1"), "/callback"));
     assert!(redirect.port().is_some_and(|p| p != 80), "an ephemeral port: {redirect}");
     app.wait_badge("Browser", "Signing in…").await;
+    // The card tells the user where to look, as no window of the app's own opened.
+    assert!(app.text(&card("Browser", ".user")).await.starts_with("Continue in your web browser"));
+    assert!(app.text(&card("Browser", ".provider")).await.ends_with("sign-in in your browser"));
+    app.screenshot("12-browser-waiting").await;
 
     // The user signs in in that browser; its last page says it can be closed.
     let (mut chromedriver, browser) = chromium().await;
