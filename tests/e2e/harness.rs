@@ -218,6 +218,7 @@ impl Drop for Driver {
 /// gone its children are reaped by whoever adopts them, and that can take a while (or never happen
 /// where PID 1 does not reap), although they have long stopped running.
 fn group_alive(pgid: u32) -> bool {
+    let pgid = pgid.to_string();
     let Ok(entries) = std::fs::read_dir("/proc") else { return false };
     entries.flatten().any(|entry| {
         // /proc/<pid>/stat: "pid (comm) state ppid pgrp ..."; comm may hold spaces and parentheses.
@@ -226,7 +227,7 @@ fn group_alive(pgid: u32) -> bool {
         let mut fields = rest.split(' ');
         let state = fields.next();
         let pgrp = fields.nth(1);
-        state != Some("Z") && state != Some("X") && pgrp == Some(pgid.to_string().as_str())
+        state != Some("Z") && state != Some("X") && pgrp == Some(pgid.as_str())
     })
 }
 
