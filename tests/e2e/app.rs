@@ -459,10 +459,11 @@ try:
     s.connect(sys.argv[1])
 except OSError as e:
     sys.exit(f"refused: {e.strerror}")
-s.sendall(b'{"session":"Demo"}\n')
+# The app may close the connection before the request is written (broken pipe) or after (reset).
 try:
+    s.sendall(b'{"session":"Demo"}\n')
     answer = s.recv(65536)
-except ConnectionResetError:
+except (BrokenPipeError, ConnectionResetError):
     answer = b""
 sys.exit("closed without an answer" if not answer else f"answered: {answer.decode()}")
 "#;
