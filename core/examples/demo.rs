@@ -4,8 +4,7 @@
 //!
 //! `DEMO_SECONDS` ends it after that many seconds (default: run until Ctrl-C).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use session_keeper_testkit as support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,8 +2,7 @@
 //! check, keychain write-through, state update) against a bare reqwest POST to the same token
 //! endpoint, measured in the same run against the same local provider. Prints medians and the ratio.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use session_keeper_testkit as support;
 
 use std::time::{Duration, Instant};
 

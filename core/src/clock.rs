@@ -2,9 +2,12 @@
 //! that tests can move time, and deadlines are wall-clock instants so that a machine that slept (whose
 //! monotonic clock stopped) still sees them as due the moment it wakes.
 
+#[cfg(any(test, feature = "test-util"))]
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, TimeDelta, Utc};
+#[cfg(any(test, feature = "test-util"))]
+use chrono::TimeDelta;
+use chrono::{DateTime, Utc};
 
 /// A source of wall-clock time.
 pub trait Clock: Send + Sync + 'static {
@@ -25,11 +28,13 @@ impl Clock for SystemClock {
 /// A clock for tests and simulations: wall time follows tokio's clock (so `tokio::time::pause()` and
 /// `advance()` move it) plus an offset that [`TestClock::jump`] changes without tokio noticing, the way
 /// a suspended laptop's wall clock jumps while its monotonic clock stands still.
+#[cfg(any(test, feature = "test-util"))]
 #[derive(Debug, Clone)]
 pub struct TestClock {
     inner: Arc<Mutex<TestClockInner>>,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 #[derive(Debug)]
 struct TestClockInner {
     origin_wall: DateTime<Utc>,
@@ -37,6 +42,7 @@ struct TestClockInner {
     offset: TimeDelta,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl TestClock {
     /// A clock that reads `start` now. Must be created inside a tokio runtime.
     pub fn starting_at(start: DateTime<Utc>) -> Self {
@@ -55,6 +61,7 @@ impl TestClock {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl Clock for TestClock {
     fn now(&self) -> DateTime<Utc> {
         let inner = self.inner.lock().expect("test clock poisoned");

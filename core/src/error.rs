@@ -58,12 +58,15 @@ pub enum Error {
     #[error("{0}")]
     InvalidConfiguration(String),
     /// The provider could not be reached, timed out or answered 5xx.
-    #[error("The provider at {endpoint} could not be reached ({detail}). Check the network and try again.")]
+    #[error("The provider at {endpoint} could not be reached ({reason}). Check the network and try again.")]
     ProviderUnavailable {
         /// The endpoint that was called.
         endpoint: String,
-        /// What went wrong, without any secret.
-        detail: String,
+        /// A few words: "connection refused", "timed out", "HTTP 503".
+        reason: String,
+        /// The transport error, for logs (its URL's query removed).
+        #[source]
+        source: Option<Cause>,
     },
     /// The provider gave an answer that breaks the protocol.
     #[error("The provider gave an unexpected answer at {endpoint}: {detail}")]
@@ -94,8 +97,12 @@ pub enum Error {
     #[error("The provider's ID token is not valid: {0}. Nothing was stored; try signing in again.")]
     InvalidIdToken(String),
     /// `invalid_grant` on refresh, or the grant was revoked.
-    #[error("The provider no longer accepts this session ({0}): sign in again.")]
-    SessionRevoked(String),
+    #[error("The provider no longer accepts this session: sign in again.")]
+    SessionRevoked {
+        /// The provider's own error (`invalid_grant: …`), for logs.
+        #[source]
+        cause: Option<Cause>,
+    },
     /// Operation needs a signed-in session.
     #[error("Session \"{0}\" is not signed in: sign in first.")]
     NotSignedIn(String),
@@ -125,6 +132,10 @@ pub enum Error {
     /// The manager task is gone.
     #[error("The session manager has stopped.")]
     Shutdown,
+    /// An error that was recorded on a session ([`ErrorInfo`]) and is now given to a caller: its
+    /// message and kind as they were, not wrapped again.
+    #[error("{}", .0.message)]
+    Session(ErrorInfo),
     /// The browser sign-in did not come back in time.
     #[error("The sign-in in the browser did not finish within {} minutes, so Session Keeper stopped waiting. Start the sign-in again.", .0.as_secs().div_ceil(60))]
     SignInTimedOut(std::time::Duration),
@@ -148,7 +159,8 @@ impl Error {
             Error::InvalidRedirect(_) => ErrorKind::InvalidRedirect,
             Error::NoSignInPending(_) => ErrorKind::NoSignInPending,
             Error::InvalidIdToken(_) => ErrorKind::InvalidIdToken,
-            Error::SessionRevoked(_) => ErrorKind::SessionRevoked,
+            Error::SessionRevoked { .. } => ErrorKind::SessionRevoked,
+            Error::Session(info) => info.kind,
             Error::NotSignedIn(_) => ErrorKind::NotSignedIn,
             Error::UnknownSession(_) => ErrorKind::UnknownSession,
             Error::SessionExists(_) => ErrorKind::SessionExists,
@@ -171,6 +183,16 @@ impl Error {
         )
     }
 
+    /// `invalid_grant`: the provider no longer accepts the session; `cause` is its own words.
+    pub fn revoked(cause: Option<String>) -> Self {
+        Error::SessionRevoked { cause: cause.map(Cause) }
+    }
+
+    /// The provider could not be reached at `endpoint`, for `reason` (a few words).
+    pub fn unavailable(endpoint: impl Into<String>, reason: impl Into<String>, source: Option<String>) -> Self {
+        Error::ProviderUnavailable { endpoint: endpoint.into(), reason: reason.into(), source: source.map(Cause) }
+    }
+
     /// A secret-free summary for snapshots and events.
     pub fn info(&self) -> ErrorInfo {
         ErrorInfo { kind: self.kind(), message: self.to_string() }
@@ -185,6 +207,32 @@ pub struct ErrorInfo {
     /// Human-readable message that says what to do.
     pub message: String,
 }
+
+impl From<ErrorInfo> for Error {
+    fn from(info: ErrorInfo) -> Self {
+        Error::Session(info)
+    }
+}
+
+impl ErrorInfo {
+    /// A problem with the provider's answer that did not stop the operation.
+    pub fn misbehaved(message: String) -> Self {
+        ErrorInfo { kind: ErrorKind::ProviderMisbehaved, message }
+    }
+}
+
+/// The cause behind an error, kept for logs and `source()` chains rather than pasted into the
+/// message the user reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause(pub String);
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Cause {}
 
 impl Serialize for Error {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
@@ -208,8 +256,31 @@ mod tests {
 
     #[test]
     fn only_outages_and_keychain_trouble_are_transient() {
-        let outage = Error::ProviderUnavailable { endpoint: "x".into(), detail: "503".into() };
+        let outage = Error::unavailable("x", "HTTP 503", None);
         assert!(outage.is_transient());
-        assert!(!Error::SessionRevoked("invalid_grant".into()).is_transient());
+        assert!(!Error::revoked(Some("invalid_grant".into())).is_transient());
+    }
+
+    /// The texts a user reads most often, pinned: one layer of message, the cause kept as a source,
+    /// and the same text after a trip through a session's recorded error.
+    #[test]
+    fn the_commonest_messages_read_exactly_so() {
+        use std::error::Error as _;
+        let revoked = Error::revoked(Some("invalid_grant: grant request is invalid".into()));
+        assert_eq!(revoked.to_string(), "The provider no longer accepts this session: sign in again.");
+        assert_eq!(revoked.source().unwrap().to_string(), "invalid_grant: grant request is invalid");
+        let outage = Error::unavailable("http://127.0.0.1:9/token", "connection refused", Some("tcp connect error: Connection refused (os error 111)".into()));
+        assert_eq!(
+            outage.to_string(),
+            "The provider at http://127.0.0.1:9/token could not be reached (connection refused). Check the network and try again."
+        );
+        assert_eq!(
+            Error::KeychainLocked.to_string(),
+            "The keychain is locked: unlock it (for example by signing in to the desktop) and try again."
+        );
+        for error in [revoked, outage, Error::KeychainLocked] {
+            let again = Error::from(error.info());
+            assert_eq!((again.kind(), again.to_string()), (error.kind(), error.to_string()), "wrapped twice");
+        }
     }
 }

@@ -31,27 +31,31 @@
 
 mod clock;
 mod error;
-mod handler;
 mod loopback;
-mod manager;
+mod names;
 mod oidc;
 mod policy;
 mod provider;
 mod secret;
-mod state;
+mod session;
 mod store;
 mod user;
 mod vault;
 
-pub use clock::{Clock, SystemClock, TestClock};
-pub use error::{Error, ErrorInfo, ErrorKind, Result};
-pub use handler::{DefaultRefreshHandler, HostEvent, RefreshContext, RefreshHandler};
-pub use manager::{AccessToken, SessionEvent, SessionManager, SessionManagerBuilder, SessionSnapshot, SignOutOutcome};
+#[cfg(any(test, feature = "test-util"))]
+pub use clock::TestClock;
+pub use clock::{Clock, SystemClock};
+pub use error::{Cause, Error, ErrorInfo, ErrorKind, Result};
+pub use names::{RedirectUri, SessionName};
 pub use oidc::{BoxFuture, EndSessionUrl, Refreshed, Revocation, TokenAuthority, UserCheck};
 pub use policy::{EnablePeriodically, Policy, RefreshPolicy, SessionLifetime};
 pub use provider::{DEFAULT_REDIRECT_URI, DEFAULT_SCOPES, ProviderConfig, SignInWith};
 pub use secret::SessionSecrets;
-pub use state::{Effect, Event, Phase, RefreshFailure, SessionState, TokenTimes, Trigger, transition};
+pub use session::{
+    AccessToken, DefaultRefreshHandler, Effect, EndReason, Event, HostEvent, KeychainCopy, Phase, REVOKED_MESSAGE, RefreshContext,
+    RefreshFailure, RefreshHandler, Refusal, SessionEvent, SessionManager, SessionManagerBuilder, SessionSnapshot, SessionState,
+    SignOutOutcome, TokenTimes, Trigger, TriggerSink, transition,
+};
 pub use store::{JsonFileStore, MemoryStore, MetadataStore, SessionRecord};
 pub use user::UserProfile;
 pub use vault::{KeyringVault, MemoryVault, SecretVault, Vault};

@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::names::RedirectUri;
 
 /// A request that reached the listener, waiting for the caller's answer.
 pub(crate) struct Arrival {
@@ -98,7 +99,7 @@ fn escape(text: &str) -> String {
 /// A listener bound for one sign-in. Dropping it closes the port; connections still open get their
 /// answer (or "no longer waiting") and end.
 pub(crate) struct LoopbackListener {
-    redirect_uri: Url,
+    redirect_uri: RedirectUri,
     arrivals: mpsc::Receiver<Arrival>,
     /// The accept loop; aborted (the port closes) when the listener is dropped.
     _accept: JoinSet<()>,
@@ -107,8 +108,8 @@ pub(crate) struct LoopbackListener {
 impl LoopbackListener {
     /// Binds the configured loopback redirect URI: on its port if it names one, else on an ephemeral
     /// port chosen by the system. The URI must be `http://` on a loopback IP literal.
-    pub async fn bind(configured: &str) -> Result<Self> {
-        let mut redirect_uri = loopback_redirect_uri(configured)?;
+    pub async fn bind(configured: &RedirectUri) -> Result<Self> {
+        let redirect_uri = loopback_redirect_uri(configured)?;
         let ip: IpAddr = match redirect_uri.host() {
             Some(url::Host::Ipv6(ip)) => ip.into(),
             Some(url::Host::Ipv4(ip)) => ip.into(),
@@ -120,7 +121,7 @@ impl LoopbackListener {
             ))
         })?;
         let port = listener.local_addr().map_err(|err| Error::InvalidConfiguration(err.to_string()))?.port();
-        redirect_uri.set_port(Some(port)).map_err(|()| Error::InvalidConfiguration("cannot set the redirect port".into()))?;
+        let redirect_uri = configured.with_port(port)?;
         let (sender, arrivals) = mpsc::channel(8);
         let mut connections = JoinSet::new();
         connections.spawn(accept(listener, redirect_uri.clone(), sender));
@@ -128,7 +129,7 @@ impl LoopbackListener {
     }
 
     /// The redirect URI of this attempt, with its port.
-    pub fn redirect_uri(&self) -> &Url {
+    pub fn redirect_uri(&self) -> &RedirectUri {
         &self.redirect_uri
     }
 
@@ -140,9 +141,8 @@ impl LoopbackListener {
 
 /// The configured redirect URI, if it can be listened on: plain http on a loopback IP literal.
 /// (`localhost` may resolve elsewhere, which is why RFC 8252 section 8.3 advises against it.)
-pub(crate) fn loopback_redirect_uri(configured: &str) -> Result<Url> {
-    let uri = Url::parse(configured)
-        .map_err(|err| Error::InvalidConfiguration(format!("The redirect URI \"{configured}\" is not a URL ({err}).")))?;
+pub(crate) fn loopback_redirect_uri(configured: &RedirectUri) -> Result<Url> {
+    let uri = configured.url().clone();
     let loopback_ip = match uri.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -157,7 +157,7 @@ pub(crate) fn loopback_redirect_uri(configured: &str) -> Result<Url> {
     Ok(uri)
 }
 
-async fn accept(listener: TcpListener, base: Url, arrivals: mpsc::Sender<Arrival>) {
+async fn accept(listener: TcpListener, base: RedirectUri, arrivals: mpsc::Sender<Arrival>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
         let base = base.clone();
@@ -182,15 +182,15 @@ async fn accept(listener: TcpListener, base: Url, arrivals: mpsc::Sender<Arrival
     }
 }
 
-async fn respond(request: Request<Incoming>, base: &Url, arrivals: &mpsc::Sender<Arrival>) -> Response<Full<Bytes>> {
+async fn respond(request: Request<Incoming>, base: &RedirectUri, arrivals: &mpsc::Sender<Arrival>) -> Response<Full<Bytes>> {
     if request.method() != hyper::Method::GET {
         return Page::not_this(StatusCode::METHOD_NOT_ALLOWED, "Session Keeper only takes the provider's redirect here.").render();
     }
     let target = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let Ok(url) = base.join(target) else {
+    let Ok(url) = base.url().join(target) else {
         return Page::not_this(StatusCode::BAD_REQUEST, "This address could not be read.").render();
     };
-    if url.path() != base.path() {
+    if !base.matches(&url) {
         return Page::not_this(StatusCode::NOT_FOUND, "There is nothing here.").render();
     }
     let (answer, page) = oneshot::channel();
@@ -209,14 +209,16 @@ mod tests {
 
     #[test]
     fn only_loopback_ip_literals_over_http_can_be_listened_on() {
+        let uri = |s: &str| RedirectUri::parse(s).unwrap();
         for ok in ["http://127.0.0.1/callback", "http://127.0.0.1:8765/cb", "http://[::1]/callback"] {
-            loopback_redirect_uri(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            loopback_redirect_uri(&uri(ok)).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
-        for bad in ["http://localhost/callback", "https://127.0.0.1/callback", "http://10.0.0.1/cb", "com.example:/cb", "x"] {
-            let err = loopback_redirect_uri(bad).unwrap_err();
+        assert!(RedirectUri::parse("x").is_err());
+        for bad in ["http://localhost/callback", "https://127.0.0.1/callback", "http://10.0.0.1/cb", "com.example:/cb"] {
+            let err = loopback_redirect_uri(&uri(bad)).unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::InvalidConfiguration, "{bad}");
         }
-        let err = loopback_redirect_uri("https://app.example.com/cb").unwrap_err();
+        let err = loopback_redirect_uri(&uri("https://app.example.com/cb")).unwrap_err();
         assert!(err.to_string().contains("http://127.0.0.1/callback"), "{err}");
     }
 
@@ -232,8 +234,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_port_is_ephemeral_and_closes_with_the_listener() {
-        let listener = LoopbackListener::bind("http://127.0.0.1/callback").await.unwrap();
-        let uri = listener.redirect_uri().clone();
+        let listener = LoopbackListener::bind(&RedirectUri::parse("http://127.0.0.1/callback").unwrap()).await.unwrap();
+        let uri = listener.redirect_uri().url().clone();
         let port = uri.port().expect("a port was chosen");
         assert_ne!(port, 0);
         assert_eq!(uri.path(), "/callback");

@@ -5,6 +5,17 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
+
+/// The longest lead time: refreshing more than an hour early gains nothing.
+pub const MAX_LEAD_TIME: Duration = Duration::from_secs(3600);
+/// The shortest `maxAge` of the validation cache: the provider is asked at most once a second.
+pub const MIN_VALIDATION_AGE: Duration = Duration::from_secs(1);
+/// The longest `maxAge` of the validation cache (a day).
+pub const MAX_VALIDATION_AGE: Duration = Duration::from_secs(86_400);
+/// The shortest period of the periodic check: more often would hammer the provider.
+pub const MIN_PERIOD: Duration = Duration::from_secs(1);
+
 /// `enablePeriodically`: `false` (off), `true` (every second) or a number of milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -114,6 +125,37 @@ pub struct Policy {
     pub lifetime: SessionLifetime,
 }
 
+impl Policy {
+    /// Refuses settings that would hammer the provider or never refresh in time, with a message that
+    /// says which bound was crossed. [`crate::SessionManager::set_policy`] and the builder check it.
+    pub fn validate(&self) -> Result<()> {
+        let refresh = &self.refresh;
+        let invalid = |message: String| Err(Error::InvalidConfiguration(message));
+        if refresh.lead_time > MAX_LEAD_TIME {
+            return invalid(format!("The lead time must be between 0 and {} seconds.", MAX_LEAD_TIME.as_secs()));
+        }
+        if !(MIN_VALIDATION_AGE..=MAX_VALIDATION_AGE).contains(&refresh.validation_max_age) {
+            return invalid(format!(
+                "The re-check interval must be between {} and {} seconds.",
+                MIN_VALIDATION_AGE.as_secs(),
+                MAX_VALIDATION_AGE.as_secs()
+            ));
+        }
+        if let Some(period) = refresh.enable_periodically.interval()
+            && period < MIN_PERIOD
+        {
+            return invalid(format!("The refresh interval must be at least {} ms (1 second).", MIN_PERIOD.as_millis()));
+        }
+        if refresh.retry_initial_delay.is_zero() || refresh.retry_initial_delay > refresh.retry_max_delay {
+            return invalid("The first retry delay must be more than 0 and at most the longest retry delay.".into());
+        }
+        if self.lifetime.expires_in < Duration::from_secs(60) || self.lifetime.update_age > self.lifetime.expires_in {
+            return invalid("A session must last at least a minute, and be extended at most once per lifetime.".into());
+        }
+        Ok(())
+    }
+}
+
 mod millis {
     use std::time::Duration;
 
@@ -153,6 +195,25 @@ mod tests {
         let json = serde_json::to_value(&policy).unwrap();
         assert_eq!(json["refresh"]["enablePeriodically"], false);
         assert_eq!(json["refresh"]["leadTime"], 60_000);
+    }
+
+    #[test]
+    fn bounds_are_checked_in_one_place_with_a_message_that_names_them() {
+        assert!(Policy::default().validate().is_ok());
+        let mut policy = Policy::default();
+        policy.refresh.lead_time = Duration::from_secs(3601);
+        assert_eq!(policy.validate().unwrap_err().to_string(), "The lead time must be between 0 and 3600 seconds.");
+        let mut policy = Policy::default();
+        policy.refresh.enable_periodically = EnablePeriodically::EveryMilliseconds(999);
+        assert_eq!(policy.validate().unwrap_err().to_string(), "The refresh interval must be at least 1000 ms (1 second).");
+        policy.refresh.enable_periodically = EnablePeriodically::Enabled(true);
+        assert!(policy.validate().is_ok(), "every second is the web libraries' `true`");
+        let mut policy = Policy::default();
+        policy.refresh.validation_max_age = Duration::from_secs(86_401);
+        assert!(policy.validate().unwrap_err().to_string().contains("re-check interval"));
+        let mut policy = Policy::default();
+        policy.lifetime.update_age = policy.lifetime.expires_in + Duration::from_secs(1);
+        assert!(policy.validate().is_err());
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! Provider settings and their validation.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::names::{RedirectUri, is_loopback};
 
 /// The scopes asked for when none are configured.
 pub const DEFAULT_SCOPES: &str = "openid profile email offline_access";
@@ -29,9 +29,9 @@ pub struct ProviderConfig {
     /// Scopes to ask for.
     pub scopes: Vec<String>,
     /// Where the provider sends the browser back after sign-in.
-    pub redirect_uri: String,
+    pub redirect_uri: RedirectUri,
     /// Where the provider sends the browser after its own sign-out, if registered.
-    pub post_logout_redirect_uri: Option<String>,
+    pub post_logout_redirect_uri: Option<RedirectUri>,
     /// Extra authorization request parameters (for example `prompt` or `acr_values`).
     #[serde(default)]
     pub extra_authorization_params: BTreeMap<String, String>,
@@ -67,7 +67,7 @@ impl ProviderConfig {
             issuer,
             client_id: client_id.into(),
             scopes: DEFAULT_SCOPES.split(' ').map(str::to_owned).collect(),
-            redirect_uri: DEFAULT_REDIRECT_URI.to_owned(),
+            redirect_uri: RedirectUri::parse(DEFAULT_REDIRECT_URI).expect("the default redirect URI is a URL"),
             post_logout_redirect_uri: None,
             extra_authorization_params: BTreeMap::new(),
             has_client_secret: false,
@@ -76,18 +76,14 @@ impl ProviderConfig {
     }
 
     /// Whether a browser navigation goes to this provider's redirect URI, so the app must take it
-    /// instead of loading it. Query and fragment are ignored; a loopback redirect matches on any port
-    /// (RFC 8252 section 7.3), as providers match it.
+    /// instead of loading it ([`RedirectUri::matches`]).
     pub fn is_redirect(&self, navigation: &Url) -> bool {
-        Url::parse(&self.redirect_uri).is_ok_and(|target| same_endpoint(&target, navigation))
+        self.redirect_uri.matches(navigation)
     }
 
     /// Whether a navigation goes to the post-logout redirect URI (the end of an end-session visit).
     pub fn is_post_logout_redirect(&self, navigation: &Url) -> bool {
-        self.post_logout_redirect_uri
-            .as_deref()
-            .and_then(|uri| Url::parse(uri).ok())
-            .is_some_and(|target| same_endpoint(&target, navigation))
+        self.post_logout_redirect_uri.as_ref().is_some_and(|uri| uri.matches(navigation))
     }
 
     /// Checks the settings before anything is sent anywhere.
@@ -109,11 +105,6 @@ impl ProviderConfig {
         if let Some(bad) = self.scopes.iter().find(|s| s.is_empty() || s.contains(char::is_whitespace)) {
             return Err(Error::InvalidConfiguration(format!("\"{bad}\" is not a valid scope.")));
         }
-        for (name, uri) in std::iter::once(("redirect URI", &self.redirect_uri))
-            .chain(self.post_logout_redirect_uri.iter().map(|u| ("post-logout redirect URI", u)))
-        {
-            Url::parse(uri).map_err(|err| Error::InvalidConfiguration(format!("The {name} \"{uri}\" is not a URL ({err}).")))?;
-        }
         if self.sign_in_with == SignInWith::SystemBrowser {
             crate::loopback::loopback_redirect_uri(&self.redirect_uri)?;
         }
@@ -130,27 +121,6 @@ pub(crate) fn require_secure(url: &Url, what: &str) -> Result<()> {
             "The {what} {url} uses plain http: use https (http is accepted only for 127.0.0.1, [::1] and localhost)."
         ))),
         other => Err(Error::InvalidConfiguration(format!("The {what} {url} uses \"{other}\": use https."))),
-    }
-}
-
-fn same_endpoint(target: &Url, navigation: &Url) -> bool {
-    let port_matches = if is_loopback(target) && target.port().is_none() {
-        true
-    } else {
-        target.port_or_known_default() == navigation.port_or_known_default()
-    };
-    target.scheme() == navigation.scheme()
-        && target.host_str().map(str::to_ascii_lowercase) == navigation.host_str().map(str::to_ascii_lowercase)
-        && port_matches
-        && target.path() == navigation.path()
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
     }
 }
 
@@ -187,7 +157,7 @@ mod tests {
     #[test]
     fn redirect_matching_ignores_query_and_loopback_port_only() {
         let mut config = ProviderConfig::new("https://id.example.com", "c");
-        config.post_logout_redirect_uri = Some("http://127.0.0.1/signed-out".into());
+        config.post_logout_redirect_uri = Some(RedirectUri::parse("http://127.0.0.1/signed-out").unwrap());
         let url = |s: &str| Url::parse(s).unwrap();
         assert!(config.is_redirect(&url("http://127.0.0.1/callback?code=x&state=y")));
         assert!(config.is_redirect(&url("http://127.0.0.1:49152/callback?error=access_denied")));
@@ -197,7 +167,7 @@ mod tests {
         assert!(!config.is_redirect(&url("https://id.example.com/callback")));
         assert!(config.is_post_logout_redirect(&url("http://127.0.0.1/signed-out?state=1")));
         assert!(!config.is_post_logout_redirect(&url("http://127.0.0.1/callback")));
-        config.redirect_uri = "https://app.example.com:8443/cb".into();
+        config.redirect_uri = RedirectUri::parse("https://app.example.com:8443/cb").unwrap();
         assert!(config.is_redirect(&url("https://app.example.com:8443/cb?code=1")));
         assert!(!config.is_redirect(&url("https://app.example.com/cb?code=1")));
         config.post_logout_redirect_uri = None;

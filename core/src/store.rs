@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::provider::ProviderConfig;
-use crate::state::SessionState;
+use crate::session::SessionState;
 use crate::user::UserProfile;
 
 /// What is persisted of one session.

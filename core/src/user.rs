@@ -15,3 +15,25 @@ pub struct UserProfile {
     /// Login name (`preferred_username`).
     pub preferred_username: Option<String>,
 }
+
+impl UserProfile {
+    /// The ID token's profile completed by the userinfo endpoint's (same user; userinfo wins where
+    /// both say something, being the fresher source).
+    pub(crate) fn merged_with(self, from_userinfo: UserProfile) -> UserProfile {
+        UserProfile {
+            name: from_userinfo.name.or(self.name),
+            email: from_userinfo.email.or(self.email),
+            preferred_username: from_userinfo.preferred_username.or(self.preferred_username),
+            subject: self.subject,
+        }
+    }
+
+    /// The profile after a userinfo check: the fresh one if it is the same user (or none was known),
+    /// else the known one (another user's claims never replace the signed-in user's).
+    pub(crate) fn checked(known: Option<UserProfile>, fresh: UserProfile) -> Option<UserProfile> {
+        match known {
+            Some(known) if known.subject != fresh.subject => Some(known),
+            _ => Some(fresh),
+        }
+    }
+}

@@ -131,6 +131,7 @@ impl MemoryVault {
     }
 
     /// Makes every following call fail with `error()` (`None` heals it), to test keychain outages.
+    #[cfg(any(test, feature = "test-util"))]
     pub fn fail_with(&self, error: Option<fn() -> Error>) {
         *self.failing.lock().expect("memory vault poisoned") = error;
     }

@@ -1,7 +1,7 @@
 //! `session-core` against the real OpenID Provider (oidc-provider, started per test on 127.0.0.1) and
 //! the real Secret Service (gnome-keyring on the test run's private D-Bus bus).
 
-mod support;
+use session_keeper_testkit as support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -183,11 +183,22 @@ async fn revoking_the_grant_at_the_provider_ends_the_session_at_the_next_check()
     let idp = Idp::start(Ttls::default());
     let vault = keychain("revoked");
     let mut policy = Policy::default();
-    policy.refresh.validation_max_age = Duration::ZERO;
-    let manager = manager(vault, policy).await;
+    policy.refresh.validation_max_age = Duration::from_secs(1);
+    // Each check comes after the re-check interval: the wall clock jumps instead of the test waiting.
+    let clock = session_core::TestClock::starting_at(chrono::Utc::now());
+    let manager = SessionManager::builder()
+        .vault(vault)
+        .policy(policy)
+        .clock(Arc::new(clock.clone()))
+        .request_timeout(Duration::from_secs(5))
+        .build()
+        .await
+        .unwrap();
     signed_in(&manager, &idp, "s", "alice").await;
+    clock.jump(chrono::TimeDelta::seconds(2));
     assert_eq!(manager.refresh("s", false).await.unwrap().phase, Phase::Active, "fresh session judged revoked");
     idp.revoke_user("alice").await;
+    clock.jump(chrono::TimeDelta::seconds(2));
     let err = manager.refresh("s", false).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::SessionRevoked, "{err}");
     assert_eq!(manager.snapshot("s").await.unwrap().phase, Phase::Expired);

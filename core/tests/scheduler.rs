@@ -191,8 +191,15 @@ async fn refreshes_the_lead_time_before_the_access_token_expires() {
 #[tokio::test(start_paused = true)]
 async fn a_hundred_concurrent_refreshes_make_one_token_request() {
     let h = harness(3600, Policy::default()).await;
+    // One forced refresh goes first and is in flight before the others ask, whatever order the
+    // runtime polls them in: every later caller, forced or not, must join it.
     let mut callers = tokio::task::JoinSet::new();
-    for i in 0..100 {
+    let first = h.manager.clone();
+    callers.spawn(async move { first.refresh("s", true).await });
+    while h.manager.snapshot("s").await.unwrap().phase != Phase::Refreshing {
+        tokio::task::yield_now().await;
+    }
+    for i in 0..99 {
         let manager = h.manager.clone();
         callers.spawn(async move {
             if i % 2 == 0 { manager.refresh("s", true).await } else { manager.refresh("s", false).await }
@@ -286,8 +293,9 @@ async fn periodic_checks_leave_a_fresh_token_alone_and_validate_once_per_max_age
 #[tokio::test(start_paused = true)]
 async fn focus_checks_follow_the_setting_and_notice_a_revoked_session() {
     let mut policy = Policy::default();
-    policy.refresh.validation_max_age = Duration::ZERO;
+    policy.refresh.validation_max_age = Duration::from_secs(1);
     let h = harness(3600, policy.clone()).await;
+    elapse(Duration::from_secs(1)).await;
     h.manager.window_focused();
     elapse(Duration::from_millis(10)).await;
     assert_eq!(h.authority.userinfo_checks(), 1);
@@ -298,6 +306,7 @@ async fn focus_checks_follow_the_setting_and_notice_a_revoked_session() {
     elapse(Duration::from_millis(10)).await;
     assert_eq!(h.authority.userinfo_checks(), 1, "focus checked with enable_on_window_focus off");
 
+    elapse(Duration::from_secs(1)).await;
     *h.authority.userinfo_rejects.lock().unwrap() = true;
     h.authority.then_fail(revoked());
     let err = h.manager.refresh("s", false).await.unwrap_err();

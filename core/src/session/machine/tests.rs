@@ -1,4 +1,6 @@
 use super::*;
+use crate::session::state::{EndReason, Event, KeychainCopy, Phase, Refusal, RefreshFailure, SessionState, TokenTimes, Trigger};
+use crate::error::ErrorKind;
 
 fn t(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
@@ -114,7 +116,9 @@ fn invalid_grant_expires_the_session_and_discards_its_tokens() {
     let policy = Policy::default();
     let (refreshing, _) = transition(&signed_in(600, true, &policy), &Event::Tick, t(540), &policy);
     let revoked = RefreshFailure::Revoked(ErrorInfo { kind: ErrorKind::SessionRevoked, message: "invalid_grant".into() });
-    let (next, effects) = transition(&refreshing, &Event::RefreshFailed { failure: revoked, jitter: 0.5 }, t(541), &policy);
+    let (rereading, effects) = transition(&refreshing, &Event::RefreshFailed { failure: revoked, jitter: 0.5 }, t(541), &policy);
+    assert_eq!((rereading.phase, effects), (Phase::Refreshing, vec![Effect::Reread]), "the keychain is read again first");
+    let (next, effects) = transition(&rereading, &Event::Reread { rotated: false }, t(541), &policy);
     assert_eq!(next.phase, Phase::Expired);
     assert_eq!(next.tokens, None);
     assert_eq!(effects, vec![Effect::Discard { revoke: false }]);
@@ -212,4 +216,136 @@ fn a_refresh_that_finishes_during_a_new_sign_in_keeps_the_sign_in_in_front() {
     assert_eq!(after.tokens, Some(times(1200, true)));
     let (back, _) = transition(&after, &Event::SignInAbandoned, t(543), &policy);
     assert_eq!(back.phase, Phase::Active);
+}
+
+fn revoked() -> RefreshFailure {
+    RefreshFailure::Revoked(ErrorInfo { kind: ErrorKind::SessionRevoked, message: REVOKED_MESSAGE.into() })
+}
+
+#[test]
+fn a_token_rotated_by_another_process_is_tried_once_before_the_session_is_given_up() {
+    let policy = Policy::default();
+    let (refreshing, _) = transition(&signed_in(600, true, &policy), &Event::Tick, t(540), &policy);
+    let (rereading, _) = transition(&refreshing, &Event::RefreshFailed { failure: revoked(), jitter: 0.5 }, t(541), &policy);
+    let (retrying, effects) = transition(&rereading, &Event::Reread { rotated: true }, t(541), &policy);
+    assert_eq!((retrying.phase, effects), (Phase::Refreshing, vec![Effect::Refresh]));
+    let (again, effects) = transition(&retrying, &Event::RefreshFailed { failure: revoked(), jitter: 0.5 }, t(542), &policy);
+    assert_eq!((again.phase, effects), (Phase::Expired, vec![Effect::Discard { revoke: false }]), "a second re-read");
+    let (rescued, _) = transition(&retrying, &Event::RefreshSucceeded { times: times(1200, true), warning: None }, t(542), &policy);
+    assert_eq!((rescued.phase, rescued.refused.clone()), (Phase::Active, None));
+}
+
+#[test]
+fn restoring_ends_what_was_in_flight_when_the_app_stopped() {
+    let policy = Policy::default();
+    let (refreshing, _) = transition(&signed_in(600, true, &policy), &Event::Tick, t(540), &policy);
+    let (restored, effects) = transition(&refreshing, &Event::Restored, t(600), &policy);
+    assert_eq!((restored.phase, effects), (Phase::Active, vec![]));
+    let (signing, _) = transition(&SessionState::signed_out(), &Event::SignInStarted, t(0), &policy);
+    assert_eq!(transition(&signing, &Event::Restored, t(1), &policy).0.phase, Phase::SignedOut);
+    let (resigning, _) = transition(&signed_in(600, true, &policy), &Event::SignInStarted, t(1), &policy);
+    assert_eq!(transition(&resigning, &Event::Restored, t(2), &policy).0.phase, Phase::Active);
+}
+
+#[test]
+fn a_manual_refresh_of_a_session_without_tokens_is_refused() {
+    let policy = Policy::default();
+    for state in [SessionState::signed_out(), expired_session(&policy)] {
+        let (_, effects) = transition(&state, &Event::Trigger(Trigger::Manual { force: true }), t(5), &policy);
+        assert_eq!(effects, vec![Effect::Refuse(Refusal::NotSignedIn)], "{:?}", state.phase);
+        let (_, effects) = transition(&state, &Event::Trigger(Trigger::Focus), t(5), &policy);
+        assert!(effects.is_empty(), "focus on {:?} is nobody's request", state.phase);
+    }
+}
+
+fn expired_session(policy: &Policy) -> SessionState {
+    let (state, _) = transition(&signed_in(900, false, policy), &Event::Tick, t(900), policy);
+    assert_eq!(state.phase, Phase::Expired);
+    state
+}
+
+#[test]
+fn sign_out_waits_for_the_refresh_in_flight_and_revokes_what_it_brings() {
+    let policy = Policy::default();
+    let (refreshing, _) = transition(&signed_in(600, true, &policy), &Event::Tick, t(540), &policy);
+    let (waiting, effects) = transition(&refreshing, &Event::SignOutRequested, t(541), &policy);
+    assert_eq!((waiting.phase, effects), (Phase::Refreshing, vec![]), "signed out under a refresh");
+    let (out, effects) = transition(&waiting, &Event::RefreshSucceeded { times: times(1200, true), warning: None }, t(542), &policy);
+    assert_eq!(out.phase, Phase::SignedOut);
+    assert_eq!(out.generation, waiting.generation + 1, "results of earlier work are stale");
+    let [Effect::SignOut { previous }] = effects.as_slice() else { panic!("{effects:?}") };
+    assert_eq!((previous.phase, previous.tokens), (Phase::Active, Some(times(1200, true))));
+    // The keychain could not delete the tokens: the session is as it was, and signed in.
+    let (back, _) = transition(&out, &Event::SignOutFailed { previous: previous.clone() }, t(543), &policy);
+    assert_eq!((back.phase, back.tokens, back.generation), (Phase::Active, Some(times(1200, true)), out.generation));
+}
+
+#[test]
+fn sign_out_is_for_sessions_with_tokens_or_expired_ones() {
+    let policy = Policy::default();
+    let (_, effects) = transition(&SessionState::signed_out(), &Event::SignOutRequested, t(0), &policy);
+    assert_eq!(effects, vec![Effect::Refuse(Refusal::NotSignedIn)]);
+    let (out, effects) = transition(&expired_session(&policy), &Event::SignOutRequested, t(901), &policy);
+    assert_eq!(out.phase, Phase::SignedOut);
+    assert!(matches!(effects.as_slice(), [Effect::SignOut { .. }]), "{effects:?}");
+    let (resigning, _) = transition(&signed_in(600, true, &policy), &Event::SignInStarted, t(1), &policy);
+    let (out, effects) = transition(&resigning, &Event::SignOutRequested, t(2), &policy);
+    assert_eq!(out.phase, Phase::SignedOut, "a session signing in again still holds its tokens");
+    assert!(matches!(effects.as_slice(), [Effect::SignOut { .. }]), "{effects:?}");
+}
+
+#[test]
+fn tokens_the_keychain_refused_are_kept_and_written_again_on_the_next_tick() {
+    let policy = Policy::default();
+    let locked = ErrorInfo { kind: ErrorKind::KeychainLocked, message: "locked".into() };
+    let state = signed_in(3600, true, &policy);
+    let (unsaved, effects) = transition(&state, &Event::TokensNotSaved(locked.clone()), t(1), &policy);
+    assert_eq!((unsaved.keychain, unsaved.last_error.clone(), effects), (KeychainCopy::Unsaved, Some(locked), vec![]));
+    let (saving, effects) = transition(&unsaved, &Event::Tick, t(2), &policy);
+    assert_eq!((saving.keychain, effects), (KeychainCopy::Saving, vec![Effect::SaveTokens]));
+    let (_, effects) = transition(&saving, &Event::Tick, t(3), &policy);
+    assert!(effects.is_empty(), "a second write while one is in flight");
+    let (_, effects) = transition(&saving, &Event::Trigger(Trigger::Manual { force: true }), t(3), &policy);
+    assert!(effects.is_empty(), "a refresh whose new token the older write could overwrite");
+    let (saved, _) = transition(&saving, &Event::TokensSaved, t(4), &policy);
+    assert_eq!((saved.keychain, saved.last_error), (KeychainCopy::Saved, None));
+}
+
+#[test]
+fn a_fresh_token_is_handed_out_at_once_and_a_stale_one_is_refreshed_first() {
+    let policy = Policy::default();
+    let state = signed_in(600, true, &policy);
+    let (_, effects) = transition(&state, &Event::TokenWanted, t(10), &policy);
+    assert_eq!(effects, vec![Effect::HandOut]);
+    let (refreshing, effects) = transition(&state, &Event::TokenWanted, t(545), &policy);
+    assert_eq!((refreshing.phase, effects), (Phase::Refreshing, vec![Effect::Refresh]));
+    let (joined, effects) = transition(&refreshing, &Event::TokenWanted, t(546), &policy);
+    assert!(effects.is_empty() && joined.hand_out_waiting, "a second caller joins the refresh");
+    let (_, effects) = transition(&joined, &Event::RefreshSucceeded { times: times(1200, true), warning: None }, t(547), &policy);
+    assert_eq!(effects, vec![Effect::HandOut]);
+    // An outage: the current token while it lasts, the outage once it has expired.
+    let failed = Event::RefreshFailed { failure: transient(), jitter: 0.0 };
+    let (_, effects) = transition(&joined, &failed, t(547), &policy);
+    assert_eq!(effects, vec![Effect::HandOut]);
+    let (_, effects) = transition(&joined, &failed, t(600), &policy);
+    assert_eq!(effects, vec![Effect::Refuse(Refusal::Failed(ErrorInfo { kind: ErrorKind::ProviderUnavailable, message: "503".into() }))]);
+    let (_, effects) = transition(&SessionState::signed_out(), &Event::TokenWanted, t(0), &policy);
+    assert_eq!(effects, vec![Effect::Refuse(Refusal::NotSignedIn)]);
+}
+
+#[test]
+fn the_state_says_when_a_session_ends_why_and_whether_it_can_be_extended() {
+    let policy = Policy::default();
+    let with_refresh = signed_in(600, true, &policy);
+    assert_eq!(with_refresh.ending(), Some((t(7 * 24 * 3600), EndReason::Lifetime)));
+    assert!(with_refresh.can_extend());
+    let without = signed_in(600, false, &policy);
+    assert_eq!(without.ending(), Some((t(600), EndReason::NoRefreshToken)));
+    assert!(!without.can_extend());
+    let (refreshing, _) = transition(&with_refresh, &Event::Tick, t(540), &policy);
+    let (failing, _) = transition(&refreshing, &Event::RefreshFailed { failure: transient(), jitter: 0.0 }, t(541), &policy);
+    assert_eq!((failing.ending(), failing.can_extend()), (Some((t(600), EndReason::RefreshFailing)), false));
+    let (resigning, _) = transition(&with_refresh, &Event::SignInStarted, t(1), &policy);
+    assert!(resigning.is_signed_in() && resigning.ending().is_some(), "signing in again keeps the session");
+    assert_eq!(SessionState::signed_out().ending(), None);
 }

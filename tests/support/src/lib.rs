@@ -1,7 +1,7 @@
 //! Test harness: the real OpenID Provider from `tests/idp` (oidc-provider) on 127.0.0.1, its
 //! test-only control routes, and a non-interactive login through its development login form.
 
-#![allow(dead_code)]
+
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -41,7 +41,7 @@ impl Idp {
     }
 
     pub fn start_with(ttls: Ttls, env: &[(&str, &str)]) -> Idp {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/idp");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../idp");
         assert!(
             std::path::Path::new(dir).join("node_modules/oidc-provider").exists(),
             "the test provider is not installed: run `npm ci` in tests/idp (scripts/test.sh does)"
@@ -79,7 +79,7 @@ impl Idp {
     pub fn config(&self) -> ProviderConfig {
         let mut config = ProviderConfig::new(&self.issuer, "session-keeper");
         config.display_name = "Test provider".into();
-        config.post_logout_redirect_uri = Some("http://127.0.0.1/signed-out".into());
+        config.post_logout_redirect_uri = Some(session_core::RedirectUri::parse("http://127.0.0.1/signed-out").unwrap());
         config
     }
 

@@ -1,0 +1,145 @@
+//! How transport and protocol failures become the crate's errors: a few words for the user, the
+//! whole chain (without any URL query, which could hold a token) kept as the source.
+
+use super::*;
+
+pub(super) fn misbehaved(endpoint: &str, detail: impl std::fmt::Display) -> Error {
+    Error::ProviderMisbehaved { endpoint: endpoint.to_owned(), detail: detail.to_string() }
+}
+
+/// A few words for a transport error: what the user can act on.
+pub(super) fn short_reason(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    let mut timed_out = false;
+    while let Some(inner) = source {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connection refused",
+                std::io::ErrorKind::TimedOut => "timed out",
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => "connection reset",
+                _ => "network error",
+            }
+            .into();
+        }
+        if let Some(http) = inner.downcast_ref::<reqwest::Error>() {
+            timed_out |= http.is_timeout();
+        }
+        if inner.to_string().starts_with("dns error") {
+            return "host not found".into();
+        }
+        source = inner.source();
+    }
+    if timed_out { "timed out" } else { "no connection" }.into()
+}
+
+/// The error for a transport failure at `endpoint`: a few words in the message, the chain as source.
+pub(super) fn transport_error(endpoint: impl Into<String>, err: &(dyn std::error::Error + 'static)) -> Error {
+    Error::unavailable(endpoint, short_reason(err), Some(describe_http_error(err)))
+}
+
+/// Describes a transport error without its URL's query (which could hold a token).
+pub(super) fn describe_http_error(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text = format!("{text}: {inner}");
+        source = inner.source();
+    }
+    if let Some(start) = text.find('?') {
+        let end = text[start..].find(|c: char| c.is_whitespace() || c == ')').map_or(text.len(), |e| start + e);
+        text.replace_range(start..end, "");
+    }
+    text
+}
+
+pub(super) fn discovery_error(err: DiscoveryError<HttpClientError<reqwest::Error>>, issuer: &str, url: &str) -> Error {
+    match err {
+        DiscoveryError::Request(err) => transport_error(url, &err),
+        DiscoveryError::Response(status, _, _) if status.is_server_error() => Error::unavailable(url, format!("HTTP {status}"), None),
+        DiscoveryError::Response(status, _, detail) => misbehaved(
+            url,
+            format!("HTTP {status} ({detail}); is {issuer} the issuer URL of an OpenID Provider?"),
+        ),
+        DiscoveryError::Validation(message) => {
+            // openidconnect words it "unexpected issuer URI `found` (expected `expected`)".
+            let found = message.split('`').nth(1).unwrap_or(&message).to_owned();
+            Error::IssuerMismatch { expected: issuer.to_owned(), found }
+        }
+        DiscoveryError::Parse(err) => misbehaved(url, format!("its metadata is not valid: {err}")),
+        other => misbehaved(url, other),
+    }
+}
+
+pub(super) enum TokenCallError {
+    /// `invalid_grant`: the code or refresh token is dead.
+    Grant(String),
+    /// Another OAuth error: the request was refused (client settings).
+    Refused(String),
+    /// Network, timeout, 5xx, or an unreadable (HTML error page) answer: try again later.
+    Unavailable(Error),
+}
+
+pub(super) fn classify_token_error(err: TokenError, endpoint: &str) -> TokenCallError {
+    let unavailable = |reason: String| TokenCallError::Unavailable(Error::unavailable(endpoint, reason, None));
+    match err {
+        RequestTokenError::ServerResponse(response) => {
+            let description = response.error_description().map(|d| format!(": {d}")).unwrap_or_default();
+            let message = format!("{}{description}", response.error().as_ref());
+            match response.error() {
+                CoreErrorResponseType::InvalidGrant => TokenCallError::Grant(message),
+                CoreErrorResponseType::Extension(code) if code == "temporarily_unavailable" || code == "server_error" => {
+                    unavailable(message)
+                }
+                _ => TokenCallError::Refused(message),
+            }
+        }
+        RequestTokenError::Request(err) => TokenCallError::Unavailable(transport_error(endpoint, &err)),
+        RequestTokenError::Parse(_, body) => {
+            unavailable(format!("the answer is not a token response ({} bytes)", body.len()))
+        }
+        RequestTokenError::Other(message) => unavailable(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_session_url_hides_its_token_in_debug() {
+        let url = EndSessionUrl(Url::parse("https://id.example.com/logout?id_token_hint=eyJsecret").unwrap());
+        let text = format!("{url:?}");
+        assert!(!text.contains("eyJsecret"), "{text}");
+        assert!(text.contains("https://id.example.com/logout"), "{text}");
+    }
+
+    #[test]
+    fn transport_errors_drop_query_strings() {
+        #[derive(Debug)]
+        struct E;
+        impl std::fmt::Display for E {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "error sending request for url (http://x/cb?code=abc&state=def)")
+            }
+        }
+        impl std::error::Error for E {}
+        let text = describe_http_error(&E);
+        assert!(!text.contains("abc"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_provider_is_named_in_a_few_words_with_the_chain_as_source() {
+        use std::error::Error as _;
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let url = format!("http://{closed}/token?code=secret");
+        let err = reqwest::Client::new().get(&url).send().await.unwrap_err();
+        let error = transport_error(format!("http://{closed}/token"), &err);
+        assert_eq!(
+            error.to_string(),
+            format!("The provider at http://{closed}/token could not be reached (connection refused). Check the network and try again.")
+        );
+        let chain = error.source().expect("the cause is kept").to_string();
+        assert!(chain.contains("Connection refused") || chain.contains("connection refused"), "{chain}");
+        assert!(!chain.contains("secret"), "{chain}");
+    }
+}

@@ -1,0 +1,323 @@
+//! The OpenID Connect protocol, on `openidconnect`: discovery, the sign-in transaction (PKCE S256,
+//! `state`, `nonce`, RFC 9207 `iss`), ID token validation, refresh, userinfo, revocation (RFC 7009)
+//! and the end-session URL.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClientAuthMethod,
+    CoreErrorResponseType, CoreGenderClaim, CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
+    CoreRevocableToken, CoreRevocationErrorResponse, CoreSubjectIdentifierType, CoreTokenIntrospectionResponse,
+    CoreTokenType, CoreUserInfoClaims,
+};
+use openidconnect::{
+    AccessToken, AccessTokenHash, AdditionalProviderMetadata, AuthorizationCode, Client, ClientId, ClientSecret,
+    CsrfToken, DiscoveryError, EmptyAdditionalClaims, EndpointMaybeSet, EndpointNotSet, EndpointSet,
+    HttpClientError, IdTokenFields, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, ProviderMetadata, RedirectUrl, RefreshToken, RequestTokenError, Scope,
+    StandardErrorResponse, StandardTokenResponse, TokenResponse as _, UserInfoError,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::clock::Clock;
+use crate::error::{Error, ErrorInfo, ErrorKind, Result};
+use crate::names::RedirectUri;
+use crate::provider::{ProviderConfig, require_secure};
+use crate::secret::SessionSecrets;
+use crate::session::{RefreshFailure, TokenTimes};
+use crate::user::UserProfile;
+
+/// How far the ID token's `exp` may lie in the past before it is refused (client clock skew).
+const ID_TOKEN_LEEWAY: TimeDelta = TimeDelta::seconds(60);
+
+/// Provider metadata beyond what `openidconnect`'s core type reads.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct ExtraMetadata {
+    revocation_endpoint: Option<String>,
+    end_session_endpoint: Option<String>,
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
+}
+impl AdditionalProviderMetadata for ExtraMetadata {}
+
+/// Token response fields beyond the standard ones: Keycloak and others report the refresh token's
+/// lifetime as `refresh_expires_in`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct ExtraTokenFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_expires_in: Option<u64>,
+}
+impl openidconnect::ExtraTokenFields for ExtraTokenFields {}
+
+type Metadata = ProviderMetadata<
+    ExtraMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+type IdFields = IdTokenFields<
+    EmptyAdditionalClaims,
+    ExtraTokenFields,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+type TokenResponse = StandardTokenResponse<IdFields, CoreTokenType>;
+type OidcClient = Client<
+    EmptyAdditionalClaims,
+    CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJsonWebKey,
+    CoreAuthPrompt,
+    StandardErrorResponse<CoreErrorResponseType>,
+    TokenResponse,
+    CoreTokenIntrospectionResponse,
+    CoreRevocableToken,
+    CoreRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+type TokenError = RequestTokenError<HttpClientError<reqwest::Error>, StandardErrorResponse<CoreErrorResponseType>>;
+
+/// The HTTP client for provider calls: no redirects (as `openidconnect` advises, so that a token
+/// request is never replayed elsewhere) and bounded times, so a provider that stops answering becomes
+/// an error instead of a hang.
+pub fn http_client(request_timeout: Duration) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(request_timeout.min(Duration::from_secs(10)))
+        .timeout(request_timeout)
+        .user_agent(concat!("session-keeper/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|err| Error::InvalidConfiguration(format!("cannot build the HTTP client: {err}")))
+}
+
+/// A boxed future, for the object-safe [`TokenAuthority`].
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// What the scheduler asks of a provider in the background: refresh and userinfo. [`Provider`] is
+/// the real one; tests of the scheduler's timing plug in their own through
+/// [`crate::SessionManagerBuilder::token_authority`], because tokio's paused clock and real sockets do
+/// not mix (the paused clock jumps to the next timer, an HTTP timeout, while a socket waits).
+pub trait TokenAuthority: Send + Sync + 'static {
+    /// Exchanges the refresh token in `current` for new tokens.
+    fn refresh<'a>(
+        &'a self,
+        current: &'a SessionSecrets,
+        subject: Option<&'a str>,
+    ) -> BoxFuture<'a, std::result::Result<Refreshed, RefreshFailure>>;
+    /// Asks whether the access token still stands.
+    fn user_info<'a>(&'a self, access_token: &'a SecretString) -> BoxFuture<'a, UserCheck>;
+}
+
+impl TokenAuthority for Provider {
+    fn refresh<'a>(
+        &'a self,
+        current: &'a SessionSecrets,
+        subject: Option<&'a str>,
+    ) -> BoxFuture<'a, std::result::Result<Refreshed, RefreshFailure>> {
+        Box::pin(Provider::refresh(self, current, subject))
+    }
+
+    fn user_info<'a>(&'a self, access_token: &'a SecretString) -> BoxFuture<'a, UserCheck> {
+        Box::pin(Provider::user_info(self, access_token))
+    }
+}
+
+/// A provider whose metadata and signing keys have been discovered.
+pub struct Provider {
+    config: ProviderConfig,
+    issuer: IssuerUrl,
+    client: OidcClient,
+    extra: ExtraMetadata,
+    token_endpoint: String,
+    http: reqwest::Client,
+    client_secret: Option<SecretString>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider").field("issuer", &self.issuer.as_str()).field("client_id", &self.config.client_id).finish()
+    }
+}
+
+/// An authorization request waiting for its redirect. Its values are secrets of the transaction.
+#[derive(Debug)]
+pub struct PendingSignIn {
+    state: CsrfToken,
+    nonce: Nonce,
+    pkce_verifier: PkceCodeVerifier,
+    /// The redirect URI of this attempt when it is not the configured one (a loopback port).
+    redirect_uri: Option<RedirectUri>,
+}
+
+impl PendingSignIn {
+    /// True when `redirect` carries this transaction's `state`.
+    pub fn matches(&self, redirect: &Url) -> bool {
+        query_param(redirect, "state").is_some_and(|state| state.as_ref() == self.state.secret())
+    }
+}
+
+/// What a completed sign-in yields.
+#[derive(Debug)]
+pub struct SignedIn {
+    /// The tokens, to go to the vault.
+    pub secrets: SessionSecrets,
+    /// Their expiry instants.
+    pub times: TokenTimes,
+    /// Who signed in.
+    pub user: UserProfile,
+}
+
+/// New tokens from a refresh.
+#[derive(Debug)]
+pub struct Refreshed {
+    /// The tokens to store (the old refresh or ID token is kept when the provider sends none).
+    pub secrets: SessionSecrets,
+    /// Their expiry instants.
+    pub times: TokenTimes,
+    /// A problem that did not stop the refresh (an invalid refreshed ID token, which is dropped).
+    pub warning: Option<String>,
+    /// Set by the scheduler when the keychain did not accept the new tokens.
+    pub unsaved: Option<ErrorInfo>,
+}
+
+/// The result of asking the userinfo endpoint.
+#[derive(Debug)]
+pub enum UserCheck {
+    /// The access token stands; here is the user.
+    Valid(UserProfile),
+    /// The provider refused the access token (401/403).
+    Rejected,
+    /// The check could not be made.
+    Unavailable(Error),
+}
+
+/// The provider's end-session URL. It carries the ID token as `id_token_hint`, so `Debug` hides it.
+pub struct EndSessionUrl(Url);
+
+impl EndSessionUrl {
+    /// The URL, to open in a browser window. Do not log it.
+    pub fn expose(&self) -> &Url {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for EndSessionUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EndSessionUrl({}?[redacted])", self.0.as_str().split('?').next().unwrap_or_default())
+    }
+}
+
+/// What sign-out managed to do at the provider.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Revocation {
+    /// The refresh token was revoked.
+    pub refresh_token_revoked: bool,
+    /// The access token was revoked.
+    pub access_token_revoked: bool,
+    /// Why something could not be revoked (the provider has no endpoint, or was unreachable).
+    pub problems: Vec<String>,
+}
+
+impl Provider {
+    /// Fetches `/.well-known/openid-configuration` and the signing keys, checking that the provider's
+    /// issuer is exactly the configured one.
+    pub async fn discover(
+        http: &reqwest::Client,
+        config: &ProviderConfig,
+        client_secret: Option<SecretString>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        config.validate()?;
+        let issuer = IssuerUrl::new(config.issuer.clone())
+            .map_err(|err| Error::InvalidConfiguration(format!("The issuer URL is not valid: {err}")))?;
+        let discovery_url = format!("{}/.well-known/openid-configuration", config.issuer.trim_end_matches('/'));
+        let metadata = Metadata::discover_async(issuer.clone(), http)
+            .await
+            .map_err(|err| discovery_error(err, &config.issuer, &discovery_url))?;
+        for (what, endpoint) in [
+            ("authorization endpoint", Some(metadata.authorization_endpoint().as_str())),
+            ("token endpoint", metadata.token_endpoint().map(|u| u.as_str())),
+            ("revocation endpoint", metadata.additional_metadata().revocation_endpoint.as_deref()),
+        ] {
+            if let Some(endpoint) = endpoint {
+                let url = Url::parse(endpoint).map_err(|err| misbehaved(&discovery_url, format!("its {what} is not a URL: {err}")))?;
+                require_secure(&url, what)?;
+            }
+        }
+        let token_endpoint = metadata
+            .token_endpoint()
+            .map(|u| u.to_string())
+            .ok_or_else(|| misbehaved(&discovery_url, "it announces no token endpoint"))?;
+        let extra = metadata.additional_metadata().clone();
+        let redirect = RedirectUrl::new(config.redirect_uri.as_str().to_owned())
+            .map_err(|err| Error::InvalidConfiguration(format!("The redirect URI is not valid: {err}")))?;
+        let client = OidcClient::from_provider_metadata(
+            metadata,
+            ClientId::new(config.client_id.clone()),
+            client_secret.as_ref().map(|s| ClientSecret::new(s.expose_secret().to_owned())),
+        )
+        .set_redirect_uri(redirect);
+        Ok(Self {
+            config: config.clone(),
+            issuer,
+            client,
+            extra,
+            token_endpoint,
+            http: http.clone(),
+            client_secret,
+            clock,
+        })
+    }
+
+    /// The configuration this provider was discovered from.
+    pub fn config(&self) -> &ProviderConfig {
+        &self.config
+    }
+}
+
+fn query_param<'a>(url: &'a Url, name: &str) -> Option<Cow<'a, str>> {
+    url.query_pairs().find(|(key, _)| key == name).map(|(_, value)| value)
+}
+
+/// The user's profile from any claims that carry the standard ones (ID token or userinfo): the one
+/// mapping from claims to [`UserProfile`].
+macro_rules! profile_of {
+    ($claims:expr) => {{
+        let claims = $claims;
+        UserProfile {
+            subject: claims.subject().to_string(),
+            name: claims.name().and_then(|n| n.get(None)).map(|n| n.to_string()),
+            email: claims.email().map(|e| e.to_string()),
+            preferred_username: claims.preferred_username().map(|u| u.to_string()),
+        }
+    }};
+}
+
+mod errors;
+mod sign_in;
+mod tokens;
+
+use errors::{discovery_error, misbehaved};

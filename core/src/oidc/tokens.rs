@@ -1,0 +1,159 @@
+//! Token work after sign-in: refresh, userinfo, revocation (RFC 7009) and the end-session URL.
+
+use super::*;
+use super::errors::{TokenCallError, classify_token_error, short_reason, transport_error};
+
+impl Provider {
+    /// Exchanges a refresh token for new tokens. `subject` is the signed-in user, to check a refreshed
+    /// ID token against.
+    pub async fn refresh(
+        &self,
+        current: &SessionSecrets,
+        subject: Option<&str>,
+    ) -> std::result::Result<Refreshed, RefreshFailure> {
+        let Some(refresh_token) = &current.refresh_token else {
+            return Err(RefreshFailure::Revoked(ErrorInfo {
+                kind: ErrorKind::SessionRevoked,
+                message: "There is no refresh token to extend the session with: sign in again.".into(),
+            }));
+        };
+        let token = RefreshToken::new(refresh_token.expose_secret().to_owned());
+        let request = self
+            .client
+            .exchange_refresh_token(&token)
+            .map_err(|err| RefreshFailure::Rejected(misbehaved(&self.config.issuer, err).info()))?;
+        let response = request.request_async(&self.http).await.map_err(|err| {
+            match classify_token_error(err, &self.token_endpoint) {
+                TokenCallError::Grant(message) => RefreshFailure::Revoked(Error::revoked(Some(message)).info()),
+                TokenCallError::Refused(message) => RefreshFailure::Rejected(
+                    Error::ProviderMisbehaved {
+                        endpoint: self.token_endpoint.clone(),
+                        detail: format!("it refused the refresh ({message}); check the client settings"),
+                    }
+                    .info(),
+                ),
+                TokenCallError::Unavailable(error) => RefreshFailure::Transient(error.info()),
+            }
+        })?;
+        let arrived = self.clock.now();
+        // The token endpoint is the trusted channel and has already rotated the refresh token: a bad
+        // refreshed ID token is dropped with a warning, never a reason to lose the new tokens.
+        let mut warning = None;
+        let mut id_token = current.id_token.clone();
+        if let Some(new_id_token) = response.id_token() {
+            let verifier = self.id_token_verifier();
+            match new_id_token.claims(&verifier, |_: Option<&Nonce>| Ok(())) {
+                Ok(claims) if subject.is_none_or(|s| s == claims.subject().as_str()) => {
+                    id_token = Some(SecretString::from(new_id_token.to_string()));
+                }
+                Ok(_) => warning = Some("the refreshed ID token names another user; it was ignored".to_owned()),
+                Err(err) => warning = Some(format!("the refreshed ID token is not valid ({err}); it was ignored")),
+            }
+        }
+        Ok(Refreshed {
+            times: {
+                let mut times = token_times(&response, arrived);
+                // Without rotation the provider sends no new refresh token and the old one stands.
+                times.has_refresh_token = true;
+                times
+            },
+            secrets: SessionSecrets {
+                access_token: SecretString::from(response.access_token().secret().clone()),
+                refresh_token: Some(
+                    response
+                        .refresh_token()
+                        .map(|t| SecretString::from(t.secret().clone()))
+                        .unwrap_or_else(|| refresh_token.clone()),
+                ),
+                id_token,
+            },
+            warning,
+            unsaved: None,
+        })
+    }
+
+    /// Asks the userinfo endpoint who the access token belongs to.
+    pub async fn user_info(&self, access_token: &SecretString) -> UserCheck {
+        let request = match self.client.user_info(AccessToken::new(access_token.expose_secret().to_owned()), None) {
+            Ok(request) => request,
+            Err(err) => return UserCheck::Unavailable(misbehaved(&self.config.issuer, format!("no userinfo endpoint: {err}"))),
+        };
+        let endpoint = || format!("{} userinfo endpoint", self.config.issuer);
+        let result: std::result::Result<CoreUserInfoClaims, _> = request.request_async(&self.http).await;
+        match result {
+            Ok(claims) => UserCheck::Valid(profile_of!(&claims)),
+            Err(UserInfoError::Response(status, ..)) if status == 401 || status == 403 => UserCheck::Rejected,
+            Err(UserInfoError::Response(status, ..)) => UserCheck::Unavailable(Error::unavailable(endpoint(), format!("HTTP {status}"), None)),
+            Err(UserInfoError::Request(err)) => UserCheck::Unavailable(transport_error(endpoint(), &err)),
+            Err(err) => UserCheck::Unavailable(misbehaved(&endpoint(), err)),
+        }
+    }
+
+    /// Revokes the refresh token, then the access token (RFC 7009). Never fails: what could not be done
+    /// is listed in the result, because a local sign-out must succeed with the provider unreachable.
+    ///
+    /// Written with reqwest rather than `openidconnect::revoke_token` because that refuses `http://`
+    /// endpoints, which this crate allows on loopback.
+    pub async fn revoke(&self, secrets: &SessionSecrets) -> Revocation {
+        let mut outcome = Revocation::default();
+        let Some(endpoint) = &self.extra.revocation_endpoint else {
+            outcome.problems.push("the provider has no revocation endpoint".into());
+            return outcome;
+        };
+        if let Some(refresh_token) = &secrets.refresh_token {
+            match self.revoke_one(endpoint, refresh_token, "refresh_token").await {
+                Ok(()) => outcome.refresh_token_revoked = true,
+                Err(problem) => outcome.problems.push(problem),
+            }
+        }
+        match self.revoke_one(endpoint, &secrets.access_token, "access_token").await {
+            Ok(()) => outcome.access_token_revoked = true,
+            Err(problem) => outcome.problems.push(problem),
+        }
+        outcome
+    }
+
+    async fn revoke_one(&self, endpoint: &str, token: &SecretString, hint: &str) -> std::result::Result<(), String> {
+        let mut form = vec![("token", token.expose_secret()), ("token_type_hint", hint)];
+        let mut request = self.http.post(endpoint);
+        match &self.client_secret {
+            Some(secret) => request = request.basic_auth(&self.config.client_id, Some(secret.expose_secret())),
+            None => form.push(("client_id", &self.config.client_id)),
+        }
+        match request.form(&form).send().await {
+            Ok(response) if response.status().is_success() => Ok(()),
+            Ok(response) => Err(format!("revoking the {hint} answered HTTP {}", response.status())),
+            Err(err) => Err(format!("revoking the {hint} failed ({})", short_reason(&err))),
+        }
+    }
+
+    /// The URL that ends the user's session at the provider (RP-initiated logout), if it has one.
+    pub fn end_session_url(&self, id_token: Option<&SecretString>) -> Option<EndSessionUrl> {
+        let mut url = Url::parse(self.extra.end_session_endpoint.as_deref()?).ok()?;
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("client_id", &self.config.client_id);
+            if let Some(id_token) = id_token {
+                query.append_pair("id_token_hint", id_token.expose_secret());
+            }
+            if let Some(after) = &self.config.post_logout_redirect_uri {
+                query.append_pair("post_logout_redirect_uri", after.as_str());
+            }
+        }
+        Some(EndSessionUrl(url))
+    }
+}
+
+pub(super) fn token_times(response: &TokenResponse, arrived: chrono::DateTime<chrono::Utc>) -> TokenTimes {
+    let after = |duration: Duration| TimeDelta::from_std(duration).ok().map(|d| arrived + d);
+    TokenTimes {
+        access_token_expires_at: response.expires_in().and_then(after),
+        refresh_token_expires_at: response
+            .extra_fields()
+            .extra_fields()
+            .refresh_expires_in
+            .filter(|seconds| *seconds > 0)
+            .and_then(|seconds| after(Duration::from_secs(seconds))),
+        has_refresh_token: response.refresh_token().is_some(),
+    }
+}

@@ -1,0 +1,404 @@
+//! The actor: one tokio task owns every session. It turns commands and the results of finished work
+//! into events for the state machine, runs the effects the machine returns (as background tasks, in
+//! `effects.rs`, so one slow provider never stalls another session), answers whoever waits, and sleeps
+//! until the earliest wall-clock deadline, waking at least every `wake_interval` to re-read the wall
+//! clock, because tokio's clock stands still while the machine sleeps. It decides nothing itself.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::commands::{Command, HandOut, Reply};
+use super::effects::{Completion, Runner, SignOutTicket};
+use super::machine::transition;
+use super::snapshot::{SessionEvent, SessionSnapshot};
+use super::state::{Effect, Event, Refusal};
+use crate::clock::Clock;
+use crate::error::{Error, ErrorInfo};
+use crate::oidc::{PendingSignIn, UserCheck};
+use crate::policy::Policy;
+use crate::secret::SessionSecrets;
+use crate::store::SessionRecord;
+use crate::user::UserProfile;
+
+/// One session as the actor holds it: its record, its tokens in memory, and who waits for it.
+pub(crate) struct Entry {
+    record: SessionRecord,
+    secrets: Option<SessionSecrets>,
+    pending_sign_in: Option<PendingSignIn>,
+    waiters: Vec<Reply<SessionSnapshot>>,
+    token_waiters: Vec<Reply<HandOut>>,
+    sign_outs: Vec<Reply<SignOutTicket>>,
+    /// Why the last refresh failed, for the callers of `refresh` once nothing is in flight.
+    last_failure: Option<ErrorInfo>,
+    published: Option<SessionSnapshot>,
+}
+
+impl Entry {
+    pub(crate) fn new(record: SessionRecord, secrets: Option<SessionSecrets>) -> Self {
+        Self {
+            record,
+            secrets,
+            pending_sign_in: None,
+            waiters: Vec::new(),
+            token_waiters: Vec::new(),
+            sign_outs: Vec::new(),
+            last_failure: None,
+            published: None,
+        }
+    }
+
+    pub(crate) fn record(&self) -> &SessionRecord {
+        &self.record
+    }
+
+    fn refuse_all(&mut self, error: impl Fn() -> Error) {
+        for reply in self.waiters.drain(..) {
+            let _ = reply.send(Err(error()));
+        }
+        for reply in self.token_waiters.drain(..) {
+            let _ = reply.send(Err(error()));
+        }
+        for reply in self.sign_outs.drain(..) {
+            let _ = reply.send(Err(error()));
+        }
+    }
+}
+
+pub(crate) struct Actor {
+    pub clock: Arc<dyn Clock>,
+    pub policy: Policy,
+    pub sessions: BTreeMap<String, Entry>,
+    pub events: broadcast::Sender<SessionEvent>,
+    pub runner: Runner,
+    pub tasks: JoinSet<Completion>,
+    pub task_sessions: HashMap<tokio::task::Id, (String, u64)>,
+    pub persist: watch::Sender<Vec<SessionRecord>>,
+    pub wake_interval: Duration,
+}
+
+impl Actor {
+    pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>, cancel: CancellationToken) {
+        self.tick_all();
+        loop {
+            self.publish();
+            let sleep_for = self.sleep_duration();
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                command = commands.recv() => match command {
+                    Some(command) => self.handle(command),
+                    None => break,
+                },
+                Some(done) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => self.finished(done),
+                _ = tokio::time::sleep(sleep_for) => {}
+            }
+            self.tick_all();
+        }
+        self.publish();
+    }
+
+    fn sleep_duration(&self) -> Duration {
+        let now = self.clock.now();
+        let mut sleep = self.wake_interval;
+        for entry in self.sessions.values() {
+            if let Some(deadline) = entry.record.state.next_deadline(now, &self.policy) {
+                sleep = sleep.min((deadline - now).to_std().unwrap_or(Duration::ZERO));
+            }
+        }
+        sleep
+    }
+
+    fn tick_all(&mut self) {
+        let ids: Vec<String> = self.sessions.keys().cloned().collect();
+        for id in ids {
+            self.apply(&id, Event::Tick);
+        }
+    }
+
+    fn apply(&mut self, id: &str, event: Event) {
+        let now = self.clock.now();
+        let Some(entry) = self.sessions.get_mut(id) else { return };
+        let (next, effects) = transition(&entry.record.state, &event, now, &self.policy);
+        entry.record.state = next;
+        for effect in effects {
+            self.run_effect(id, effect);
+        }
+    }
+
+    fn run_effect(&mut self, id: &str, effect: Effect) {
+        let entry = self.sessions.get_mut(id).expect("effects come from existing sessions");
+        match effect {
+            Effect::HandOut => {
+                let expires_at = entry.record.state.tokens.and_then(|t| t.access_token_expires_at);
+                for reply in entry.token_waiters.drain(..) {
+                    let _ = reply.send(Ok(HandOut { secrets: entry.secrets.clone(), expires_at }));
+                }
+            }
+            Effect::Refuse(refusal) => entry.refuse_all(|| match &refusal {
+                Refusal::NotSignedIn => Error::NotSignedIn(id.to_owned()),
+                Refusal::Failed(info) => Error::from(info.clone()),
+            }),
+            Effect::SignOut { previous } => {
+                entry.pending_sign_in = None;
+                let mut waiting = entry.sign_outs.drain(..);
+                let ticket = SignOutTicket { secrets: entry.secrets.take(), config: entry.record.provider.clone(), previous: *previous };
+                if let Some(first) = waiting.next() {
+                    let _ = first.send(Ok(ticket));
+                }
+                for later in waiting {
+                    let _ = later.send(Err(Error::NotSignedIn(id.to_owned())));
+                }
+            }
+            effect => {
+                let generation = entry.record.state.generation;
+                let secrets = if matches!(effect, Effect::Discard { .. }) { entry.secrets.take() } else { entry.secrets.clone() };
+                let handle = self.runner.spawn(&mut self.tasks, id, &entry.record, secrets, effect);
+                self.task_sessions.insert(handle.id(), (id.to_owned(), generation));
+            }
+        }
+    }
+
+    fn finished(&mut self, done: std::result::Result<(tokio::task::Id, Completion), tokio::task::JoinError>) {
+        let completion = match done {
+            Ok((task, completion)) => {
+                self.task_sessions.remove(&task);
+                completion
+            }
+            Err(join_error) => {
+                // A task that panicked must not leave its session refreshing forever.
+                let Some((id, generation)) = self.task_sessions.remove(&join_error.id()) else { return };
+                tracing::error!(session = %id, "a session task failed: {join_error}");
+                Completion::task_failed(id, generation)
+            }
+        };
+        let Some(id) = completion.session().map(str::to_owned) else { return };
+        let current = self.sessions.get(&id).is_some_and(|e| Some(e.record.state.generation) == completion.generation());
+        if current {
+            let entry = self.sessions.get_mut(&id).expect("checked");
+            let events = match completion {
+                Completion::Refresh { result, used, .. } => {
+                    if entry.secrets.is_none() {
+                        entry.secrets = used;
+                    }
+                    match result {
+                        Ok(refreshed) => {
+                            entry.secrets = Some(refreshed.secrets);
+                            entry.last_failure = None;
+                            if let Some(warning) = &refreshed.warning {
+                                tracing::warn!(session = %id, "{warning}");
+                            }
+                            let warning = refreshed.warning.map(ErrorInfo::misbehaved);
+                            let saved = match refreshed.unsaved {
+                                Some(error) => Event::TokensNotSaved(error),
+                                None => Event::TokensSaved,
+                            };
+                            vec![Event::RefreshSucceeded { times: refreshed.times, warning }, saved]
+                        }
+                        Err(failure) => {
+                            let info = failure.info();
+                            tracing::info!(session = %id, kind = ?info.kind, "refresh failed: {}", info.message);
+                            entry.last_failure = Some(info.clone());
+                            vec![Event::RefreshFailed { failure, jitter: rand::rng().random::<f64>() }]
+                        }
+                    }
+                }
+                Completion::Reread { stored, .. } => {
+                    let rotated = match (stored, &entry.secrets) {
+                        (Some(stored), Some(refused)) if !stored.same_refresh_token(refused) => {
+                            tracing::info!(session = %id, "refresh token was rotated elsewhere; retrying with the stored one");
+                            entry.secrets = Some(stored);
+                            true
+                        }
+                        _ => false,
+                    };
+                    vec![Event::Reread { rotated }]
+                }
+                Completion::Validate { check, .. } => vec![match check {
+                    UserCheck::Valid(profile) => {
+                        entry.record.user = UserProfile::checked(entry.record.user.take(), profile);
+                        Event::Validated
+                    }
+                    UserCheck::Rejected => Event::ValidationRejected,
+                    UserCheck::Unavailable(err) => {
+                        tracing::info!(session = %id, error = %err, "userinfo check not possible now");
+                        Event::ValidationUnavailable
+                    }
+                }],
+                Completion::Saved { result, .. } => vec![match result {
+                    Ok(()) => Event::TokensSaved,
+                    Err(err) => {
+                        tracing::warn!(session = %id, error = %err, "new tokens still not saved");
+                        Event::TokensNotSaved(err.info())
+                    }
+                }],
+                Completion::Discarded { .. } => Vec::new(),
+            };
+            for event in events {
+                self.apply(&id, event);
+            }
+        }
+        self.settle(&id);
+    }
+
+    /// Answers the callers of `refresh` once nothing is in flight for the session.
+    fn settle(&mut self, id: &str) {
+        let policy = &self.policy;
+        let Some(entry) = self.sessions.get_mut(id) else { return };
+        if entry.record.state.is_busy() || entry.waiters.is_empty() {
+            return;
+        }
+        let snapshot = SessionSnapshot::of(&entry.record, policy);
+        for waiter in entry.waiters.drain(..) {
+            let _ = waiter.send(match &entry.last_failure {
+                Some(info) => Err(Error::from(info.clone())),
+                None => Ok(snapshot.clone()),
+            });
+        }
+    }
+
+    fn snapshot(&self, id: &str) -> Option<SessionSnapshot> {
+        self.sessions.get(id).map(|entry| SessionSnapshot::of(&entry.record, &self.policy))
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Add { record, reply } => {
+                let id = record.id.clone();
+                if self.sessions.contains_key(&id) {
+                    let _ = reply.send(Err(Error::SessionExists(id)));
+                    return;
+                }
+                let entry = Entry::new(record, None);
+                let _ = reply.send(Ok(SessionSnapshot::of(&entry.record, &self.policy)));
+                self.sessions.insert(id, entry);
+            }
+            Command::Remove { id, reply } => {
+                let removed = self.sessions.remove(&id);
+                if removed.is_some() {
+                    let _ = self.events.send(SessionEvent::Removed { id: id.clone() });
+                    self.persist_now();
+                }
+                let _ = reply.send(removed.map(|_| ()).ok_or(Error::UnknownSession(id)));
+            }
+            Command::Snapshots { reply } => {
+                let _ = reply.send(self.sessions.values().map(|e| SessionSnapshot::of(&e.record, &self.policy)).collect());
+            }
+            Command::Record { id, reply } => {
+                let _ = reply.send(self.sessions.get(&id).map(|e| e.record.clone()).ok_or(Error::UnknownSession(id)));
+            }
+            Command::SetPolicy { policy } => self.policy = policy,
+            Command::Trigger { id: None, trigger, .. } => {
+                let ids: Vec<String> = self.sessions.keys().cloned().collect();
+                for id in ids {
+                    self.apply(&id, Event::Trigger(trigger));
+                }
+            }
+            command => {
+                let id = command.session().to_owned();
+                if !self.sessions.contains_key(&id) {
+                    command.refuse(Error::UnknownSession(id));
+                    return;
+                }
+                self.handle_for(&id, command);
+            }
+        }
+    }
+
+    /// Commands about one existing session.
+    fn handle_for(&mut self, id: &str, command: Command) {
+        let entry = self.sessions.get_mut(id).expect("checked by the caller");
+        match command {
+            Command::BeginSignIn { pending, reply, .. } => {
+                entry.pending_sign_in = Some(pending);
+                self.apply(id, Event::SignInStarted);
+                let _ = reply.send(Ok(()));
+            }
+            Command::TakeSignIn { redirect, reply, .. } => {
+                let answer = match &entry.pending_sign_in {
+                    None => Err(Error::NoSignInPending(id.to_owned())),
+                    Some(pending) if !pending.matches(&redirect) => {
+                        Err(Error::InvalidRedirect("its state does not belong to the sign-in in progress".into()))
+                    }
+                    Some(_) => Ok(entry.pending_sign_in.take().expect("matched above")),
+                };
+                let _ = reply.send(answer);
+            }
+            Command::FinishSignIn { outcome, reply, .. } => match outcome {
+                Ok((secrets, times, user)) => {
+                    entry.secrets = Some(secrets);
+                    entry.record.user = Some(user);
+                    entry.last_failure = None;
+                    self.apply(id, Event::SignedIn(times));
+                    let _ = reply.send(Ok(self.snapshot(id).expect("present")));
+                }
+                Err(err) => {
+                    if entry.pending_sign_in.is_none() {
+                        self.apply(id, Event::SignInAbandoned);
+                    }
+                    let _ = reply.send(Err(err));
+                }
+            },
+            Command::CancelSignIn { reply, .. } => {
+                entry.pending_sign_in = None;
+                self.apply(id, Event::SignInAbandoned);
+                let _ = reply.send(Ok(self.snapshot(id).expect("present")));
+            }
+            Command::Trigger { trigger, reply, .. } => {
+                if let Some(reply) = reply {
+                    entry.last_failure = None;
+                    entry.waiters.push(reply);
+                }
+                self.apply(id, Event::Trigger(trigger));
+                self.settle(id);
+            }
+            Command::WantToken { reply, .. } => {
+                entry.token_waiters.push(reply);
+                self.apply(id, Event::TokenWanted);
+            }
+            Command::SignOut { reply, .. } => {
+                entry.sign_outs.push(reply);
+                self.apply(id, Event::SignOutRequested);
+            }
+            Command::SignOutFinished { ticket, result, reply, .. } => {
+                if let Err(err) = result {
+                    if entry.secrets.is_none() {
+                        entry.secrets = ticket.secrets;
+                    }
+                    self.apply(id, Event::SignOutFailed { previous: Box::new(ticket.previous) });
+                    let _ = reply.send(Err(err));
+                    return;
+                }
+                let _ = reply.send(Ok(self.snapshot(id).expect("present")));
+            }
+            Command::Add { .. } | Command::Remove { .. } | Command::Snapshots { .. } | Command::Record { .. } | Command::SetPolicy { .. } => {
+                unreachable!("handled in `handle`")
+            }
+        }
+    }
+
+    fn persist_now(&mut self) {
+        let records: Vec<SessionRecord> = self.sessions.values().map(|e| e.record.clone()).collect();
+        self.persist.send_replace(records);
+    }
+
+    /// Emits an event per changed snapshot and hands changed records to the persister.
+    fn publish(&mut self) {
+        let mut changed = false;
+        for entry in self.sessions.values_mut() {
+            let snapshot = SessionSnapshot::of(&entry.record, &self.policy);
+            if entry.published.as_ref() != Some(&snapshot) {
+                let _ = self.events.send(SessionEvent::Changed { session: snapshot.clone() });
+                entry.published = Some(snapshot);
+                changed = true;
+            }
+        }
+        if changed {
+            self.persist_now();
+        }
+    }
+}

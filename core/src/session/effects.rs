@@ -1,0 +1,219 @@
+//! The effect runners: the I/O the state machine asks for, each run as a task of the actor's
+//! `JoinSet` and reported back as a [`Completion`]. They carry out; they do not decide.
+
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, watch};
+use tokio::task::{AbortHandle, JoinSet};
+
+use super::snapshot::SessionEvent;
+use super::state::{Effect, RefreshFailure, SessionState};
+use crate::error::{Error, ErrorInfo, ErrorKind, Result};
+use crate::oidc::{Refreshed, UserCheck};
+use crate::provider::ProviderConfig;
+use crate::secret::SessionSecrets;
+use crate::store::{MetadataStore, SessionRecord};
+use crate::vault::SecretVault;
+
+use super::providers::Providers;
+
+/// What a finished task reports, with the session's generation when it started.
+pub(crate) enum Completion {
+    Refresh {
+        id: String,
+        generation: u64,
+        /// The tokens the request was made with (read from the keychain when none were in memory).
+        used: Option<SessionSecrets>,
+        result: std::result::Result<Refreshed, RefreshFailure>,
+    },
+    Reread { id: String, generation: u64, stored: Option<SessionSecrets> },
+    Validate { id: String, generation: u64, check: UserCheck },
+    Saved { id: String, generation: u64, result: Result<()> },
+    Discarded { id: String },
+}
+
+impl Completion {
+    /// A task that panicked: reported as a failed refresh, so the session is kept and retried.
+    pub fn task_failed(id: String, generation: u64) -> Self {
+        let failure = RefreshFailure::Transient(ErrorInfo {
+            kind: ErrorKind::ProviderUnavailable,
+            message: "An internal task failed; the session is kept and retried.".into(),
+        });
+        Completion::Refresh { id, generation, used: None, result: Err(failure) }
+    }
+
+    pub fn session(&self) -> Option<&str> {
+        match self {
+            Completion::Refresh { id, .. }
+            | Completion::Reread { id, .. }
+            | Completion::Validate { id, .. }
+            | Completion::Saved { id, .. }
+            | Completion::Discarded { id } => Some(id),
+        }
+    }
+
+    pub fn generation(&self) -> Option<u64> {
+        match self {
+            Completion::Refresh { generation, .. }
+            | Completion::Reread { generation, .. }
+            | Completion::Validate { generation, .. }
+            | Completion::Saved { generation, .. } => Some(*generation),
+            Completion::Discarded { .. } => None,
+        }
+    }
+}
+
+/// What a sign-out takes from the actor: the tokens to revoke, and the state to go back to if the
+/// keychain cannot delete them.
+pub(crate) struct SignOutTicket {
+    pub secrets: Option<SessionSecrets>,
+    pub config: ProviderConfig,
+    pub previous: SessionState,
+}
+
+/// Starts the tasks for effects.
+pub(crate) struct Runner {
+    pub providers: Arc<Providers>,
+    pub vault: SecretVault,
+}
+
+impl Runner {
+    /// Spawns the task for `effect` (one of refresh, re-read, validate, save, discard).
+    /// `secrets` are the tokens in memory (for a discard, taken out of memory by the caller).
+    pub fn spawn(
+        &self,
+        tasks: &mut JoinSet<Completion>,
+        id: &str,
+        record: &SessionRecord,
+        secrets: Option<SessionSecrets>,
+        effect: Effect,
+    ) -> AbortHandle {
+        let generation = record.state.generation;
+        let config = record.provider.clone();
+        let providers = self.providers.clone();
+        let vault = self.vault.clone();
+        let id = id.to_owned();
+        match effect {
+            Effect::Refresh => {
+                let subject = record.user.as_ref().map(|u| u.subject.clone());
+                tasks.spawn(async move {
+                    let (used, result) = refresh(&providers, &vault, &id, &config, secrets, subject).await;
+                    Completion::Refresh { id, generation, used, result }
+                })
+            }
+            Effect::Reread => tasks.spawn(async move {
+                let stored = vault.load_tokens(&id).await.ok().flatten();
+                Completion::Reread { id, generation, stored }
+            }),
+            Effect::Validate => {
+                tasks.spawn(async move {
+                    let check = validate(&providers, &vault, &id, &config, secrets).await;
+                    Completion::Validate { id, generation, check }
+                })
+            }
+            Effect::SaveTokens => {
+                tasks.spawn(async move {
+                    let result = match &secrets {
+                        Some(secrets) => vault.save_tokens(&id, secrets).await,
+                        None => Ok(()),
+                    };
+                    Completion::Saved { id, generation, result }
+                })
+            }
+            Effect::Discard { revoke } => {
+                tasks.spawn(async move {
+                    if revoke
+                        && let Some(secrets) = &secrets
+                        && let Ok(provider) = providers.get(&id, &config).await
+                    {
+                        let outcome = provider.revoke(secrets).await;
+                        tracing::info!(session = %id, ?outcome, "revoked tokens of an ended session");
+                    }
+                    if let Err(err) = vault.delete_tokens(&id).await {
+                        tracing::warn!(session = %id, error = %err, "could not delete the tokens of an ended session");
+                    }
+                    Completion::Discarded { id }
+                })
+            }
+            Effect::SignOut { .. } | Effect::HandOut | Effect::Refuse(_) => unreachable!("answered by the actor"),
+        }
+    }
+}
+
+fn transient(err: Error) -> RefreshFailure {
+    RefreshFailure::Transient(err.info())
+}
+
+/// One refresh with the current tokens (from memory, else the keychain). The new tokens are written
+/// through before anyone learns of them: the old refresh token is already spent.
+async fn refresh(
+    providers: &Providers,
+    vault: &SecretVault,
+    id: &str,
+    config: &ProviderConfig,
+    secrets: Option<SessionSecrets>,
+    subject: Option<String>,
+) -> (Option<SessionSecrets>, std::result::Result<Refreshed, RefreshFailure>) {
+    let secrets = match secrets {
+        Some(secrets) => secrets,
+        None => match vault.load_tokens(id).await {
+            Ok(Some(secrets)) => secrets,
+            Ok(None) => return (None, Err(RefreshFailure::Revoked(Error::revoked(None).info()))),
+            Err(err) => return (None, Err(transient(err))),
+        },
+    };
+    let provider = match providers.authority(id, config).await {
+        Ok(provider) => provider,
+        Err(err) => return (Some(secrets), Err(transient(err))),
+    };
+    let mut result = provider.refresh(&secrets, subject.as_deref()).await;
+    if let Ok(refreshed) = &mut result
+        && let Err(err) = vault.save_tokens(id, &refreshed.secrets).await
+    {
+        tracing::warn!(session = %id, error = %err, "new tokens kept in memory until the keychain accepts them");
+        refreshed.unsaved = Some(err.info());
+    }
+    (Some(secrets), result)
+}
+
+async fn validate(
+    providers: &Providers,
+    vault: &SecretVault,
+    id: &str,
+    config: &ProviderConfig,
+    secrets: Option<SessionSecrets>,
+) -> UserCheck {
+    let secrets = match secrets {
+        Some(secrets) => secrets,
+        None => match vault.load_tokens(id).await {
+            Ok(Some(secrets)) => secrets,
+            Ok(None) => return UserCheck::Unavailable(Error::NotSignedIn(id.to_owned())),
+            Err(err) => return UserCheck::Unavailable(err),
+        },
+    };
+    match providers.authority(id, config).await {
+        Ok(provider) => provider.user_info(&secrets.access_token).await,
+        Err(err) => UserCheck::Unavailable(err),
+    }
+}
+
+/// Saves the latest records whenever they change; the last write wins, and a burst of changes
+/// becomes one write. Runs until the actor drops its sender, then exits after the final save.
+pub(crate) async fn persist(
+    store: Arc<dyn MetadataStore>,
+    mut records: watch::Receiver<Vec<SessionRecord>>,
+    events: broadcast::Sender<SessionEvent>,
+) {
+    while records.changed().await.is_ok() {
+        let latest = records.borrow_and_update().clone();
+        let store = store.clone();
+        let saved = tokio::task::spawn_blocking(move || store.save(&latest)).await;
+        let error = match saved {
+            Ok(Ok(())) => continue,
+            Ok(Err(err)) => err.info(),
+            Err(join_error) => ErrorInfo { kind: ErrorKind::StorageFailed, message: join_error.to_string() },
+        };
+        tracing::warn!("session metadata not saved: {}", error.message);
+        let _ = events.send(SessionEvent::StorageFailed { error });
+    }
+}

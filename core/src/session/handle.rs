@@ -1,0 +1,212 @@
+//! [`SessionManager`], the handle the shell uses. Request/response work (discovery, revocation,
+//! keychain reads for a hand-out) runs in the caller's task; the actor only records results and
+//! the state machine decides, so the actor never blocks on I/O.
+
+use std::sync::{Arc, Mutex};
+
+use secrecy::SecretString;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::commands::Command;
+use super::handler::{HostEvent, RefreshContext, RefreshHandler, TriggerSink};
+use super::providers::Providers;
+use super::snapshot::{AccessToken, SessionEvent, SessionSnapshot, SignOutOutcome};
+use super::state::{SessionState, Trigger};
+use crate::error::{Error, Result};
+use crate::names::SessionName;
+use crate::oidc::{Provider, Revocation};
+use crate::policy::Policy;
+use crate::provider::ProviderConfig;
+use crate::store::SessionRecord;
+use crate::vault::SecretVault;
+
+pub(crate) struct Shared {
+    pub commands: mpsc::UnboundedSender<Command>,
+    pub events: broadcast::Sender<SessionEvent>,
+    pub host: broadcast::Sender<HostEvent>,
+    pub cancel: CancellationToken,
+    pub handler: Mutex<Box<dyn RefreshHandler>>,
+    pub providers: Arc<Providers>,
+    pub vault: SecretVault,
+    pub tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// The handle to the session actor. Cheap to clone; the actor stops with [`Self::shutdown`] or
+/// when the last handle is dropped.
+#[derive(Clone)]
+pub struct SessionManager {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// The refresh handler's triggers, as commands to the actor.
+struct CommandSink(mpsc::UnboundedSender<Command>);
+
+impl TriggerSink for CommandSink {
+    fn check_all(&self, trigger: Trigger) {
+        let _ = self.0.send(Command::Trigger { id: None, trigger, reply: None });
+    }
+}
+
+impl SessionManager {
+    pub(crate) fn init_handler(&self, policy: &Policy) {
+        let sink = Arc::new(CommandSink(self.shared.commands.clone()));
+        let context = RefreshContext::new(sink, self.shared.host.clone(), self.shared.cancel.clone());
+        let mut handler = self.shared.handler.lock().expect("refresh handler poisoned");
+        handler.destroy();
+        handler.init(&policy.refresh, context);
+    }
+
+    pub(crate) async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        self.shared.commands.send(make(reply)).map_err(|_| Error::Shutdown)?;
+        answer.await.map_err(|_| Error::Shutdown)
+    }
+
+    /// Events from now on: every state change, with a secret-free snapshot.
+    pub fn subscribe(&self) -> broadcast::Receiver<SessionEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Every session, by name.
+    pub async fn snapshots(&self) -> Result<Vec<SessionSnapshot>> {
+        self.call(|reply| Command::Snapshots { reply }).await
+    }
+
+    /// One session.
+    pub async fn snapshot(&self, id: &str) -> Result<SessionSnapshot> {
+        self.snapshots().await?.into_iter().find(|s| s.id == id).ok_or_else(|| Error::UnknownSession(id.to_owned()))
+    }
+
+    pub(crate) async fn record(&self, id: &str) -> Result<SessionRecord> {
+        self.call(|reply| Command::Record { id: id.to_owned(), reply }).await?
+    }
+
+    /// The provider settings of one session (no secrets: the client secret stays in the vault).
+    pub async fn provider_config(&self, id: &str) -> Result<ProviderConfig> {
+        Ok(self.record(id).await?.provider)
+    }
+
+    /// Adds a session for a provider. Discovery runs first; if it fails, nothing is saved.
+    pub async fn add_session(&self, id: &str, mut config: ProviderConfig, client_secret: Option<SecretString>) -> Result<SessionSnapshot> {
+        let name = SessionName::new(id)?;
+        config.validate()?;
+        if self.record(name.as_str()).await.is_ok() {
+            return Err(Error::SessionExists(name.into()));
+        }
+        config.has_client_secret = client_secret.is_some();
+        let providers = &self.shared.providers;
+        let provider = Provider::discover(&providers.http, &config, client_secret.clone(), providers.clock.clone()).await?;
+        if let Some(secret) = &client_secret {
+            self.shared.vault.save_client_secret(name.as_str(), secret).await?;
+        }
+        providers.insert(name.as_str(), Arc::new(provider));
+        let record = SessionRecord { id: name.clone().into(), provider: config, user: None, state: SessionState::signed_out() };
+        let added = self.call(|reply| Command::Add { record, reply }).await?;
+        if added.is_err() {
+            providers.forget(name.as_str());
+        }
+        added
+    }
+
+    /// Removes a session: signs it out if needed (revoking at the provider when reachable) and forgets
+    /// its settings and client secret.
+    pub async fn remove_session(&self, id: &str) -> Result<()> {
+        let record = self.record(id).await?;
+        if record.state.is_signed_in() {
+            self.sign_out(id).await?;
+        }
+        if record.provider.has_client_secret {
+            self.shared.vault.delete_client_secret(id).await?;
+        }
+        self.shared.providers.forget(id);
+        self.call(|reply| Command::Remove { id: id.to_owned(), reply }).await?
+    }
+
+    /// A valid access token for another program (the token helper). The state machine decides
+    /// ([`crate::Event::TokenWanted`]): a token that outlives the lead time is handed out at once;
+    /// otherwise the session is refreshed first (concurrent callers and the scheduler share one
+    /// refresh), and if that refresh fails for a passing reason while the current token is still
+    /// valid, the current token is given; once it has expired, the error is.
+    pub async fn access_token(&self, id: &str) -> Result<AccessToken> {
+        let hand_out = self.call(|reply| Command::WantToken { id: id.to_owned(), reply }).await??;
+        let secrets = match hand_out.secrets {
+            Some(secrets) => secrets,
+            None => self.shared.vault.load_tokens(id).await?.ok_or_else(|| Error::NotSignedIn(id.to_owned()))?,
+        };
+        Ok(AccessToken { session: id.to_owned(), token: secrets.access_token, expires_at: hand_out.expires_at })
+    }
+
+    /// Refreshes one session and waits for the result. `force` always calls the token endpoint;
+    /// otherwise the session is refreshed only if due. Concurrent calls share one token request.
+    pub async fn refresh(&self, id: &str, force: bool) -> Result<SessionSnapshot> {
+        self.trigger(id, Trigger::Manual { force }).await
+    }
+
+    /// Sends one trigger to one session and waits until what it started has finished.
+    pub async fn trigger(&self, id: &str, trigger: Trigger) -> Result<SessionSnapshot> {
+        self.call(|reply| Command::Trigger { id: Some(id.to_owned()), trigger, reply: Some(reply) }).await?
+    }
+
+    /// Reports that the app window gained focus; the refresh handler decides what to do.
+    pub fn window_focused(&self) {
+        let _ = self.shared.host.send(HostEvent::WindowFocused);
+    }
+
+    /// Reports that the machine woke up: every session is checked at once against the wall clock.
+    pub fn resumed(&self) {
+        let _ = self.shared.host.send(HostEvent::Resumed);
+        let _ = self.shared.commands.send(Command::Trigger { id: None, trigger: Trigger::Resume, reply: None });
+    }
+
+    /// Applies new settings at once: the refresh handler is destroyed and initialised again. Settings
+    /// out of [`Policy::validate`]'s bounds are refused and change nothing.
+    pub fn set_policy(&self, policy: Policy) -> Result<()> {
+        policy.validate()?;
+        self.shared.commands.send(Command::SetPolicy { policy: policy.clone() }).map_err(|_| Error::Shutdown)?;
+        self.init_handler(&policy);
+        Ok(())
+    }
+
+    /// Signs out: revokes the refresh and access tokens at the provider (when reachable), deletes them
+    /// from the vault and returns the provider's end-session URL. Succeeds with the provider offline.
+    /// A sign-out during a refresh waits for it ([`crate::Event::SignOutRequested`]), so that the
+    /// refresh token it brings is the one revoked.
+    pub async fn sign_out(&self, id: &str) -> Result<SignOutOutcome> {
+        let ticket = self.call(|reply| Command::SignOut { id: id.to_owned(), reply }).await??;
+        let secrets = match &ticket.secrets {
+            Some(secrets) => Some(secrets.clone()),
+            None => self.shared.vault.load_tokens(id).await.ok().flatten(),
+        };
+        let mut revocation = Revocation::default();
+        let mut end_session_url = None;
+        match self.shared.providers.get(id, &ticket.config).await {
+            Ok(provider) => {
+                if let Some(secrets) = &secrets {
+                    revocation = provider.revoke(secrets).await;
+                }
+                end_session_url = provider.end_session_url(secrets.as_ref().and_then(|s| s.id_token.as_ref()));
+            }
+            Err(err) => revocation.problems.push(format!("The provider could not be reached: {err}")),
+        }
+        let deleted = self.shared.vault.delete_tokens(id).await;
+        let session = self.call(|reply| Command::SignOutFinished { id: id.to_owned(), ticket, result: deleted, reply }).await??;
+        Ok(SignOutOutcome { session, revocation, end_session_url })
+    }
+
+    /// Stops the actor and the refresh handler, and waits until the last state is saved.
+    pub async fn shutdown(&self) {
+        self.shared.handler.lock().expect("refresh handler poisoned").destroy();
+        self.shared.cancel.cancel();
+        let tasks: Vec<_> = std::mem::take(&mut *self.shared.tasks.lock().expect("task list poisoned"));
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}

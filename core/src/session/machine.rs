@@ -1,0 +1,346 @@
+//! The session state machine. Every decision about a session is made in [`transition`], a pure
+//! function of (state, event, now, policy) that returns the new state and the effects the actor must
+//! run. No I/O, no clock, no randomness: jitter arrives inside the event.
+
+use chrono::{DateTime, Utc};
+
+use super::state::{Effect, Event, KeychainCopy, Phase, Refusal, RefreshFailure, SessionState, Trigger, delta};
+use crate::error::{ErrorInfo, ErrorKind};
+use crate::policy::Policy;
+
+fn info(kind: ErrorKind, message: &str) -> ErrorInfo {
+    ErrorInfo { kind, message: message.to_owned() }
+}
+
+/// The message of a session the provider no longer accepts (`invalid_grant`, or a rejected access
+/// token without a refresh token to confirm it with).
+pub const REVOKED_MESSAGE: &str = "The provider no longer accepts this session: sign in again.";
+
+/// The one place where sessions change state.
+pub fn transition(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Policy) -> (SessionState, Vec<Effect>) {
+    if state.phase == Phase::SigningIn && event.is_result() {
+        return during_sign_in(state, event, now, policy);
+    }
+    let (next, effects) = decide(state, event, now, policy);
+    resolve_waits(next, effects, event, now)
+}
+
+fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Policy) -> (SessionState, Vec<Effect>) {
+    let mut next = state.clone();
+    match event {
+        Event::Restored => (restored(next), Vec::new()),
+        Event::Tick => {
+            let (mut next, mut effects) = evaluate(next, now, policy);
+            // Rotated tokens the keychain refused are written again at every look at the clock.
+            if next.keychain == KeychainCopy::Unsaved && matches!(next.phase, Phase::Active | Phase::Expiring) {
+                next.keychain = KeychainCopy::Saving;
+                effects.push(Effect::SaveTokens);
+            }
+            (next, effects)
+        }
+        Event::Trigger(trigger) => triggered(next, *trigger, now, policy),
+        Event::TokenWanted => token_wanted(next, now, policy),
+        Event::SignInStarted => {
+            if state.phase != Phase::SigningIn {
+                // A refresh in flight finishes under the sign-in (see `during_sign_in`).
+                let resume = if state.phase == Phase::Refreshing { Phase::Active } else { state.phase };
+                next.resume_phase = Some(resume);
+            }
+            next.phase = Phase::SigningIn;
+            (next, Vec::new())
+        }
+        Event::SignInAbandoned => {
+            if state.phase != Phase::SigningIn {
+                return (next, Vec::new());
+            }
+            next.phase = state.resume_phase.unwrap_or(Phase::SignedOut);
+            next.resume_phase = None;
+            evaluate(next, now, policy)
+        }
+        Event::SignedIn(times) => {
+            let mut next = SessionState::signed_out();
+            next.generation = state.generation + 1;
+            next.phase = Phase::Active;
+            next.tokens = Some(*times);
+            next.signed_in_at = Some(now);
+            next.session_extended_at = Some(now);
+            next.session_expires_at = Some(cap(now + delta(policy.lifetime.expires_in), times));
+            next.last_validated_at = Some(now);
+            evaluate(next, now, policy)
+        }
+        Event::RefreshSucceeded { times, warning } => {
+            if !state.is_signed_in() {
+                return (next, Vec::new());
+            }
+            next.phase = Phase::Active;
+            next.tokens = Some(*times);
+            next.session_expires_at = state.session_expires_at.map(|end| cap(end, times));
+            next.last_refresh_at = Some(now);
+            next.last_validated_at = Some(now);
+            next.failures = 0;
+            next.retry_at = None;
+            next.refused = None;
+            next.last_error = warning.clone();
+            evaluate(next, now, policy)
+        }
+        Event::RefreshFailed { failure, jitter } => {
+            if !state.is_signed_in() {
+                return (next, Vec::new());
+            }
+            match failure {
+                // Another process may have rotated the refresh token: look in the keychain once
+                // before giving the session up.
+                RefreshFailure::Revoked(error) if state.refused.is_none() => {
+                    next.refused = Some(error.clone());
+                    (next, vec![Effect::Reread])
+                }
+                RefreshFailure::Revoked(error) => expire(state, error.clone(), false),
+                RefreshFailure::Transient(error) | RefreshFailure::Rejected(error) => {
+                    next.phase = Phase::Active;
+                    next.refused = None;
+                    next.failures = state.failures.saturating_add(1);
+                    let wait = match failure {
+                        RefreshFailure::Rejected(_) => policy.refresh.retry_max_delay,
+                        _ => policy.refresh.retry_delay(next.failures, *jitter),
+                    };
+                    next.retry_at = Some(now + delta(wait));
+                    next.last_error = Some(error.clone());
+                    evaluate(next, now, policy)
+                }
+            }
+        }
+        Event::Reread { rotated } => match (&state.refused, rotated) {
+            (Some(_), true) => {
+            next.phase = Phase::Refreshing;
+            (next, vec![Effect::Refresh])
+        }
+            (Some(error), _) => expire(state, error.clone(), false),
+            (None, _) => (next, Vec::new()),
+        },
+        Event::TokensSaved => {
+            next.keychain = KeychainCopy::Saved;
+            if next.last_error.as_ref().is_some_and(|e| is_keychain(e.kind)) {
+                next.last_error = None;
+            }
+            (next, Vec::new())
+        }
+        Event::TokensNotSaved(error) => {
+            if state.is_signed_in() {
+                next.keychain = KeychainCopy::Unsaved;
+                next.last_error = Some(error.clone());
+            }
+            (next, Vec::new())
+        }
+        Event::Validated => {
+            next.validating = false;
+            next.last_validated_at = Some(now);
+            (next, Vec::new())
+        }
+        Event::ValidationUnavailable => {
+            next.validating = false;
+            // Count the attempt so that an outage is not polled every second; refresh handles outages.
+            next.last_validated_at = Some(now);
+            (next, Vec::new())
+        }
+        Event::ValidationRejected => {
+            next.validating = false;
+            if !matches!(state.phase, Phase::Active | Phase::Expiring) {
+                return (next, Vec::new());
+            }
+            if next.has_refresh_token() {
+                // The token endpoint has the last word: a revoked grant answers invalid_grant there.
+                start_refresh(next)
+            } else {
+                expire(state, info(ErrorKind::SessionRevoked, REVOKED_MESSAGE), false)
+            }
+        }
+        Event::SignOutRequested => {
+            if state.phase == Phase::Refreshing {
+                // The answer in flight may rotate the refresh token: revoke the one it brings.
+                next.sign_out_waiting = true;
+                return (next, Vec::new());
+            }
+            if !state.is_signed_in() && state.phase != Phase::Expired {
+                return (next, vec![Effect::Refuse(Refusal::NotSignedIn)]);
+            }
+            sign_out(state)
+        }
+        Event::SignOutFailed { previous } => {
+            // The tokens are still in the keychain: the session stays as it was.
+            if state.phase == Phase::SignedOut {
+                next = SessionState { generation: state.generation, ..(**previous).clone() };
+            }
+            (next, Vec::new())
+        }
+        Event::SignedOut => {
+            let mut next = SessionState::signed_out();
+            next.generation = state.generation + 1;
+            (next, Vec::new())
+        }
+    }
+}
+
+impl Event {
+    /// Results of work started before the current phase began.
+    fn is_result(&self) -> bool {
+        matches!(
+            self,
+            Event::RefreshSucceeded { .. }
+                | Event::RefreshFailed { .. }
+                | Event::Reread { .. }
+                | Event::Validated
+                | Event::ValidationRejected
+                | Event::ValidationUnavailable
+        )
+    }
+}
+
+/// Whatever was in flight when the app stopped did not finish.
+fn restored(mut state: SessionState) -> SessionState {
+    if state.phase == Phase::Refreshing {
+        state.phase = Phase::Active;
+    }
+    if state.phase == Phase::SigningIn {
+        state.phase = state.resume_phase.take().unwrap_or(Phase::SignedOut);
+    }
+    state.validating = false;
+    state
+}
+
+fn triggered(mut next: SessionState, trigger: Trigger, now: DateTime<Utc>, policy: &Policy) -> (SessionState, Vec<Effect>) {
+    if !matches!(next.phase, Phase::Active | Phase::Expiring) {
+        // Refreshing: the request in flight answers this trigger too (coalescing). Signing in: the
+        // sign-in comes first. Without tokens there is nothing to refresh, which a person is told.
+        let refuse = matches!(trigger, Trigger::Manual { .. }) && !next.is_signed_in();
+        return (next, if refuse { vec![Effect::Refuse(Refusal::NotSignedIn)] } else { Vec::new() });
+    }
+    if trigger.is_user_activity() {
+        slide_lifetime(&mut next, now, policy);
+    }
+    let wants_refresh_now = match trigger {
+        Trigger::Manual { force: true } => true,
+        // A person is looking: retry a failing refresh now rather than after the backoff.
+        Trigger::Focus | Trigger::Manual { force: false } => next.failures > 0,
+        Trigger::Interval | Trigger::Resume => false,
+    };
+    if wants_refresh_now && next.has_refresh_token() {
+        return start_refresh(next);
+    }
+    let (mut next, mut effects) = evaluate(next, now, policy);
+    let validation_due = next.last_validated_at.is_none_or(|at| now - at >= delta(policy.refresh.validation_max_age));
+    if effects.is_empty() && matches!(next.phase, Phase::Active | Phase::Expiring) && !next.validating && validation_due {
+        next.validating = true;
+        effects.push(Effect::Validate);
+    }
+    (next, effects)
+}
+
+/// A program asks for the access token: a fresh one is handed out at once, one within the lead
+/// time (or expired) is refreshed first, and callers during a refresh wait for it.
+fn token_wanted(mut next: SessionState, now: DateTime<Utc>, policy: &Policy) -> (SessionState, Vec<Effect>) {
+    if !next.is_signed_in() {
+        return (next, vec![Effect::Refuse(Refusal::NotSignedIn)]);
+    }
+    if next.is_busy() {
+        next.hand_out_waiting = true;
+        return (next, Vec::new());
+    }
+    if matches!(next.phase, Phase::Active | Phase::Expiring) {
+        slide_lifetime(&mut next, now, policy);
+        if !next.access_token_fresh(now, policy) && next.has_refresh_token() {
+            let (started, effects) = start_refresh(next);
+            next = started;
+            if next.phase == Phase::Refreshing {
+                next.hand_out_waiting = true;
+                return (next, effects);
+            }
+        }
+    }
+    let answer = hand_out_or_refuse(&next, now, true);
+    (next, vec![answer])
+}
+
+fn hand_out_or_refuse(state: &SessionState, now: DateTime<Utc>, usable: bool) -> Effect {
+    if usable && state.is_signed_in() && state.access_token_valid(now) {
+        return Effect::HandOut;
+    }
+    match &state.last_error {
+        Some(error) => Effect::Refuse(Refusal::Failed(error.clone())),
+        None => Effect::Refuse(Refusal::NotSignedIn),
+    }
+}
+
+/// Once nothing is in flight, answers the programs waiting for a token and carries out a sign-out
+/// that waited for the refresh.
+fn resolve_waits(mut next: SessionState, mut effects: Vec<Effect>, event: &Event, now: DateTime<Utc>) -> (SessionState, Vec<Effect>) {
+    if next.phase == Phase::Refreshing || next.refused.is_some() {
+        return (next, effects);
+    }
+    if next.hand_out_waiting {
+        next.hand_out_waiting = false;
+        let refused = matches!(event, Event::RefreshFailed { failure: RefreshFailure::Rejected(_), .. });
+        effects.push(hand_out_or_refuse(&next, now, !refused));
+    }
+    if next.sign_out_waiting {
+        next.sign_out_waiting = false;
+        effects.retain(|effect| matches!(effect, Effect::HandOut | Effect::Refuse(_)));
+        let (signed_out, sign_out_effects) = sign_out(&next);
+        effects.extend(sign_out_effects);
+        next = signed_out;
+    }
+    (next, effects)
+}
+
+fn sign_out(state: &SessionState) -> (SessionState, Vec<Effect>) {
+    let mut next = SessionState::signed_out();
+    next.generation = state.generation + 1;
+    let mut effects = Vec::with_capacity(2);
+    if state.hand_out_waiting {
+        effects.push(Effect::Refuse(Refusal::NotSignedIn));
+    }
+    effects.push(Effect::SignOut { previous: Box::new(SessionState { sign_out_waiting: false, ..state.clone() }) });
+    (next, effects)
+}
+
+fn start_refresh(mut next: SessionState) -> (SessionState, Vec<Effect>) {
+    if next.keychain == KeychainCopy::Saving {
+        // A retried keychain write of the current tokens is in flight; a refresh now could see its
+        // rotated token overwritten by that older write. The write's answer re-evaluates.
+        return (next, Vec::new());
+    }
+    next.phase = Phase::Refreshing;
+    (next, vec![Effect::Refresh])
+}
+
+/// A refresh or check that finishes while the user signs in again updates the session underneath;
+/// the sign-in stays in front, and no new refresh or check starts until it ends (the retry after a
+/// keychain re-read finishes the refresh that was in flight).
+fn during_sign_in(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Policy) -> (SessionState, Vec<Effect>) {
+    let mut underneath = state.clone();
+    underneath.phase = state.resume_phase.unwrap_or(Phase::SignedOut);
+    underneath.resume_phase = None;
+    let (mut next, effects) = transition(&underneath, event, now, policy);
+    next.resume_phase = Some(if next.phase == Phase::Refreshing { Phase::Active } else { next.phase });
+    next.validating = false;
+    next.phase = Phase::SigningIn;
+    let continues = matches!(event, Event::Reread { .. });
+    let effects = effects
+        .into_iter()
+        .filter(|effect| match effect {
+            Effect::Validate => false,
+            Effect::Refresh => continues,
+            _ => true,
+        })
+        .collect();
+    (next, effects)
+}
+
+fn is_keychain(kind: ErrorKind) -> bool {
+    matches!(kind, ErrorKind::KeychainFailed | ErrorKind::KeychainLocked | ErrorKind::KeychainUnavailable)
+}
+
+mod deadlines;
+#[cfg(test)]
+mod tests;
+
+use deadlines::{cap, evaluate, expire, slide_lifetime};

@@ -1,0 +1,84 @@
+//! Deadlines: what the passing of time does to a session (refresh within the lead time, expiring
+//! near the end, expired at the end), the sliding lifetime, and how a session ends.
+
+use chrono::{DateTime, Utc};
+
+use super::{info, start_refresh};
+use crate::error::{ErrorInfo, ErrorKind};
+use crate::policy::Policy;
+use crate::session::state::{Effect, KeychainCopy, Phase, SessionState, TokenTimes, delta};
+
+/// Applies deadlines that have passed.
+pub(super) fn evaluate(mut next: SessionState, now: DateTime<Utc>, policy: &Policy) -> (SessionState, Vec<Effect>) {
+    if !matches!(next.phase, Phase::Active | Phase::Expiring) {
+        return (next, Vec::new());
+    }
+    let warning = delta(policy.refresh.expiry_warning);
+    let lead = next.refresh_lead(policy);
+    let access_expires_at = next.access_expires_at();
+    if let Some(end) = next.session_expires_at
+        && now >= end
+    {
+        let error = info(ErrorKind::SessionRevoked, "The session reached the end of its lifetime: sign in again.");
+        let revoke = next.has_refresh_token();
+        return expire(&next, error, revoke);
+    }
+    let lifetime_ending = next.session_expires_at.is_some_and(|end| now >= end - warning);
+    let access_within_lead = access_expires_at.is_some_and(|at| now >= at - lead);
+    if next.has_refresh_token() {
+        let due = if next.failures > 0 { next.retry_at.is_none_or(|retry| now >= retry) } else { access_within_lead };
+        if due {
+            let (started, effects) = start_refresh(next.clone());
+            if !effects.is_empty() {
+                return (started, effects);
+            }
+        }
+        let failing_near_expiry = next.failures > 0 && access_within_lead;
+        next.phase = if failing_near_expiry || lifetime_ending { Phase::Expiring } else { Phase::Active };
+    } else {
+        if access_expires_at.is_some_and(|at| now >= at) {
+            let error = info(ErrorKind::SessionRevoked, "The access token expired and the provider gave no refresh token: sign in again.");
+            return expire(&next, error, false);
+        }
+        let access_ending = access_expires_at.is_some_and(|at| now >= at - warning);
+        next.phase = if access_ending || lifetime_ending { Phase::Expiring } else { Phase::Active };
+    }
+    (next, Vec::new())
+}
+
+/// User activity pushes the session's end out, at most once per `update_age`.
+pub(super) fn slide_lifetime(next: &mut SessionState, now: DateTime<Utc>, policy: &Policy) {
+    let due = next.session_extended_at.is_none_or(|at| now - at >= delta(policy.lifetime.update_age));
+    if !due {
+        return;
+    }
+    let extended = now + delta(policy.lifetime.expires_in);
+    next.session_expires_at = Some(match next.tokens {
+        Some(times) => cap(extended, &times),
+        None => extended,
+    });
+    next.session_extended_at = Some(now);
+}
+
+pub(super) fn cap(end: DateTime<Utc>, times: &TokenTimes) -> DateTime<Utc> {
+    times.refresh_token_expires_at.map_or(end, |refresh_end| end.min(refresh_end))
+}
+
+/// The session ended without the user signing out: its tokens are discarded (revoked first when
+/// the provider may still honour them).
+pub(super) fn expire(state: &SessionState, error: ErrorInfo, revoke: bool) -> (SessionState, Vec<Effect>) {
+    let next = SessionState {
+        phase: Phase::Expired,
+        tokens: None,
+        failures: 0,
+        retry_at: None,
+        validating: false,
+        last_error: Some(error),
+        resume_phase: None,
+        keychain: KeychainCopy::Saved,
+        refused: None,
+        ..state.clone()
+    };
+    (next, vec![Effect::Discard { revoke }])
+}
+

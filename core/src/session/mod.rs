@@ -1,0 +1,29 @@
+//! Sessions: the state machine and everything around it.
+//!
+//! - `state.rs`: the vocabulary (state, events, effects) and the questions asked of a state;
+//! - `machine.rs`: [`transition`], where every decision is made (tests in `machine/tests.rs`);
+//! - `actor.rs`: the task that owns the sessions, feeds events in and runs effects out;
+//! - `effects.rs`: the I/O behind each effect (refresh, re-read, validate, save, discard, persist);
+//! - `handle.rs` and `builder.rs`: [`SessionManager`] and how it is started;
+//! - `sign_in.rs`: the sign-in transaction; `snapshot.rs`: what the shell and the page are told;
+//! - `handler.rs`: pluggable refresh triggers, which reach the actor through a [`TriggerSink`];
+//! - `providers.rs`: discovered providers by session.
+
+mod actor;
+mod commands;
+mod builder;
+mod effects;
+mod handle;
+mod handler;
+mod machine;
+mod providers;
+mod sign_in;
+mod snapshot;
+mod state;
+
+pub use builder::SessionManagerBuilder;
+pub use handle::SessionManager;
+pub use handler::{DefaultRefreshHandler, HostEvent, RefreshContext, RefreshHandler, TriggerSink};
+pub use machine::{REVOKED_MESSAGE, transition};
+pub use snapshot::{AccessToken, SessionEvent, SessionSnapshot, SignOutOutcome};
+pub use state::{Effect, EndReason, Event, KeychainCopy, Phase, RefreshFailure, Refusal, SessionState, TokenTimes, Trigger};

@@ -1,0 +1,131 @@
+//! What the shell and the page are told about sessions: secret-free snapshots with the answers they
+//! need (does the session hold tokens, when does it end and why, can it be extended), so that no
+//! reader works them out again from phases.
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::Serialize;
+
+use super::state::{EndReason, Phase};
+use crate::error::ErrorInfo;
+use crate::oidc::{EndSessionUrl, Revocation};
+use crate::policy::Policy;
+use crate::provider::SignInWith;
+use crate::store::SessionRecord;
+use crate::user::UserProfile;
+
+/// What the UI may know about a session: no secrets.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSnapshot {
+    /// The session's name.
+    pub id: String,
+    /// The provider's display name.
+    pub provider_name: String,
+    /// The provider's issuer.
+    pub issuer: String,
+    /// Where the provider's sign-in page is shown (the card says when it waits on the browser).
+    pub sign_in_with: SignInWith,
+    /// Who is signed in.
+    pub user: Option<UserProfile>,
+    /// The state badge.
+    pub phase: Phase,
+    /// Whether the session holds tokens: signed in, possibly refreshing, expiring or signing in again.
+    pub signed_in: bool,
+    /// When the session ends unless the user signs in again (see [`Self::end_reason`]).
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Why it ends then.
+    pub end_reason: Option<EndReason>,
+    /// Whether a refresh can push the end out (a refresh token is held and refreshing works).
+    pub can_extend: bool,
+    /// When the access token expires.
+    pub access_token_expires_at: Option<DateTime<Utc>>,
+    /// When the refresh token expires, if the provider says.
+    pub refresh_token_expires_at: Option<DateTime<Utc>>,
+    /// When the session's lifetime ends.
+    pub session_expires_at: Option<DateTime<Utc>>,
+    /// When the user signed in.
+    pub signed_in_at: Option<DateTime<Utc>>,
+    /// The last successful refresh.
+    pub last_refresh_at: Option<DateTime<Utc>>,
+    /// The next planned refresh.
+    pub next_refresh_at: Option<DateTime<Utc>>,
+    /// Whether the session can be extended with a refresh token.
+    pub has_refresh_token: bool,
+    /// Consecutive refresh failures.
+    pub consecutive_failures: u32,
+    /// The last problem.
+    pub last_error: Option<ErrorInfo>,
+}
+
+impl SessionSnapshot {
+    /// The snapshot of a stored session under `policy`.
+    pub fn of(record: &SessionRecord, policy: &Policy) -> Self {
+        let state = &record.state;
+        let ending = state.ending();
+        SessionSnapshot {
+            id: record.id.clone(),
+            provider_name: record.provider.display_name.clone(),
+            issuer: record.provider.issuer.to_string(),
+            sign_in_with: record.provider.sign_in_with,
+            user: record.user.clone(),
+            phase: state.phase,
+            signed_in: state.is_signed_in(),
+            ends_at: ending.map(|(at, _)| at),
+            end_reason: ending.map(|(_, reason)| reason),
+            can_extend: state.can_extend(),
+            access_token_expires_at: state.tokens.and_then(|t| t.access_token_expires_at),
+            refresh_token_expires_at: state.tokens.and_then(|t| t.refresh_token_expires_at),
+            session_expires_at: state.session_expires_at,
+            signed_in_at: state.signed_in_at,
+            last_refresh_at: state.last_refresh_at,
+            next_refresh_at: state.next_refresh_at(policy),
+            has_refresh_token: state.has_refresh_token(),
+            consecutive_failures: state.failures,
+            last_error: state.last_error.clone(),
+        }
+    }
+}
+
+/// A fact the shell forwards to the UI.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum SessionEvent {
+    /// A session was added or changed.
+    Changed {
+        /// Its new snapshot.
+        session: SessionSnapshot,
+    },
+    /// A session was removed.
+    Removed {
+        /// Its name.
+        id: String,
+    },
+    /// Session metadata could not be saved; the sessions go on in memory.
+    StorageFailed {
+        /// What went wrong.
+        error: ErrorInfo,
+    },
+}
+
+/// An access token handed to another program by [`crate::SessionManager::access_token`].
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    /// The session it belongs to.
+    pub session: String,
+    /// The token (redacted in `Debug`).
+    pub token: SecretString,
+    /// When it expires, if the provider said.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// What signing out did.
+#[derive(Debug)]
+pub struct SignOutOutcome {
+    /// The session, now signed out.
+    pub session: SessionSnapshot,
+    /// What was revoked at the provider.
+    pub revocation: Revocation,
+    /// Open this in the sign-in window to end the provider's own session (it carries the ID token).
+    pub end_session_url: Option<EndSessionUrl>,
+}
