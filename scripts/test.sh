@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # The end-to-end tests start the app binary itself, so it is built first.
 cargo build --locked -p session-keeper
+# The page's pure formatting (ES module), on the table of cases the tray's Rust test reads too.
+node --test tests/ui
 scripts/desktop-session.sh --display -- cargo test --workspace --locked
 scripts/desktop-session.sh -- cargo run --quiet --locked -p session-core --example refresh_bench
 # On CI the debug build is done with; dropping it before the release build halves the peak disk use.

@@ -1,5 +1,8 @@
 // The dashboard: renders the sessions the shell pushes and counts down from the instants it was given.
-// It computes no session state; every button is one command, every change arrives as an event.
+// It computes no session state (the core says whether a session is signed in, when it ends and why);
+// every button is one command, every change arrives as an event.
+
+import { formatRemaining, describeUser, cssId } from "./format.js";
 
 const { invoke } = window.__TAURI__.core;
 const { listen } = window.__TAURI__.event;
@@ -12,7 +15,6 @@ const PHASES = {
   expiring: "Expiring",
   expired: "Expired",
 };
-const SIGNED_IN = new Set(["active", "refreshing", "expiring"]);
 
 const state = { ready: false, sessions: new Map(), settings: null, errors: new Map(), launchAtLogin: false };
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -52,16 +54,16 @@ function fillCard(card, session) {
   badge.dataset.phase = session.phase;
   card.dataset.phase = session.phase;
 
-  const user = session.user;
-  const who = user && [user.name ?? user.preferredUsername ?? user.subject, user.email && `<${user.email}>`].filter(Boolean).join(" ");
-  $(".user", card).textContent = SIGNED_IN.has(session.phase)
+  const who = describeUser(session.user);
+  const signedIn = session.signedIn && session.phase !== "signing_in";
+  $(".user", card).textContent = signedIn
     ? who || "Signed in"
     : session.phase === "signing_in" && inBrowser ? "Continue in your web browser: the provider's page opened there."
     : who ? `Last signed in: ${who}` : "Nobody signed in";
 
-  setDeadline($('[data-field="access"]', card), SIGNED_IN.has(session.phase) ? session.accessTokenExpiresAt : null);
-  setDeadline($('[data-field="session"]', card), SIGNED_IN.has(session.phase) ? session.sessionExpiresAt : null);
-  setDeadline($('[data-field="next"]', card), SIGNED_IN.has(session.phase) ? session.nextRefreshAt : null);
+  setDeadline($('[data-field="access"]', card), signedIn ? session.accessTokenExpiresAt : null);
+  setDeadline($('[data-field="session"]', card), signedIn ? session.sessionExpiresAt : null);
+  setDeadline($('[data-field="next"]', card), signedIn ? session.nextRefreshAt : null);
   setPast($('[data-field="last"]', card), session.lastRefreshAt);
 
   const error = state.errors.get(session.id) ?? session.lastError;
@@ -70,7 +72,6 @@ function fillCard(card, session) {
   if (error) errorLine.dataset.kind = error.kind;
   else delete errorLine.dataset.kind;
 
-  const signedIn = SIGNED_IN.has(session.phase);
   const show = (action, visible) => {
     const control = $(`[data-action="${action}"]`, card);
     (control.closest("label") ?? control).hidden = !visible;
@@ -120,23 +121,6 @@ function tick() {
   for (const element of document.querySelectorAll("time[data-deadline]")) {
     element.textContent = formatRemaining(Date.parse(element.dataset.deadline) - now);
   }
-}
-
-function formatRemaining(ms) {
-  if (ms <= 0) return "now";
-  const total = Math.floor(ms / 1000);
-  const days = Math.floor(total / 86400);
-  const hours = Math.floor((total % 86400) / 3600);
-  const minutes = Math.floor((total % 3600) / 60);
-  const seconds = total % 60;
-  if (days > 0) return `in ${days} d ${hours} h`;
-  if (hours > 0) return `in ${hours} h ${minutes} min`;
-  if (minutes > 0) return `in ${minutes} min ${String(seconds).padStart(2, "0")} s`;
-  return `in ${seconds} s`;
-}
-
-function cssId(text) {
-  return text.replace(/[^a-zA-Z0-9_-]/g, (c) => `_${c.charCodeAt(0)}`);
 }
 
 function announce(text) {
@@ -225,7 +209,7 @@ function applySessionEvent(event) {
     const previous = state.sessions.get(event.session.id);
     state.sessions.set(event.session.id, event.session);
     // A healthy signed-in session makes an earlier command's error old news.
-    if (SIGNED_IN.has(event.session.phase) && !event.session.lastError && event.session.consecutiveFailures === 0) {
+    if (event.session.signedIn && !event.session.lastError && event.session.consecutiveFailures === 0) {
       state.errors.delete(event.session.id);
     }
     const was = previous?.phase;

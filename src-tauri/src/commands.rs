@@ -2,7 +2,7 @@
 //! a short delegation to the session core or to the shell's windows; none returns a token.
 
 use serde::{Deserialize, Serialize};
-use session_core::{ProviderConfig, SessionSnapshot, SignInWith};
+use session_core::{ProviderConfig, RedirectUri, SessionSnapshot, SignInWith};
 use tauri::{AppHandle, Emitter, Manager, State, WebviewWindow};
 use tauri_plugin_autostart::ManagerExt as _;
 
@@ -50,7 +50,7 @@ pub struct NewProvider {
 }
 
 impl NewProvider {
-    fn into_config(self) -> (String, ProviderConfig) {
+    fn into_config(self) -> session_core::Result<(String, ProviderConfig)> {
         let mut config = ProviderConfig::new(self.issuer.trim(), self.client_id.trim());
         if !self.display_name.trim().is_empty() {
             config.display_name = self.display_name.trim().to_owned();
@@ -60,13 +60,13 @@ impl NewProvider {
             config.scopes = scopes;
         }
         if !self.redirect_uri.trim().is_empty() {
-            config.redirect_uri = self.redirect_uri.trim().to_owned();
+            config.redirect_uri = RedirectUri::parse(self.redirect_uri.trim())?;
         }
         if !self.post_logout_redirect_uri.trim().is_empty() {
-            config.post_logout_redirect_uri = Some(self.post_logout_redirect_uri.trim().to_owned());
+            config.post_logout_redirect_uri = Some(RedirectUri::parse(self.post_logout_redirect_uri.trim())?);
         }
         config.sign_in_with = self.sign_in_with;
-        (self.name.trim().to_owned(), config)
+        Ok((self.name.trim().to_owned(), config))
     }
 }
 
@@ -111,7 +111,7 @@ pub fn window_ready(window: WebviewWindow, shell: State<'_, Shell>) -> Result<()
 /// Adds a provider as a new session. Discovery runs first; on any error nothing is saved.
 #[tauri::command]
 pub async fn add_provider(shell: State<'_, Shell>, provider: NewProvider) -> Result<SessionSnapshot> {
-    let (name, config) = provider.into_config();
+    let (name, config) = provider.into_config()?;
     Ok(shell.manager.add_session(&name, config, None).await?)
 }
 

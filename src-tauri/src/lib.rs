@@ -101,7 +101,7 @@ async fn start(app: &AppHandle) -> std::result::Result<Shell, Box<dyn std::error
     {
         let mut demo = ProviderConfig::new(issuer, "session-keeper");
         demo.display_name = "Demo provider".into();
-        demo.post_logout_redirect_uri = Some("http://127.0.0.1/signed-out".into());
+        demo.post_logout_redirect_uri = session_core::RedirectUri::parse("http://127.0.0.1/signed-out").ok();
         if let Err(err) = manager.add_session("Demo", demo, None).await {
             warnings.push(format!("The demo provider could not be added: {err}"));
         }
@@ -192,11 +192,7 @@ where
     Fut: std::future::Future<Output = Result<()>>,
 {
     let Ok(sessions) = app.state::<Shell>().manager.snapshots().await else { return };
-    let signed_in = sessions.into_iter().filter(|s| {
-        matches!(s.phase, session_core::Phase::Active | session_core::Phase::Expiring | session_core::Phase::Refreshing)
-    });
-    let results = futures_util::future::join_all(signed_in.map(|s| {
-        let id = s.id.clone();
+    let results = futures_util::future::join_all(tray::signed_in(&sessions).map(|id| {
         let run = action(app.clone(), id.clone());
         async move { (id, run.await) }
     }))

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use session_core::{Phase, SessionSnapshot};
+use session_core::{EndReason, Phase, SessionSnapshot};
 
 /// After this many consecutive failed refreshes the user hears about it once.
 pub const FAILURES_BEFORE_NOTICE: u32 = 3;
@@ -96,8 +96,7 @@ impl NoticeBook {
     /// The notices a new snapshot calls for (usually none).
     pub fn observe(&mut self, session: &SessionSnapshot) -> Vec<Notice> {
         let said = self.said.entry(session.id.clone()).or_default();
-        let signed_in = matches!(session.phase, Phase::Active | Phase::Refreshing | Phase::Expiring);
-        if signed_in && session.signed_in_at != said.signed_in_at {
+        if session.signed_in && session.signed_in_at != said.signed_in_at {
             *said = Said { signed_in_at: session.signed_in_at, ..Said::default() };
         }
         let mut notices = Vec::new();
@@ -119,8 +118,7 @@ impl NoticeBook {
             }
             _ => {}
         }
-        let failing = session.consecutive_failures >= FAILURES_BEFORE_NOTICE
-            && matches!(session.phase, Phase::Active | Phase::Refreshing | Phase::Expiring);
+        let failing = session.consecutive_failures >= FAILURES_BEFORE_NOTICE && session.signed_in;
         if failing && !said.failing {
             said.failing = true;
             let reason = last_error.unwrap_or_else(|| "The provider did not answer.".into());
@@ -130,24 +128,18 @@ impl NoticeBook {
     }
 }
 
-/// When an expiring session ends, and why it cannot be extended.
+/// When an expiring session ends (as the core says), and why, in words.
 fn ending(session: &SessionSnapshot) -> Option<(DateTime<Utc>, String)> {
-    let mut candidates: Vec<(DateTime<Utc>, String)> = Vec::new();
-    if let Some(end) = session.session_expires_at {
-        candidates.push((end, "The session reaches the end of its lifetime; sign in again to extend it.".into()));
-    }
-    if let Some(at) = session.access_token_expires_at {
-        if !session.has_refresh_token {
-            candidates.push((at, "The provider gave no refresh token, so the session cannot be extended.".into()));
-        } else if session.consecutive_failures > 0 {
+    let reason = match session.end_reason? {
+        EndReason::Lifetime => "The session reaches the end of its lifetime; sign in again to extend it.".to_owned(),
+        EndReason::RefreshTokenExpires => "The refresh token expires; sign in again to extend the session.".to_owned(),
+        EndReason::NoRefreshToken => "The provider gave no refresh token, so the session cannot be extended.".to_owned(),
+        EndReason::RefreshFailing => {
             let why = session.last_error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
-            candidates.push((at, format!("Refreshing keeps failing. {why}").trim_end().to_owned()));
+            format!("Refreshing keeps failing. {why}").trim_end().to_owned()
         }
-    }
-    if let Some(at) = session.refresh_token_expires_at {
-        candidates.push((at, "The refresh token expires; sign in again to extend the session.".into()));
-    }
-    candidates.into_iter().min_by_key(|(at, _)| *at)
+    };
+    Some((session.ends_at?, reason))
 }
 
 fn ensure_full_stop(text: String) -> String {
@@ -208,8 +200,15 @@ mod tests {
     use chrono::TimeDelta;
     use session_core::{ErrorInfo, ErrorKind};
 
+    /// A fixed instant: what the tests assert does not depend on when they run.
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    /// A session without refresh token in `phase`, with what the core would say of its end.
     fn session(phase: Phase) -> SessionSnapshot {
-        let now = Utc::now();
+        let now = now();
+        let signed_in = matches!(phase, Phase::Active | Phase::Refreshing | Phase::Expiring);
         SessionSnapshot {
             id: "work".into(),
             provider_name: "Example ID".into(),
@@ -217,6 +216,10 @@ mod tests {
             sign_in_with: Default::default(),
             user: None,
             phase,
+            signed_in,
+            ends_at: signed_in.then(|| now + TimeDelta::seconds(150)),
+            end_reason: signed_in.then_some(EndReason::NoRefreshToken),
+            can_extend: false,
             access_token_expires_at: Some(now + TimeDelta::seconds(150)),
             refresh_token_expires_at: None,
             session_expires_at: Some(now + TimeDelta::days(7)),
@@ -235,7 +238,7 @@ mod tests {
         assert!(book.observe(&session(Phase::Active)).is_empty());
         let notices = book.observe(&session(Phase::Expiring));
         assert_eq!(notices.len(), 1);
-        let (title, body) = notices[0].text(Utc::now());
+        let (title, body) = notices[0].text(now());
         assert_eq!(title, "Session “work” expires in 3 minutes");
         assert!(body.contains("no refresh token"), "{body}");
         assert!(book.observe(&session(Phase::Expiring)).is_empty(), "said once");
@@ -277,10 +280,12 @@ mod tests {
 
     #[test]
     fn the_earliest_end_and_its_reason_are_named() {
-        let now = Utc::now();
+        let now = now();
         let mut ending_lifetime = session(Phase::Expiring);
         ending_lifetime.has_refresh_token = true;
         ending_lifetime.session_expires_at = Some(now + TimeDelta::seconds(61));
+        ending_lifetime.ends_at = ending_lifetime.session_expires_at;
+        ending_lifetime.end_reason = Some(EndReason::Lifetime);
         let notices = NoticeBook::default().observe(&ending_lifetime);
         let Notice::Expiring { ends_at, reason, .. } = &notices[0] else { panic!("{notices:?}") };
         assert_eq!(*ends_at, ending_lifetime.session_expires_at.unwrap());

@@ -56,32 +56,10 @@ impl Default for Settings {
     }
 }
 
-/// Bounds the page cannot go past.
-const MAX_LEAD_TIME_SECONDS: u64 = 3600;
-const MIN_PERIOD_MS: u64 = 1000;
-const MAX_VALIDATION_AGE_SECONDS: u64 = 86_400;
-
 impl Settings {
-    /// Refuses values that would hammer the provider or never refresh in time.
+    /// Refuses values out of the core's bounds ([`Policy::validate`]), with the core's message.
     pub fn validate(&self) -> Result<()> {
-        if self.lead_time_seconds > MAX_LEAD_TIME_SECONDS {
-            return Err(Error::InvalidSettings(format!(
-                "The lead time must be between 0 and {MAX_LEAD_TIME_SECONDS} seconds."
-            )));
-        }
-        if !(1..=MAX_VALIDATION_AGE_SECONDS).contains(&self.validation_max_age_seconds) {
-            return Err(Error::InvalidSettings(format!(
-                "The re-check interval must be between 1 and {MAX_VALIDATION_AGE_SECONDS} seconds."
-            )));
-        }
-        if let EnablePeriodically::EveryMilliseconds(ms) = self.enable_periodically
-            && ms < MIN_PERIOD_MS
-        {
-            return Err(Error::InvalidSettings(format!(
-                "The refresh interval must be at least {MIN_PERIOD_MS} ms (1 second)."
-            )));
-        }
-        Ok(())
+        self.policy(&Policy::default()).validate().map_err(|err| Error::InvalidSettings(err.to_string()))
     }
 
     /// The core policy these settings describe, on top of `base` (which keeps what the page cannot set).

@@ -58,7 +58,7 @@ fn menu(app: &AppHandle, sessions: &[SessionSnapshot], now: DateTime<Utc>) -> ta
     for session in sessions {
         builder = builder.text(format!("{SESSION_PREFIX}{}", session.id), session_line(session, now));
     }
-    let signed_in = sessions.iter().any(|s| matches!(s.phase, Phase::Active | Phase::Expiring | Phase::Refreshing));
+    let signed_in = signed_in(sessions).next().is_some();
     builder
         .separator()
         .text(OPEN, "Open Session Keeper")
@@ -69,34 +69,33 @@ fn menu(app: &AppHandle, sessions: &[SessionSnapshot], now: DateTime<Utc>) -> ta
         .build()
 }
 
+/// The sessions that hold tokens (as the core says: a session signing in again holds its old ones),
+/// which Refresh all and Sign out all act on.
+pub fn signed_in(sessions: &[SessionSnapshot]) -> impl Iterator<Item = String> + '_ {
+    sessions.iter().filter(|s| s.signed_in).map(|s| s.id.clone())
+}
+
 /// One session's line: "Work: alice, 7 h 58 min left".
 pub fn session_line(session: &SessionSnapshot, now: DateTime<Utc>) -> String {
     let who = session
         .user
         .as_ref()
         .map(|user| user.name.clone().or_else(|| user.email.clone()).unwrap_or_else(|| user.subject.clone()));
-    let state = match session.phase {
-        Phase::SignedOut => "signed out".to_owned(),
-        Phase::SigningIn => "signing in…".to_owned(),
-        Phase::Expired => "expired, sign in again".to_owned(),
-        Phase::Active | Phase::Expiring | Phase::Refreshing => match session_end(session) {
+    let state = if session.phase == Phase::SigningIn {
+        "signing in…".to_owned()
+    } else if session.signed_in {
+        match session.ends_at {
             Some(end) => format!("{} left", remaining(end - now)),
             None => "signed in".to_owned(),
-        },
-    };
-    match (who, session.phase) {
-        (Some(who), Phase::Active | Phase::Expiring | Phase::Refreshing) => format!("{}: {who}, {state}", session.id),
-        _ => format!("{}: {state}", session.id),
-    }
-}
-
-/// When the session ends unless the user signs in again: with a refresh token, the end of its
-/// lifetime or of the refresh token; without, the access token's expiry.
-fn session_end(session: &SessionSnapshot) -> Option<DateTime<Utc>> {
-    if session.has_refresh_token {
-        [session.session_expires_at, session.refresh_token_expires_at].into_iter().flatten().min()
+        }
+    } else if session.phase == Phase::Expired {
+        "expired, sign in again".to_owned()
     } else {
-        session.access_token_expires_at
+        "signed out".to_owned()
+    };
+    match who {
+        Some(who) if session.signed_in => format!("{}: {who}, {state}", session.id),
+        _ => format!("{}: {state}", session.id),
     }
 }
 
@@ -147,10 +146,37 @@ mod tests {
         assert_eq!(remaining(TimeDelta::seconds(2 * 86_400 + 3 * 3600 + 59)), "2 d 3 h");
     }
 
+    /// The same table the page's countdown test reads (`node --test tests/ui`): both round down.
     #[test]
-    fn a_line_per_session_shows_who_and_how_long() {
-        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        let mut session = SessionSnapshot {
+    fn the_tray_and_the_page_round_the_same_way() {
+        let cases: serde_json::Value = serde_json::from_str(include_str!("../../tests/ui/countdown-cases.json")).unwrap();
+        for case in cases.as_array().unwrap() {
+            let ms = case["ms"].as_i64().unwrap();
+            assert_eq!(remaining(TimeDelta::milliseconds(ms)), case["tray"].as_str().unwrap(), "{ms} ms");
+        }
+    }
+
+    #[test]
+    fn sign_out_all_includes_a_session_signing_in_again() {
+        let mut resigning = snapshot();
+        resigning.id = "Resigning".into();
+        resigning.phase = Phase::SigningIn;
+        resigning.signed_in = true;
+        let mut first_sign_in = snapshot();
+        first_sign_in.id = "New".into();
+        first_sign_in.phase = Phase::SigningIn;
+        first_sign_in.signed_in = false;
+        let mut expired = snapshot();
+        expired.id = "Old".into();
+        expired.phase = Phase::Expired;
+        expired.signed_in = false;
+        let active = snapshot();
+        let sessions = [resigning, first_sign_in, expired, active];
+        assert_eq!(signed_in(&sessions).collect::<Vec<_>>(), ["Resigning", "Work"]);
+    }
+
+    fn snapshot() -> SessionSnapshot {
+        SessionSnapshot {
             id: "Work".into(),
             provider_name: "P".into(),
             issuer: "https://p.example".into(),
@@ -162,6 +188,10 @@ mod tests {
                 preferred_username: None,
             }),
             phase: Phase::Active,
+            signed_in: true,
+            ends_at: None,
+            end_reason: None,
+            can_extend: true,
             access_token_expires_at: None,
             refresh_token_expires_at: None,
             session_expires_at: None,
@@ -171,14 +201,21 @@ mod tests {
             has_refresh_token: true,
             consecutive_failures: 0,
             last_error: None,
-        };
-        session.session_expires_at = Some(now + TimeDelta::seconds(8 * 3600));
-        session.refresh_token_expires_at = Some(now + TimeDelta::seconds(7 * 3600 + 58 * 60));
+        }
+    }
+
+    #[test]
+    fn a_line_per_session_shows_who_and_how_long() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let mut session = snapshot();
+        session.ends_at = Some(now + TimeDelta::seconds(7 * 3600 + 58 * 60));
+        session.end_reason = Some(session_core::EndReason::RefreshTokenExpires);
         assert_eq!(session_line(&session, now), "Work: Alice Example, 7 h 58 min left");
-        session.has_refresh_token = false;
-        session.access_token_expires_at = Some(now + TimeDelta::seconds(90));
+        session.ends_at = Some(now + TimeDelta::seconds(90));
+        session.end_reason = Some(session_core::EndReason::NoRefreshToken);
         assert_eq!(session_line(&session, now), "Work: Alice Example, 1 min left");
         session.phase = Phase::Expired;
+        session.signed_in = false;
         assert_eq!(session_line(&session, now), "Work: expired, sign in again");
         session.phase = Phase::SignedOut;
         assert_eq!(session_line(&session, now), "Work: signed out");

@@ -2,8 +2,7 @@
 //! OpenID Provider (oidc-provider), the real keychain (gnome-keyring) and the real notification
 //! server (dunst). Run through `scripts/test.sh`, which provides the private desktop.
 
-#[path = "../../core/tests/support/mod.rs"]
-mod support;
+use session_keeper_testkit as support;
 
 mod harness;
 
@@ -69,7 +68,8 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     app.screenshot("02-add-provider-error").await;
     app.type_into("#add-form input[name=issuer]", "http://127.0.0.1:9").await;
     app.click("#add-submit").await;
-    app.wait_text("#add-error", "an unreachable host", |t| t.contains("could not be reached") || t.contains("reach")).await;
+    let unreachable = app.wait_text("#add-error", "an unreachable host", |t| t.contains("could not be reached")).await;
+    assert!(unreachable.contains("(connection refused)"), "a few words, not the library's chain: {unreachable}");
     assert_eq!(app.client.find_all(fantoccini::Locator::Css("li.card")).await.unwrap().len(), 0, "nothing saved");
     app.type_into("#add-form input[name=issuer]", &idp.issuer).await;
     app.click("#add-submit").await;
@@ -238,7 +238,8 @@ async fn sign_in_window_cannot_call_any_command_and_provider_errors_end_the_atte
             r#"
             const ipc = window.__TAURI_INTERNALS__;
             const attempt = async (cmd, args) => {
-              if (!ipc || typeof ipc.invoke !== "function") return "no ipc at all";
+              // The bridge is there (Tauri injects it into every webview): the app itself must refuse.
+              if (!ipc || typeof ipc.invoke !== "function") return "NO BRIDGE: nothing was tried";
               try { await ipc.invoke(cmd, args); return "ALLOWED"; }
               catch (e) { return String((e && e.message) || e); }
             };
@@ -258,7 +259,7 @@ async fn sign_in_window_cannot_call_any_command_and_provider_errors_end_the_atte
     assert_eq!(results.len(), 7);
     for result in results {
         let text = result.as_str().unwrap();
-        assert!(text != "ALLOWED" && (text.contains("not allowed") || text == "no ipc at all"), "refused: {results:?}");
+        assert!(text.contains("not allowed"), "each command is refused by the app: {results:?}");
     }
 
     // The provider's Cancel link answers with an error redirect: the attempt ends with a message.
@@ -358,7 +359,8 @@ async fn focus_rechecks_the_session_and_notices_a_revocation_elsewhere() {
         (app.badge("Demo").await == "Expired").then_some(())
     })
     .await;
-    app.wait_text(&card("Demo", ".card-error"), "why", |t| t.contains("sign in again")).await;
+    app.wait_text(&card("Demo", ".card-error"), "why", |t| t == session_core::REVOKED_MESSAGE).await;
+    assert_eq!(app.attr(&card("Demo", ".card-error"), "data-kind").await.as_deref(), Some("session_revoked"));
     app.quit().await;
 }
 
@@ -489,6 +491,10 @@ sys.exit("closed without an answer" if not answer else f"answered: {answer.decod
         folders.iter().for_each(|folder| chmod(folder, 0o700));
         chmod(&socket, 0o600);
         assert!(ignored.contains("closed without an answer"), "{ignored}");
+    } else if std::env::var_os("CI").is_some() {
+        panic!("CI must run as root: the other-account check of the token socket needs `runuser -u nobody`");
+    } else {
+        eprintln!("SKIPPED: the other-account check of the token socket (needs root for `runuser -u nobody`; CI runs it)");
     }
 
     // 2. The tray menu, as a panel reads it over D-Bus: the session with its time left, and the actions.
