@@ -116,11 +116,23 @@ pub enum Error {
     #[error("The keychain is locked: unlock it (for example by signing in to the desktop) and try again.")]
     KeychainLocked,
     /// Keychain not available.
-    #[error("The keychain (Secret Service) is not available: {0}. Start gnome-keyring or another Secret Service and try again.")]
-    KeychainUnavailable(String),
+    #[error("The keychain (Secret Service) is not available: {reason}. Start gnome-keyring or another Secret Service and try again.")]
+    KeychainUnavailable {
+        /// A few words: "it did not answer within 5 s".
+        reason: String,
+        /// The keyring library's own error, for logs.
+        #[source]
+        source: Option<Cause>,
+    },
     /// Other keychain failure.
-    #[error("The keychain failed: {0}")]
-    KeychainFailed(String),
+    #[error("The keychain failed: {reason}")]
+    KeychainFailed {
+        /// What went wrong and what to do.
+        reason: String,
+        /// The keyring library's own error, for logs.
+        #[source]
+        source: Option<Cause>,
+    },
     /// Metadata storage failure.
     #[error("Could not save or read {path}: {detail}. Free some disk space or fix the file's permissions and try again.")]
     StorageFailed {
@@ -165,8 +177,8 @@ impl Error {
             Error::UnknownSession(_) => ErrorKind::UnknownSession,
             Error::SessionExists(_) => ErrorKind::SessionExists,
             Error::KeychainLocked => ErrorKind::KeychainLocked,
-            Error::KeychainUnavailable(_) => ErrorKind::KeychainUnavailable,
-            Error::KeychainFailed(_) => ErrorKind::KeychainFailed,
+            Error::KeychainUnavailable { .. } => ErrorKind::KeychainUnavailable,
+            Error::KeychainFailed { .. } => ErrorKind::KeychainFailed,
             Error::StorageFailed { .. } => ErrorKind::StorageFailed,
             Error::Shutdown => ErrorKind::Shutdown,
             Error::SignInTimedOut(_) => ErrorKind::SignInTimedOut,
@@ -191,6 +203,16 @@ impl Error {
     /// The provider could not be reached at `endpoint`, for `reason` (a few words).
     pub fn unavailable(endpoint: impl Into<String>, reason: impl Into<String>, source: Option<String>) -> Self {
         Error::ProviderUnavailable { endpoint: endpoint.into(), reason: reason.into(), source: source.map(Cause) }
+    }
+
+    /// The keychain cannot be reached, for `reason` (our words); `source` is the library's.
+    pub fn keychain_unavailable(reason: impl Into<String>, source: Option<String>) -> Self {
+        Error::KeychainUnavailable { reason: reason.into(), source: source.map(Cause) }
+    }
+
+    /// The keychain refused, for `reason` (our words, with what to do); `source` is the library's.
+    pub fn keychain_failed(reason: impl Into<String>, source: Option<String>) -> Self {
+        Error::KeychainFailed { reason: reason.into(), source: source.map(Cause) }
     }
 
     /// A secret-free summary for snapshots and events.

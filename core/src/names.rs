@@ -1,6 +1,7 @@
-//! Newtypes for the protocol values that were plain strings: a session's name (validated once, when
-//! made) and a redirect URI (parsed once, with the one [`RedirectUri::matches`] that the embedded
-//! window, the loopback listener and the code exchange all use).
+//! Newtypes for the protocol values that were plain strings, so that they cannot be mixed up: a
+//! session's name (validated once, when made), a redirect URI (parsed once, with the one
+//! [`RedirectUri::matches`] that the embedded window, the loopback listener and the code exchange all
+//! use), the issuer and the client id (checked by [`crate::ProviderConfig::validate`]).
 
 use std::net::IpAddr;
 
@@ -9,9 +10,10 @@ use url::Url;
 
 use crate::error::{Error, Result};
 
-/// A session's name: 1 to 64 letters, digits, spaces or `- _ . @`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
+/// A session's name: 1 to 64 letters, digits, spaces or `- _ . @`. Made only through
+/// [`SessionName::new`] (or from a stored record, checked the same way), so a name that exists is valid.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct SessionName(String);
 
 impl SessionName {
@@ -41,11 +43,99 @@ impl From<SessionName> for String {
     }
 }
 
+impl TryFrom<String> for SessionName {
+    type Error = Error;
+
+    fn try_from(name: String) -> Result<Self> {
+        Self::new(&name)
+    }
+}
+
+impl std::ops::Deref for SessionName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for SessionName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for SessionName {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for SessionName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 impl std::fmt::Display for SessionName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
 }
+
+/// Declares a string newtype that reads as its text (`as_str`, `Deref`, `Display`) and serializes as
+/// a plain string.
+macro_rules! text_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(text: String) -> Self {
+                Self(text)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                Self(text.to_owned())
+            }
+        }
+    };
+}
+
+text_newtype!(
+    /// The provider's issuer URL, exactly as the provider announces it (compared as a string).
+    Issuer
+);
+
+text_newtype!(
+    /// The OAuth client id registered at the provider.
+    ClientId
+);
 
 /// A redirect URI registered at the provider: parsed once, kept as written (it is sent to the
 /// provider, which compares it as a string).

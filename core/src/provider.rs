@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::names::{RedirectUri, is_loopback};
+use crate::names::{ClientId, Issuer, RedirectUri, is_loopback};
 
 /// The scopes asked for when none are configured.
 pub const DEFAULT_SCOPES: &str = "openid profile email offline_access";
@@ -23,9 +23,9 @@ pub struct ProviderConfig {
     /// Name shown to the user.
     pub display_name: String,
     /// Issuer URL, exactly as the provider announces it.
-    pub issuer: String,
+    pub issuer: Issuer,
     /// OAuth client id (a public client unless a client secret is stored).
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Scopes to ask for.
     pub scopes: Vec<String>,
     /// Where the provider sends the browser back after sign-in.
@@ -64,8 +64,8 @@ impl ProviderConfig {
                 .ok()
                 .and_then(|u| u.host_str().map(str::to_owned))
                 .unwrap_or_else(|| issuer.clone()),
-            issuer,
-            client_id: client_id.into(),
+            issuer: issuer.into(),
+            client_id: ClientId::from(client_id.into()),
             scopes: DEFAULT_SCOPES.split(' ').map(str::to_owned).collect(),
             redirect_uri: RedirectUri::parse(DEFAULT_REDIRECT_URI).expect("the default redirect URI is a URL"),
             post_logout_redirect_uri: None,

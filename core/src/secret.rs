@@ -51,10 +51,13 @@ impl SessionSecrets {
     /// Parses what [`Self::to_keychain_value`] wrote. A corrupt item is an error, never a panic.
     pub(crate) fn from_keychain_value(session: &str, value: &SecretString) -> Result<Self> {
         let stored: StoredSecrets<'_> = serde_json::from_str(value.expose_secret()).map_err(|_| {
-            Error::KeychainFailed(format!(
-                "the keychain item of session \"{session}\" is not readable (it was changed outside \
-                 Session Keeper); it was left untouched, sign in again to replace it"
-            ))
+            Error::keychain_failed(
+                format!(
+                    "the keychain item of session \"{session}\" is not readable (it was changed outside \
+                     Session Keeper); it was left untouched, sign in again to replace it"
+                ),
+                None,
+            )
         })?;
         Ok(Self {
             access_token: SecretString::from(stored.access_token.into_owned()),

@@ -8,21 +8,41 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::provider::ProviderConfig;
+use crate::names::SessionName;
 use crate::session::SessionState;
 use crate::user::UserProfile;
 
 /// What is persisted of one session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", from = "StoredRecord")]
 pub struct SessionRecord {
     /// The session's name.
-    pub id: String,
+    pub id: SessionName,
     /// Its provider.
     pub provider: ProviderConfig,
-    /// Who is signed in (claims from the ID token and userinfo).
-    pub user: Option<UserProfile>,
-    /// Its state.
+    /// Its state (who is signed in included).
     pub state: SessionState,
+}
+
+/// A record as files hold it: before the user moved into the state, it was a field of the record.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredRecord {
+    id: SessionName,
+    provider: ProviderConfig,
+    #[serde(default)]
+    user: Option<UserProfile>,
+    state: SessionState,
+}
+
+impl From<StoredRecord> for SessionRecord {
+    fn from(stored: StoredRecord) -> Self {
+        let mut state = stored.state;
+        if state.user.is_none() {
+            state.user = stored.user;
+        }
+        SessionRecord { id: stored.id, provider: stored.provider, state }
+    }
 }
 
 /// Where session records are kept between runs.
@@ -126,11 +146,24 @@ impl MetadataStore for MemoryStore {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_file_from_before_keeps_its_user() {
+        let old = serde_json::json!([{
+            "id": "work",
+            "provider": serde_json::to_value(ProviderConfig::new("https://id.example.com", "client")).unwrap(),
+            "user": { "subject": "alice", "name": "Alice", "email": null, "preferredUsername": null },
+            "state": serde_json::to_value(SessionState::signed_out()).unwrap(),
+        }]);
+        let records: Vec<SessionRecord> = serde_json::from_value(old).unwrap();
+        assert_eq!(records[0].state.user.as_ref().map(|u| u.subject.as_str()), Some("alice"));
+        let saved = serde_json::to_value(&records[0]).unwrap();
+        assert!(saved.get("user").is_none() && saved["state"]["user"]["subject"] == "alice", "{saved}");
+    }
+
     fn record(id: &str) -> SessionRecord {
         SessionRecord {
-            id: id.into(),
+            id: SessionName::new(id).unwrap(),
             provider: ProviderConfig::new("https://id.example.com", "client"),
-            user: None,
             state: SessionState::signed_out(),
         }
     }

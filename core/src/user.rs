@@ -27,13 +27,4 @@ impl UserProfile {
             subject: self.subject,
         }
     }
-
-    /// The profile after a userinfo check: the fresh one if it is the same user (or none was known),
-    /// else the known one (another user's claims never replace the signed-in user's).
-    pub(crate) fn checked(known: Option<UserProfile>, fresh: UserProfile) -> Option<UserProfile> {
-        match known {
-            Some(known) if known.subject != fresh.subject => Some(known),
-            _ => Some(fresh),
-        }
-    }
 }

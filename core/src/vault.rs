@@ -66,17 +66,18 @@ impl KeyringVault {
                 if text.contains("ocked") {
                     Error::KeychainLocked
                 } else {
-                    Error::KeychainUnavailable(text)
+                    Error::keychain_unavailable("the Secret Service did not answer as expected", Some(text))
                 }
             }
-            K::NoDefaultStore => Error::KeychainUnavailable("no credential store".into()),
+            K::NoDefaultStore => Error::keychain_unavailable("no credential store", None),
             K::BadEncoding(_) | K::BadDataFormat(..) => {
-                Error::KeychainFailed("an item holds data that is not text; it was left untouched".into())
+                Error::keychain_failed("an item holds data that is not text; it was left untouched", None)
             }
-            K::Ambiguous(_) => Error::KeychainFailed(
-                "several keychain items match one session; remove the duplicates in your keychain manager".into(),
+            K::Ambiguous(_) => Error::keychain_failed(
+                "several keychain items match one session; remove the duplicates in your keychain manager",
+                None,
             ),
-            other => Error::KeychainFailed(other.to_string()),
+            other => Error::keychain_failed("it refused the operation; try again", Some(other.to_string())),
         }
     }
 }
@@ -181,11 +182,8 @@ impl SecretVault {
         let task = tokio::task::spawn_blocking(move || op(inner.as_ref()));
         match tokio::time::timeout(self.timeout, task).await {
             Ok(Ok(result)) => result,
-            Ok(Err(join_error)) => Err(Error::KeychainFailed(format!("the keychain call failed: {join_error}"))),
-            Err(_) => Err(Error::KeychainUnavailable(format!(
-                "it did not answer within {} s",
-                self.timeout.as_secs_f32()
-            ))),
+            Ok(Err(join_error)) => Err(Error::keychain_failed("the keychain call ended unexpectedly; try again", Some(join_error.to_string()))),
+            Err(_) => Err(Error::keychain_unavailable(format!("it did not answer within {} s", self.timeout.as_secs_f32()), None)),
         }
     }
 

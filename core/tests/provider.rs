@@ -97,7 +97,7 @@ async fn discovery_refuses_a_wrong_issuer_and_an_unreachable_host_and_saves_noth
     let vault = keychain("discovery");
     let manager = manager(vault, Policy::default()).await;
     let mut config = idp.config();
-    config.issuer = idp.base();
+    config.issuer = idp.base().into();
     let err = manager.add_session("mismatch", config, None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::IssuerMismatch, "{err}");
     assert!(err.to_string().contains("http://localhost:1/not-this-one"), "{err}");

@@ -128,13 +128,12 @@ async fn harness(access_seconds: i64, policy: Policy) -> Harness {
         refresh_token_expires_at: None,
         has_refresh_token: true,
     };
-    let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn(times), start, &policy);
+    let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn(times, alice()), start, &policy);
     let store = Arc::new(MemoryStore::default());
     store
         .save(&[SessionRecord {
-            id: "s".into(),
+            id: session_core::SessionName::new("s").unwrap(),
             provider: ProviderConfig::new("https://id.example.com", "client"),
-            user: Some(alice()),
             state,
         }])
         .unwrap();
@@ -324,4 +323,18 @@ async fn a_keychain_outage_after_rotation_keeps_the_new_tokens_and_saves_them_la
     elapse(Duration::from_secs(11)).await;
     assert_eq!(stored_refresh_token(&h.vault).await.as_deref(), Some("rt-1"), "rotated token never saved");
     assert_eq!(h.manager.snapshot("s").await.unwrap().last_error, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_request_about_an_unknown_session_says_so() {
+    let h = harness(3600, Policy::default()).await;
+    let unknown = |err: session_core::Error| assert_eq!(err.kind(), ErrorKind::UnknownSession, "{err}");
+    unknown(h.manager.provider_config("nope").await.unwrap_err());
+    unknown(h.manager.refresh("nope", true).await.unwrap_err());
+    unknown(h.manager.access_token("nope").await.unwrap_err());
+    unknown(h.manager.sign_out("nope").await.unwrap_err());
+    unknown(h.manager.cancel_sign_in("nope").await.unwrap_err());
+    unknown(h.manager.remove_session("nope").await.unwrap_err());
+    unknown(h.manager.snapshot("nope").await.unwrap_err());
+    assert_eq!(h.manager.snapshot("s").await.unwrap().phase, Phase::Active, "the known session is untouched");
 }

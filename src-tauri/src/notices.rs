@@ -80,7 +80,7 @@ impl NoticeBook {
     /// running is on the dashboard, and a notice at every login would be noise.
     pub fn seed<'a>(&mut self, sessions: impl IntoIterator<Item = &'a SessionSnapshot>) {
         for session in sessions {
-            let said = self.said.entry(session.id.clone()).or_default();
+            let said = self.said.entry(session.id.to_string()).or_default();
             said.signed_in_at = session.signed_in_at;
             said.expiring = session.phase == Phase::Expiring;
             said.expired = session.phase == Phase::Expired;
@@ -95,12 +95,12 @@ impl NoticeBook {
 
     /// The notices a new snapshot calls for (usually none).
     pub fn observe(&mut self, session: &SessionSnapshot) -> Vec<Notice> {
-        let said = self.said.entry(session.id.clone()).or_default();
+        let said = self.said.entry(session.id.to_string()).or_default();
         if session.signed_in && session.signed_in_at != said.signed_in_at {
             *said = Said { signed_in_at: session.signed_in_at, ..Said::default() };
         }
         let mut notices = Vec::new();
-        let id = session.id.clone();
+        let id = session.id.to_string();
         let provider = session.provider_name.clone();
         let last_error = session.last_error.as_ref().map(|e| e.message.clone());
         match session.phase {
@@ -210,7 +210,7 @@ mod tests {
         let now = now();
         let signed_in = matches!(phase, Phase::Active | Phase::Refreshing | Phase::Expiring);
         SessionSnapshot {
-            id: "work".into(),
+            id: session_core::SessionName::new("work").unwrap(),
             provider_name: "Example ID".into(),
             issuer: "https://id.example.com".into(),
             sign_in_with: Default::default(),

@@ -72,7 +72,7 @@ fn menu(app: &AppHandle, sessions: &[SessionSnapshot], now: DateTime<Utc>) -> ta
 /// The sessions that hold tokens (as the core says: a session signing in again holds its old ones),
 /// which Refresh all and Sign out all act on.
 pub fn signed_in(sessions: &[SessionSnapshot]) -> impl Iterator<Item = String> + '_ {
-    sessions.iter().filter(|s| s.signed_in).map(|s| s.id.clone())
+    sessions.iter().filter(|s| s.signed_in).map(|s| s.id.to_string())
 }
 
 /// One session's line: "Work: alice, 7 h 58 min left".
@@ -159,15 +159,15 @@ mod tests {
     #[test]
     fn sign_out_all_includes_a_session_signing_in_again() {
         let mut resigning = snapshot();
-        resigning.id = "Resigning".into();
+        resigning.id = session_core::SessionName::new("Resigning").unwrap();
         resigning.phase = Phase::SigningIn;
         resigning.signed_in = true;
         let mut first_sign_in = snapshot();
-        first_sign_in.id = "New".into();
+        first_sign_in.id = session_core::SessionName::new("New").unwrap();
         first_sign_in.phase = Phase::SigningIn;
         first_sign_in.signed_in = false;
         let mut expired = snapshot();
-        expired.id = "Old".into();
+        expired.id = session_core::SessionName::new("Old").unwrap();
         expired.phase = Phase::Expired;
         expired.signed_in = false;
         let active = snapshot();
@@ -177,7 +177,7 @@ mod tests {
 
     fn snapshot() -> SessionSnapshot {
         SessionSnapshot {
-            id: "Work".into(),
+            id: session_core::SessionName::new("Work").unwrap(),
             provider_name: "P".into(),
             issuer: "https://p.example".into(),
             sign_in_with: Default::default(),

@@ -554,7 +554,13 @@ sys.exit("closed without an answer" if not answer else f"answered: {answer.decod
     let exec = desktop.lines().find(|l| l.starts_with("Exec=")).unwrap_or_default().to_owned();
     assert!(exec.contains("session-keeper") && exec.contains("--background"), "{desktop}");
 
-    // Sign out from the tray, then Quit from the tray ends the app.
+    // Sign out from the tray, then Quit from the tray ends the app. The session is signing in again
+    // (as from a notification's "Sign in again"): it still holds its tokens, so Sign out all signs it
+    // out too, and they leave the keychain.
+    let started = app.run_async(r#"window.__TAURI__.core.invoke("sign_in", { id: "Demo" }).then(() => done("started"), (e) => done(String(e)))"#).await;
+    assert_eq!(started, serde_json::json!("started"));
+    app.wait_badge("Demo", "Signing in…").await;
+    assert!(keychain_tokens("Demo").await.is_some(), "a new sign-in dropped the old tokens");
     tray.click("Sign out all");
     app.wait_badge("Demo", "Signed out").await;
     assert!(keychain_tokens("Demo").await.is_none());

@@ -251,7 +251,7 @@ impl Provider {
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
         config.validate()?;
-        let issuer = IssuerUrl::new(config.issuer.clone())
+        let issuer = IssuerUrl::new(config.issuer.to_string())
             .map_err(|err| Error::InvalidConfiguration(format!("The issuer URL is not valid: {err}")))?;
         let discovery_url = format!("{}/.well-known/openid-configuration", config.issuer.trim_end_matches('/'));
         let metadata = Metadata::discover_async(issuer.clone(), http)
@@ -276,7 +276,7 @@ impl Provider {
             .map_err(|err| Error::InvalidConfiguration(format!("The redirect URI is not valid: {err}")))?;
         let client = OidcClient::from_provider_metadata(
             metadata,
-            ClientId::new(config.client_id.clone()),
+            ClientId::new(config.client_id.to_string()),
             client_secret.as_ref().map(|s| ClientSecret::new(s.expose_secret().to_owned())),
         )
         .set_redirect_uri(redirect);

@@ -13,18 +13,18 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::commands::{Command, HandOut, Reply};
+use super::commands::{Command, HandOut, Reply, Request};
 use super::effects::{Completion, Runner, SignOutTicket};
 use super::machine::transition;
 use super::snapshot::{SessionEvent, SessionSnapshot};
 use super::state::{Effect, Event, Refusal};
 use crate::clock::Clock;
+use crate::names::SessionName;
 use crate::error::{Error, ErrorInfo};
 use crate::oidc::{PendingSignIn, UserCheck};
 use crate::policy::Policy;
 use crate::secret::SessionSecrets;
 use crate::store::SessionRecord;
-use crate::user::UserProfile;
 
 /// One session as the actor holds it: its record, its tokens in memory, and who waits for it.
 pub(crate) struct Entry {
@@ -73,7 +73,7 @@ impl Entry {
 pub(crate) struct Actor {
     pub clock: Arc<dyn Clock>,
     pub policy: Policy,
-    pub sessions: BTreeMap<String, Entry>,
+    pub sessions: BTreeMap<SessionName, Entry>,
     pub events: broadcast::Sender<SessionEvent>,
     pub runner: Runner,
     pub tasks: JoinSet<Completion>,
@@ -114,7 +114,7 @@ impl Actor {
     }
 
     fn tick_all(&mut self) {
-        let ids: Vec<String> = self.sessions.keys().cloned().collect();
+        let ids: Vec<SessionName> = self.sessions.keys().cloned().collect();
         for id in ids {
             self.apply(&id, Event::Tick);
         }
@@ -177,9 +177,9 @@ impl Actor {
             }
         };
         let Some(id) = completion.session().map(str::to_owned) else { return };
-        let current = self.sessions.get(&id).is_some_and(|e| Some(e.record.state.generation) == completion.generation());
+        let current = self.sessions.get(id.as_str()).is_some_and(|e| Some(e.record.state.generation) == completion.generation());
         if current {
-            let entry = self.sessions.get_mut(&id).expect("checked");
+            let entry = self.sessions.get_mut(id.as_str()).expect("checked");
             let events = match completion {
                 Completion::Refresh { result, used, .. } => {
                     if entry.secrets.is_none() {
@@ -219,10 +219,7 @@ impl Actor {
                     vec![Event::Reread { rotated }]
                 }
                 Completion::Validate { check, .. } => vec![match check {
-                    UserCheck::Valid(profile) => {
-                        entry.record.user = UserProfile::checked(entry.record.user.take(), profile);
-                        Event::Validated
-                    }
+                    UserCheck::Valid(profile) => Event::Validated(profile),
                     UserCheck::Rejected => Event::ValidationRejected,
                     UserCheck::Unavailable(err) => {
                         tracing::info!(session = %id, error = %err, "userinfo check not possible now");
@@ -270,55 +267,52 @@ impl Actor {
             Command::Add { record, reply } => {
                 let id = record.id.clone();
                 if self.sessions.contains_key(&id) {
-                    let _ = reply.send(Err(Error::SessionExists(id)));
+                    let _ = reply.send(Err(Error::SessionExists(id.into())));
                     return;
                 }
                 let entry = Entry::new(record, None);
                 let _ = reply.send(Ok(SessionSnapshot::of(&entry.record, &self.policy)));
                 self.sessions.insert(id, entry);
             }
-            Command::Remove { id, reply } => {
-                let removed = self.sessions.remove(&id);
-                if removed.is_some() {
-                    let _ = self.events.send(SessionEvent::Removed { id: id.clone() });
-                    self.persist_now();
-                }
-                let _ = reply.send(removed.map(|_| ()).ok_or(Error::UnknownSession(id)));
-            }
             Command::Snapshots { reply } => {
                 let _ = reply.send(self.sessions.values().map(|e| SessionSnapshot::of(&e.record, &self.policy)).collect());
             }
-            Command::Record { id, reply } => {
-                let _ = reply.send(self.sessions.get(&id).map(|e| e.record.clone()).ok_or(Error::UnknownSession(id)));
-            }
             Command::SetPolicy { policy } => self.policy = policy,
-            Command::Trigger { id: None, trigger, .. } => {
-                let ids: Vec<String> = self.sessions.keys().cloned().collect();
+            Command::CheckAll { trigger } => {
+                let ids: Vec<SessionName> = self.sessions.keys().cloned().collect();
                 for id in ids {
                     self.apply(&id, Event::Trigger(trigger));
                 }
             }
-            command => {
-                let id = command.session().to_owned();
-                if !self.sessions.contains_key(&id) {
-                    command.refuse(Error::UnknownSession(id));
-                    return;
+            Command::Session { id, request } => {
+                if self.sessions.contains_key(id.as_str()) {
+                    self.handle_for(&id, request);
+                } else {
+                    request.refuse(Error::UnknownSession(id));
                 }
-                self.handle_for(&id, command);
             }
         }
     }
 
-    /// Commands about one existing session.
-    fn handle_for(&mut self, id: &str, command: Command) {
+    /// Requests about one existing session.
+    fn handle_for(&mut self, id: &str, request: Request) {
         let entry = self.sessions.get_mut(id).expect("checked by the caller");
-        match command {
-            Command::BeginSignIn { pending, reply, .. } => {
+        match request {
+            Request::Remove { reply } => {
+                self.sessions.remove(id);
+                let _ = self.events.send(SessionEvent::Removed { id: id.to_owned() });
+                self.persist_now();
+                let _ = reply.send(Ok(()));
+            }
+            Request::Record { reply } => {
+                let _ = reply.send(Ok(entry.record.clone()));
+            }
+            Request::BeginSignIn { pending, reply } => {
                 entry.pending_sign_in = Some(pending);
                 self.apply(id, Event::SignInStarted);
                 let _ = reply.send(Ok(()));
             }
-            Command::TakeSignIn { redirect, reply, .. } => {
+            Request::TakeSignIn { redirect, reply } => {
                 let answer = match &entry.pending_sign_in {
                     None => Err(Error::NoSignInPending(id.to_owned())),
                     Some(pending) if !pending.matches(&redirect) => {
@@ -328,12 +322,11 @@ impl Actor {
                 };
                 let _ = reply.send(answer);
             }
-            Command::FinishSignIn { outcome, reply, .. } => match outcome {
+            Request::FinishSignIn { outcome, reply } => match outcome {
                 Ok((secrets, times, user)) => {
                     entry.secrets = Some(secrets);
-                    entry.record.user = Some(user);
                     entry.last_failure = None;
-                    self.apply(id, Event::SignedIn(times));
+                    self.apply(id, Event::SignedIn(times, user));
                     let _ = reply.send(Ok(self.snapshot(id).expect("present")));
                 }
                 Err(err) => {
@@ -343,28 +336,26 @@ impl Actor {
                     let _ = reply.send(Err(err));
                 }
             },
-            Command::CancelSignIn { reply, .. } => {
+            Request::CancelSignIn { reply } => {
                 entry.pending_sign_in = None;
                 self.apply(id, Event::SignInAbandoned);
                 let _ = reply.send(Ok(self.snapshot(id).expect("present")));
             }
-            Command::Trigger { trigger, reply, .. } => {
-                if let Some(reply) = reply {
-                    entry.last_failure = None;
-                    entry.waiters.push(reply);
-                }
+            Request::Trigger { trigger, reply } => {
+                entry.last_failure = None;
+                entry.waiters.push(reply);
                 self.apply(id, Event::Trigger(trigger));
                 self.settle(id);
             }
-            Command::WantToken { reply, .. } => {
+            Request::WantToken { reply } => {
                 entry.token_waiters.push(reply);
                 self.apply(id, Event::TokenWanted);
             }
-            Command::SignOut { reply, .. } => {
+            Request::SignOut { reply } => {
                 entry.sign_outs.push(reply);
                 self.apply(id, Event::SignOutRequested);
             }
-            Command::SignOutFinished { ticket, result, reply, .. } => {
+            Request::SignOutFinished { ticket, result, reply } => {
                 if let Err(err) = result {
                     if entry.secrets.is_none() {
                         entry.secrets = ticket.secrets;
@@ -374,9 +365,6 @@ impl Actor {
                     return;
                 }
                 let _ = reply.send(Ok(self.snapshot(id).expect("present")));
-            }
-            Command::Add { .. } | Command::Remove { .. } | Command::Snapshots { .. } | Command::Record { .. } | Command::SetPolicy { .. } => {
-                unreachable!("handled in `handle`")
             }
         }
     }

@@ -25,51 +25,48 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
 /// What the handle asks of the actor.
 pub(crate) enum Command {
     Add { record: SessionRecord, reply: Reply<SessionSnapshot> },
-    Remove { id: String, reply: Reply<()> },
     Snapshots { reply: oneshot::Sender<Vec<SessionSnapshot>> },
-    Record { id: String, reply: Reply<SessionRecord> },
-    BeginSignIn { id: String, pending: PendingSignIn, reply: Reply<()> },
-    TakeSignIn { id: String, redirect: Url, reply: Reply<PendingSignIn> },
-    FinishSignIn { id: String, outcome: Result<(SessionSecrets, TokenTimes, UserProfile)>, reply: Reply<SessionSnapshot> },
-    CancelSignIn { id: String, reply: Reply<SessionSnapshot> },
-    Trigger { id: Option<String>, trigger: Trigger, reply: Option<Reply<SessionSnapshot>> },
-    WantToken { id: String, reply: Reply<HandOut> },
-    SignOut { id: String, reply: Reply<SignOutTicket> },
-    SignOutFinished { id: String, ticket: SignOutTicket, result: Result<()>, reply: Reply<SessionSnapshot> },
     SetPolicy { policy: Policy },
+    /// A trigger for every session (the refresh handler, a wake from sleep); nobody waits.
+    CheckAll { trigger: Trigger },
+    /// A request about one session; answered with [`Error::UnknownSession`] if there is none.
+    Session { id: String, request: Request },
+}
+
+/// What can be asked about one session.
+pub(crate) enum Request {
+    Remove { reply: Reply<()> },
+    Record { reply: Reply<SessionRecord> },
+    BeginSignIn { pending: PendingSignIn, reply: Reply<()> },
+    TakeSignIn { redirect: Url, reply: Reply<PendingSignIn> },
+    FinishSignIn { outcome: Result<(SessionSecrets, TokenTimes, UserProfile)>, reply: Reply<SessionSnapshot> },
+    CancelSignIn { reply: Reply<SessionSnapshot> },
+    Trigger { trigger: Trigger, reply: Reply<SessionSnapshot> },
+    WantToken { reply: Reply<HandOut> },
+    SignOut { reply: Reply<SignOutTicket> },
+    SignOutFinished { ticket: SignOutTicket, result: Result<()>, reply: Reply<SessionSnapshot> },
 }
 
 impl Command {
-    /// The session a per-session command is about.
-    pub(crate) fn session(&self) -> &str {
-        match self {
-            Command::Remove { id, .. }
-            | Command::Record { id, .. }
-            | Command::BeginSignIn { id, .. }
-            | Command::TakeSignIn { id, .. }
-            | Command::FinishSignIn { id, .. }
-            | Command::CancelSignIn { id, .. }
-            | Command::WantToken { id, .. }
-            | Command::SignOut { id, .. }
-            | Command::SignOutFinished { id, .. }
-            | Command::Trigger { id: Some(id), .. } => id,
-            Command::Add { record, .. } => &record.id,
-            Command::Trigger { id: None, .. } | Command::Snapshots { .. } | Command::SetPolicy { .. } => "",
-        }
+    /// A request about session `id`.
+    pub(crate) fn session(id: &str, request: Request) -> Self {
+        Command::Session { id: id.to_owned(), request }
     }
+}
 
-    /// Answers the command with `error` (its session is unknown).
+impl Request {
+    /// Answers the request with `error` (its session is unknown).
     pub(crate) fn refuse(self, error: Error) {
         match self {
-            Command::BeginSignIn { reply, .. } => drop(reply.send(Err(error))),
-            Command::TakeSignIn { reply, .. } => drop(reply.send(Err(error))),
-            Command::FinishSignIn { reply, .. } | Command::CancelSignIn { reply, .. } | Command::SignOutFinished { reply, .. } => {
-                drop(reply.send(Err(error)))
-            }
-            Command::Trigger { reply: Some(reply), .. } => drop(reply.send(Err(error))),
-            Command::WantToken { reply, .. } => drop(reply.send(Err(error))),
-            Command::SignOut { reply, .. } => drop(reply.send(Err(error))),
-            _ => {}
+            Request::Remove { reply } | Request::BeginSignIn { reply, .. } => drop(reply.send(Err(error))),
+            Request::Record { reply } => drop(reply.send(Err(error))),
+            Request::TakeSignIn { reply, .. } => drop(reply.send(Err(error))),
+            Request::FinishSignIn { reply, .. }
+            | Request::CancelSignIn { reply }
+            | Request::Trigger { reply, .. }
+            | Request::SignOutFinished { reply, .. } => drop(reply.send(Err(error))),
+            Request::WantToken { reply } => drop(reply.send(Err(error))),
+            Request::SignOut { reply } => drop(reply.send(Err(error))),
         }
     }
 }

@@ -95,7 +95,7 @@ impl Runner {
         let id = id.to_owned();
         match effect {
             Effect::Refresh => {
-                let subject = record.user.as_ref().map(|u| u.subject.clone());
+                let subject = record.state.user.as_ref().map(|u| u.subject.clone());
                 tasks.spawn(async move {
                     let (used, result) = refresh(&providers, &vault, &id, &config, secrets, subject).await;
                     Completion::Refresh { id, generation, used, result }

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::commands::Command;
+use super::commands::{Command, Request};
 use super::handler::{HostEvent, RefreshContext, RefreshHandler, TriggerSink};
 use super::providers::Providers;
 use super::snapshot::{AccessToken, SessionEvent, SessionSnapshot, SignOutOutcome};
@@ -44,7 +44,7 @@ struct CommandSink(mpsc::UnboundedSender<Command>);
 
 impl TriggerSink for CommandSink {
     fn check_all(&self, trigger: Trigger) {
-        let _ = self.0.send(Command::Trigger { id: None, trigger, reply: None });
+        let _ = self.0.send(Command::CheckAll { trigger });
     }
 }
 
@@ -79,7 +79,7 @@ impl SessionManager {
     }
 
     pub(crate) async fn record(&self, id: &str) -> Result<SessionRecord> {
-        self.call(|reply| Command::Record { id: id.to_owned(), reply }).await?
+        self.call(|reply| Command::session(id, Request::Record { reply })).await?
     }
 
     /// The provider settings of one session (no secrets: the client secret stays in the vault).
@@ -101,7 +101,7 @@ impl SessionManager {
             self.shared.vault.save_client_secret(name.as_str(), secret).await?;
         }
         providers.insert(name.as_str(), Arc::new(provider));
-        let record = SessionRecord { id: name.clone().into(), provider: config, user: None, state: SessionState::signed_out() };
+        let record = SessionRecord { id: name.clone(), provider: config, state: SessionState::signed_out() };
         let added = self.call(|reply| Command::Add { record, reply }).await?;
         if added.is_err() {
             providers.forget(name.as_str());
@@ -120,7 +120,7 @@ impl SessionManager {
             self.shared.vault.delete_client_secret(id).await?;
         }
         self.shared.providers.forget(id);
-        self.call(|reply| Command::Remove { id: id.to_owned(), reply }).await?
+        self.call(|reply| Command::session(id, Request::Remove { reply })).await?
     }
 
     /// A valid access token for another program (the token helper). The state machine decides
@@ -129,7 +129,7 @@ impl SessionManager {
     /// refresh), and if that refresh fails for a passing reason while the current token is still
     /// valid, the current token is given; once it has expired, the error is.
     pub async fn access_token(&self, id: &str) -> Result<AccessToken> {
-        let hand_out = self.call(|reply| Command::WantToken { id: id.to_owned(), reply }).await??;
+        let hand_out = self.call(|reply| Command::session(id, Request::WantToken { reply })).await??;
         let secrets = match hand_out.secrets {
             Some(secrets) => secrets,
             None => self.shared.vault.load_tokens(id).await?.ok_or_else(|| Error::NotSignedIn(id.to_owned()))?,
@@ -145,7 +145,7 @@ impl SessionManager {
 
     /// Sends one trigger to one session and waits until what it started has finished.
     pub async fn trigger(&self, id: &str, trigger: Trigger) -> Result<SessionSnapshot> {
-        self.call(|reply| Command::Trigger { id: Some(id.to_owned()), trigger, reply: Some(reply) }).await?
+        self.call(|reply| Command::session(id, Request::Trigger { trigger, reply })).await?
     }
 
     /// Reports that the app window gained focus; the refresh handler decides what to do.
@@ -156,7 +156,7 @@ impl SessionManager {
     /// Reports that the machine woke up: every session is checked at once against the wall clock.
     pub fn resumed(&self) {
         let _ = self.shared.host.send(HostEvent::Resumed);
-        let _ = self.shared.commands.send(Command::Trigger { id: None, trigger: Trigger::Resume, reply: None });
+        let _ = self.shared.commands.send(Command::CheckAll { trigger: Trigger::Resume });
     }
 
     /// Applies new settings at once: the refresh handler is destroyed and initialised again. Settings
@@ -173,7 +173,7 @@ impl SessionManager {
     /// A sign-out during a refresh waits for it ([`crate::Event::SignOutRequested`]), so that the
     /// refresh token it brings is the one revoked.
     pub async fn sign_out(&self, id: &str) -> Result<SignOutOutcome> {
-        let ticket = self.call(|reply| Command::SignOut { id: id.to_owned(), reply }).await??;
+        let ticket = self.call(|reply| Command::session(id, Request::SignOut { reply })).await??;
         let secrets = match &ticket.secrets {
             Some(secrets) => Some(secrets.clone()),
             None => self.shared.vault.load_tokens(id).await.ok().flatten(),
@@ -190,7 +190,7 @@ impl SessionManager {
             Err(err) => revocation.problems.push(format!("The provider could not be reached: {err}")),
         }
         let deleted = self.shared.vault.delete_tokens(id).await;
-        let session = self.call(|reply| Command::SignOutFinished { id: id.to_owned(), ticket, result: deleted, reply }).await??;
+        let session = self.call(|reply| Command::session(id, Request::SignOutFinished { ticket, result: deleted, reply })).await??;
         Ok(SignOutOutcome { session, revocation, end_session_url })
     }
 

@@ -57,9 +57,10 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             next.resume_phase = None;
             evaluate(next, now, policy)
         }
-        Event::SignedIn(times) => {
+        Event::SignedIn(times, user) => {
             let mut next = SessionState::signed_out();
             next.generation = state.generation + 1;
+            next.user = Some(user.clone());
             next.phase = Phase::Active;
             next.tokens = Some(*times);
             next.signed_in_at = Some(now);
@@ -131,9 +132,13 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             }
             (next, Vec::new())
         }
-        Event::Validated => {
+        Event::Validated(profile) => {
             next.validating = false;
             next.last_validated_at = Some(now);
+            // Fresher claims of the same user replace the old ones; another user's never do.
+            if state.user.as_ref().is_none_or(|user| user.subject == profile.subject) {
+                next.user = Some(profile.clone());
+            }
             (next, Vec::new())
         }
         Event::ValidationUnavailable => {
@@ -175,6 +180,7 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
         Event::SignedOut => {
             let mut next = SessionState::signed_out();
             next.generation = state.generation + 1;
+            next.user = state.user.clone();
             (next, Vec::new())
         }
     }
@@ -188,7 +194,7 @@ impl Event {
             Event::RefreshSucceeded { .. }
                 | Event::RefreshFailed { .. }
                 | Event::Reread { .. }
-                | Event::Validated
+                | Event::Validated(_)
                 | Event::ValidationRejected
                 | Event::ValidationUnavailable
         )
@@ -294,6 +300,8 @@ fn resolve_waits(mut next: SessionState, mut effects: Vec<Effect>, event: &Event
 fn sign_out(state: &SessionState) -> (SessionState, Vec<Effect>) {
     let mut next = SessionState::signed_out();
     next.generation = state.generation + 1;
+    // The card goes on saying who was signed in last.
+    next.user = state.user.clone();
     let mut effects = Vec::with_capacity(2);
     if state.hand_out_waiting {
         effects.push(Effect::Refuse(Refusal::NotSignedIn));

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use super::commands::Command;
+use super::commands::{Command, Request};
 use super::handle::SessionManager;
 use super::snapshot::SessionSnapshot;
 use super::state::Phase;
@@ -27,7 +27,7 @@ impl SessionManager {
         // Fresh discovery per sign-in picks up rotated signing keys and changed endpoints.
         let provider = self.shared.providers.discover(id, &record.provider).await?;
         let (url, pending) = provider.begin_sign_in(redirect_uri);
-        self.call(|reply| Command::BeginSignIn { id: id.to_owned(), pending, reply }).await??;
+        self.call(|reply| Command::session(id, Request::BeginSignIn { pending, reply })).await??;
         Ok(url)
     }
 
@@ -93,7 +93,7 @@ impl SessionManager {
     /// the pending sign-in's `state` is refused and leaves that sign-in waiting; any other failure ends
     /// the attempt and stores nothing.
     pub async fn complete_sign_in(&self, id: &str, redirect: &Url) -> Result<SessionSnapshot> {
-        let pending = self.call(|reply| Command::TakeSignIn { id: id.to_owned(), redirect: redirect.clone(), reply }).await??;
+        let pending = self.call(|reply| Command::session(id, Request::TakeSignIn { redirect: redirect.clone(), reply })).await??;
         let outcome = async {
             let record = self.record(id).await?;
             let provider = self.shared.providers.get(id, &record.provider).await?;
@@ -102,11 +102,11 @@ impl SessionManager {
             Ok((signed_in.secrets, signed_in.times, signed_in.user))
         }
         .await;
-        self.call(|reply| Command::FinishSignIn { id: id.to_owned(), outcome, reply }).await?
+        self.call(|reply| Command::session(id, Request::FinishSignIn { outcome, reply })).await?
     }
 
     /// Abandons the sign-in in progress (the user closed the window).
     pub async fn cancel_sign_in(&self, id: &str) -> Result<SessionSnapshot> {
-        self.call(|reply| Command::CancelSignIn { id: id.to_owned(), reply }).await?
+        self.call(|reply| Command::session(id, Request::CancelSignIn { reply })).await?
     }
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::state::{EndReason, Phase};
 use crate::error::ErrorInfo;
+use crate::names::SessionName;
 use crate::oidc::{EndSessionUrl, Revocation};
 use crate::policy::Policy;
 use crate::provider::SignInWith;
@@ -19,7 +20,7 @@ use crate::user::UserProfile;
 #[serde(rename_all = "camelCase")]
 pub struct SessionSnapshot {
     /// The session's name.
-    pub id: String,
+    pub id: SessionName,
     /// The provider's display name.
     pub provider_name: String,
     /// The provider's issuer.
@@ -68,7 +69,7 @@ impl SessionSnapshot {
             provider_name: record.provider.display_name.clone(),
             issuer: record.provider.issuer.to_string(),
             sign_in_with: record.provider.sign_in_with,
-            user: record.user.clone(),
+            user: state.user.clone(),
             phase: state.phase,
             signed_in: state.is_signed_in(),
             ends_at: ending.map(|(at, _)| at),

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorInfo;
 use crate::policy::Policy;
+use crate::user::UserProfile;
 
 /// Where a session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +73,9 @@ pub enum EndReason {
 pub struct SessionState {
     /// Current phase.
     pub phase: Phase,
+    /// Who is (or was last) signed in: claims from the ID token and userinfo. Not secret.
+    #[serde(default)]
+    pub user: Option<UserProfile>,
     /// Expiry instants of the current tokens.
     pub tokens: Option<TokenTimes>,
     /// When the user signed in.
@@ -182,8 +186,8 @@ pub enum Event {
     SignInStarted,
     /// The sign-in was cancelled or failed.
     SignInAbandoned,
-    /// Sign-in completed; the tokens are in the vault.
-    SignedIn(TokenTimes),
+    /// Sign-in completed for this user; the tokens are in the vault.
+    SignedIn(TokenTimes, UserProfile),
     /// A refresh returned new tokens. `warning` is a problem that did not stop it (the refreshed ID
     /// token was dropped).
     RefreshSucceeded {
@@ -209,8 +213,8 @@ pub enum Event {
     TokensSaved,
     /// The keychain refused the tokens in memory; they are kept and the write is retried.
     TokensNotSaved(ErrorInfo),
-    /// The provider's userinfo endpoint accepted the access token.
-    Validated,
+    /// The provider's userinfo endpoint accepted the access token and says who it belongs to.
+    Validated(UserProfile),
     /// The userinfo endpoint rejected the access token (401): the grant may be revoked.
     ValidationRejected,
     /// The userinfo check could not be made (network); nothing is concluded.
@@ -269,6 +273,7 @@ impl SessionState {
     pub fn signed_out() -> Self {
         Self {
             phase: Phase::SignedOut,
+            user: None,
             tokens: None,
             signed_in_at: None,
             session_expires_at: None,

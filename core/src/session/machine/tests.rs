@@ -1,6 +1,7 @@
 use super::*;
 use crate::session::state::{EndReason, Event, KeychainCopy, Phase, Refusal, RefreshFailure, SessionState, TokenTimes, Trigger};
 use crate::error::ErrorKind;
+use crate::user::UserProfile;
 
 fn t(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
@@ -15,9 +16,13 @@ fn times(access_seconds: i64, refresh: bool) -> TokenTimes {
 }
 
 fn signed_in(access_seconds: i64, refresh: bool, policy: &Policy) -> SessionState {
-    let (state, effects) = transition(&SessionState::signed_out(), &Event::SignedIn(times(access_seconds, refresh)), t(0), policy);
+    let (state, effects) = transition(&SessionState::signed_out(), &Event::SignedIn(times(access_seconds, refresh), alice()), t(0), policy);
     assert!(effects.is_empty());
     state
+}
+
+fn alice() -> UserProfile {
+    UserProfile { subject: "alice".into(), name: Some("Alice".into()), email: None, preferred_username: None }
 }
 
 fn transient() -> RefreshFailure {
@@ -72,7 +77,7 @@ fn a_check_with_a_fresh_token_validates_at_most_once_per_max_age() {
     assert_eq!(effects, vec![Effect::Validate]);
     let (_, effects) = transition(&validating, &Event::Trigger(Trigger::Focus), t(301), &policy);
     assert!(effects.is_empty(), "second validation while one is in flight");
-    let (validated, _) = transition(&validating, &Event::Validated, t(302), &policy);
+    let (validated, _) = transition(&validating, &Event::Validated(alice()), t(302), &policy);
     let (_, effects) = transition(&validated, &Event::Trigger(Trigger::Focus), t(500), &policy);
     assert!(effects.is_empty(), "validated again inside max age");
 }
@@ -166,7 +171,7 @@ fn the_providers_refresh_token_expiry_caps_the_session() {
     let policy = Policy::default();
     let mut short = times(300, true);
     short.refresh_token_expires_at = Some(t(3600));
-    let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn(short), t(0), &policy);
+    let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn(short, alice()), t(0), &policy);
     assert_eq!(state.session_expires_at, Some(t(3600)));
 }
 
@@ -348,4 +353,18 @@ fn the_state_says_when_a_session_ends_why_and_whether_it_can_be_extended() {
     let (resigning, _) = transition(&with_refresh, &Event::SignInStarted, t(1), &policy);
     assert!(resigning.is_signed_in() && resigning.ending().is_some(), "signing in again keeps the session");
     assert_eq!(SessionState::signed_out().ending(), None);
+}
+
+#[test]
+fn a_userinfo_answer_updates_the_same_user_and_never_swaps_in_another() {
+    let policy = Policy::default();
+    let state = signed_in(3600, true, &policy);
+    let renamed = UserProfile { name: Some("Alice Example".into()), ..alice() };
+    let (next, _) = transition(&state, &Event::Validated(renamed.clone()), t(10), &policy);
+    assert_eq!(next.user, Some(renamed));
+    let mallory = UserProfile { subject: "mallory".into(), ..alice() };
+    let (next, _) = transition(&state, &Event::Validated(mallory), t(10), &policy);
+    assert_eq!(next.user, Some(alice()), "another user's claims replaced the signed-in user's");
+    let (out, _) = transition(&state, &Event::SignOutRequested, t(11), &policy);
+    assert_eq!(out.user, Some(alice()), "the card still says who was signed in last");
 }
