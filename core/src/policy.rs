@@ -61,6 +61,10 @@ pub struct RefreshPolicy {
     /// A session that cannot be extended counts as expiring this long before it ends (default 5 min).
     #[serde(with = "millis")]
     pub expiry_warning: Duration,
+    /// The shortest time between two automatic refreshes of one session, whatever lifetime the provider
+    /// gives its tokens (default 5 s). A manual refresh is not held back.
+    #[serde(with = "millis")]
+    pub min_refresh_interval: Duration,
     /// First delay after a transient refresh failure; it doubles per failure (default 1 s).
     #[serde(with = "millis")]
     pub retry_initial_delay: Duration,
@@ -77,6 +81,7 @@ impl Default for RefreshPolicy {
             lead_time: Duration::from_secs(60),
             validation_max_age: Duration::from_secs(5 * 60),
             expiry_warning: Duration::from_secs(5 * 60),
+            min_refresh_interval: Duration::from_secs(5),
             retry_initial_delay: Duration::from_secs(1),
             retry_max_delay: Duration::from_secs(5 * 60),
         }
@@ -145,6 +150,9 @@ impl Policy {
             && period < MIN_PERIOD
         {
             return invalid(format!("The refresh interval must be at least {} ms (1 second).", MIN_PERIOD.as_millis()));
+        }
+        if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&refresh.min_refresh_interval) {
+            return invalid("The shortest time between two refreshes must be between 1 and 3600 seconds.".into());
         }
         if refresh.retry_initial_delay.is_zero() || refresh.retry_initial_delay > refresh.retry_max_delay {
             return invalid("The first retry delay must be more than 0 and at most the longest retry delay.".into());

@@ -161,6 +161,8 @@ async fn the_session_expires_when_the_providers_refresh_token_ttl_runs_out() {
     let vault = keychain("ttl");
     let mut policy = Policy::default();
     policy.refresh.lead_time = Duration::from_secs(1);
+    // Tokens of 2 s: refreshes every second, so the refresh token's 5 s run out between two of them.
+    policy.refresh.min_refresh_interval = Duration::from_secs(1);
     let manager = manager(vault.clone(), policy).await;
     signed_in(&manager, &idp, "s", "alice").await;
     wait_for_phase(&manager, "s", Phase::Expired, Duration::from_secs(30)).await;
@@ -226,6 +228,23 @@ async fn sign_out_revokes_at_the_provider_and_builds_the_end_session_url() {
     assert!(!format!("{url:?}").contains("id_token_hint="), "the URL's Debug shows the ID token");
     let err = manager.refresh("s", true).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotSignedIn);
+}
+
+#[tokio::test]
+async fn a_revocation_endpoint_published_only_in_oauth_metadata_is_used_at_sign_out() {
+    // Some providers list their revocation endpoint only in RFC 8414 metadata.
+    let idp = Idp::start_with(Ttls::default(), &[("IDP_REVOCATION_IN_RFC8414_ONLY", "1")]);
+    let openid: serde_json::Value =
+        reqwest::get(format!("{}/.well-known/openid-configuration", idp.issuer)).await.unwrap().json().await.unwrap();
+    assert!(openid.get("revocation_endpoint").is_none(), "the provider still lists it: {openid}");
+    let vault = keychain("sign-out-rfc8414");
+    let manager = manager(vault.clone(), Policy::default()).await;
+    signed_in(&manager, &idp, "s", "alice").await;
+    let secrets = stored(&vault, "s").await.unwrap();
+    let outcome = manager.sign_out("s").await.unwrap();
+    assert!(outcome.revocation.refresh_token_revoked, "{:?}", outcome.revocation);
+    let (status, body) = idp.raw_refresh(&refresh_token(&secrets)).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "the refresh token still works there");
 }
 
 #[tokio::test]

@@ -10,6 +10,10 @@
 //   IDP_ID_TOKEN_TTL           ID token lifetime in seconds (default 3600)
 //   IDP_REFRESH_TOKEN_TTL      refresh token lifetime in seconds (default 14 days)
 //   IDP_NO_REFRESH_TOKEN=1     never issue refresh tokens (a provider that cannot extend a session)
+//   IDP_REVOCATION_IN_RFC8414_ONLY=1
+//                              publish the revocation endpoint only in the OAuth metadata of RFC 8414
+//                              (/.well-known/oauth-authorization-server), not in openid-configuration,
+//                              as some providers do; the endpoint itself is oidc-provider's own
 //
 // Everything under /test/ is a test-only control surface, never part of the protocol: counters of what
 // the provider saw, fault injection (the next N token calls answer 503 or drop the connection), revoking
@@ -37,6 +41,7 @@ const ttl = {
   refresh: seconds('IDP_REFRESH_TOKEN_TTL', 14 * 24 * 3600),
 };
 const issueRefreshTokens = process.env.IDP_NO_REFRESH_TOKEN !== '1';
+const revocationOnlyInRfc8414 = process.env.IDP_REVOCATION_IN_RFC8414_ONLY === '1';
 
 // The test users. The development login form accepts any password; a login name that is not listed
 // here still signs in, with claims derived from the name.
@@ -206,7 +211,14 @@ provider.use(async (ctx, next) => {
   }
   if (ctx.method === 'POST' && ctx.path === '/token/revocation') stats.revocations += 1;
   if (ctx.path === '/me') stats.userinfo += 1;
+  if (revocationOnlyInRfc8414 && ctx.method === 'GET' && ctx.path === '/.well-known/oauth-authorization-server') {
+    ctx.body = { issuer, token_endpoint: `${issuer}/token`, revocation_endpoint: `${issuer}/token/revocation` };
+    return;
+  }
   await next();
+  if (revocationOnlyInRfc8414 && ctx.path === '/.well-known/openid-configuration' && ctx.body) {
+    delete ctx.body.revocation_endpoint;
+  }
 });
 
 // The harness may stop reading stdout after the ready line; a closed pipe must not end the provider.

@@ -32,6 +32,15 @@ pub(super) fn short_reason(err: &(dyn std::error::Error + 'static)) -> String {
     if timed_out { "timed out" } else { "no connection" }.into()
 }
 
+/// The error for a failed request at `endpoint`: an answer refused by the HTTP layer (too large) is
+/// the provider's fault; anything else is a transport failure.
+pub(super) fn request_error(endpoint: impl Into<String>, err: &HttpClientError<reqwest::Error>) -> Error {
+    match err {
+        HttpClientError::Other(refusal) => Error::ProviderMisbehaved { endpoint: endpoint.into(), detail: refusal.clone() },
+        other => transport_error(endpoint, other),
+    }
+}
+
 /// The error for a transport failure at `endpoint`: a few words in the message, the chain as source.
 pub(super) fn transport_error(endpoint: impl Into<String>, err: &(dyn std::error::Error + 'static)) -> Error {
     Error::unavailable(endpoint, short_reason(err), Some(describe_http_error(err)))
@@ -54,7 +63,7 @@ pub(super) fn describe_http_error(err: &(dyn std::error::Error + 'static)) -> St
 
 pub(super) fn discovery_error(err: DiscoveryError<HttpClientError<reqwest::Error>>, issuer: &str, url: &str) -> Error {
     match err {
-        DiscoveryError::Request(err) => transport_error(url, &err),
+        DiscoveryError::Request(err) => request_error(url, &err),
         DiscoveryError::Response(status, _, _) if status.is_server_error() => Error::unavailable(url, format!("HTTP {status}"), None),
         DiscoveryError::Response(status, _, detail) => misbehaved(
             url,
@@ -93,7 +102,7 @@ pub(super) fn classify_token_error(err: TokenError, endpoint: &str) -> TokenCall
                 _ => TokenCallError::Refused(message),
             }
         }
-        RequestTokenError::Request(err) => TokenCallError::Unavailable(transport_error(endpoint, &err)),
+        RequestTokenError::Request(err) => TokenCallError::Unavailable(request_error(endpoint, &err)),
         RequestTokenError::Parse(_, body) => {
             unavailable(format!("the answer is not a token response ({} bytes)", body.len()))
         }

@@ -52,6 +52,9 @@ impl AdditionalProviderMetadata for ExtraMetadata {}
 struct ExtraTokenFields {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refresh_expires_in: Option<u64>,
+    /// What the HTTP layer had to repair in this answer ([`http::ADJUSTED_FIELD`]).
+    #[serde(default, rename = "x_session_keeper_adjusted", skip_serializing_if = "Option::is_none")]
+    adjusted: Option<String>,
 }
 impl openidconnect::ExtraTokenFields for ExtraTokenFields {}
 
@@ -101,13 +104,14 @@ type TokenError = RequestTokenError<HttpClientError<reqwest::Error>, StandardErr
 /// The HTTP client for provider calls: no redirects (as `openidconnect` advises, so that a token
 /// request is never replayed elsewhere) and bounded times, so a provider that stops answering becomes
 /// an error instead of a hang.
-pub fn http_client(request_timeout: Duration) -> Result<reqwest::Client> {
+pub fn http_client(request_timeout: Duration) -> Result<ProviderHttp> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(request_timeout.min(Duration::from_secs(10)))
         .timeout(request_timeout)
         .user_agent(concat!("session-keeper/", env!("CARGO_PKG_VERSION")))
         .build()
+        .map(ProviderHttp::new)
         .map_err(|err| Error::InvalidConfiguration(format!("cannot build the HTTP client: {err}")))
 }
 
@@ -150,7 +154,7 @@ pub struct Provider {
     client: OidcClient,
     extra: ExtraMetadata,
     token_endpoint: String,
-    http: reqwest::Client,
+    http: ProviderHttp,
     client_secret: Option<SecretString>,
     clock: Arc<dyn Clock>,
 }
@@ -245,7 +249,7 @@ impl Provider {
     /// Fetches `/.well-known/openid-configuration` and the signing keys, checking that the provider's
     /// issuer is exactly the configured one.
     pub async fn discover(
-        http: &reqwest::Client,
+        http: &ProviderHttp,
         config: &ProviderConfig,
         client_secret: Option<SecretString>,
         clock: Arc<dyn Clock>,
@@ -271,7 +275,10 @@ impl Provider {
             .token_endpoint()
             .map(|u| u.to_string())
             .ok_or_else(|| misbehaved(&discovery_url, "it announces no token endpoint"))?;
-        let extra = metadata.additional_metadata().clone();
+        let mut extra = metadata.additional_metadata().clone();
+        if extra.revocation_endpoint.is_none() {
+            extra.revocation_endpoint = http::oauth_revocation_endpoint(http, config.issuer.as_str()).await;
+        }
         let redirect = RedirectUrl::new(config.redirect_uri.as_str().to_owned())
             .map_err(|err| Error::InvalidConfiguration(format!("The redirect URI is not valid: {err}")))?;
         let client = OidcClient::from_provider_metadata(
@@ -317,7 +324,10 @@ macro_rules! profile_of {
 }
 
 mod errors;
+pub(crate) mod http;
 mod sign_in;
 mod tokens;
+
+pub use self::http::ProviderHttp;
 
 use errors::{discovery_error, misbehaved};

@@ -1,7 +1,7 @@
 //! Token work after sign-in: refresh, userinfo, revocation (RFC 7009) and the end-session URL.
 
 use super::*;
-use super::errors::{TokenCallError, classify_token_error, short_reason, transport_error};
+use super::errors::{TokenCallError, classify_token_error, request_error, short_reason};
 
 impl Provider {
     /// Exchanges a refresh token for new tokens. `subject` is the signed-in user, to check a refreshed
@@ -38,7 +38,7 @@ impl Provider {
         let arrived = self.clock.now();
         // The token endpoint is the trusted channel and has already rotated the refresh token: a bad
         // refreshed ID token is dropped with a warning, never a reason to lose the new tokens.
-        let mut warning = None;
+        let mut warning = response.extra_fields().extra_fields().adjusted.clone();
         let mut id_token = current.id_token.clone();
         if let Some(new_id_token) = response.id_token() {
             let verifier = self.id_token_verifier();
@@ -46,8 +46,8 @@ impl Provider {
                 Ok(claims) if subject.is_none_or(|s| s == claims.subject().as_str()) => {
                     id_token = Some(SecretString::from(new_id_token.to_string()));
                 }
-                Ok(_) => warning = Some("the refreshed ID token names another user; it was ignored".to_owned()),
-                Err(err) => warning = Some(format!("the refreshed ID token is not valid ({err}); it was ignored")),
+                Ok(_) => warning = Some("The refreshed ID token names another user; it was ignored.".to_owned()),
+                Err(err) => warning = Some(format!("The refreshed ID token is not valid ({err}); it was ignored.")),
             }
         }
         Ok(Refreshed {
@@ -84,7 +84,7 @@ impl Provider {
             Ok(claims) => UserCheck::Valid(profile_of!(&claims)),
             Err(UserInfoError::Response(status, ..)) if status == 401 || status == 403 => UserCheck::Rejected,
             Err(UserInfoError::Response(status, ..)) => UserCheck::Unavailable(Error::unavailable(endpoint(), format!("HTTP {status}"), None)),
-            Err(UserInfoError::Request(err)) => UserCheck::Unavailable(transport_error(endpoint(), &err)),
+            Err(UserInfoError::Request(err)) => UserCheck::Unavailable(request_error(endpoint(), &err)),
             Err(err) => UserCheck::Unavailable(misbehaved(&endpoint(), err)),
         }
     }
@@ -97,7 +97,10 @@ impl Provider {
     pub async fn revoke(&self, secrets: &SessionSecrets) -> Revocation {
         let mut outcome = Revocation::default();
         let Some(endpoint) = &self.extra.revocation_endpoint else {
-            outcome.problems.push("the provider has no revocation endpoint".into());
+            outcome.problems.push(
+                "This provider offers no revocation: its tokens were deleted here and stay valid there until they expire."
+                    .into(),
+            );
             return outcome;
         };
         if let Some(refresh_token) = &secrets.refresh_token {
@@ -115,7 +118,7 @@ impl Provider {
 
     async fn revoke_one(&self, endpoint: &str, token: &SecretString, hint: &str) -> std::result::Result<(), String> {
         let mut form = vec![("token", token.expose_secret()), ("token_type_hint", hint)];
-        let mut request = self.http.post(endpoint);
+        let mut request = self.http.client().post(endpoint);
         match &self.client_secret {
             Some(secret) => request = request.basic_auth(&self.config.client_id, Some(secret.expose_secret())),
             None => form.push(("client_id", &self.config.client_id)),

@@ -22,7 +22,7 @@ pub fn transition(state: &SessionState, event: &Event, now: DateTime<Utc>, polic
         return during_sign_in(state, event, now, policy);
     }
     let (next, effects) = decide(state, event, now, policy);
-    resolve_waits(next, effects, event, now)
+    resolve_waits(next, effects, event, now, policy)
 }
 
 fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Policy) -> (SessionState, Vec<Effect>) {
@@ -254,6 +254,15 @@ fn token_wanted(mut next: SessionState, now: DateTime<Utc>, policy: &Policy) -> 
     if matches!(next.phase, Phase::Active | Phase::Expiring) {
         slide_lifetime(&mut next, now, policy);
         if !next.access_token_fresh(now, policy) && next.has_refresh_token() {
+            if next.refresh_held_back(now, policy) {
+                // A program asking in a loop must not start a refresh storm: the current token if it
+                // still lives, else the refresh due when the floor has passed.
+                if !next.access_token_valid(now) {
+                    next.hand_out_waiting = true;
+                    return (next, Vec::new());
+                }
+                return (next, vec![Effect::HandOut]);
+            }
             let (started, effects) = start_refresh(next);
             next = started;
             if next.phase == Phase::Refreshing {
@@ -276,13 +285,25 @@ fn hand_out_or_refuse(state: &SessionState, now: DateTime<Utc>, usable: bool) ->
     }
 }
 
-/// Once nothing is in flight, answers the programs waiting for a token and carries out a sign-out
-/// that waited for the refresh.
-fn resolve_waits(mut next: SessionState, mut effects: Vec<Effect>, event: &Event, now: DateTime<Utc>) -> (SessionState, Vec<Effect>) {
+/// Once nothing is in flight (and no refresh is held back), answers the programs waiting for a token
+/// and carries out a sign-out that waited for the refresh.
+fn resolve_waits(
+    mut next: SessionState,
+    mut effects: Vec<Effect>,
+    event: &Event,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> (SessionState, Vec<Effect>) {
     if next.phase == Phase::Refreshing || next.refused.is_some() {
         return (next, effects);
     }
-    if next.hand_out_waiting {
+    // A refresh held back by the floor between refreshes is still to come: the caller waits for it.
+    let refresh_to_come = next.is_signed_in()
+        && next.has_refresh_token()
+        && next.failures == 0
+        && !next.access_token_valid(now)
+        && next.refresh_held_back(now, policy);
+    if next.hand_out_waiting && !refresh_to_come {
         next.hand_out_waiting = false;
         let refused = matches!(event, Event::RefreshFailed { failure: RefreshFailure::Rejected(_), .. });
         effects.push(hand_out_or_refuse(&next, now, !refused));

@@ -5,12 +5,12 @@ use std::sync::{Arc, Mutex};
 
 use crate::clock::Clock;
 use crate::error::Result;
-use crate::oidc::{Provider, TokenAuthority};
+use crate::oidc::{Provider, ProviderHttp, TokenAuthority};
 use crate::provider::ProviderConfig;
 use crate::vault::SecretVault;
 
 pub(crate) struct Providers {
-    pub http: reqwest::Client,
+    pub http: ProviderHttp,
     pub vault: SecretVault,
     pub clock: Arc<dyn Clock>,
     cache: Mutex<HashMap<String, Arc<Provider>>>,
@@ -18,7 +18,7 @@ pub(crate) struct Providers {
 }
 
 impl Providers {
-    pub fn new(http: reqwest::Client, vault: SecretVault, clock: Arc<dyn Clock>, authority: Option<Arc<dyn TokenAuthority>>) -> Self {
+    pub fn new(http: ProviderHttp, vault: SecretVault, clock: Arc<dyn Clock>, authority: Option<Arc<dyn TokenAuthority>>) -> Self {
         Self { http, vault, clock, cache: Mutex::new(HashMap::new()), authority }
     }
 

@@ -346,53 +346,6 @@ impl SessionState {
     pub(crate) fn access_token_valid(&self, now: DateTime<Utc>) -> bool {
         self.access_expires_at().is_none_or(|at| now < at)
     }
-
-    /// How long before the access token's expiry to refresh: the configured lead time, but never
-    /// more than half the token's life. A provider that issues 60-second tokens with the default
-    /// 60-second lead time would otherwise be asked again the moment each refresh lands.
-    pub(crate) fn refresh_lead(&self, policy: &Policy) -> TimeDelta {
-        let lead = delta(policy.refresh.lead_time);
-        let issued = self.last_refresh_at.max(self.signed_in_at);
-        match (issued, self.access_expires_at()) {
-            (Some(issued), Some(expires)) if expires > issued => lead.min((expires - issued) / 2),
-            _ => lead,
-        }
-    }
-
-    /// When the next refresh is planned, for display.
-    pub fn next_refresh_at(&self, policy: &Policy) -> Option<DateTime<Utc>> {
-        if !matches!(self.phase, Phase::Active | Phase::Expiring) || !self.has_refresh_token() {
-            return None;
-        }
-        if self.failures > 0 {
-            return self.retry_at;
-        }
-        self.access_expires_at().map(|at| at - self.refresh_lead(policy))
-    }
-
-    /// The earliest future instant at which [`Event::Tick`] could change this state.
-    pub fn next_deadline(&self, now: DateTime<Utc>, policy: &Policy) -> Option<DateTime<Utc>> {
-        if !matches!(self.phase, Phase::Active | Phase::Expiring) {
-            return None;
-        }
-        let warning = delta(policy.refresh.expiry_warning);
-        let lead = self.refresh_lead(policy);
-        let mut candidates = Vec::with_capacity(5);
-        if let Some(end) = self.session_expires_at {
-            candidates.extend([end, end - warning]);
-        }
-        if let Some(at) = self.access_expires_at() {
-            if self.has_refresh_token() {
-                candidates.push(at - lead);
-            } else {
-                candidates.extend([at, at - warning]);
-            }
-        }
-        if self.failures > 0 {
-            candidates.extend(self.retry_at);
-        }
-        candidates.into_iter().filter(|instant| *instant > now).min()
-    }
 }
 
 pub(crate) fn delta(duration: std::time::Duration) -> TimeDelta {

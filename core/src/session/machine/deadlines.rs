@@ -1,7 +1,7 @@
 //! Deadlines: what the passing of time does to a session (refresh within the lead time, expiring
 //! near the end, expired at the end), the sliding lifetime, and how a session ends.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{info, start_refresh};
 use crate::error::{ErrorInfo, ErrorKind};
@@ -26,7 +26,11 @@ pub(super) fn evaluate(mut next: SessionState, now: DateTime<Utc>, policy: &Poli
     let lifetime_ending = next.session_expires_at.is_some_and(|end| now >= end - warning);
     let access_within_lead = access_expires_at.is_some_and(|at| now >= at - lead);
     if next.has_refresh_token() {
-        let due = if next.failures > 0 { next.retry_at.is_none_or(|retry| now >= retry) } else { access_within_lead };
+        let due = if next.failures > 0 {
+            next.retry_at.is_none_or(|retry| now >= retry)
+        } else {
+            next.refresh_due_at(policy).is_some_and(|at| now >= at)
+        };
         if due {
             let (started, effects) = start_refresh(next.clone());
             if !effects.is_empty() {
@@ -82,3 +86,65 @@ pub(super) fn expire(state: &SessionState, error: ErrorInfo, revoke: bool) -> (S
     (next, vec![Effect::Discard { revoke }])
 }
 
+/// When things are due: the questions about time that the machine and the snapshot ask of a state.
+impl SessionState {
+    /// How long before the access token's expiry to refresh: the configured lead time, but never
+    /// more than half the token's life. A provider that issues 60-second tokens with the default
+    /// 60-second lead time would otherwise be asked again the moment each refresh lands.
+    pub(crate) fn refresh_lead(&self, policy: &Policy) -> TimeDelta {
+        let lead = delta(policy.refresh.lead_time);
+        let issued = self.last_refresh_at.max(self.signed_in_at);
+        match (issued, self.access_expires_at()) {
+            (Some(issued), Some(expires)) if expires > issued => lead.min((expires - issued) / 2),
+            _ => lead,
+        }
+    }
+
+    /// When the next automatic refresh is due: the lead time before the access token expires, but
+    /// never sooner than `min_refresh_interval` after the last one, whatever the provider said.
+    pub(crate) fn refresh_due_at(&self, policy: &Policy) -> Option<DateTime<Utc>> {
+        let due = self.access_expires_at()? - self.refresh_lead(policy);
+        let last = self.last_refresh_at.max(self.signed_in_at);
+        Some(last.map_or(due, |last| due.max(last + delta(policy.refresh.min_refresh_interval))))
+    }
+
+    /// Whether an automatic refresh now would come sooner than `min_refresh_interval` after the last.
+    pub(crate) fn refresh_held_back(&self, now: DateTime<Utc>, policy: &Policy) -> bool {
+        let last = self.last_refresh_at.max(self.signed_in_at);
+        last.is_some_and(|last| now < last + delta(policy.refresh.min_refresh_interval))
+    }
+
+    /// When the next refresh is planned, for display.
+    pub fn next_refresh_at(&self, policy: &Policy) -> Option<DateTime<Utc>> {
+        if !matches!(self.phase, Phase::Active | Phase::Expiring) || !self.has_refresh_token() {
+            return None;
+        }
+        if self.failures > 0 {
+            return self.retry_at;
+        }
+        self.refresh_due_at(policy)
+    }
+
+    /// The earliest future instant at which [`Event::Tick`] could change this state.
+    pub fn next_deadline(&self, now: DateTime<Utc>, policy: &Policy) -> Option<DateTime<Utc>> {
+        if !matches!(self.phase, Phase::Active | Phase::Expiring) {
+            return None;
+        }
+        let warning = delta(policy.refresh.expiry_warning);
+        let mut candidates = Vec::with_capacity(5);
+        if let Some(end) = self.session_expires_at {
+            candidates.extend([end, end - warning]);
+        }
+        if let Some(at) = self.access_expires_at() {
+            if self.has_refresh_token() {
+                candidates.extend(self.refresh_due_at(policy));
+            } else {
+                candidates.extend([at, at - warning]);
+            }
+        }
+        if self.failures > 0 {
+            candidates.extend(self.retry_at);
+        }
+        candidates.into_iter().filter(|instant| *instant > now).min()
+    }
+}

@@ -368,3 +368,35 @@ fn a_userinfo_answer_updates_the_same_user_and_never_swaps_in_another() {
     let (out, _) = transition(&state, &Event::SignOutRequested, t(11), &policy);
     assert_eq!(out.user, Some(alice()), "the card still says who was signed in last");
 }
+
+#[test]
+fn however_short_the_provider_makes_its_tokens_automatic_refreshes_keep_a_floor_apart() {
+    let policy = Policy::default(); // 5 s between automatic refreshes
+    let one_second = signed_in(1, true, &policy);
+    assert_eq!(one_second.next_deadline(t(0), &policy), Some(t(5)), "refreshed at once after sign-in");
+    let (_, effects) = transition(&one_second, &Event::Tick, t(4), &policy);
+    assert!(effects.is_empty(), "{effects:?}");
+    let (refreshing, effects) = transition(&one_second, &Event::Tick, t(5), &policy);
+    assert_eq!(effects, vec![Effect::Refresh]);
+    let (refreshed, effects) = transition(&refreshing, &Event::RefreshSucceeded { times: times(6, true), warning: None }, t(5), &policy);
+    assert_eq!((refreshed.phase, effects), (Phase::Active, vec![]), "a refresh storm: the answer asks for another at once");
+    assert_eq!(refreshed.next_refresh_at(&policy), Some(t(10)));
+    let (_, effects) = transition(&refreshed, &Event::Trigger(Trigger::Manual { force: true }), t(6), &policy);
+    assert_eq!(effects, vec![Effect::Refresh], "the user's own Refresh is not held back");
+}
+
+#[test]
+fn a_program_asking_in_a_loop_waits_for_the_floor_instead_of_storming_the_provider() {
+    let policy = Policy::default(); // 5 s between automatic refreshes
+    let one_second = signed_in(1, true, &policy);
+    let (_, effects) = transition(&one_second, &Event::TokenWanted, t(0), &policy);
+    assert_eq!(effects, vec![Effect::HandOut], "the live token is handed out");
+    let (waiting, effects) = transition(&one_second, &Event::TokenWanted, t(2), &policy);
+    assert!(effects.is_empty() && waiting.hand_out_waiting, "{effects:?}");
+    let (still, effects) = transition(&waiting, &Event::Tick, t(3), &policy);
+    assert!(effects.is_empty() && still.hand_out_waiting, "answered or refreshed before the floor: {effects:?}");
+    let (refreshing, effects) = transition(&still, &Event::Tick, t(5), &policy);
+    assert_eq!(effects, vec![Effect::Refresh]);
+    let (_, effects) = transition(&refreshing, &Event::RefreshSucceeded { times: times(6, true), warning: None }, t(5), &policy);
+    assert_eq!(effects, vec![Effect::HandOut]);
+}

@@ -1,0 +1,251 @@
+//! The HTTP client every provider call goes through, and the one place where what a provider says is
+//! bounded before `openidconnect` reads it:
+//!
+//! - every response body is capped at [`MAX_BODY`] and refused past it without reading the rest;
+//! - a token response's `expires_in` is brought into [`MIN_ACCESS_LIFETIME`]..=[`MAX_ACCESS_LIFETIME`]:
+//!   zero, negative, a number written as a string, a fraction or an absurd value is clamped, one that
+//!   is not a number at all is taken from the access token's own `exp` when it is a JWT (else dropped),
+//!   and the change is reported as a warning on the card ([`ADJUSTED_FIELD`]);
+//! - a token response with a wrong `Content-Type` but a JSON body is read as JSON.
+//!
+//! A refresh answer usually carries a rotated refresh token that the provider has already made the
+//! only valid one; refusing the whole answer for a harmless defect would lose it and sign the user out.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use openidconnect::http;
+use openidconnect::{AsyncHttpClient, HttpClientError, HttpRequest, HttpResponse};
+use serde_json::{Map, Value};
+
+/// The largest body read from a provider (discovery, signing keys, token, userinfo): 1 MiB, far more
+/// than any of them needs.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// The shortest access-token lifetime believed: a token that is already dead on arrival is nonsense.
+/// (Refreshes stay `minRefreshInterval` apart whatever the lifetime, so short ones cause no storm.)
+pub const MIN_ACCESS_LIFETIME: Duration = Duration::from_secs(1);
+/// The longest access-token lifetime believed (a day): beyond, the provider is not taken at its word.
+pub const MAX_ACCESS_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// The field through which the HTTP layer tells the token parser what it changed.
+pub const ADJUSTED_FIELD: &str = "x_session_keeper_adjusted";
+
+/// A `reqwest` client with the caps and repairs above, for `openidconnect`.
+#[derive(Clone, Debug)]
+pub struct ProviderHttp {
+    client: reqwest::Client,
+}
+
+impl ProviderHttp {
+    /// Wraps `client`.
+    pub fn new(client: reqwest::Client) -> Self {
+        Self { client }
+    }
+
+    /// The plain client, for calls whose body is not read (revocation).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+type Failure = HttpClientError<reqwest::Error>;
+
+impl<'c> AsyncHttpClient<'c> for ProviderHttp {
+    type Error = Failure;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, Failure>> + Send + Sync + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let request: reqwest::Request = request.try_into().map_err(Box::new)?;
+            let mut response = self.client.execute(request).await.map_err(Box::new)?;
+            let mut builder = http::Response::builder().status(response.status()).version(response.version());
+            for (name, value) in response.headers() {
+                builder = builder.header(name, value);
+            }
+            if response.content_length().is_some_and(|length| length > MAX_BODY as u64) {
+                return Err(too_large());
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(Box::new)? {
+                if body.len() + chunk.len() > MAX_BODY {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let mut response = builder.body(body).map_err(HttpClientError::Http)?;
+            repair_token_response(&mut response, Utc::now());
+            Ok(response)
+        })
+    }
+}
+
+/// The revocation endpoint that a provider publishes only in its OAuth metadata (RFC 8414), looked up
+/// when its OpenID metadata names none: first at the well-known path inserted before the issuer's path
+/// (RFC 8414 section 3.1), then appended to it (as OpenID discovery does). The document must name the
+/// same issuer (section 3.3) and the endpoint must be https (or loopback); otherwise there is none.
+pub(crate) async fn oauth_revocation_endpoint(http: &ProviderHttp, issuer: &str) -> Option<String> {
+    let parsed = url::Url::parse(issuer).ok()?;
+    let path = parsed.path().trim_end_matches('/');
+    let origin = parsed.origin().ascii_serialization();
+    let mut candidates = vec![format!("{origin}/.well-known/oauth-authorization-server{path}")];
+    if !path.is_empty() {
+        candidates.push(format!("{}/.well-known/oauth-authorization-server", issuer.trim_end_matches('/')));
+    }
+    for candidate in candidates {
+        let Ok(request) = http::Request::get(&candidate).header(http::header::ACCEPT, "application/json").body(Vec::new()) else { continue };
+        let Ok(response) = http.call(request).await else { continue };
+        if !response.status().is_success() {
+            continue;
+        }
+        let Ok(document) = serde_json::from_slice::<Value>(response.body()) else { continue };
+        if document.get("issuer").and_then(Value::as_str) != Some(issuer) {
+            tracing::warn!(%candidate, "OAuth metadata names another issuer; ignored");
+            continue;
+        }
+        let endpoint = document.get("revocation_endpoint").and_then(Value::as_str)?;
+        let url = url::Url::parse(endpoint).ok()?;
+        return crate::provider::require_secure(&url, "revocation endpoint").is_ok().then(|| endpoint.to_owned());
+    }
+    None
+}
+
+fn too_large() -> Failure {
+    HttpClientError::Other(format!("the answer is larger than {} KiB and was not read", MAX_BODY / 1024))
+}
+
+/// Bounds a token response's `expires_in` and reads a JSON body as JSON whatever its content type.
+/// Anything else is left for `openidconnect` to judge.
+pub(crate) fn repair_token_response(response: &mut HttpResponse, now: DateTime<Utc>) {
+    if !response.status().is_success() {
+        return;
+    }
+    let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(response.body()) else { return };
+    if !fields.contains_key("access_token") {
+        return;
+    }
+    let mut notes = Vec::new();
+    let is_json = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.split(';').next().is_some_and(|kind| kind.trim().eq_ignore_ascii_case("application/json")));
+    if !is_json {
+        response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        notes.push("its token answer was not labelled as JSON".to_owned());
+    }
+    notes.extend(bound_expires_in(&mut fields, now));
+    if notes.is_empty() {
+        return;
+    }
+    fields.insert(ADJUSTED_FIELD.into(), Value::String(format!("The provider's answer was adjusted: {}.", notes.join("; "))));
+    if let Ok(body) = serde_json::to_vec(&Value::Object(fields)) {
+        *response.body_mut() = body;
+    }
+}
+
+/// Brings `expires_in` into the believed range; returns what was changed, in words.
+fn bound_expires_in(fields: &mut Map<String, Value>, now: DateTime<Utc>) -> Option<String> {
+    let said = fields.get("expires_in")?.clone();
+    let seconds = match &said {
+        Value::Number(number) => number.as_f64(),
+        Value::String(text) => text.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    let (min, max) = (MIN_ACCESS_LIFETIME.as_secs(), MAX_ACCESS_LIFETIME.as_secs());
+    let bounded = match seconds.filter(|s| s.is_finite()) {
+        Some(s) if s >= min as f64 && s <= max as f64 && s.fract() == 0.0 && said.is_u64() => return None,
+        Some(s) => (s.floor() as i64).clamp(min as i64, max as i64),
+        None => match jwt_lifetime(fields.get("access_token"), now) {
+            Some(s) => s.clamp(min as i64, max as i64),
+            None => {
+                fields.remove("expires_in");
+                return Some(format!("its access-token lifetime ({said}) is not a number and was ignored"));
+            }
+        },
+    };
+    fields.insert("expires_in".into(), Value::from(bounded));
+    Some(format!("its access-token lifetime ({said}) was taken as {bounded} s"))
+}
+
+/// The seconds left on an access token that is a JWT with an `exp` claim (read, not verified: it only
+/// informs a lifetime, never a decision to trust).
+fn jwt_lifetime(token: Option<&Value>, now: DateTime<Utc>) -> Option<i64> {
+    use base64::Engine as _;
+    let payload = token?.as_str()?.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let exp = serde_json::from_slice::<Value>(&bytes).ok()?.get("exp")?.as_i64()?;
+    Some(exp - now.timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token_response(body: Value, content_type: &str) -> HttpResponse {
+        http::Response::builder()
+            .status(200)
+            .header("content-type", content_type)
+            .body(serde_json::to_vec(&body).unwrap())
+            .unwrap()
+    }
+
+    fn repaired(body: Value) -> Value {
+        let mut response = token_response(body, "application/json");
+        repair_token_response(&mut response, DateTime::from_timestamp(1_800_000_000, 0).unwrap());
+        serde_json::from_slice(response.body()).unwrap()
+    }
+
+    #[test]
+    fn a_lifetime_the_provider_gets_wrong_is_bounded_and_said() {
+        let base = serde_json::json!({ "access_token": "at", "token_type": "Bearer" });
+        let with = |expires_in: Value| {
+            let mut body = base.clone();
+            body["expires_in"] = expires_in;
+            repaired(body)
+        };
+        for (said, taken) in [
+            (serde_json::json!(0), 1),
+            (serde_json::json!(-5), 1),
+            (serde_json::json!("300"), 300),
+            (serde_json::json!(299.7), 299),
+            (serde_json::json!(1_000_000_000_000u64), 86_400),
+        ] {
+            let out = with(said.clone());
+            assert_eq!(out["expires_in"], serde_json::json!(taken), "{said}");
+            assert!(out[ADJUSTED_FIELD].as_str().unwrap().contains("lifetime"), "{said}: {out}");
+        }
+        let out = with(serde_json::json!(3600));
+        assert_eq!((out["expires_in"].clone(), out.get(ADJUSTED_FIELD)), (serde_json::json!(3600), None), "a sound value is left alone");
+        let out = with(serde_json::json!("soon"));
+        assert!(out.get("expires_in").is_none(), "{out}");
+        assert!(repaired(base.clone()).get(ADJUSTED_FIELD).is_none(), "a missing lifetime is not a defect");
+    }
+
+    #[test]
+    fn a_jwt_access_token_informs_a_lifetime_that_is_not_a_number() {
+        use base64::Engine as _;
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"exp":1800000600}"#);
+        let body = serde_json::json!({ "access_token": format!("e30.{payload}.sig"), "token_type": "Bearer", "expires_in": "later" });
+        assert_eq!(repaired(body)["expires_in"], serde_json::json!(600));
+    }
+
+    #[test]
+    fn a_json_token_answer_with_a_wrong_content_type_is_read_as_json() {
+        let mut response = token_response(serde_json::json!({ "access_token": "at", "token_type": "Bearer", "expires_in": 60 }), "text/plain");
+        repair_token_response(&mut response, Utc::now());
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let body: Value = serde_json::from_slice(response.body()).unwrap();
+        assert!(body[ADJUSTED_FIELD].as_str().unwrap().contains("not labelled as JSON"));
+    }
+
+    #[test]
+    fn errors_and_other_documents_are_left_alone() {
+        let mut error = http::Response::builder().status(400).body(br#"{"error":"invalid_grant","expires_in":0}"#.to_vec()).unwrap();
+        repair_token_response(&mut error, Utc::now());
+        assert_eq!(error.body(), br#"{"error":"invalid_grant","expires_in":0}"#);
+        let mut metadata = token_response(serde_json::json!({ "issuer": "https://id.example.com" }), "text/html");
+        repair_token_response(&mut metadata, Utc::now());
+        assert_eq!(metadata.headers()["content-type"], "text/html");
+    }
+}

@@ -1,0 +1,202 @@
+//! Provider answers that no real provider gives on purpose: a lifetime of zero, negative or written as
+//! a string, a token answer labelled as text, a 50 MB body. A purpose-built server, because the real
+//! provider in `tests/idp` cannot be made to misbehave like this; it speaks just enough HTTP/1.1 for
+//! discovery, an empty key set and a scripted token endpoint, and counts what it was asked.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use session_core::{
+    ErrorKind, Event, MemoryStore, MemoryVault, MetadataStore, Phase, Policy, ProviderConfig, SecretVault, SessionManager,
+    SessionName, SessionRecord, SessionSecrets, SessionState, TokenTimes, UserProfile, Vault, transition,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// What the token endpoint answers: status, content type, body (repeated `repeat` times).
+#[derive(Clone)]
+struct Answer {
+    content_type: &'static str,
+    body: String,
+    repeat: usize,
+}
+
+struct Hostile {
+    issuer: String,
+    answer: Mutex<Answer>,
+    token_requests: AtomicUsize,
+    bytes_sent: AtomicUsize,
+}
+
+impl Hostile {
+    async fn start(answer: Answer) -> Arc<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let server = Arc::new(Hostile { issuer, answer: Mutex::new(answer), token_requests: AtomicUsize::new(0), bytes_sent: AtomicUsize::new(0) });
+        let serving = server.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serving.clone().serve(stream));
+            }
+        });
+        server
+    }
+
+    async fn serve(self: Arc<Self>, mut stream: tokio::net::TcpStream) {
+        let mut request = Vec::new();
+        let mut buffer = [0u8; 4096];
+        let head_end = loop {
+            let Ok(read) = stream.read(&mut buffer).await else { return };
+            if read == 0 {
+                return;
+            }
+            request.extend_from_slice(&buffer[..read]);
+            if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end + 4;
+            }
+        };
+        let head = String::from_utf8_lossy(&request[..head_end]).to_string();
+        let length: usize = head
+            .lines()
+            .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+            .unwrap_or(0);
+        while request.len() < head_end + length {
+            let Ok(read) = stream.read(&mut buffer).await else { return };
+            if read == 0 {
+                break;
+            }
+            request.extend_from_slice(&buffer[..read]);
+        }
+        let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+        let issuer = &self.issuer;
+        let (content_type, body, repeat) = match target.as_str() {
+            "/.well-known/openid-configuration" => (
+                "application/json",
+                serde_json::json!({
+                    "issuer": issuer,
+                    "authorization_endpoint": format!("{issuer}/auth"),
+                    "token_endpoint": format!("{issuer}/token"),
+                    "jwks_uri": format!("{issuer}/jwks"),
+                    "response_types_supported": ["code"],
+                    "subject_types_supported": ["public"],
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                })
+                .to_string(),
+                1,
+            ),
+            "/jwks" => ("application/json", r#"{"keys":[]}"#.to_owned(), 1),
+            "/token" => {
+                self.token_requests.fetch_add(1, Ordering::SeqCst);
+                let answer = self.answer.lock().unwrap().clone();
+                (answer.content_type, answer.body, answer.repeat)
+            }
+            _ => ("application/json", "{}".to_owned(), 1),
+        };
+        let total = body.len() * repeat;
+        let head = format!("HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {total}\r\nconnection: close\r\n\r\n");
+        if stream.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        for _ in 0..repeat {
+            if stream.write_all(body.as_bytes()).await.is_err() {
+                return;
+            }
+            self.bytes_sent.fetch_add(body.len(), Ordering::SeqCst);
+        }
+    }
+}
+
+fn json(body: serde_json::Value) -> Answer {
+    Answer { content_type: "application/json", body: body.to_string(), repeat: 1 }
+}
+
+fn rotated(expires_in: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({ "access_token": "at-1", "token_type": "Bearer", "refresh_token": "rt-1", "expires_in": expires_in })
+}
+
+struct Signed {
+    manager: SessionManager,
+    vault: SecretVault,
+}
+
+/// A manager with one active session "s" at `server`, holding refresh token "rt-0".
+async fn signed_in(server: &Hostile) -> Signed {
+    let now = Utc::now();
+    let policy = Policy::default();
+    let times = TokenTimes { access_token_expires_at: Some(now + TimeDelta::hours(1)), refresh_token_expires_at: None, has_refresh_token: true };
+    let alice = UserProfile { subject: "alice".into(), name: None, email: None, preferred_username: None };
+    let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn(times, alice), now, &policy);
+    let store = Arc::new(MemoryStore::default());
+    let record = SessionRecord { id: SessionName::new("s").unwrap(), provider: ProviderConfig::new(server.issuer.clone(), "client"), state };
+    store.save(&[record]).unwrap();
+    let memory = Arc::new(MemoryVault::new());
+    let vault = SecretVault::new(memory.clone() as Arc<dyn Vault>, Duration::from_secs(1));
+    let secrets = SessionSecrets { access_token: SecretString::from("at-0"), refresh_token: Some(SecretString::from("rt-0")), id_token: None };
+    vault.save_tokens("s", &secrets).await.unwrap();
+    let manager = SessionManager::builder().vault(memory).store(store).request_timeout(Duration::from_secs(5)).build().await.unwrap();
+    Signed { manager, vault }
+}
+
+impl Signed {
+    async fn stored_refresh_token(&self) -> String {
+        self.vault.load_tokens("s").await.unwrap().unwrap().refresh_token.unwrap().expose_secret().to_owned()
+    }
+}
+
+fn seconds_from_now(at: Option<DateTime<Utc>>) -> i64 {
+    (at.expect("an expiry") - Utc::now()).num_seconds()
+}
+
+#[tokio::test]
+async fn a_zero_lifetime_is_bounded_and_does_not_start_a_refresh_storm() {
+    let server = Hostile::start(json(rotated(serde_json::json!(0)))).await;
+    let s = signed_in(&server).await;
+    // Before, the answer asked for the next refresh at once, and this call never returned.
+    let session = tokio::time::timeout(Duration::from_secs(5), s.manager.refresh("s", true)).await.expect("no answer").unwrap();
+    assert_eq!(session.phase, Phase::Active);
+    assert!((0..=1).contains(&seconds_from_now(session.access_token_expires_at)), "{:?}", session.access_token_expires_at);
+    let warning = session.last_error.expect("the card says the lifetime was adjusted");
+    assert_eq!(warning.kind, ErrorKind::ProviderMisbehaved);
+    assert!(warning.message.contains("lifetime (0) was taken as 1 s"), "{}", warning.message);
+    assert!(session.next_refresh_at.unwrap() >= session.last_refresh_at.unwrap() + TimeDelta::seconds(5), "no floor between refreshes");
+    assert_eq!(server.token_requests.load(Ordering::SeqCst), 1);
+    assert_eq!(s.stored_refresh_token().await, "rt-1", "the rotated refresh token was not kept");
+}
+
+#[tokio::test]
+async fn a_harmless_defect_in_a_refresh_answer_keeps_the_rotated_refresh_token() {
+    for (expires_in, content_type, lifetime) in [
+        (serde_json::json!("300"), "application/json", 300),
+        (serde_json::json!(-60), "application/json", 1),
+        (serde_json::json!(10_u64.pow(12)), "application/json", 86_400),
+        (serde_json::json!(600), "text/plain", 600),
+    ] {
+        let server = Hostile::start(Answer { content_type, ..json(rotated(expires_in.clone())) }).await;
+        let s = signed_in(&server).await;
+        let session = s.manager.refresh("s", true).await.unwrap_or_else(|e| panic!("{expires_in} as {content_type}: {e}"));
+        assert_eq!(session.phase, Phase::Active, "{expires_in}");
+        assert!((lifetime - 2..=lifetime).contains(&seconds_from_now(session.access_token_expires_at)), "{expires_in}: {:?}", session.access_token_expires_at);
+        assert_eq!(session.last_error.map(|e| e.kind), Some(ErrorKind::ProviderMisbehaved), "{expires_in}: said nothing");
+        assert_eq!(s.stored_refresh_token().await, "rt-1", "{expires_in} as {content_type}: rotated token lost");
+    }
+}
+
+#[tokio::test]
+async fn a_50_mb_answer_is_refused_without_being_read_and_the_session_is_kept() {
+    let chunk = format!("{{\"access_token\":\"{}\"", "x".repeat(64 * 1024));
+    let server = Hostile::start(Answer { content_type: "application/json", body: chunk, repeat: 800 }).await;
+    let s = signed_in(&server).await;
+    let started = std::time::Instant::now();
+    let err = s.manager.refresh("s", true).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert_eq!(err.kind(), ErrorKind::ProviderMisbehaved, "{err}");
+    assert!(err.to_string().contains("larger than 1024 KiB"), "{err}");
+    let sent = server.bytes_sent.load(Ordering::SeqCst);
+    assert!(sent < 10 * 1024 * 1024, "{sent} bytes were read of 50 MB");
+    let session = s.manager.snapshot("s").await.unwrap();
+    assert_eq!((session.phase, session.consecutive_failures), (Phase::Active, 1));
+    assert_eq!(s.stored_refresh_token().await, "rt-0", "the stored tokens changed");
+}
