@@ -16,9 +16,12 @@ use session_core::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-/// What the token endpoint answers: status, content type, body (repeated `repeat` times).
+/// What the token endpoint answers: status, an extra header, content type, body (repeated `repeat`
+/// times).
 #[derive(Clone)]
 struct Answer {
+    status: u16,
+    header: Option<(&'static str, String)>,
     content_type: &'static str,
     body: String,
     repeat: usize,
@@ -27,6 +30,8 @@ struct Answer {
 struct Hostile {
     issuer: String,
     answer: Mutex<Answer>,
+    /// The signing keys published at `/jwks`.
+    keys: Mutex<String>,
     token_requests: AtomicUsize,
     bytes_sent: AtomicUsize,
 }
@@ -35,7 +40,13 @@ impl Hostile {
     async fn start(answer: Answer) -> Arc<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let issuer = format!("http://{}", listener.local_addr().unwrap());
-        let server = Arc::new(Hostile { issuer, answer: Mutex::new(answer), token_requests: AtomicUsize::new(0), bytes_sent: AtomicUsize::new(0) });
+        let server = Arc::new(Hostile {
+            issuer,
+            answer: Mutex::new(answer),
+            keys: Mutex::new(r#"{"keys":[]}"#.to_owned()),
+            token_requests: AtomicUsize::new(0),
+            bytes_sent: AtomicUsize::new(0),
+        });
         let serving = server.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -72,6 +83,8 @@ impl Hostile {
         }
         let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
         let issuer = &self.issuer;
+        let mut status = 200;
+        let mut extra = String::new();
         let (content_type, body, repeat) = match target.as_str() {
             "/.well-known/openid-configuration" => (
                 "application/json",
@@ -87,16 +100,22 @@ impl Hostile {
                 .to_string(),
                 1,
             ),
-            "/jwks" => ("application/json", r#"{"keys":[]}"#.to_owned(), 1),
+            "/jwks" => ("application/json", self.keys.lock().unwrap().clone(), 1),
             "/token" => {
                 self.token_requests.fetch_add(1, Ordering::SeqCst);
                 let answer = self.answer.lock().unwrap().clone();
+                status = answer.status;
+                if let Some((name, value)) = &answer.header {
+                    extra = format!("{name}: {value}\r\n");
+                }
                 (answer.content_type, answer.body, answer.repeat)
             }
             _ => ("application/json", "{}".to_owned(), 1),
         };
         let total = body.len() * repeat;
-        let head = format!("HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {total}\r\nconnection: close\r\n\r\n");
+        let head = format!(
+            "HTTP/1.1 {status} Scripted\r\n{extra}content-type: {content_type}\r\ncontent-length: {total}\r\nconnection: close\r\n\r\n"
+        );
         if stream.write_all(head.as_bytes()).await.is_err() {
             return;
         }
@@ -110,7 +129,7 @@ impl Hostile {
 }
 
 fn json(body: serde_json::Value) -> Answer {
-    Answer { content_type: "application/json", body: body.to_string(), repeat: 1 }
+    Answer { status: 200, header: None, content_type: "application/json", body: body.to_string(), repeat: 1 }
 }
 
 fn rotated(expires_in: serde_json::Value) -> serde_json::Value {
@@ -187,7 +206,7 @@ async fn a_harmless_defect_in_a_refresh_answer_keeps_the_rotated_refresh_token()
 #[tokio::test]
 async fn a_50_mb_answer_is_refused_without_being_read_and_the_session_is_kept() {
     let chunk = format!("{{\"access_token\":\"{}\"", "x".repeat(64 * 1024));
-    let server = Hostile::start(Answer { content_type: "application/json", body: chunk, repeat: 800 }).await;
+    let server = Hostile::start(Answer { body: chunk, repeat: 800, ..json(serde_json::json!({})) }).await;
     let s = signed_in(&server).await;
     let started = std::time::Instant::now();
     let err = s.manager.refresh("s", true).await.unwrap_err();
@@ -199,4 +218,90 @@ async fn a_50_mb_answer_is_refused_without_being_read_and_the_session_is_kept() 
     let session = s.manager.snapshot("s").await.unwrap();
     assert_eq!((session.phase, session.consecutive_failures), (Phase::Active, 1));
     assert_eq!(s.stored_refresh_token().await, "rt-0", "the stored tokens changed");
+}
+
+#[tokio::test]
+async fn a_busy_provider_is_asked_again_when_it_said_not_sooner_and_not_later_than_the_cap() {
+    let in_90_s = (Utc::now() + TimeDelta::seconds(90)).to_rfc2822().replace("+0000", "GMT");
+    for (status, retry_after, wait) in [(503, "120".to_owned(), 120), (429, "100000".to_owned(), 300), (503, in_90_s, 90)] {
+        let busy = serde_json::json!({ "error": "temporarily_unavailable" });
+        let server = Hostile::start(Answer { status, header: Some(("retry-after", retry_after.clone())), ..json(busy) }).await;
+        let s = signed_in(&server).await;
+        let err = s.manager.refresh("s", true).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ProviderUnavailable, "{retry_after}: {err}");
+        let session = s.manager.snapshot("s").await.unwrap();
+        assert_eq!((session.phase, session.consecutive_failures), (Phase::Active, 1), "{retry_after}");
+        let next = seconds_from_now(session.next_refresh_at);
+        assert!((wait - 3..=wait).contains(&next), "Retry-After {retry_after}: next refresh in {next} s, not {wait} s");
+        assert_eq!(s.stored_refresh_token().await, "rt-0");
+    }
+}
+
+/// Test-only RSA keys (made for these tests with `openssl genrsa -traditional 2048`; they sign nothing
+/// else): the provider's key before and after a rotation, and a third it never publishes in time.
+const KEYS: [(&str, &str); 3] = [
+    ("a", include_str!("fixtures/signing-key-a.pem")),
+    ("b", include_str!("fixtures/signing-key-b.pem")),
+    ("c", include_str!("fixtures/signing-key-c.pem")),
+];
+
+fn signing_key(name: &str) -> openidconnect::core::CoreRsaPrivateSigningKey {
+    let pem = KEYS.iter().find(|(kid, _)| *kid == name).unwrap().1;
+    openidconnect::core::CoreRsaPrivateSigningKey::from_pem(pem, Some(openidconnect::JsonWebKeyId::new(name.into()))).unwrap()
+}
+
+/// An ID token for alice from `server`, signed with key `name`.
+fn id_token(server: &Hostile, name: &str) -> String {
+    use openidconnect::core::{CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm};
+    use openidconnect::{Audience, EmptyAdditionalClaims, IssuerUrl, StandardClaims, SubjectIdentifier};
+    let claims = CoreIdTokenClaims::new(
+        IssuerUrl::new(server.issuer.clone()).unwrap(),
+        vec![Audience::new("client".into())],
+        Utc::now() + TimeDelta::minutes(5),
+        Utc::now(),
+        StandardClaims::new(SubjectIdentifier::new("alice".into())),
+        EmptyAdditionalClaims {},
+    );
+    CoreIdToken::new(claims, &signing_key(name), CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, None, None).unwrap().to_string()
+}
+
+fn publish(server: &Hostile, name: &str) {
+    use openidconnect::PrivateSigningKey as _;
+    *server.keys.lock().unwrap() = serde_json::json!({ "keys": [signing_key(name).as_verification_key()] }).to_string();
+}
+
+/// The token endpoint answers with a new ID token signed with key `name`; returns that ID token.
+fn answer_with_id_token(server: &Hostile, name: &str) -> String {
+    let token = id_token(server, name);
+    let mut body = rotated(serde_json::json!(3600));
+    body["id_token"] = serde_json::json!(token);
+    *server.answer.lock().unwrap() = json(body);
+    token
+}
+
+#[tokio::test]
+async fn signing_keys_rotated_mid_session_are_fetched_again_once_then_an_unknown_key_is_a_clear_warning() {
+    let server = Hostile::start(json(serde_json::json!({}))).await;
+    publish(&server, "a");
+    answer_with_id_token(&server, "a");
+    let s = signed_in(&server).await;
+    let session = s.manager.refresh("s", true).await.unwrap();
+    assert_eq!(session.last_error, None, "a valid ID token was refused");
+
+    // The provider rotates to key b: the refreshed ID token names a key the discovered set lacks.
+    publish(&server, "b");
+    let rotated_id_token = answer_with_id_token(&server, "b");
+    let session = s.manager.refresh("s", true).await.unwrap();
+    assert_eq!(session.last_error, None, "the rotated key was not fetched");
+    let stored = s.vault.load_tokens("s").await.unwrap().unwrap();
+    assert_eq!(stored.id_token.map(|t| t.expose_secret().to_owned()), Some(rotated_id_token), "the new ID token was not kept");
+
+    // Within a minute, a third unknown key does not make the app fetch again: the token is dropped
+    // with a warning, the session and its rotated refresh token kept.
+    answer_with_id_token(&server, "c");
+    let session = s.manager.refresh("s", true).await.unwrap();
+    let warning = session.last_error.expect("a warning about the dropped ID token");
+    assert!(warning.message.contains("The refreshed ID token is not valid"), "{}", warning.message);
+    assert_eq!(session.phase, Phase::Active);
+    assert_eq!(s.stored_refresh_token().await, "rt-1");
 }

@@ -35,6 +35,9 @@ pub(super) fn short_reason(err: &(dyn std::error::Error + 'static)) -> String {
 /// The error for a failed request at `endpoint`: an answer refused by the HTTP layer (too large) is
 /// the provider's fault; anything else is a transport failure.
 pub(super) fn request_error(endpoint: impl Into<String>, err: &HttpClientError<reqwest::Error>) -> Error {
+    if let Some(wait) = super::http::throttled(err) {
+        return Error::unavailable(endpoint, format!("busy, asked to retry in {} s", wait.as_secs()), None);
+    }
     match err {
         HttpClientError::Other(refusal) => Error::ProviderMisbehaved { endpoint: endpoint.into(), detail: refusal.clone() },
         other => transport_error(endpoint, other),
@@ -86,6 +89,8 @@ pub(super) enum TokenCallError {
     Refused(String),
     /// Network, timeout, 5xx, or an unreadable (HTML error page) answer: try again later.
     Unavailable(Error),
+    /// Busy: try again no sooner than this (`Retry-After`).
+    Throttled(Error, std::time::Duration),
 }
 
 pub(super) fn classify_token_error(err: TokenError, endpoint: &str) -> TokenCallError {
@@ -102,7 +107,10 @@ pub(super) fn classify_token_error(err: TokenError, endpoint: &str) -> TokenCall
                 _ => TokenCallError::Refused(message),
             }
         }
-        RequestTokenError::Request(err) => TokenCallError::Unavailable(request_error(endpoint, &err)),
+        RequestTokenError::Request(err) => match super::http::throttled(&err) {
+            Some(wait) => TokenCallError::Throttled(request_error(endpoint, &err), wait),
+            None => TokenCallError::Unavailable(request_error(endpoint, &err)),
+        },
         RequestTokenError::Parse(_, body) => {
             unavailable(format!("the answer is not a token response ({} bytes)", body.len()))
         }

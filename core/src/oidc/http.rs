@@ -63,6 +63,9 @@ impl<'c> AsyncHttpClient<'c> for ProviderHttp {
             for (name, value) in response.headers() {
                 builder = builder.header(name, value);
             }
+            if let Some(wait) = retry_after(&response, Utc::now()) {
+                return Err(HttpClientError::Other(format!("{RETRY_AFTER_PREFIX}{}", wait.as_secs())));
+            }
             if response.content_length().is_some_and(|length| length > MAX_BODY as u64) {
                 return Err(too_large());
             }
@@ -108,6 +111,31 @@ pub(crate) async fn oauth_revocation_endpoint(http: &ProviderHttp, issuer: &str)
         return crate::provider::require_secure(&url, "revocation endpoint").is_ok().then(|| endpoint.to_owned());
     }
     None
+}
+
+/// How the HTTP layer reports a provider's `Retry-After` through `openidconnect`'s error type.
+const RETRY_AFTER_PREFIX: &str = "the provider is busy and asks to retry after s=";
+
+/// `Retry-After` on a 429 or 503 answer, as seconds or an HTTP date (RFC 9110 section 10.2.3).
+fn retry_after(response: &reqwest::Response, now: DateTime<Utc>) -> Option<Duration> {
+    let status = response.status().as_u16();
+    if status != 429 && status != 503 {
+        return None;
+    }
+    let value = response.headers().get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// The wait a provider asked for, if this request error carries one.
+pub(crate) fn throttled(err: &Failure) -> Option<Duration> {
+    match err {
+        HttpClientError::Other(text) => text.strip_prefix(RETRY_AFTER_PREFIX)?.parse().ok().map(Duration::from_secs),
+        _ => None,
+    }
 }
 
 fn too_large() -> Failure {

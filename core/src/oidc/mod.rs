@@ -11,14 +11,14 @@ use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClientAuthMethod,
     CoreErrorResponseType, CoreGenderClaim, CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
     CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
-    CoreRevocableToken, CoreRevocationErrorResponse, CoreSubjectIdentifierType, CoreTokenIntrospectionResponse,
+    CoreJsonWebKeySet, CoreRevocableToken, CoreRevocationErrorResponse, CoreSubjectIdentifierType, CoreTokenIntrospectionResponse,
     CoreTokenType, CoreUserInfoClaims,
 };
 use openidconnect::{
     AccessToken, AccessTokenHash, AdditionalProviderMetadata, AuthorizationCode, Client, ClientId, ClientSecret,
     CsrfToken, DiscoveryError, EmptyAdditionalClaims, EndpointMaybeSet, EndpointNotSet, EndpointSet,
-    HttpClientError, IdTokenFields, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, ProviderMetadata, RedirectUrl, RefreshToken, RequestTokenError, Scope,
+    ClaimsVerificationError, HttpClientError, IdTokenFields, IdTokenVerifier, IssuerUrl, JsonWebKeySetUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, ProviderMetadata, RedirectUrl, RefreshToken, RequestTokenError, Scope, SignatureVerificationError,
     StandardErrorResponse, StandardTokenResponse, TokenResponse as _, UserInfoError,
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -157,7 +157,21 @@ pub struct Provider {
     http: ProviderHttp,
     client_secret: Option<SecretString>,
     clock: Arc<dyn Clock>,
+    jwks_uri: JsonWebKeySetUrl,
+    /// Signing keys fetched again after an ID token named a key the discovered set lacks.
+    refetched: std::sync::Mutex<RefetchedKeys>,
 }
+
+/// The last fetch of signing keys after an unknown key id: when (to rate-limit it) and what came back.
+#[derive(Default)]
+struct RefetchedKeys {
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    keys: Option<CoreJsonWebKeySet>,
+}
+
+/// Signing keys are fetched again at most this often: an ID token naming an unknown key must not
+/// make every refresh hit the provider's key endpoint.
+const KEY_REFETCH_INTERVAL: TimeDelta = TimeDelta::seconds(60);
 
 impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -281,6 +295,7 @@ impl Provider {
         }
         let redirect = RedirectUrl::new(config.redirect_uri.as_str().to_owned())
             .map_err(|err| Error::InvalidConfiguration(format!("The redirect URI is not valid: {err}")))?;
+        let jwks_uri = metadata.jwks_uri().clone();
         let client = OidcClient::from_provider_metadata(
             metadata,
             ClientId::new(config.client_id.to_string()),
@@ -296,6 +311,8 @@ impl Provider {
             http: http.clone(),
             client_secret,
             clock,
+            jwks_uri,
+            refetched: std::sync::Mutex::new(RefetchedKeys::default()),
         })
     }
 

@@ -46,7 +46,7 @@ impl Provider {
             .request_async(&self.http)
             .await
             .map_err(|err| match classify_token_error(err, &self.token_endpoint) {
-                TokenCallError::Unavailable(error) => error,
+                TokenCallError::Unavailable(error) | TokenCallError::Throttled(error, _) => error,
                 TokenCallError::Grant(message) | TokenCallError::Refused(message) => Error::SignInRejected(message),
             })?;
         let arrived = self.clock.now();
@@ -116,8 +116,49 @@ impl Provider {
         Ok(())
     }
 
-    pub(super) fn id_token_verifier(&self) -> openidconnect::IdTokenVerifier<'_, CoreJsonWebKey> {
+    /// The ID token verifier: the discovered signing keys, or those fetched again after a key rotation.
+    pub(super) fn id_token_verifier(&self) -> IdTokenVerifier<'_, CoreJsonWebKey> {
         let clock = self.clock.clone();
-        self.client.id_token_verifier().set_time_fn(move || clock.now() - ID_TOKEN_LEEWAY)
+        let refetched = self.refetched.lock().expect("signing keys poisoned").keys.clone();
+        let verifier = match refetched {
+            None => self.client.id_token_verifier(),
+            Some(keys) => {
+                let client_id = ClientId::new(self.config.client_id.to_string());
+                match &self.client_secret {
+                    Some(secret) => IdTokenVerifier::new_confidential_client(
+                        client_id,
+                        ClientSecret::new(secret.expose_secret().to_owned()),
+                        self.issuer.clone(),
+                        keys,
+                    ),
+                    None => IdTokenVerifier::new_public_client(client_id, self.issuer.clone(), keys),
+                }
+            }
+        };
+        verifier.set_time_fn(move || clock.now() - ID_TOKEN_LEEWAY)
+    }
+
+    /// Fetches the signing keys again (a provider rotated them), at most once per
+    /// [`KEY_REFETCH_INTERVAL`]. True when new keys are in use.
+    pub(super) async fn refetch_signing_keys(&self) -> bool {
+        let now = self.clock.now();
+        {
+            let mut refetched = self.refetched.lock().expect("signing keys poisoned");
+            if refetched.at.is_some_and(|at| now - at < KEY_REFETCH_INTERVAL) {
+                return false;
+            }
+            refetched.at = Some(now);
+        }
+        match CoreJsonWebKeySet::fetch_async(&self.jwks_uri, &self.http).await {
+            Ok(keys) => {
+                tracing::info!(issuer = %self.issuer.as_str(), "signing keys fetched again after an unknown key id");
+                self.refetched.lock().expect("signing keys poisoned").keys = Some(keys);
+                true
+            }
+            Err(err) => {
+                tracing::warn!(issuer = %self.issuer.as_str(), error = %err, "signing keys could not be fetched again");
+                false
+            }
+        }
     }
 }

@@ -33,6 +33,7 @@ impl Provider {
                     .info(),
                 ),
                 TokenCallError::Unavailable(error) => RefreshFailure::Transient(error.info()),
+                TokenCallError::Throttled(error, retry_after) => RefreshFailure::Throttled { error: error.info(), retry_after },
             }
         })?;
         let arrived = self.clock.now();
@@ -41,9 +42,18 @@ impl Provider {
         let mut warning = response.extra_fields().extra_fields().adjusted.clone();
         let mut id_token = current.id_token.clone();
         if let Some(new_id_token) = response.id_token() {
-            let verifier = self.id_token_verifier();
-            match new_id_token.claims(&verifier, |_: Option<&Nonce>| Ok(())) {
-                Ok(claims) if subject.is_none_or(|s| s == claims.subject().as_str()) => {
+            let check = |verifier: &IdTokenVerifier<'_, CoreJsonWebKey>| {
+                new_id_token.claims(verifier, |_: Option<&Nonce>| Ok(())).map(|claims| claims.subject().to_string())
+            };
+            let mut checked = check(&self.id_token_verifier());
+            // A key the discovered set lacks: the provider may have rotated its keys mid-session.
+            if matches!(checked, Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)))
+                && self.refetch_signing_keys().await
+            {
+                checked = check(&self.id_token_verifier());
+            }
+            match checked {
+                Ok(named) if subject.is_none_or(|s| s == named) => {
                     id_token = Some(SecretString::from(new_id_token.to_string()));
                 }
                 Ok(_) => warning = Some("The refreshed ID token names another user; it was ignored.".to_owned()),

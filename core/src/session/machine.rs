@@ -96,13 +96,15 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
                     (next, vec![Effect::Reread])
                 }
                 RefreshFailure::Revoked(error) => expire(state, error.clone(), false),
-                RefreshFailure::Transient(error) | RefreshFailure::Rejected(error) => {
+                RefreshFailure::Transient(error) | RefreshFailure::Rejected(error) | RefreshFailure::Throttled { error, .. } => {
                     next.phase = Phase::Active;
                     next.refused = None;
                     next.failures = state.failures.saturating_add(1);
+                    let backoff = policy.refresh.retry_delay(next.failures, *jitter);
                     let wait = match failure {
                         RefreshFailure::Rejected(_) => policy.refresh.retry_max_delay,
-                        _ => policy.refresh.retry_delay(next.failures, *jitter),
+                        RefreshFailure::Throttled { retry_after, .. } => backoff.max(*retry_after).min(policy.refresh.retry_max_delay),
+                        _ => backoff,
                     };
                     next.retry_at = Some(now + delta(wait));
                     next.last_error = Some(error.clone());

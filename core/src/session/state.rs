@@ -159,13 +159,24 @@ pub enum RefreshFailure {
     Revoked(ErrorInfo),
     /// The provider refused for another reason (client misconfigured): keep the tokens, retry slowly.
     Rejected(ErrorInfo),
+    /// The provider is busy and said when to come back (`Retry-After` on 429 or 503): keep the
+    /// session, retry no sooner than that (capped by the longest retry delay).
+    Throttled {
+        /// What the provider answered.
+        error: ErrorInfo,
+        /// How long it asked to wait.
+        retry_after: std::time::Duration,
+    },
 }
 
 impl RefreshFailure {
     /// What went wrong.
     pub fn info(&self) -> &ErrorInfo {
         match self {
-            RefreshFailure::Transient(info) | RefreshFailure::Revoked(info) | RefreshFailure::Rejected(info) => info,
+            RefreshFailure::Transient(info)
+            | RefreshFailure::Revoked(info)
+            | RefreshFailure::Rejected(info)
+            | RefreshFailure::Throttled { error: info, .. } => info,
         }
     }
 }
