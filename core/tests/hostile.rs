@@ -250,8 +250,8 @@ fn signing_key(name: &str) -> openidconnect::core::CoreRsaPrivateSigningKey {
     openidconnect::core::CoreRsaPrivateSigningKey::from_pem(pem, Some(openidconnect::JsonWebKeyId::new(name.into()))).unwrap()
 }
 
-/// An ID token for alice from `server`, signed with key `name`.
-fn id_token(server: &Hostile, name: &str) -> String {
+/// An ID token for `subject` from `server`, signed with key `name`.
+fn id_token(server: &Hostile, name: &str, subject: &str) -> String {
     use openidconnect::core::{CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm};
     use openidconnect::{Audience, EmptyAdditionalClaims, IssuerUrl, StandardClaims, SubjectIdentifier};
     let claims = CoreIdTokenClaims::new(
@@ -259,7 +259,7 @@ fn id_token(server: &Hostile, name: &str) -> String {
         vec![Audience::new("client".into())],
         Utc::now() + TimeDelta::minutes(5),
         Utc::now(),
-        StandardClaims::new(SubjectIdentifier::new("alice".into())),
+        StandardClaims::new(SubjectIdentifier::new(subject.into())),
         EmptyAdditionalClaims {},
     );
     CoreIdToken::new(claims, &signing_key(name), CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, None, None).unwrap().to_string()
@@ -270,9 +270,9 @@ fn publish(server: &Hostile, name: &str) {
     *server.keys.lock().unwrap() = serde_json::json!({ "keys": [signing_key(name).as_verification_key()] }).to_string();
 }
 
-/// The token endpoint answers with a new ID token signed with key `name`; returns that ID token.
-fn answer_with_id_token(server: &Hostile, name: &str) -> String {
-    let token = id_token(server, name);
+/// The token endpoint answers with a new ID token for `subject`, signed with key `name`; returns it.
+fn answer_with_id_token(server: &Hostile, name: &str, subject: &str) -> String {
+    let token = id_token(server, name, subject);
     let mut body = rotated(serde_json::json!(3600));
     body["id_token"] = serde_json::json!(token);
     *server.answer.lock().unwrap() = json(body);
@@ -280,28 +280,55 @@ fn answer_with_id_token(server: &Hostile, name: &str) -> String {
 }
 
 #[tokio::test]
-async fn signing_keys_rotated_mid_session_are_fetched_again_once_then_an_unknown_key_is_a_clear_warning() {
+async fn signing_keys_rotated_mid_session_are_fetched_again_once_then_an_unknown_key_ends_the_session() {
     let server = Hostile::start(json(serde_json::json!({}))).await;
     publish(&server, "a");
-    answer_with_id_token(&server, "a");
+    answer_with_id_token(&server, "a", "alice");
     let s = signed_in(&server).await;
     let session = s.manager.refresh("s", true).await.unwrap();
     assert_eq!(session.last_error, None, "a valid ID token was refused");
 
     // The provider rotates to key b: the refreshed ID token names a key the discovered set lacks.
     publish(&server, "b");
-    let rotated_id_token = answer_with_id_token(&server, "b");
+    let rotated_id_token = answer_with_id_token(&server, "b", "alice");
     let session = s.manager.refresh("s", true).await.unwrap();
     assert_eq!(session.last_error, None, "the rotated key was not fetched");
     let stored = s.vault.load_tokens("s").await.unwrap().unwrap();
     assert_eq!(stored.id_token.map(|t| t.expose_secret().to_owned()), Some(rotated_id_token), "the new ID token was not kept");
 
-    // Within a minute, a third unknown key does not make the app fetch again: the token is dropped
-    // with a warning, the session and its rotated refresh token kept.
-    answer_with_id_token(&server, "c");
-    let session = s.manager.refresh("s", true).await.unwrap();
-    let warning = session.last_error.expect("a warning about the dropped ID token");
-    assert!(warning.message.contains("The refreshed ID token is not valid"), "{}", warning.message);
-    assert_eq!(session.phase, Phase::Active);
-    assert_eq!(s.stored_refresh_token().await, "rt-1");
+    // Within a minute, a third unknown key is not fetched again: the signature cannot be verified,
+    // which is a security failure. The session ends, says why, and keeps no token.
+    answer_with_id_token(&server, "c", "alice");
+    let err = s.manager.refresh("s", true).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidIdToken, "{err}");
+    assert!(err.to_string().contains("failed a security check (Signature verification failed)"), "{err}");
+    let session = s.manager.snapshot("s").await.unwrap();
+    assert_eq!((session.phase, session.last_error.map(|e| e.kind)), (Phase::Expired, Some(ErrorKind::InvalidIdToken)));
+    assert_eq!(server.token_requests.load(Ordering::SeqCst), 3);
+    wait_for_empty_keychain(&s).await;
+}
+
+#[tokio::test]
+async fn another_users_tokens_on_refresh_end_the_session_and_are_never_stored() {
+    let server = Hostile::start(json(serde_json::json!({}))).await;
+    publish(&server, "a");
+    answer_with_id_token(&server, "a", "mallory");
+    let s = signed_in(&server).await;
+    let err = s.manager.refresh("s", true).await.unwrap_err();
+    assert!(err.to_string().contains("another user's tokens"), "{err}");
+    let session = s.manager.snapshot("s").await.unwrap();
+    assert_eq!(session.phase, Phase::Expired);
+    assert_eq!(session.user.map(|u| u.subject), Some("alice".into()), "the card now names another user");
+    wait_for_empty_keychain(&s).await;
+}
+
+/// The discard after a security failure runs in the background; it ends within a second.
+async fn wait_for_empty_keychain(s: &Signed) {
+    for _ in 0..100 {
+        if s.vault.load_tokens("s").await.unwrap().is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("tokens stayed in the keychain after a security failure");
 }

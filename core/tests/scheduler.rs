@@ -85,6 +85,7 @@ impl TokenAuthority for ScriptedAuthority {
                     has_refresh_token: true,
                 },
                 warning: None,
+                rejected: None,
                 unsaved: None,
             })
         })

@@ -214,8 +214,12 @@ pub struct Refreshed {
     pub secrets: SessionSecrets,
     /// Their expiry instants.
     pub times: TokenTimes,
-    /// A problem that did not stop the refresh (an invalid refreshed ID token, which is dropped).
+    /// A problem that did not stop the refresh (a repaired answer, or a refreshed ID token dropped
+    /// for a harmless defect such as its own expiry).
     pub warning: Option<String>,
+    /// The answer failed a security check, for this reason: its tokens must not be used or stored,
+    /// and are revoked ([`crate::RefreshFailure::Security`]).
+    pub rejected: Option<ErrorInfo>,
     /// Set by the scheduler when the keychain did not accept the new tokens.
     pub unsaved: Option<ErrorInfo>,
 }

@@ -41,6 +41,7 @@ impl Provider {
         // refreshed ID token is dropped with a warning, never a reason to lose the new tokens.
         let mut warning = response.extra_fields().extra_fields().adjusted.clone();
         let mut id_token = current.id_token.clone();
+        let mut rejected = None;
         if let Some(new_id_token) = response.id_token() {
             let check = |verifier: &IdTokenVerifier<'_, CoreJsonWebKey>| {
                 new_id_token.claims(verifier, |_: Option<&Nonce>| Ok(())).map(|claims| claims.subject().to_string())
@@ -52,11 +53,19 @@ impl Provider {
             {
                 checked = check(&self.id_token_verifier());
             }
+            let insecure = |reason: String| {
+                Some(Error::InvalidIdToken(reason).info())
+            };
             match checked {
                 Ok(named) if subject.is_none_or(|s| s == named) => {
                     id_token = Some(SecretString::from(new_id_token.to_string()));
                 }
-                Ok(_) => warning = Some("The refreshed ID token names another user; it was ignored.".to_owned()),
+                Ok(_) => rejected = insecure("the provider answered the refresh with another user's tokens".into()),
+                Err(err @ (ClaimsVerificationError::SignatureVerification(_)
+                | ClaimsVerificationError::InvalidIssuer(_)
+                | ClaimsVerificationError::InvalidAudience(_))) => {
+                    rejected = insecure(format!("the refreshed ID token failed a security check ({err})"));
+                }
                 Err(err) => warning = Some(format!("The refreshed ID token is not valid ({err}); it was ignored.")),
             }
         }
@@ -78,6 +87,7 @@ impl Provider {
                 id_token,
             },
             warning,
+            rejected,
             unsaved: None,
         })
     }

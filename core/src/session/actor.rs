@@ -17,7 +17,7 @@ use super::commands::{Command, HandOut, Reply, Request};
 use super::effects::{Completion, Runner, SignOutTicket};
 use super::machine::transition;
 use super::snapshot::{SessionEvent, SessionSnapshot};
-use super::state::{Effect, Event, Refusal};
+use super::state::{Effect, Event, RefreshFailure, Refusal};
 use crate::clock::Clock;
 use crate::names::SessionName;
 use crate::error::{Error, ErrorInfo};
@@ -186,6 +186,14 @@ impl Actor {
                         entry.secrets = used;
                     }
                     match result {
+                        Ok(refreshed) if refreshed.rejected.is_some() => {
+                            let info = refreshed.rejected.expect("checked");
+                            tracing::warn!(session = %id, "refresh answer refused: {}", info.message);
+                            // Held only so that the discard the machine decides revokes them.
+                            entry.secrets = Some(refreshed.secrets);
+                            entry.last_failure = Some(info.clone());
+                            vec![Event::RefreshFailed { failure: RefreshFailure::Security(info), jitter: 0.0 }]
+                        }
                         Ok(refreshed) => {
                             entry.secrets = Some(refreshed.secrets);
                             entry.last_failure = None;

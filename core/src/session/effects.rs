@@ -167,7 +167,9 @@ async fn refresh(
         Err(err) => return (Some(secrets), Err(transient(err))),
     };
     let mut result = provider.refresh(&secrets, subject.as_deref()).await;
+    // Tokens that failed a security check are never stored (the actor has them revoked).
     if let Ok(refreshed) = &mut result
+        && refreshed.rejected.is_none()
         && let Err(err) = vault.save_tokens(id, &refreshed.secrets).await
     {
         tracing::warn!(session = %id, error = %err, "new tokens kept in memory until the keychain accepts them");

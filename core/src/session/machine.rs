@@ -96,6 +96,8 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
                     (next, vec![Effect::Reread])
                 }
                 RefreshFailure::Revoked(error) => expire(state, error.clone(), false),
+                // Never use, never keep: revoke what came (the actor holds the answer's tokens now).
+                RefreshFailure::Security(error) => expire(state, error.clone(), true),
                 RefreshFailure::Transient(error) | RefreshFailure::Rejected(error) | RefreshFailure::Throttled { error, .. } => {
                     next.phase = Phase::Active;
                     next.refused = None;

@@ -159,6 +159,9 @@ pub enum RefreshFailure {
     Revoked(ErrorInfo),
     /// The provider refused for another reason (client misconfigured): keep the tokens, retry slowly.
     Rejected(ErrorInfo),
+    /// The answer failed a security check (an ID token for another user, or one whose signature,
+    /// issuer or audience is wrong): the session ends, and the tokens that came with it are revoked.
+    Security(ErrorInfo),
     /// The provider is busy and said when to come back (`Retry-After` on 429 or 503): keep the
     /// session, retry no sooner than that (capped by the longest retry delay).
     Throttled {
@@ -176,6 +179,7 @@ impl RefreshFailure {
             RefreshFailure::Transient(info)
             | RefreshFailure::Revoked(info)
             | RefreshFailure::Rejected(info)
+            | RefreshFailure::Security(info)
             | RefreshFailure::Throttled { error: info, .. } => info,
         }
     }

@@ -400,3 +400,14 @@ fn a_program_asking_in_a_loop_waits_for_the_floor_instead_of_storming_the_provid
     let (_, effects) = transition(&refreshing, &Event::RefreshSucceeded { times: times(6, true), warning: None }, t(5), &policy);
     assert_eq!(effects, vec![Effect::HandOut]);
 }
+
+#[test]
+fn a_refresh_answer_that_fails_a_security_check_ends_the_session_and_revokes_what_came() {
+    let policy = Policy::default();
+    let (refreshing, _) = transition(&signed_in(600, true, &policy), &Event::Tick, t(540), &policy);
+    let insecure = ErrorInfo { kind: ErrorKind::InvalidIdToken, message: "another user's tokens".into() };
+    let (next, effects) =
+        transition(&refreshing, &Event::RefreshFailed { failure: RefreshFailure::Security(insecure.clone()), jitter: 0.5 }, t(541), &policy);
+    assert_eq!((next.phase, next.last_error, next.tokens), (Phase::Expired, Some(insecure), None));
+    assert_eq!(effects, vec![Effect::Discard { revoke: true }], "no keychain re-read, no retry");
+}
