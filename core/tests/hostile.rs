@@ -252,13 +252,18 @@ fn signing_key(name: &str) -> openidconnect::core::CoreRsaPrivateSigningKey {
 
 /// An ID token for `subject` from `server`, signed with key `name`.
 fn id_token(server: &Hostile, name: &str, subject: &str) -> String {
+    claimed_id_token(name, &server.issuer, "client", subject, Utc::now() + TimeDelta::minutes(5))
+}
+
+/// An ID token with these claims, signed with key `name`.
+fn claimed_id_token(name: &str, issuer: &str, audience: &str, subject: &str, expires: DateTime<Utc>) -> String {
     use openidconnect::core::{CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm};
     use openidconnect::{Audience, EmptyAdditionalClaims, IssuerUrl, StandardClaims, SubjectIdentifier};
     let claims = CoreIdTokenClaims::new(
-        IssuerUrl::new(server.issuer.clone()).unwrap(),
-        vec![Audience::new("client".into())],
-        Utc::now() + TimeDelta::minutes(5),
-        Utc::now(),
+        IssuerUrl::new(issuer.to_owned()).unwrap(),
+        vec![Audience::new(audience.into())],
+        expires,
+        Utc::now() - TimeDelta::minutes(10),
         StandardClaims::new(SubjectIdentifier::new(subject.into())),
         EmptyAdditionalClaims {},
     );
@@ -331,4 +336,36 @@ async fn wait_for_empty_keychain(s: &Signed) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("tokens stayed in the keychain after a security failure");
+}
+
+#[tokio::test]
+async fn a_refreshed_id_token_from_another_issuer_or_for_another_client_is_a_security_failure_an_expired_one_is_not() {
+    let long_ago = Utc::now() - TimeDelta::minutes(5);
+    let in_a_while = Utc::now() + TimeDelta::minutes(5);
+    for (case, issuer, audience, expires, insecure) in [
+        ("another issuer", Some("https://evil.example"), "client", in_a_while, true),
+        ("another client", None, "someone-else", in_a_while, true),
+        ("expired", None, "client", long_ago, false),
+    ] {
+        let server = Hostile::start(json(serde_json::json!({}))).await;
+        publish(&server, "a");
+        let token = claimed_id_token("a", issuer.unwrap_or(&server.issuer), audience, "alice", expires);
+        let mut body = rotated(serde_json::json!(3600));
+        body["id_token"] = serde_json::json!(token);
+        *server.answer.lock().unwrap() = json(body);
+        let s = signed_in(&server).await;
+        let result = s.manager.refresh("s", true).await;
+        let session = s.manager.snapshot("s").await.unwrap();
+        if insecure {
+            let err = result.expect_err(case);
+            assert_eq!(err.kind(), ErrorKind::InvalidIdToken, "{case}: {err}");
+            assert_eq!(session.phase, Phase::Expired, "{case}");
+            wait_for_empty_keychain(&s).await;
+        } else {
+            let session = result.unwrap_or_else(|e| panic!("{case}: {e}"));
+            assert_eq!(session.phase, Phase::Active, "{case}");
+            assert!(session.last_error.unwrap().message.contains("it was ignored"), "{case}");
+            assert_eq!(s.stored_refresh_token().await, "rt-1", "{case}: the rotated refresh token was lost");
+        }
+    }
 }
