@@ -32,6 +32,8 @@ struct Hostile {
     answer: Mutex<Answer>,
     /// The signing keys published at `/jwks`.
     keys: Mutex<String>,
+    /// Replaces the discovery document: (status, body, changes to the sound document).
+    discovery: Mutex<Option<Answer>>,
     token_requests: AtomicUsize,
     bytes_sent: AtomicUsize,
 }
@@ -44,6 +46,7 @@ impl Hostile {
             issuer,
             answer: Mutex::new(answer),
             keys: Mutex::new(r#"{"keys":[]}"#.to_owned()),
+            discovery: Mutex::new(None),
             token_requests: AtomicUsize::new(0),
             bytes_sent: AtomicUsize::new(0),
         });
@@ -85,7 +88,13 @@ impl Hostile {
         let issuer = &self.issuer;
         let mut status = 200;
         let mut extra = String::new();
+        let discovery = self.discovery.lock().unwrap().clone();
         let (content_type, body, repeat) = match target.as_str() {
+            "/.well-known/openid-configuration" if discovery.is_some() => {
+                let answer = discovery.expect("checked");
+                status = answer.status;
+                (answer.content_type, answer.body, answer.repeat)
+            }
             "/.well-known/openid-configuration" => (
                 "application/json",
                 serde_json::json!({
@@ -368,4 +377,52 @@ async fn a_refreshed_id_token_from_another_issuer_or_for_another_client_is_a_sec
             assert_eq!(s.stored_refresh_token().await, "rt-1", "{case}: the rotated refresh token was lost");
         }
     }
+}
+
+/// The sound discovery document of `issuer`, with `change` applied.
+fn metadata(issuer: &str, change: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut document = serde_json::json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/auth"),
+        "token_endpoint": format!("{issuer}/token"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    });
+    change(&mut document);
+    document.to_string()
+}
+
+#[tokio::test]
+async fn a_broken_discovery_document_is_refused_with_its_kind_and_nothing_is_saved() {
+    type Change = fn(&mut serde_json::Value, &str);
+    let cases: [(&str, u16, Change, ErrorKind); 9] = [
+        ("another issuer", 200, |d, _| d["issuer"] = "https://evil.example".into(), ErrorKind::IssuerMismatch),
+        ("no token endpoint", 200, |d, _| drop(d.as_object_mut().unwrap().remove("token_endpoint")), ErrorKind::ProviderMisbehaved),
+        ("a remote plain-http token endpoint", 200, |d, _| d["token_endpoint"] = "http://id.example.com/token".into(), ErrorKind::InvalidConfiguration),
+        ("a token endpoint that is no URL", 200, |d, _| d["token_endpoint"] = "not a url".into(), ErrorKind::ProviderMisbehaved),
+        ("no jwks_uri", 200, |d, _| drop(d.as_object_mut().unwrap().remove("jwks_uri")), ErrorKind::ProviderMisbehaved),
+        ("not JSON", 200, |d, _| *d = serde_json::Value::String("<html>".into()), ErrorKind::ProviderMisbehaved),
+        ("a 404", 404, |_, _| {}, ErrorKind::ProviderMisbehaved),
+        ("a 500", 500, |_, _| {}, ErrorKind::ProviderUnavailable),
+        ("a 503", 503, |_, _| {}, ErrorKind::ProviderUnavailable),
+    ];
+    for (case, status, change, kind) in cases {
+        let server = Hostile::start(json(serde_json::json!({}))).await;
+        let issuer = server.issuer.clone();
+        let body = metadata(&issuer, |d| change(d, &issuer));
+        *server.discovery.lock().unwrap() = Some(Answer { status, ..Answer { body, ..json(serde_json::json!({})) } });
+        let manager = SessionManager::builder().vault(Arc::new(MemoryVault::new())).request_timeout(Duration::from_secs(5)).build().await.unwrap();
+        let err = manager.add_session("s", ProviderConfig::new(issuer, "client"), None).await.unwrap_err();
+        assert_eq!(err.kind(), kind, "{case}: {err}");
+        assert!(manager.snapshots().await.unwrap().is_empty(), "{case}: a session was saved");
+    }
+    // A discovery document of 52 MB is refused like any other oversized answer.
+    let server = Hostile::start(json(serde_json::json!({}))).await;
+    *server.discovery.lock().unwrap() = Some(Answer { body: "x".repeat(64 * 1024), repeat: 800, ..json(serde_json::json!({})) });
+    let manager = SessionManager::builder().vault(Arc::new(MemoryVault::new())).build().await.unwrap();
+    let err = manager.add_session("s", ProviderConfig::new(server.issuer.clone(), "client"), None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ProviderMisbehaved, "{err}");
+    assert!(err.to_string().contains("larger than 1024 KiB"), "{err}");
 }
