@@ -185,7 +185,8 @@ async fn a_zero_lifetime_is_bounded_and_does_not_start_a_refresh_storm() {
     // Before, the answer asked for the next refresh at once, and this call never returned.
     let session = tokio::time::timeout(Duration::from_secs(5), s.manager.refresh("s", true)).await.expect("no answer").unwrap();
     assert_eq!(session.phase, Phase::Active);
-    assert!((0..=1).contains(&seconds_from_now(session.access_token_expires_at)), "{:?}", session.access_token_expires_at);
+    // 1 s from the answer; a loaded machine may take a few seconds to get here.
+    assert!((-5..=1).contains(&seconds_from_now(session.access_token_expires_at)), "{:?}", session.access_token_expires_at);
     let warning = session.last_error.expect("the card says the lifetime was adjusted");
     assert_eq!(warning.kind, ErrorKind::ProviderMisbehaved);
     assert!(warning.message.contains("lifetime (0) was taken as 1 s"), "{}", warning.message);
@@ -206,7 +207,7 @@ async fn a_harmless_defect_in_a_refresh_answer_keeps_the_rotated_refresh_token()
         let s = signed_in(&server).await;
         let session = s.manager.refresh("s", true).await.unwrap_or_else(|e| panic!("{expires_in} as {content_type}: {e}"));
         assert_eq!(session.phase, Phase::Active, "{expires_in}");
-        assert!((lifetime - 2..=lifetime).contains(&seconds_from_now(session.access_token_expires_at)), "{expires_in}: {:?}", session.access_token_expires_at);
+        assert!((lifetime - 5..=lifetime).contains(&seconds_from_now(session.access_token_expires_at)), "{expires_in}: {:?}", session.access_token_expires_at);
         assert_eq!(session.last_error.map(|e| e.kind), Some(ErrorKind::ProviderMisbehaved), "{expires_in}: said nothing");
         assert_eq!(s.stored_refresh_token().await, "rt-1", "{expires_in} as {content_type}: rotated token lost");
     }
@@ -241,7 +242,7 @@ async fn a_busy_provider_is_asked_again_when_it_said_not_sooner_and_not_later_th
         let session = s.manager.snapshot("s").await.unwrap();
         assert_eq!((session.phase, session.consecutive_failures), (Phase::Active, 1), "{retry_after}");
         let next = seconds_from_now(session.next_refresh_at);
-        assert!((wait - 3..=wait).contains(&next), "Retry-After {retry_after}: next refresh in {next} s, not {wait} s");
+        assert!((wait - 5..=wait).contains(&next), "Retry-After {retry_after}: next refresh in {next} s, not {wait} s");
         assert_eq!(s.stored_refresh_token().await, "rt-0");
     }
 }
