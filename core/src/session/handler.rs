@@ -143,11 +143,10 @@ mod tests {
         (handler, sink, host)
     }
 
+    /// Returns once the handler has handled everything sent to it: on tokio's paused clock, time only
+    /// moves forward when every task is idle, so this sleep ends after the handler's task has run.
     async fn settle() {
-        // Lets the handler's task run; on the paused clock this moves no time forward.
-        for _ in 0..10 {
-            tokio::task::yield_now().await;
-        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 
     #[tokio::test(start_paused = true)]
