@@ -427,3 +427,30 @@ async fn a_broken_discovery_document_is_refused_with_its_kind_and_nothing_is_sav
     assert_eq!(err.kind(), ErrorKind::ProviderMisbehaved, "{err}");
     assert!(err.to_string().contains("larger than 1024 KiB"), "{err}");
 }
+
+#[tokio::test]
+async fn refusals_and_error_pages_at_refresh_keep_or_end_the_session_as_they_should() {
+    let html = |status| Answer { status, content_type: "text/html", ..json(serde_json::json!({})) };
+    let oauth = |status, error: &str| Answer { status, ..json(serde_json::json!({ "error": error, "error_description": "scripted" })) };
+    let cases = [
+        ("a 502 error page", Answer { body: "<html>Bad gateway</html>".into(), ..html(502) }, ErrorKind::ProviderUnavailable, Phase::Active, Some("rt-0")),
+        ("a 200 that is not a token answer", Answer { body: "<html>Welcome</html>".into(), ..html(200) }, ErrorKind::ProviderUnavailable, Phase::Active, Some("rt-0")),
+        ("invalid_client", oauth(401, "invalid_client"), ErrorKind::ProviderMisbehaved, Phase::Active, Some("rt-0")),
+        ("server_error", oauth(500, "server_error"), ErrorKind::ProviderUnavailable, Phase::Active, Some("rt-0")),
+        ("invalid_grant", oauth(400, "invalid_grant"), ErrorKind::SessionRevoked, Phase::Expired, None),
+    ];
+    for (case, answer, kind, phase, kept) in cases {
+        let server = Hostile::start(answer).await;
+        let s = signed_in(&server).await;
+        let err = s.manager.refresh("s", true).await.unwrap_err();
+        assert_eq!(err.kind(), kind, "{case}: {err}");
+        assert_eq!(s.manager.snapshot("s").await.unwrap().phase, phase, "{case}");
+        match kept {
+            Some(token) => assert_eq!(s.stored_refresh_token().await, token, "{case}"),
+            None => wait_for_empty_keychain(&s).await,
+        }
+        // One request each: nothing is retried at once (after invalid_grant the keychain holds the same
+        // refresh token, so there is nothing to retry with).
+        assert_eq!(server.token_requests.load(Ordering::SeqCst), 1, "{case}");
+    }
+}
