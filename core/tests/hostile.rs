@@ -95,20 +95,7 @@ impl Hostile {
                 status = answer.status;
                 (answer.content_type, answer.body, answer.repeat)
             }
-            "/.well-known/openid-configuration" => (
-                "application/json",
-                serde_json::json!({
-                    "issuer": issuer,
-                    "authorization_endpoint": format!("{issuer}/auth"),
-                    "token_endpoint": format!("{issuer}/token"),
-                    "jwks_uri": format!("{issuer}/jwks"),
-                    "response_types_supported": ["code"],
-                    "subject_types_supported": ["public"],
-                    "id_token_signing_alg_values_supported": ["RS256"],
-                })
-                .to_string(),
-                1,
-            ),
+            "/.well-known/openid-configuration" => ("application/json", metadata(issuer, |_| {}), 1),
             "/jwks" => ("application/json", self.keys.lock().unwrap().clone(), 1),
             "/token" => {
                 self.token_requests.fetch_add(1, Ordering::SeqCst);

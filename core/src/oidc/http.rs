@@ -58,6 +58,8 @@ impl<'c> AsyncHttpClient<'c> for ProviderHttp {
     fn call(&'c self, request: HttpRequest) -> Self::Future {
         Box::pin(async move {
             let request: reqwest::Request = request.try_into().map_err(Box::new)?;
+            // Token answers come from POSTs; discovery, keys and userinfo are not parsed twice.
+            let token_call = request.method() == reqwest::Method::POST;
             let mut response = self.client.execute(request).await.map_err(Box::new)?;
             let mut builder = http::Response::builder().status(response.status()).version(response.version());
             for (name, value) in response.headers() {
@@ -77,7 +79,9 @@ impl<'c> AsyncHttpClient<'c> for ProviderHttp {
                 body.extend_from_slice(&chunk);
             }
             let mut response = builder.body(body).map_err(HttpClientError::Http)?;
-            repair_token_response(&mut response, Utc::now());
+            if token_call {
+                repair_token_response(&mut response, Utc::now());
+            }
             Ok(response)
         })
     }

@@ -293,10 +293,7 @@ impl Provider {
             .token_endpoint()
             .map(|u| u.to_string())
             .ok_or_else(|| misbehaved(&discovery_url, "it announces no token endpoint"))?;
-        let mut extra = metadata.additional_metadata().clone();
-        if extra.revocation_endpoint.is_none() {
-            extra.revocation_endpoint = http::oauth_revocation_endpoint(http, config.issuer.as_str()).await;
-        }
+        let extra = metadata.additional_metadata().clone();
         let redirect = RedirectUrl::new(config.redirect_uri.as_str().to_owned())
             .map_err(|err| Error::InvalidConfiguration(format!("The redirect URI is not valid: {err}")))?;
         let jwks_uri = metadata.jwks_uri().clone();

@@ -116,7 +116,13 @@ impl Provider {
     /// endpoints, which this crate allows on loopback.
     pub async fn revoke(&self, secrets: &SessionSecrets) -> Revocation {
         let mut outcome = Revocation::default();
-        let Some(endpoint) = &self.extra.revocation_endpoint else {
+        // Only a provider whose OpenID metadata names none is asked for its OAuth metadata, and only
+        // when a sign-out needs it.
+        let endpoint = match &self.extra.revocation_endpoint {
+            Some(endpoint) => Some(endpoint.clone()),
+            None => super::http::oauth_revocation_endpoint(&self.http, self.config.issuer.as_str()).await,
+        };
+        let Some(endpoint) = &endpoint else {
             outcome.problems.push(
                 "This provider offers no revocation: its tokens were deleted here and stay valid there until they expire."
                     .into(),
