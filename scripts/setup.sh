@@ -10,9 +10,10 @@ app_packages=(libwebkit2gtk-4.1-dev build-essential libssl-dev libayatana-appind
   libxdo-dev dbus dbus-x11 gnome-keyring libsecret-tools xvfb xauth xdg-utils)
 # chromium + chromium-driver stand in for the user's browser in the system-browser sign-in test;
 # python3-xlib closes the window as a window manager would; gdbus (libglib2.0-bin) reads the tray
-# menu; rpm lists the .rpm bundle's contents.
+# menu; rpm lists the .rpm bundle's contents; python3-venv holds the second test provider
+# (django-oauth-toolkit, from PyPI).
 test_packages=(webkit2gtk-driver dunst libnotify-bin imagemagick xdotool chromium chromium-driver python3-xlib
-  libglib2.0-bin rpm)
+  libglib2.0-bin rpm python3-venv)
 packages=("${app_packages[@]}")
 [ "${1:-}" = "--app" ] || packages+=("${test_packages[@]}")
 
@@ -31,6 +32,15 @@ if ! command -v node >/dev/null || ! node -e 'const [a,b]=process.versions.node.
 fi
 if [ ! -d tests/idp/node_modules/oidc-provider ] || [ tests/idp/package-lock.json -nt tests/idp/node_modules ]; then
   (cd tests/idp && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# The second OpenID Provider of the interoperability tests, in its own virtual environment.
+if [ "${1:-}" != "--app" ] && { [ ! -x tests/dot/.venv/bin/python ] || [ tests/dot/requirements.txt -nt tests/dot/.venv ]; }; then
+  echo "Installing django-oauth-toolkit (the second test provider) into tests/dot/.venv" >&2
+  rm -rf tests/dot/.venv
+  /usr/bin/python3 -m venv tests/dot/.venv
+  tests/dot/.venv/bin/pip install --quiet --disable-pip-version-check -r tests/dot/requirements.txt
+  touch tests/dot/.venv
 fi
 
 if [ "${1:-}" != "--app" ] && ! command -v tauri-driver >/dev/null; then

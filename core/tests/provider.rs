@@ -8,18 +8,10 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use session_core::{
-    ErrorKind, JsonFileStore, Phase, Policy, SecretVault, SessionManager, SessionSecrets, Vault,
+    ErrorKind, JsonFileStore, Phase, Policy, SessionManager,
 };
-use support::{Idp, Ttls, keychain, manager, signed_in, wait_for_phase};
+use support::{Idp, Ttls, keychain, manager, refresh_token, signed_in, stored, wait_for_phase};
 use url::Url;
-
-async fn stored(vault: &Arc<session_core::KeyringVault>, id: &str) -> Option<SessionSecrets> {
-    SecretVault::new(vault.clone() as Arc<dyn Vault>, Duration::from_secs(5)).load_tokens(id).await.unwrap()
-}
-
-fn refresh_token(secrets: &SessionSecrets) -> String {
-    secrets.refresh_token.as_ref().expect("a refresh token").expose_secret().to_owned()
-}
 
 #[tokio::test]
 async fn sign_in_validates_the_id_token_and_keeps_tokens_only_in_the_keychain() {

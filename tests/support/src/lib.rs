@@ -1,7 +1,8 @@
 //! Test harness: the real OpenID Provider from `tests/idp` (oidc-provider) on 127.0.0.1, its
-//! test-only control routes, and a non-interactive login through its development login form.
+//! test-only control routes, and a non-interactive login through its development login form; and a
+//! second, independently written one, django-oauth-toolkit ([`dot::Dot`]).
 
-
+pub mod dot;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -9,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use session_core::{KeyringVault, Policy, ProviderConfig, SessionManager, Vault};
+use secrecy::ExposeSecret;
+use session_core::{KeyringVault, Policy, ProviderConfig, SecretVault, SessionManager, SessionSecrets, Vault};
 use url::Url;
 
 /// Token lifetimes for one provider process, in seconds.
@@ -141,15 +143,30 @@ impl Idp {
 
     /// POSTs a refresh grant by hand, as a stale copy of the token would be used.
     pub async fn raw_refresh(&self, refresh_token: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!("{}/token", self.base()))
-            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", "session-keeper")])
-            .send()
-            .await
-            .unwrap();
-        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+        raw_refresh(&format!("{}/token", self.base()), refresh_token).await
     }
+}
+
+/// POSTs a refresh grant for the `session-keeper` client to `token_endpoint` by hand, as a stale copy
+/// of the token would be used: the status and the JSON answer.
+pub async fn raw_refresh(token_endpoint: &str, refresh_token: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(token_endpoint)
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", "session-keeper")])
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+/// What the keychain holds for session `id`.
+pub async fn stored(vault: &Arc<KeyringVault>, id: &str) -> Option<SessionSecrets> {
+    SecretVault::new(vault.clone() as Arc<dyn Vault>, Duration::from_secs(5)).load_tokens(id).await.unwrap()
+}
+
+/// The refresh token of `secrets`.
+pub fn refresh_token(secrets: &SessionSecrets) -> String {
+    secrets.refresh_token.as_ref().expect("a refresh token").expose_secret().to_owned()
 }
 
 impl Drop for Idp {
