@@ -1,55 +1,179 @@
-//! Provider answers that no real provider gives on purpose: a lifetime of zero, negative or written as
-//! a string, a token answer labelled as text, a 50 MB body. A purpose-built server, because the real
-//! provider in `tests/idp` cannot be made to misbehave like this; it speaks just enough HTTP/1.1 for
-//! discovery, an empty key set and a scripted token endpoint, and counts what it was asked.
+//! The hostile provider suite: answers that no real provider gives on purpose, at discovery, at
+//! sign-in, at refresh and at sign-out: lifetimes of zero, negative or written as a string, answers
+//! labelled as text, 52 MB bodies, a gzip bomb, forged, expired, unsigned and foreign ID tokens,
+//! another user's tokens, rotated and unknown signing keys, mix-up redirects, error pages, redirects
+//! and black holes.
+//!
+//! A purpose-built server, because the real providers in `tests/idp` and `tests/dot` cannot be made
+//! to misbehave like this: it speaks just enough HTTP/1.1 for discovery, signing keys, and scripted
+//! token, userinfo and revocation endpoints, and counts what it was asked.
+//!
+//! The cases run one after another in one process (`harness = false`), so that each case's growth of
+//! the process is its own: before a case the peak resident size is reset (`/proc/self/clear_refs`),
+//! after it the growth of the peak must stay under [`MAX_GROWTH`] and the case must end within
+//! [`MAX_CASE_TIME`]. Each case asserts the typed error kind, the session's phase, what the vault holds
+//! before and after, and how many requests reached the provider. `cargo test --test hostile -- NAME`
+//! runs the cases whose name contains NAME.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use openidconnect::core::{CoreHmacKey, CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm};
+use openidconnect::{
+    AccessToken, AccessTokenHash, Audience, ClientId, EmptyAdditionalClaims, IssuerUrl, Nonce, PrivateSigningKey as _,
+    StandardClaims, SubjectIdentifier,
+};
 use secrecy::{ExposeSecret, SecretString};
 use session_core::{
-    ErrorKind, Event, MemoryStore, MemoryVault, MetadataStore, Phase, Policy, ProviderConfig, SecretVault, SessionManager,
-    SessionName, SessionRecord, SessionSecrets, SessionState, TokenTimes, UserProfile, Vault, transition,
+    Error, ErrorKind, Event, MemoryStore, MemoryVault, MetadataStore, Phase, Policy, ProviderConfig, SecretVault, SessionManager,
+    SessionName, SessionRecord, SessionSecrets, SessionSnapshot, SessionState, TokenTimes, UserProfile, Vault, transition,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use url::Url;
 
-/// What the token endpoint answers: status, an extra header, content type, body (repeated `repeat`
-/// times).
+/// How much a case may grow the process's peak resident size.
+const MAX_GROWTH: u64 = 5 * 1024 * 1024;
+/// How long a case may take (the managers here give up on a request after [`REQUEST_TIMEOUT`]).
+const MAX_CASE_TIME: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn main() {
+    let filter = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut suite = Suite { filter, count: 0, largest: (0, String::new()) };
+    runtime.block_on(async {
+        warm_up().await;
+        discovery(&mut suite).await;
+        sign_in_redirects(&mut suite).await;
+        sign_in_token_answers(&mut suite).await;
+        sign_in_id_tokens(&mut suite).await;
+        sign_in_userinfo(&mut suite).await;
+        refresh_lifetimes(&mut suite).await;
+        refresh_bodies_and_refusals(&mut suite).await;
+        refresh_id_tokens(&mut suite).await;
+        sign_out(&mut suite).await;
+    });
+    println!(
+        "\nhostile provider: {} cases passed; the largest growth of the process's peak memory was {} KiB ({})",
+        suite.count,
+        suite.largest.0 / 1024,
+        suite.largest.1
+    );
+}
+
+/// One sound sign-in, refresh and sign-out before the cases, so that what the process sets up once
+/// (the runtime's blocking threads, the resolver, the HTTP client's pools) is not counted against
+/// the first case.
+async fn warm_up() {
+    let server = Hostile::start_with(json(serde_json::json!({})), with_revocation).await;
+    publish(&server, "a");
+    let s = signing_in(&server).await;
+    s.answer_with(&server, Claims::sound(&server));
+    s.complete(&server, None, 1).await.ok();
+    s.manager.refresh("s", true).await.unwrap();
+    s.manager.sign_out("s").await.unwrap();
+}
+
+/// Runs the cases in order and holds each to its time and memory bounds.
+struct Suite {
+    filter: Option<String>,
+    count: usize,
+    largest: (u64, String),
+}
+
+impl Suite {
+    async fn case(&mut self, name: &str, body: impl Future<Output = ()>) {
+        if self.filter.as_ref().is_some_and(|filter| !name.contains(filter.as_str())) {
+            return;
+        }
+        let resettable = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+        let before = if resettable { memory("VmRSS:") } else { memory("VmHWM:") };
+        let started = Instant::now();
+        body.await;
+        let elapsed = started.elapsed();
+        let growth = memory("VmHWM:").saturating_sub(before);
+        self.count += 1;
+        println!("case {:>2} {name} ... ok ({} ms, peak +{} KiB)", self.count, elapsed.as_millis(), growth / 1024);
+        assert!(elapsed < MAX_CASE_TIME, "{name}: took {elapsed:?}");
+        assert!(growth < MAX_GROWTH, "{name}: the process grew by {} KiB", growth / 1024);
+        if growth > self.largest.0 {
+            self.largest = (growth, name.to_owned());
+        }
+    }
+}
+
+/// A figure of `/proc/self/status`, in bytes.
+fn memory(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|line| line.starts_with(field)).unwrap();
+    line[field.len()..].trim().trim_end_matches(" kB").trim().parse::<u64>().unwrap() * 1024
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server
+
+/// What an endpoint answers: status (0: never answers), an extra header, content type, body
+/// (repeated `repeat` times).
 #[derive(Clone)]
 struct Answer {
     status: u16,
     header: Option<(&'static str, String)>,
     content_type: &'static str,
-    body: String,
+    body: Vec<u8>,
     repeat: usize,
 }
 
+fn json(body: serde_json::Value) -> Answer {
+    Answer { status: 200, header: None, content_type: "application/json", body: body.to_string().into_bytes(), repeat: 1 }
+}
+
+fn status(status: u16, body: serde_json::Value) -> Answer {
+    Answer { status, ..json(body) }
+}
+
+/// 52 MB of an unfinished JSON string: refused whatever endpoint sends it.
+fn huge() -> Answer {
+    let chunk = format!("{{\"access_token\":\"{}\"", "x".repeat(64 * 1024)).into_bytes();
+    Answer { body: chunk, repeat: 800, ..json(serde_json::json!({})) }
+}
+
+const TOKEN: &str = "/token";
+const KEYS_PATH: &str = "/jwks";
+const USERINFO: &str = "/userinfo";
+const REVOKE: &str = "/revoke";
+const DISCOVERY: &str = "/.well-known/openid-configuration";
+const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server";
+
 struct Hostile {
     issuer: String,
-    answer: Mutex<Answer>,
-    /// The signing keys published at `/jwks`.
-    keys: Mutex<String>,
-    /// Replaces the discovery document: (status, body, changes to the sound document).
-    discovery: Mutex<Option<Answer>>,
-    token_requests: AtomicUsize,
-    bytes_sent: AtomicUsize,
+    answers: Mutex<HashMap<&'static str, Answer>>,
+    asked: Mutex<HashMap<String, usize>>,
+    /// The form bodies of revocation requests, in order.
+    revocations: Mutex<Vec<String>>,
+    bytes_sent: Mutex<usize>,
 }
 
 impl Hostile {
-    async fn start(answer: Answer) -> Arc<Self> {
+    /// A server whose token endpoint answers `token`, with a sound discovery document (no userinfo or
+    /// revocation endpoint) and an empty key set.
+    async fn start(token: Answer) -> Arc<Self> {
+        Self::start_with(token, |_| {}).await
+    }
+
+    /// As [`Hostile::start`], with `change` applied to the discovery document.
+    async fn start_with(token: Answer, change: impl FnOnce(&mut serde_json::Value)) -> Arc<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let issuer = format!("http://{}", listener.local_addr().unwrap());
-        let server = Arc::new(Hostile {
-            issuer,
-            answer: Mutex::new(answer),
-            keys: Mutex::new(r#"{"keys":[]}"#.to_owned()),
-            discovery: Mutex::new(None),
-            token_requests: AtomicUsize::new(0),
-            bytes_sent: AtomicUsize::new(0),
-        });
+        let mut answers = HashMap::new();
+        answers.insert(DISCOVERY, json(metadata(&issuer, change)));
+        answers.insert(KEYS_PATH, json(serde_json::json!({ "keys": [] })));
+        answers.insert(TOKEN, token);
+        answers.insert(OAUTH_METADATA, status(404, serde_json::json!({})));
+        let server = Arc::new(Hostile { issuer, answers: Mutex::new(answers), asked: Mutex::default(), revocations: Mutex::default(), bytes_sent: Mutex::new(0) });
         let serving = server.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -57,6 +181,18 @@ impl Hostile {
             }
         });
         server
+    }
+
+    fn set(&self, path: &'static str, answer: Answer) {
+        self.answers.lock().unwrap().insert(path, answer);
+    }
+
+    fn asked(&self, path: &str) -> usize {
+        self.asked.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    fn bytes_sent(&self) -> usize {
+        *self.bytes_sent.lock().unwrap()
     }
 
     async fn serve(self: Arc<Self>, mut stream: tokio::net::TcpStream) {
@@ -84,155 +220,65 @@ impl Hostile {
             }
             request.extend_from_slice(&buffer[..read]);
         }
-        let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-        let issuer = &self.issuer;
-        let mut status = 200;
-        let mut extra = String::new();
-        let discovery = self.discovery.lock().unwrap().clone();
-        let (content_type, body, repeat) = match target.as_str() {
-            "/.well-known/openid-configuration" if discovery.is_some() => {
-                let answer = discovery.expect("checked");
-                status = answer.status;
-                (answer.content_type, answer.body, answer.repeat)
-            }
-            "/.well-known/openid-configuration" => ("application/json", metadata(issuer, |_| {}), 1),
-            "/jwks" => ("application/json", self.keys.lock().unwrap().clone(), 1),
-            "/token" => {
-                self.token_requests.fetch_add(1, Ordering::SeqCst);
-                let answer = self.answer.lock().unwrap().clone();
-                status = answer.status;
-                if let Some((name, value)) = &answer.header {
-                    extra = format!("{name}: {value}\r\n");
-                }
-                (answer.content_type, answer.body, answer.repeat)
-            }
-            _ => ("application/json", "{}".to_owned(), 1),
+        let target = head.split_whitespace().nth(1).unwrap_or("/");
+        let path = target.split('?').next().unwrap_or("/").to_owned();
+        *self.asked.lock().unwrap().entry(path.clone()).or_default() += 1;
+        if path == REVOKE {
+            self.revocations.lock().unwrap().push(String::from_utf8_lossy(&request[head_end..]).into_owned());
+        }
+        let known = self.answers.lock().unwrap().keys().find(|known| **known == path).copied();
+        let answer = match known {
+            Some(known) => self.answers.lock().unwrap()[known].clone(),
+            None => status(404, serde_json::json!({})),
         };
-        let total = body.len() * repeat;
+        if answer.status == 0 {
+            // A black hole: the connection stays open and silent until the client gives up.
+            let _ = stream.read(&mut buffer).await;
+            return;
+        }
+        let extra = answer.header.as_ref().map(|(name, value)| format!("{name}: {value}\r\n")).unwrap_or_default();
+        let total = answer.body.len() * answer.repeat;
         let head = format!(
-            "HTTP/1.1 {status} Scripted\r\n{extra}content-type: {content_type}\r\ncontent-length: {total}\r\nconnection: close\r\n\r\n"
+            "HTTP/1.1 {} Scripted\r\n{extra}content-type: {}\r\ncontent-length: {total}\r\nconnection: close\r\n\r\n",
+            answer.status, answer.content_type
         );
         if stream.write_all(head.as_bytes()).await.is_err() {
             return;
         }
-        for _ in 0..repeat {
-            if stream.write_all(body.as_bytes()).await.is_err() {
+        for _ in 0..answer.repeat {
+            if stream.write_all(&answer.body).await.is_err() {
                 return;
             }
-            self.bytes_sent.fetch_add(body.len(), Ordering::SeqCst);
+            *self.bytes_sent.lock().unwrap() += answer.body.len();
         }
     }
 }
 
-fn json(body: serde_json::Value) -> Answer {
-    Answer { status: 200, header: None, content_type: "application/json", body: body.to_string(), repeat: 1 }
+/// The sound discovery document of `issuer`, with `change` applied.
+fn metadata(issuer: &str, change: impl FnOnce(&mut serde_json::Value)) -> serde_json::Value {
+    let mut document = serde_json::json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/auth"),
+        "token_endpoint": format!("{issuer}{TOKEN}"),
+        "jwks_uri": format!("{issuer}{KEYS_PATH}"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    });
+    change(&mut document);
+    document
 }
 
-fn rotated(expires_in: serde_json::Value) -> serde_json::Value {
-    serde_json::json!({ "access_token": "at-1", "token_type": "Bearer", "refresh_token": "rt-1", "expires_in": expires_in })
+fn with_userinfo(document: &mut serde_json::Value) {
+    document["userinfo_endpoint"] = format!("{}{USERINFO}", document["issuer"].as_str().unwrap()).into();
 }
 
-struct Signed {
-    manager: SessionManager,
-    vault: SecretVault,
+fn with_revocation(document: &mut serde_json::Value) {
+    document["revocation_endpoint"] = format!("{}{REVOKE}", document["issuer"].as_str().unwrap()).into();
 }
 
-/// A manager with one active session "s" at `server`, holding refresh token "rt-0".
-async fn signed_in(server: &Hostile) -> Signed {
-    let now = Utc::now();
-    let policy = Policy::default();
-    let times = TokenTimes { access_token_expires_at: Some(now + TimeDelta::hours(1)), refresh_token_expires_at: None, has_refresh_token: true };
-    let alice = UserProfile { subject: "alice".into(), name: None, email: None, preferred_username: None };
-    let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn(times, alice), now, &policy);
-    let store = Arc::new(MemoryStore::default());
-    let record = SessionRecord { id: SessionName::new("s").unwrap(), provider: ProviderConfig::new(server.issuer.clone(), "client"), state };
-    store.save(&[record]).unwrap();
-    let memory = Arc::new(MemoryVault::new());
-    let vault = SecretVault::new(memory.clone() as Arc<dyn Vault>, Duration::from_secs(1));
-    let secrets = SessionSecrets { access_token: SecretString::from("at-0"), refresh_token: Some(SecretString::from("rt-0")), id_token: None };
-    vault.save_tokens("s", &secrets).await.unwrap();
-    let manager = SessionManager::builder().vault(memory).store(store).request_timeout(Duration::from_secs(5)).build().await.unwrap();
-    Signed { manager, vault }
-}
-
-impl Signed {
-    async fn stored_refresh_token(&self) -> String {
-        self.vault.load_tokens("s").await.unwrap().unwrap().refresh_token.unwrap().expose_secret().to_owned()
-    }
-}
-
-fn seconds_from_now(at: Option<DateTime<Utc>>) -> i64 {
-    (at.expect("an expiry") - Utc::now()).num_seconds()
-}
-
-#[tokio::test]
-async fn a_zero_lifetime_is_bounded_and_does_not_start_a_refresh_storm() {
-    let server = Hostile::start(json(rotated(serde_json::json!(0)))).await;
-    let s = signed_in(&server).await;
-    // Before, the answer asked for the next refresh at once, and this call never returned.
-    let session = tokio::time::timeout(Duration::from_secs(5), s.manager.refresh("s", true)).await.expect("no answer").unwrap();
-    assert_eq!(session.phase, Phase::Active);
-    // 1 s from the answer; a loaded machine may take a few seconds to get here.
-    assert!((-5..=1).contains(&seconds_from_now(session.access_token_expires_at)), "{:?}", session.access_token_expires_at);
-    let warning = session.last_error.expect("the card says the lifetime was adjusted");
-    assert_eq!(warning.kind, ErrorKind::ProviderMisbehaved);
-    assert!(warning.message.contains("lifetime (0) was taken as 1 s"), "{}", warning.message);
-    assert!(session.next_refresh_at.unwrap() >= session.last_refresh_at.unwrap() + TimeDelta::seconds(5), "no floor between refreshes");
-    assert_eq!(server.token_requests.load(Ordering::SeqCst), 1);
-    assert_eq!(s.stored_refresh_token().await, "rt-1", "the rotated refresh token was not kept");
-}
-
-#[tokio::test]
-async fn a_harmless_defect_in_a_refresh_answer_keeps_the_rotated_refresh_token() {
-    for (expires_in, content_type, lifetime) in [
-        (serde_json::json!("300"), "application/json", 300),
-        (serde_json::json!(-60), "application/json", 1),
-        (serde_json::json!(10_u64.pow(12)), "application/json", 86_400),
-        (serde_json::json!(600), "text/plain", 600),
-    ] {
-        let server = Hostile::start(Answer { content_type, ..json(rotated(expires_in.clone())) }).await;
-        let s = signed_in(&server).await;
-        let session = s.manager.refresh("s", true).await.unwrap_or_else(|e| panic!("{expires_in} as {content_type}: {e}"));
-        assert_eq!(session.phase, Phase::Active, "{expires_in}");
-        assert!((lifetime - 5..=lifetime).contains(&seconds_from_now(session.access_token_expires_at)), "{expires_in}: {:?}", session.access_token_expires_at);
-        assert_eq!(session.last_error.map(|e| e.kind), Some(ErrorKind::ProviderMisbehaved), "{expires_in}: said nothing");
-        assert_eq!(s.stored_refresh_token().await, "rt-1", "{expires_in} as {content_type}: rotated token lost");
-    }
-}
-
-#[tokio::test]
-async fn a_50_mb_answer_is_refused_without_being_read_and_the_session_is_kept() {
-    let chunk = format!("{{\"access_token\":\"{}\"", "x".repeat(64 * 1024));
-    let server = Hostile::start(Answer { body: chunk, repeat: 800, ..json(serde_json::json!({})) }).await;
-    let s = signed_in(&server).await;
-    let started = std::time::Instant::now();
-    let err = s.manager.refresh("s", true).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
-    assert_eq!(err.kind(), ErrorKind::ProviderMisbehaved, "{err}");
-    assert!(err.to_string().contains("larger than 1024 KiB"), "{err}");
-    let sent = server.bytes_sent.load(Ordering::SeqCst);
-    assert!(sent < 10 * 1024 * 1024, "{sent} bytes were read of 50 MB");
-    let session = s.manager.snapshot("s").await.unwrap();
-    assert_eq!((session.phase, session.consecutive_failures), (Phase::Active, 1));
-    assert_eq!(s.stored_refresh_token().await, "rt-0", "the stored tokens changed");
-}
-
-#[tokio::test]
-async fn a_busy_provider_is_asked_again_when_it_said_not_sooner_and_not_later_than_the_cap() {
-    let in_90_s = (Utc::now() + TimeDelta::seconds(90)).to_rfc2822().replace("+0000", "GMT");
-    for (status, retry_after, wait) in [(503, "120".to_owned(), 120), (429, "100000".to_owned(), 300), (503, in_90_s, 90)] {
-        let busy = serde_json::json!({ "error": "temporarily_unavailable" });
-        let server = Hostile::start(Answer { status, header: Some(("retry-after", retry_after.clone())), ..json(busy) }).await;
-        let s = signed_in(&server).await;
-        let err = s.manager.refresh("s", true).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::ProviderUnavailable, "{retry_after}: {err}");
-        let session = s.manager.snapshot("s").await.unwrap();
-        assert_eq!((session.phase, session.consecutive_failures), (Phase::Active, 1), "{retry_after}");
-        let next = seconds_from_now(session.next_refresh_at);
-        assert!((wait - 5..=wait).contains(&next), "Retry-After {retry_after}: next refresh in {next} s, not {wait} s");
-        assert_eq!(s.stored_refresh_token().await, "rt-0");
-    }
-}
+// ---------------------------------------------------------------------------------------------
+// Signing keys and ID tokens
 
 /// Test-only RSA keys (made for these tests with `openssl genrsa -traditional 2048`; they sign nothing
 /// else): the provider's key before and after a rotation, and a third it never publishes in time.
@@ -247,197 +293,719 @@ fn signing_key(name: &str) -> openidconnect::core::CoreRsaPrivateSigningKey {
     openidconnect::core::CoreRsaPrivateSigningKey::from_pem(pem, Some(openidconnect::JsonWebKeyId::new(name.into()))).unwrap()
 }
 
-/// An ID token for `subject` from `server`, signed with key `name`.
-fn id_token(server: &Hostile, name: &str, subject: &str) -> String {
-    claimed_id_token(name, &server.issuer, "client", subject, Utc::now() + TimeDelta::minutes(5))
-}
-
-/// An ID token with these claims, signed with key `name`.
-fn claimed_id_token(name: &str, issuer: &str, audience: &str, subject: &str, expires: DateTime<Utc>) -> String {
-    use openidconnect::core::{CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm};
-    use openidconnect::{Audience, EmptyAdditionalClaims, IssuerUrl, StandardClaims, SubjectIdentifier};
-    let claims = CoreIdTokenClaims::new(
-        IssuerUrl::new(issuer.to_owned()).unwrap(),
-        vec![Audience::new(audience.into())],
-        expires,
-        Utc::now() - TimeDelta::minutes(10),
-        StandardClaims::new(SubjectIdentifier::new(subject.into())),
-        EmptyAdditionalClaims {},
-    );
-    CoreIdToken::new(claims, &signing_key(name), CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, None, None).unwrap().to_string()
-}
-
 fn publish(server: &Hostile, name: &str) {
-    use openidconnect::PrivateSigningKey as _;
-    *server.keys.lock().unwrap() = serde_json::json!({ "keys": [signing_key(name).as_verification_key()] }).to_string();
+    server.set(KEYS_PATH, json(serde_json::json!({ "keys": [signing_key(name).as_verification_key()] })));
 }
 
-/// The token endpoint answers with a new ID token for `subject`, signed with key `name`; returns it.
-fn answer_with_id_token(server: &Hostile, name: &str, subject: &str) -> String {
-    let token = id_token(server, name, subject);
+/// How an ID token is signed.
+#[derive(Clone, Copy)]
+enum Signature {
+    /// RS256 with test key `a`, `b` or `c`.
+    Rsa(&'static str),
+    /// HS256 with this secret (a public client has none to check it with).
+    Hmac(&'static str),
+    /// `alg: none`.
+    Unsigned,
+}
+
+/// The claims of an ID token, sound by default: from the server, for `client`, for `alice`, for
+/// five minutes, signed with key `a`, with the access token's `at_hash`.
+#[derive(Clone)]
+struct Claims {
+    issuer: String,
+    audiences: Vec<&'static str>,
+    authorized_party: Option<&'static str>,
+    subject: &'static str,
+    expires: DateTime<Utc>,
+    nonce: Option<String>,
+    at_hash: Option<&'static str>,
+    signature: Signature,
+}
+
+impl Claims {
+    fn sound(server: &Hostile) -> Self {
+        Claims {
+            issuer: server.issuer.clone(),
+            audiences: vec!["client"],
+            authorized_party: None,
+            subject: "alice",
+            expires: Utc::now() + TimeDelta::minutes(5),
+            nonce: None,
+            at_hash: None,
+            signature: Signature::Rsa("a"),
+        }
+    }
+
+    /// The signed ID token; `access_token` gives it a true `at_hash` unless `at_hash` is set.
+    fn sign(&self, access_token: &str) -> String {
+        let mut claims = CoreIdTokenClaims::new(
+            IssuerUrl::new(self.issuer.clone()).unwrap(),
+            self.audiences.iter().map(|a| Audience::new((*a).into())).collect(),
+            self.expires,
+            Utc::now() - TimeDelta::minutes(10),
+            StandardClaims::new(SubjectIdentifier::new(self.subject.into())),
+            EmptyAdditionalClaims {},
+        )
+        .set_nonce(self.nonce.clone().map(Nonce::new))
+        .set_authorized_party(self.authorized_party.map(|p| ClientId::new(p.into())));
+        let token = AccessToken::new(access_token.into());
+        let hashed = match self.at_hash {
+            Some(wrong) => {
+                claims = claims.set_access_token_hash(Some(AccessTokenHash::new(wrong.into())));
+                None
+            }
+            None => Some(&token),
+        };
+        match self.signature {
+            Signature::Rsa(name) => {
+                CoreIdToken::new(claims, &signing_key(name), CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, hashed, None)
+                    .unwrap()
+                    .to_string()
+            }
+            Signature::Hmac(secret) => {
+                let key = CoreHmacKey::new(secret.as_bytes());
+                CoreIdToken::new(claims, &key, CoreJwsSigningAlgorithm::HmacSha256, hashed, None).unwrap().to_string()
+            }
+            Signature::Unsigned => {
+                use base64::Engine as _;
+                let encode = |value: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string());
+                format!("{}.{}.", encode(serde_json::json!({ "alg": "none" })), encode(serde_json::to_value(&claims).unwrap()))
+            }
+        }
+    }
+}
+
+/// A token answer: access token `at-1`, refresh token `rt-1`, an hour, and `id_token` if given.
+fn tokens(id_token: Option<String>) -> serde_json::Value {
     let mut body = rotated(serde_json::json!(3600));
-    body["id_token"] = serde_json::json!(token);
-    *server.answer.lock().unwrap() = json(body);
-    token
+    if let Some(id_token) = id_token {
+        body["id_token"] = id_token.into();
+    }
+    body
 }
 
-#[tokio::test]
-async fn signing_keys_rotated_mid_session_are_fetched_again_once_then_an_unknown_key_ends_the_session() {
-    let server = Hostile::start(json(serde_json::json!({}))).await;
-    publish(&server, "a");
-    answer_with_id_token(&server, "a", "alice");
-    let s = signed_in(&server).await;
-    let session = s.manager.refresh("s", true).await.unwrap();
-    assert_eq!(session.last_error, None, "a valid ID token was refused");
-
-    // The provider rotates to key b: the refreshed ID token names a key the discovered set lacks.
-    publish(&server, "b");
-    let rotated_id_token = answer_with_id_token(&server, "b", "alice");
-    let session = s.manager.refresh("s", true).await.unwrap();
-    assert_eq!(session.last_error, None, "the rotated key was not fetched");
-    let stored = s.vault.load_tokens("s").await.unwrap().unwrap();
-    assert_eq!(stored.id_token.map(|t| t.expose_secret().to_owned()), Some(rotated_id_token), "the new ID token was not kept");
-
-    // Within a minute, a third unknown key is not fetched again: the signature cannot be verified,
-    // which is a security failure. The session ends, says why, and keeps no token.
-    answer_with_id_token(&server, "c", "alice");
-    let err = s.manager.refresh("s", true).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidIdToken, "{err}");
-    assert!(err.to_string().contains("failed a security check (Signature verification failed)"), "{err}");
-    let session = s.manager.snapshot("s").await.unwrap();
-    assert_eq!((session.phase, session.last_error.map(|e| e.kind)), (Phase::Expired, Some(ErrorKind::InvalidIdToken)));
-    assert_eq!(server.token_requests.load(Ordering::SeqCst), 3);
-    wait_for_empty_keychain(&s).await;
+fn rotated(expires_in: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({ "access_token": "at-1", "token_type": "Bearer", "refresh_token": "rt-1", "expires_in": expires_in })
 }
 
-#[tokio::test]
-async fn another_users_tokens_on_refresh_end_the_session_and_are_never_stored() {
-    let server = Hostile::start(json(serde_json::json!({}))).await;
-    publish(&server, "a");
-    answer_with_id_token(&server, "a", "mallory");
-    let s = signed_in(&server).await;
-    let err = s.manager.refresh("s", true).await.unwrap_err();
-    assert!(err.to_string().contains("another user's tokens"), "{err}");
-    let session = s.manager.snapshot("s").await.unwrap();
-    assert_eq!(session.phase, Phase::Expired);
-    assert_eq!(session.user.map(|u| u.subject), Some("alice".into()), "the card now names another user");
-    wait_for_empty_keychain(&s).await;
+// ---------------------------------------------------------------------------------------------
+// Sessions
+
+fn manager_builder(vault: Arc<MemoryVault>) -> session_core::SessionManagerBuilder {
+    SessionManager::builder().vault(vault).request_timeout(REQUEST_TIMEOUT)
 }
 
-/// The discard after a security failure runs in the background; it ends within a second.
-async fn wait_for_empty_keychain(s: &Signed) {
-    for _ in 0..100 {
-        if s.vault.load_tokens("s").await.unwrap().is_none() {
-            return;
+fn secret_vault(memory: &Arc<MemoryVault>) -> SecretVault {
+    SecretVault::new(memory.clone() as Arc<dyn Vault>, Duration::from_secs(1))
+}
+
+/// A manager with one active session "s" at `server` for `alice`, holding refresh token "rt-0".
+struct Signed {
+    manager: SessionManager,
+    vault: SecretVault,
+}
+
+async fn signed_in(server: &Hostile) -> Signed {
+    let now = Utc::now();
+    let policy = Policy::default();
+    let times = TokenTimes { access_token_expires_at: Some(now + TimeDelta::hours(1)), refresh_token_expires_at: None, has_refresh_token: true };
+    let alice = UserProfile { subject: "alice".into(), name: None, email: None, preferred_username: None };
+    let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn { times, user: alice, warning: None }, now, &policy);
+    let store = Arc::new(MemoryStore::default());
+    let record = SessionRecord { id: SessionName::new("s").unwrap(), provider: ProviderConfig::new(server.issuer.clone(), "client"), state };
+    store.save(&[record]).unwrap();
+    let memory = Arc::new(MemoryVault::new());
+    let vault = secret_vault(&memory);
+    let secrets = SessionSecrets { access_token: SecretString::from("at-0"), refresh_token: Some(SecretString::from("rt-0")), id_token: None };
+    vault.save_tokens("s", &secrets).await.unwrap();
+    let manager = manager_builder(memory).store(store).build().await.unwrap();
+    Signed { manager, vault }
+}
+
+impl Signed {
+    async fn stored_refresh_token(&self) -> Option<String> {
+        self.vault.load_tokens("s").await.unwrap().map(|t| t.refresh_token.unwrap().expose_secret().to_owned())
+    }
+
+    /// The discard after a security failure runs in the background; it ends within a second.
+    async fn wait_for_empty_keychain(&self) {
+        for _ in 0..100 {
+            if self.vault.load_tokens("s").await.unwrap().is_none() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        panic!("tokens stayed in the keychain after the session ended");
     }
-    panic!("tokens stayed in the keychain after a security failure");
-}
 
-#[tokio::test]
-async fn a_refreshed_id_token_from_another_issuer_or_for_another_client_is_a_security_failure_an_expired_one_is_not() {
-    let long_ago = Utc::now() - TimeDelta::minutes(5);
-    let in_a_while = Utc::now() + TimeDelta::minutes(5);
-    for (case, issuer, audience, expires, insecure) in [
-        ("another issuer", Some("https://evil.example"), "client", in_a_while, true),
-        ("another client", None, "someone-else", in_a_while, true),
-        ("expired", None, "client", long_ago, false),
-    ] {
-        let server = Hostile::start(json(serde_json::json!({}))).await;
-        publish(&server, "a");
-        let token = claimed_id_token("a", issuer.unwrap_or(&server.issuer), audience, "alice", expires);
-        let mut body = rotated(serde_json::json!(3600));
-        body["id_token"] = serde_json::json!(token);
-        *server.answer.lock().unwrap() = json(body);
-        let s = signed_in(&server).await;
-        let result = s.manager.refresh("s", true).await;
-        let session = s.manager.snapshot("s").await.unwrap();
-        if insecure {
-            let err = result.expect_err(case);
-            assert_eq!(err.kind(), ErrorKind::InvalidIdToken, "{case}: {err}");
-            assert_eq!(session.phase, Phase::Expired, "{case}");
-            wait_for_empty_keychain(&s).await;
-        } else {
-            let session = result.unwrap_or_else(|e| panic!("{case}: {e}"));
-            assert_eq!(session.phase, Phase::Active, "{case}");
-            assert!(session.last_error.unwrap().message.contains("it was ignored"), "{case}");
-            assert_eq!(s.stored_refresh_token().await, "rt-1", "{case}: the rotated refresh token was lost");
-        }
-    }
-}
-
-/// The sound discovery document of `issuer`, with `change` applied.
-fn metadata(issuer: &str, change: impl FnOnce(&mut serde_json::Value)) -> String {
-    let mut document = serde_json::json!({
-        "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}/auth"),
-        "token_endpoint": format!("{issuer}/token"),
-        "jwks_uri": format!("{issuer}/jwks"),
-        "response_types_supported": ["code"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-    });
-    change(&mut document);
-    document.to_string()
-}
-
-#[tokio::test]
-async fn a_broken_discovery_document_is_refused_with_its_kind_and_nothing_is_saved() {
-    type Change = fn(&mut serde_json::Value, &str);
-    let cases: [(&str, u16, Change, ErrorKind); 9] = [
-        ("another issuer", 200, |d, _| d["issuer"] = "https://evil.example".into(), ErrorKind::IssuerMismatch),
-        ("no token endpoint", 200, |d, _| drop(d.as_object_mut().unwrap().remove("token_endpoint")), ErrorKind::ProviderMisbehaved),
-        ("a remote plain-http token endpoint", 200, |d, _| d["token_endpoint"] = "http://id.example.com/token".into(), ErrorKind::InvalidConfiguration),
-        ("a token endpoint that is no URL", 200, |d, _| d["token_endpoint"] = "not a url".into(), ErrorKind::ProviderMisbehaved),
-        ("no jwks_uri", 200, |d, _| drop(d.as_object_mut().unwrap().remove("jwks_uri")), ErrorKind::ProviderMisbehaved),
-        ("not JSON", 200, |d, _| *d = serde_json::Value::String("<html>".into()), ErrorKind::ProviderMisbehaved),
-        ("a 404", 404, |_, _| {}, ErrorKind::ProviderMisbehaved),
-        ("a 500", 500, |_, _| {}, ErrorKind::ProviderUnavailable),
-        ("a 503", 503, |_, _| {}, ErrorKind::ProviderUnavailable),
-    ];
-    for (case, status, change, kind) in cases {
-        let server = Hostile::start(json(serde_json::json!({}))).await;
-        let issuer = server.issuer.clone();
-        let body = metadata(&issuer, |d| change(d, &issuer));
-        *server.discovery.lock().unwrap() = Some(Answer { status, ..Answer { body, ..json(serde_json::json!({})) } });
-        let manager = SessionManager::builder().vault(Arc::new(MemoryVault::new())).request_timeout(Duration::from_secs(5)).build().await.unwrap();
-        let err = manager.add_session("s", ProviderConfig::new(issuer, "client"), None).await.unwrap_err();
-        assert_eq!(err.kind(), kind, "{case}: {err}");
-        assert!(manager.snapshots().await.unwrap().is_empty(), "{case}: a session was saved");
-    }
-    // A discovery document of 52 MB is refused like any other oversized answer.
-    let server = Hostile::start(json(serde_json::json!({}))).await;
-    *server.discovery.lock().unwrap() = Some(Answer { body: "x".repeat(64 * 1024), repeat: 800, ..json(serde_json::json!({})) });
-    let manager = SessionManager::builder().vault(Arc::new(MemoryVault::new())).build().await.unwrap();
-    let err = manager.add_session("s", ProviderConfig::new(server.issuer.clone(), "client"), None).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::ProviderMisbehaved, "{err}");
-    assert!(err.to_string().contains("larger than 1024 KiB"), "{err}");
-}
-
-#[tokio::test]
-async fn refusals_and_error_pages_at_refresh_keep_or_end_the_session_as_they_should() {
-    let html = |status| Answer { status, content_type: "text/html", ..json(serde_json::json!({})) };
-    let oauth = |status, error: &str| Answer { status, ..json(serde_json::json!({ "error": error, "error_description": "scripted" })) };
-    let cases = [
-        ("a 502 error page", Answer { body: "<html>Bad gateway</html>".into(), ..html(502) }, ErrorKind::ProviderUnavailable, Phase::Active, Some("rt-0")),
-        ("a 200 that is not a token answer", Answer { body: "<html>Welcome</html>".into(), ..html(200) }, ErrorKind::ProviderUnavailable, Phase::Active, Some("rt-0")),
-        ("invalid_client", oauth(401, "invalid_client"), ErrorKind::ProviderMisbehaved, Phase::Active, Some("rt-0")),
-        ("server_error", oauth(500, "server_error"), ErrorKind::ProviderUnavailable, Phase::Active, Some("rt-0")),
-        ("invalid_grant", oauth(400, "invalid_grant"), ErrorKind::SessionRevoked, Phase::Expired, None),
-    ];
-    for (case, answer, kind, phase, kept) in cases {
-        let server = Hostile::start(answer).await;
-        let s = signed_in(&server).await;
-        let err = s.manager.refresh("s", true).await.unwrap_err();
-        assert_eq!(err.kind(), kind, "{case}: {err}");
-        assert_eq!(s.manager.snapshot("s").await.unwrap().phase, phase, "{case}");
+    /// Forces a refresh and checks what the user would see: the error kind (none for success), the
+    /// phase, the refresh token stored afterwards (None: the keychain emptied) and the token requests.
+    async fn refresh_expecting(&self, server: &Hostile, kind: Option<ErrorKind>, phase: Phase, kept: Option<&str>, requests: usize) {
+        let result = self.manager.refresh("s", true).await;
+        assert_eq!(result.as_ref().err().map(Error::kind), kind, "{:?}", result.as_ref().err().map(ToString::to_string));
+        assert_eq!(self.manager.snapshot("s").await.unwrap().phase, phase);
         match kept {
-            Some(token) => assert_eq!(s.stored_refresh_token().await, token, "{case}"),
-            None => wait_for_empty_keychain(&s).await,
+            Some(token) => assert_eq!(self.stored_refresh_token().await.as_deref(), Some(token)),
+            None => self.wait_for_empty_keychain().await,
         }
-        // One request each: nothing is retried at once (after invalid_grant the keychain holds the same
-        // refresh token, so there is nothing to retry with).
-        assert_eq!(server.token_requests.load(Ordering::SeqCst), 1, "{case}");
+        assert_eq!(server.asked(TOKEN), requests, "token requests");
+    }
+}
+
+fn seconds_from_now(at: Option<DateTime<Utc>>) -> i64 {
+    (at.expect("an expiry") - Utc::now()).num_seconds()
+}
+
+/// A sign-in begun at `server` for session "s": the manager, its vault, and the authorization
+/// request's `state` and `nonce`, to forge the provider's side with.
+struct SigningIn {
+    manager: SessionManager,
+    vault: SecretVault,
+    state: String,
+    nonce: String,
+}
+
+async fn signing_in(server: &Hostile) -> SigningIn {
+    let memory = Arc::new(MemoryVault::new());
+    let manager = manager_builder(memory.clone()).build().await.unwrap();
+    manager.add_session("s", ProviderConfig::new(server.issuer.clone(), "client"), None).await.unwrap();
+    let url = manager.begin_sign_in("s").await.unwrap();
+    let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(query.get("code_challenge_method").map(String::as_str), Some("S256"), "no PKCE");
+    SigningIn { manager, vault: secret_vault(&memory), state: query["state"].clone(), nonce: query["nonce"].clone() }
+}
+
+/// A server publishing key `a`, and a sign-in begun there.
+async fn sign_in_started() -> (Arc<Hostile>, SigningIn) {
+    let server = Hostile::start(json(serde_json::json!({}))).await;
+    publish(&server, "a");
+    let s = signing_in(&server).await;
+    (server, s)
+}
+
+impl SigningIn {
+    /// A sound token answer to this sign-in's code: tokens and an ID token for its nonce.
+    fn sound_answer(&self, server: &Hostile) -> serde_json::Value {
+        let claims = Claims { nonce: Some(self.nonce.clone()), ..Claims::sound(server) };
+        tokens(Some(claims.sign("at-1")))
+    }
+
+    /// The token endpoint answers the code with tokens and an ID token with `claims` (the sign-in's
+    /// nonce unless `claims` names one).
+    fn answer_with(&self, server: &Hostile, mut claims: Claims) {
+        claims.nonce.get_or_insert_with(|| self.nonce.clone());
+        server.set(TOKEN, json(tokens(Some(claims.sign("at-1")))));
+    }
+
+    /// Completes the sign-in with the provider's sound redirect; see [`SigningIn::complete_at`].
+    async fn complete(&self, server: &Hostile, kind: Option<ErrorKind>, requests: usize) -> Result<SessionSnapshot, Error> {
+        let phase = if kind.is_some() { Phase::SignedOut } else { Phase::Active };
+        self.complete_at(server, &format!("code=code-1&state={}", self.state), kind, phase, requests).await
+    }
+
+    /// Completes the sign-in with the redirect `http://127.0.0.1/callback?{query}` and checks what
+    /// the user would see: the error `kind` (none: success), the session's `phase` afterwards, the
+    /// tokens in the vault on success and none on failure, and the number of token requests.
+    async fn complete_at(&self, server: &Hostile, query: &str, kind: Option<ErrorKind>, phase: Phase, requests: usize) -> Result<SessionSnapshot, Error> {
+        let redirect = Url::parse(&format!("http://127.0.0.1/callback?{query}")).unwrap();
+        let result = self.manager.complete_sign_in("s", &redirect).await;
+        assert_eq!(result.as_ref().err().map(Error::kind), kind, "{:?}", result.as_ref().err().map(ToString::to_string));
+        assert_eq!(self.manager.snapshot("s").await.unwrap().phase, phase);
+        assert_eq!(server.asked(TOKEN), requests, "token requests");
+        let stored = self.vault.load_tokens("s").await.unwrap();
+        match &result {
+            Ok(_) => assert_eq!(stored.expect("tokens in the vault").refresh_token.unwrap().expose_secret(), "rt-1"),
+            Err(_) => assert!(stored.is_none(), "a failed sign-in stored tokens"),
+        }
+        result
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discovery (OIDC Discovery 4.3, RFC 8414 3.3, OIDC 16.17)
+
+async fn discovery(suite: &mut Suite) {
+    type Change = fn(&mut serde_json::Value);
+    let cases: [(&str, u16, Change, ErrorKind); 9] = [
+        ("discovery: another issuer", 200, |d| d["issuer"] = "https://evil.example".into(), ErrorKind::IssuerMismatch),
+        ("discovery: no token endpoint", 200, |d| drop(d.as_object_mut().unwrap().remove("token_endpoint")), ErrorKind::ProviderMisbehaved),
+        ("discovery: a remote plain-http token endpoint", 200, |d| d["token_endpoint"] = "http://id.example.com/token".into(), ErrorKind::InvalidConfiguration),
+        ("discovery: a token endpoint that is no URL", 200, |d| d["token_endpoint"] = "not a url".into(), ErrorKind::ProviderMisbehaved),
+        ("discovery: no jwks_uri", 200, |d| drop(d.as_object_mut().unwrap().remove("jwks_uri")), ErrorKind::ProviderMisbehaved),
+        ("discovery: not JSON", 200, |d| *d = serde_json::Value::String("<html>".into()), ErrorKind::ProviderMisbehaved),
+        ("discovery: a 404", 404, |_| {}, ErrorKind::ProviderMisbehaved),
+        ("discovery: a 500", 500, |_| {}, ErrorKind::ProviderUnavailable),
+        ("discovery: a 503", 503, |_| {}, ErrorKind::ProviderUnavailable),
+    ];
+    for (name, code, change, kind) in cases {
+        suite
+            .case(name, async {
+                let server = Hostile::start(json(serde_json::json!({}))).await;
+                let mut document = metadata(&server.issuer, |_| {});
+                change(&mut document);
+                server.set(DISCOVERY, status(code, document));
+                add_expecting(&server, kind).await;
+            })
+            .await;
+    }
+    let bodies: [(&str, &'static str, fn() -> Answer); 4] = [
+        ("discovery: a 52 MB document", DISCOVERY, huge),
+        ("signing keys: a 52 MB key set", KEYS_PATH, huge),
+        ("signing keys: not JSON", KEYS_PATH, || Answer { content_type: "text/html", body: b"<html>Sign in</html>".to_vec(), ..json(serde_json::json!({})) }),
+        ("discovery: a gzip bomb (50 MiB of zeros in 50 KB, sent unasked)", DISCOVERY, || Answer {
+            header: Some(("content-encoding", "gzip".into())),
+            body: include_bytes!("fixtures/zeros-50mib.gz").to_vec(),
+            ..json(serde_json::json!({}))
+        }),
+    ];
+    for (name, path, answer) in bodies {
+        suite
+            .case(name, async {
+                let server = Hostile::start(json(serde_json::json!({}))).await;
+                server.set(path, answer());
+                add_expecting(&server, ErrorKind::ProviderMisbehaved).await;
+                assert!(server.bytes_sent() < 10 * 1024 * 1024, "{} bytes were read", server.bytes_sent());
+            })
+            .await;
+    }
+}
+
+/// Adding a session at `server` fails with `kind` and saves nothing.
+async fn add_expecting(server: &Hostile, kind: ErrorKind) {
+    let manager = manager_builder(Arc::new(MemoryVault::new())).build().await.unwrap();
+    let err = manager.add_session("s", ProviderConfig::new(server.issuer.clone(), "client"), None).await.unwrap_err();
+    assert_eq!(err.kind(), kind, "{err}");
+    assert!(manager.snapshots().await.unwrap().is_empty(), "a session was saved");
+    assert_eq!(server.asked(TOKEN), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in: the redirect (RFC 6749 4.1.2, RFC 9207, OIDC 3.1.2.7)
+
+async fn sign_in_redirects(suite: &mut Suite) {
+    type Query = fn(&SigningIn, &str) -> String;
+    let cases: [(&str, bool, Query, Option<ErrorKind>, Phase, usize); 6] = [
+        ("redirect: the error access_denied", false, |s, _| format!("error=access_denied&error_description=User%20said%20no&state={}", s.state), Some(ErrorKind::SignInRejected), Phase::SignedOut, 0),
+        ("redirect: another issuer's iss (mix-up, RFC 9207)", false, |s, _| format!("code=c&state={}&iss=https%3A%2F%2Fevil.example", s.state), Some(ErrorKind::IssuerMismatch), Phase::SignedOut, 0),
+        ("redirect: no iss from a provider that announces it (RFC 9207)", true, |s, _| format!("code=c&state={}", s.state), Some(ErrorKind::InvalidRedirect), Phase::SignedOut, 0),
+        ("redirect: this issuer's iss where it is announced (RFC 9207)", true, |s, issuer| {
+            format!("code=c&state={}&iss={}", s.state, url::form_urlencoded::byte_serialize(issuer.as_bytes()).collect::<String>())
+        }, None, Phase::Active, 1),
+        ("redirect: no code", false, |s, _| format!("state={}", s.state), Some(ErrorKind::InvalidRedirect), Phase::SignedOut, 0),
+        ("redirect: another sign-in's state (this one keeps waiting)", false, |_, _| "code=c&state=forged".into(), Some(ErrorKind::InvalidRedirect), Phase::SigningIn, 0),
+    ];
+    for (name, announces_iss, query, kind, phase, requests) in cases {
+        suite
+            .case(name, async {
+                let server = Hostile::start_with(json(serde_json::json!({})), |d| {
+                    d["authorization_response_iss_parameter_supported"] = announces_iss.into();
+                })
+                .await;
+                publish(&server, "a");
+                let s = signing_in(&server).await;
+                s.answer_with(&server, Claims::sound(&server));
+                s.complete_at(&server, &query(&s, &server.issuer), kind, phase, requests).await.ok();
+            })
+            .await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in: the token answer (RFC 6749 5.1, 5.2; OIDC 3.1.3.3)
+
+async fn sign_in_token_answers(suite: &mut Suite) {
+    suite
+        .case("sign-in: a sound answer with a true at_hash (control)", async {
+            let (server, s) = sign_in_started().await;
+            s.answer_with(&server, Claims::sound(&server));
+            let session = s.complete(&server, None, 1).await.unwrap();
+            assert_eq!(session.user.map(|u| u.subject), Some("alice".into()));
+            assert_eq!(session.last_error, None);
+        })
+        .await;
+    type Shape = fn(serde_json::Value) -> Answer;
+    let cases: [(&str, Shape, Option<ErrorKind>); 7] = [
+        ("sign-in: invalid_grant for the code", |_| status(400, serde_json::json!({ "error": "invalid_grant" })), Some(ErrorKind::SignInRejected)),
+        ("sign-in: a 503 with Retry-After", |_| Answer { header: Some(("retry-after", "30".into())), ..status(503, serde_json::json!({ "error": "temporarily_unavailable" })) }, Some(ErrorKind::ProviderUnavailable)),
+        ("sign-in: a 52 MB answer", |_| huge(), Some(ErrorKind::ProviderMisbehaved)),
+        ("sign-in: no ID token", |mut body| {
+            body.as_object_mut().unwrap().remove("id_token");
+            json(body)
+        }, Some(ErrorKind::InvalidIdToken)),
+        ("sign-in: no access token", |mut body| {
+            body.as_object_mut().unwrap().remove("access_token");
+            json(body)
+        }, Some(ErrorKind::ProviderMisbehaved)),
+        ("sign-in: an answer labelled text/html", |body| Answer { content_type: "text/html", ..json(body) }, None),
+        ("sign-in: token_type in lower case (bearer)", |mut body| {
+            body["token_type"] = "bearer".into();
+            json(body)
+        }, None),
+    ];
+    for (name, shape, kind) in cases {
+        suite
+            .case(name, async {
+                let (server, s) = sign_in_started().await;
+                server.set(TOKEN, shape(s.sound_answer(&server)));
+                s.complete(&server, kind, 1).await.ok();
+                assert!(server.bytes_sent() < 10 * 1024 * 1024, "{} bytes were read", server.bytes_sent());
+            })
+            .await;
+    }
+    for (name, expires_in, lifetime) in [
+        ("sign-in: expires_in 0 is taken as 1 s and said", serde_json::json!(0), 1),
+        ("sign-in: expires_in as a string (\"300\") is read and said", serde_json::json!("300"), 300),
+        ("sign-in: expires_in of 31 000 years is taken as a day and said", serde_json::json!(10_u64.pow(12)), 86_400),
+    ] {
+        suite
+            .case(name, async {
+                let (server, s) = sign_in_started().await;
+                let mut body = s.sound_answer(&server);
+                body["expires_in"] = expires_in.clone();
+                server.set(TOKEN, json(body));
+                let session = s.complete(&server, None, 1).await.unwrap();
+                let left = seconds_from_now(session.access_token_expires_at);
+                assert!((lifetime - 5..=lifetime).contains(&left), "{expires_in}: {left} s");
+                let warning = session.last_error.expect("the card says the lifetime was adjusted");
+                assert_eq!(warning.kind, ErrorKind::ProviderMisbehaved);
+            })
+            .await;
+    }
+    suite
+        .case("sign-in: a token endpoint that redirects elsewhere is not followed", async {
+            let server = Hostile::start(Answer { header: Some(("location", "http://127.0.0.1:9/token".into())), ..status(307, serde_json::json!({})) }).await;
+            let s = signing_in(&server).await;
+            s.complete(&server, Some(ErrorKind::ProviderMisbehaved), 1).await.ok();
+        })
+        .await;
+    suite
+        .case("sign-in: a token endpoint that never answers gives up in time", async {
+            let server = Hostile::start(status(0, serde_json::json!({}))).await;
+            let s = signing_in(&server).await;
+            s.complete(&server, Some(ErrorKind::ProviderUnavailable), 1).await.ok();
+        })
+        .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in: the ID token (OIDC 3.1.3.7, 3.1.3.8)
+
+async fn sign_in_id_tokens(suite: &mut Suite) {
+    type Change = fn(&mut Claims);
+    let cases: [(&str, &str, Change); 10] = [
+        ("ID token: another nonce", "nonce", |c| c.nonce = Some("replayed".into())),
+        ("ID token: no nonce", "nonce", |c| c.nonce = Some(String::new())),
+        ("ID token: an at_hash that is not the access token's", "at_hash", |c| c.at_hash = Some("bm90IHRoZSBoYXNo")),
+        ("ID token: another issuer", "issuer", |c| c.issuer = "https://evil.example".into()),
+        ("ID token: another audience", "audience", |c| c.audiences = vec!["someone-else"]),
+        ("ID token: two audiences and another authorized party", "audience", |c| {
+            c.audiences = vec!["client", "someone-else"];
+            c.authorized_party = Some("someone-else");
+        }),
+        ("ID token: expired", "expired", |c| c.expires = Utc::now() - TimeDelta::minutes(5)),
+        ("ID token: unsigned (alg none)", "Signature", |c| c.signature = Signature::Unsigned),
+        ("ID token: HS256 with the client id as the secret", "Signature", |c| c.signature = Signature::Hmac("client")),
+        ("ID token: a key the provider never published (fetched again once)", "Signature", |c| c.signature = Signature::Rsa("c")),
+    ];
+    for (name, reason, change) in cases {
+        suite
+            .case(name, async {
+                let (server, s) = sign_in_started().await;
+                let fetched = server.asked(KEYS_PATH);
+                let mut claims = Claims::sound(&server);
+                change(&mut claims);
+                let unknown_key = matches!(claims.signature, Signature::Rsa("c"));
+                if claims.nonce.as_deref() == Some("") {
+                    claims.nonce = None;
+                    server.set(TOKEN, json(tokens(Some(claims.sign("at-1")))));
+                } else {
+                    s.answer_with(&server, claims);
+                }
+                let err = s.complete(&server, Some(ErrorKind::InvalidIdToken), 1).await.unwrap_err();
+                assert!(err.to_string().contains(reason), "the message does not name the reason ({reason}): {err}");
+                // An unknown key id fetches the keys again, once; nothing else does.
+                assert_eq!(server.asked(KEYS_PATH), fetched + usize::from(unknown_key), "key fetches");
+            })
+            .await;
+    }
+    suite
+        .case("ID token: signed with a key rotated in after the sign-in began (fetched again)", async {
+            let (server, s) = sign_in_started().await;
+            let fetched = server.asked(KEYS_PATH);
+            publish(&server, "b");
+            let mut claims = Claims::sound(&server);
+            claims.signature = Signature::Rsa("b");
+            s.answer_with(&server, claims);
+            s.complete(&server, None, 1).await.ok();
+            assert_eq!(server.asked(KEYS_PATH), fetched + 1, "the keys were not fetched again exactly once");
+        })
+        .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in: userinfo (OIDC 5.3.2)
+
+async fn sign_in_userinfo(suite: &mut Suite) {
+    let cases: [(&str, fn() -> Answer); 3] = [
+        ("userinfo: another user's claims are not used", || {
+            json(serde_json::json!({ "sub": "mallory", "name": "Mallory", "email": "mallory@example.test" }))
+        }),
+        ("userinfo: a 52 MB answer is refused, the sign-in stands", huge),
+        ("userinfo: a 500 is ignored, the sign-in stands", || status(500, serde_json::json!({}))),
+    ];
+    for (name, answer) in cases {
+        suite
+            .case(name, async {
+                let server = Hostile::start_with(json(serde_json::json!({})), with_userinfo).await;
+                publish(&server, "a");
+                server.set(USERINFO, answer());
+                let s = signing_in(&server).await;
+                s.answer_with(&server, Claims::sound(&server));
+                let session = s.complete(&server, None, 1).await.unwrap();
+                let user = session.user.unwrap();
+                assert_eq!((user.subject.as_str(), user.name), ("alice", None), "the card names someone else");
+                assert_eq!(server.asked(USERINFO), 1);
+                assert!(server.bytes_sent() < 10 * 1024 * 1024, "{} bytes were read", server.bytes_sent());
+            })
+            .await;
+    }
+    suite
+        .case("userinfo: the same user's claims are shown", async {
+            let server = Hostile::start_with(json(serde_json::json!({})), with_userinfo).await;
+            publish(&server, "a");
+            server.set(USERINFO, json(serde_json::json!({ "sub": "alice", "name": "Alice Example" })));
+            let s = signing_in(&server).await;
+            s.answer_with(&server, Claims::sound(&server));
+            let session = s.complete(&server, None, 1).await.unwrap();
+            assert_eq!(session.user.unwrap().name.as_deref(), Some("Alice Example"));
+        })
+        .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refresh: lifetimes and retries (RFC 6749 5.1, 6; RFC 9110 10.2.3)
+
+async fn refresh_lifetimes(suite: &mut Suite) {
+    suite
+        .case("refresh: expires_in 0 is bounded and starts no refresh storm", async {
+            let server = Hostile::start(json(rotated(serde_json::json!(0)))).await;
+            let s = signed_in(&server).await;
+            // Before, the answer asked for the next refresh at once, and this call never returned.
+            let session = tokio::time::timeout(Duration::from_secs(5), s.manager.refresh("s", true)).await.expect("no answer").unwrap();
+            assert_eq!(session.phase, Phase::Active);
+            // 1 s from the answer; a loaded machine may take a few seconds to get here.
+            assert!((-5..=1).contains(&seconds_from_now(session.access_token_expires_at)), "{:?}", session.access_token_expires_at);
+            let warning = session.last_error.expect("the card says the lifetime was adjusted");
+            assert_eq!(warning.kind, ErrorKind::ProviderMisbehaved);
+            assert!(warning.message.contains("lifetime (0) was taken as 1 s"), "{}", warning.message);
+            assert!(session.next_refresh_at.unwrap() >= session.last_refresh_at.unwrap() + TimeDelta::seconds(5), "no floor between refreshes");
+            assert_eq!(server.asked(TOKEN), 1);
+            assert_eq!(s.stored_refresh_token().await.as_deref(), Some("rt-1"), "the rotated refresh token was not kept");
+        })
+        .await;
+    for (name, expires_in, content_type, lifetime) in [
+        ("refresh: expires_in as a string (\"300\")", serde_json::json!("300"), "application/json", 300),
+        ("refresh: expires_in negative (-60)", serde_json::json!(-60), "application/json", 1),
+        ("refresh: expires_in of 31 000 years", serde_json::json!(10_u64.pow(12)), "application/json", 86_400),
+        ("refresh: an answer labelled text/plain", serde_json::json!(600), "text/plain", 600),
+    ] {
+        suite
+            .case(name, async {
+                let server = Hostile::start(Answer { content_type, ..json(rotated(expires_in.clone())) }).await;
+                let s = signed_in(&server).await;
+                let session = s.manager.refresh("s", true).await.unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(session.phase, Phase::Active);
+                assert!((lifetime - 5..=lifetime).contains(&seconds_from_now(session.access_token_expires_at)), "{:?}", session.access_token_expires_at);
+                assert_eq!(session.last_error.map(|e| e.kind), Some(ErrorKind::ProviderMisbehaved), "said nothing");
+                assert_eq!(s.stored_refresh_token().await.as_deref(), Some("rt-1"), "rotated token lost");
+                assert_eq!(server.asked(TOKEN), 1);
+            })
+            .await;
+    }
+    suite
+        .case("refresh: no new refresh token keeps the old one (no rotation)", async {
+            let server = Hostile::start(json(serde_json::json!({ "access_token": "at-1", "token_type": "Bearer", "expires_in": 600 }))).await;
+            let s = signed_in(&server).await;
+            s.refresh_expecting(&server, None, Phase::Active, Some("rt-0"), 1).await;
+        })
+        .await;
+    let in_90_s = (Utc::now() + TimeDelta::seconds(90)).to_rfc2822().replace("+0000", "GMT");
+    for (name, code, retry_after, wait) in [
+        ("refresh: a 503 with Retry-After 120 s", 503, "120".to_owned(), 120),
+        ("refresh: a 429 with Retry-After 100 000 s (capped at 5 min)", 429, "100000".to_owned(), 300),
+        ("refresh: a 503 with Retry-After as a date 90 s ahead", 503, in_90_s, 90),
+    ] {
+        suite
+            .case(name, async {
+                let busy = serde_json::json!({ "error": "temporarily_unavailable" });
+                let server = Hostile::start(Answer { header: Some(("retry-after", retry_after.clone())), ..status(code, busy) }).await;
+                let s = signed_in(&server).await;
+                s.refresh_expecting(&server, Some(ErrorKind::ProviderUnavailable), Phase::Active, Some("rt-0"), 1).await;
+                let session = s.manager.snapshot("s").await.unwrap();
+                assert_eq!(session.consecutive_failures, 1);
+                let next = seconds_from_now(session.next_refresh_at);
+                assert!((wait - 5..=wait).contains(&next), "Retry-After {retry_after}: next refresh in {next} s, not {wait} s");
+            })
+            .await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refresh: bodies, error pages and refusals (RFC 6749 5.2)
+
+async fn refresh_bodies_and_refusals(suite: &mut Suite) {
+    suite
+        .case("refresh: a 52 MB answer is refused without being read, the session kept", async {
+            let server = Hostile::start(huge()).await;
+            let s = signed_in(&server).await;
+            let err = s.manager.refresh("s", true).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ProviderMisbehaved, "{err}");
+            assert!(err.to_string().contains("larger than 1024 KiB"), "{err}");
+            assert!(server.bytes_sent() < 10 * 1024 * 1024, "{} bytes were read of 52 MB", server.bytes_sent());
+            let session = s.manager.snapshot("s").await.unwrap();
+            assert_eq!((session.phase, session.consecutive_failures), (Phase::Active, 1));
+            assert_eq!(s.stored_refresh_token().await.as_deref(), Some("rt-0"), "the stored tokens changed");
+        })
+        .await;
+    let html = |code, body: &str| Answer { content_type: "text/html", body: body.as_bytes().to_vec(), ..status(code, serde_json::json!({})) };
+    let oauth = |code, error: &str| status(code, serde_json::json!({ "error": error, "error_description": "scripted" }));
+    let cases = [
+        ("refresh: a 502 error page", html(502, "<html>Bad gateway</html>"), ErrorKind::ProviderUnavailable, Phase::Active, Some("rt-0")),
+        ("refresh: a 200 that is not a token answer", html(200, "<html>Welcome</html>"), ErrorKind::ProviderUnavailable, Phase::Active, Some("rt-0")),
+        ("refresh: invalid_client", oauth(401, "invalid_client"), ErrorKind::ProviderMisbehaved, Phase::Active, Some("rt-0")),
+        ("refresh: server_error", oauth(500, "server_error"), ErrorKind::ProviderUnavailable, Phase::Active, Some("rt-0")),
+        ("refresh: no access token in a 200", json(serde_json::json!({ "token_type": "Bearer", "refresh_token": "rt-1" })), ErrorKind::ProviderMisbehaved, Phase::Active, Some("rt-0")),
+        ("refresh: a redirect to another host is not followed", Answer { header: Some(("location", "http://127.0.0.1:9/token".into())), ..status(307, serde_json::json!({})) }, ErrorKind::ProviderMisbehaved, Phase::Active, Some("rt-0")),
+        ("refresh: a token endpoint that never answers gives up in time", status(0, serde_json::json!({})), ErrorKind::ProviderUnavailable, Phase::Active, Some("rt-0")),
+        // After invalid_grant the keychain holds the same refresh token, so nothing is retried.
+        ("refresh: invalid_grant ends the session", oauth(400, "invalid_grant"), ErrorKind::SessionRevoked, Phase::Expired, None),
+    ];
+    for (name, answer, kind, phase, kept) in cases {
+        suite
+            .case(name, async {
+                let server = Hostile::start(answer).await;
+                let s = signed_in(&server).await;
+                s.refresh_expecting(&server, Some(kind), phase, kept, 1).await;
+            })
+            .await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refresh: the refreshed ID token (OIDC 12.2, 3.1.3.7; keys rotated mid-session)
+
+/// The token endpoint answers the refresh with tokens and an ID token with `claims`.
+fn answer_refresh_with(server: &Hostile, claims: &Claims) {
+    server.set(TOKEN, json(tokens(Some(claims.sign("at-1")))));
+}
+
+async fn refresh_id_tokens(suite: &mut Suite) {
+    suite
+        .case("refresh: signing keys rotated mid-session are fetched again once, then an unknown key ends the session", async {
+            let server = Hostile::start(json(serde_json::json!({}))).await;
+            publish(&server, "a");
+            answer_refresh_with(&server, &Claims::sound(&server));
+            let s = signed_in(&server).await;
+            let session = s.manager.refresh("s", true).await.unwrap();
+            assert_eq!(session.last_error, None, "a valid ID token was refused");
+
+            // The provider rotates to key b: the refreshed ID token names a key the discovered set lacks.
+            publish(&server, "b");
+            let claims = Claims { signature: Signature::Rsa("b"), ..Claims::sound(&server) };
+            answer_refresh_with(&server, &claims);
+            let session = s.manager.refresh("s", true).await.unwrap();
+            assert_eq!(session.last_error, None, "the rotated key was not fetched");
+            let stored = s.vault.load_tokens("s").await.unwrap().unwrap();
+            assert!(stored.id_token.is_some(), "the new ID token was not kept");
+
+            // Within a minute, a third unknown key is not fetched again: the signature cannot be
+            // verified, which is a security failure. The session ends, says why, and keeps no token.
+            answer_refresh_with(&server, &Claims { signature: Signature::Rsa("c"), ..Claims::sound(&server) });
+            let err = s.manager.refresh("s", true).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidIdToken, "{err}");
+            assert!(err.to_string().contains("failed a security check (Signature verification failed)"), "{err}");
+            let session = s.manager.snapshot("s").await.unwrap();
+            assert_eq!((session.phase, session.last_error.map(|e| e.kind)), (Phase::Expired, Some(ErrorKind::InvalidIdToken)));
+            assert_eq!(server.asked(TOKEN), 3);
+            s.wait_for_empty_keychain().await;
+        })
+        .await;
+    type Change = fn(&mut Claims);
+    let insecure: [(&str, Change); 5] = [
+        ("refresh: another user's ID token ends the session and is never stored", |c| c.subject = "mallory"),
+        ("refresh: an ID token from another issuer ends the session", |c| c.issuer = "https://evil.example".into()),
+        ("refresh: an ID token for another client ends the session", |c| c.audiences = vec!["someone-else"]),
+        ("refresh: an unsigned ID token ends the session", |c| c.signature = Signature::Unsigned),
+        ("refresh: an HS256 ID token ends the session", |c| c.signature = Signature::Hmac("client")),
+    ];
+    for (name, change) in insecure {
+        suite
+            .case(name, async {
+                let server = Hostile::start(json(serde_json::json!({}))).await;
+                publish(&server, "a");
+                let mut claims = Claims::sound(&server);
+                change(&mut claims);
+                answer_refresh_with(&server, &claims);
+                let s = signed_in(&server).await;
+                s.refresh_expecting(&server, Some(ErrorKind::InvalidIdToken), Phase::Expired, None, 1).await;
+                let session = s.manager.snapshot("s").await.unwrap();
+                assert_eq!(session.user.map(|u| u.subject), Some("alice".into()), "the card now names another user");
+            })
+            .await;
+    }
+    suite
+        .case("refresh: an expired ID token is dropped, the rotated tokens kept", async {
+            let server = Hostile::start(json(serde_json::json!({}))).await;
+            publish(&server, "a");
+            answer_refresh_with(&server, &Claims { expires: Utc::now() - TimeDelta::minutes(5), ..Claims::sound(&server) });
+            let s = signed_in(&server).await;
+            s.refresh_expecting(&server, None, Phase::Active, Some("rt-1"), 1).await;
+            let session = s.manager.snapshot("s").await.unwrap();
+            assert!(session.last_error.unwrap().message.contains("it was ignored"));
+        })
+        .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-out (RFC 7009, RFC 8414)
+
+async fn sign_out(suite: &mut Suite) {
+    type Setup = fn(&Hostile);
+    let cases: [(&str, Setup, bool, &str, usize); 5] = [
+        ("sign-out: revoked at the announced endpoint, refresh token first", |_| {}, true, "", 2),
+        ("sign-out: a revocation endpoint answering 503 is reported, the local sign-out stands", |s| s.set(REVOKE, status(503, serde_json::json!({}))), true, "HTTP 503", 2),
+        ("sign-out: a revocation endpoint answering 52 MB is not read", |s| s.set(REVOKE, huge()), true, "", 2),
+        ("sign-out: no revocation endpoint anywhere is said plainly", |_| {}, false, "offers no revocation", 0),
+        ("sign-out: RFC 8414 metadata of another issuer is not used", |s| {
+            s.set(OAUTH_METADATA, json(serde_json::json!({ "issuer": "https://evil.example", "revocation_endpoint": format!("{}{REVOKE}", s.issuer) })));
+        }, false, "offers no revocation", 0),
+    ];
+    for (name, setup, announced, problem, revocations) in cases {
+        suite
+            .case(name, async {
+                let server = Hostile::start_with(json(serde_json::json!({})), |d| if announced { with_revocation(d) }).await;
+                server.set(REVOKE, json(serde_json::json!({})));
+                setup(&server);
+                let s = signed_in(&server).await;
+                let outcome = s.manager.sign_out("s").await.unwrap();
+                assert_eq!(outcome.session.phase, Phase::SignedOut);
+                assert!(s.vault.load_tokens("s").await.unwrap().is_none(), "tokens stayed after sign-out");
+                let problems = outcome.revocation.problems.join(" ");
+                if problem.is_empty() {
+                    assert!(outcome.revocation.refresh_token_revoked && outcome.revocation.access_token_revoked, "{problems}");
+                    // The refresh token first: some providers void it once the access token is revoked.
+                    let revocations = server.revocations.lock().unwrap().clone();
+                    assert!(revocations[0].contains("token=rt-0") && revocations[0].contains("token_type_hint=refresh_token"), "{revocations:?}");
+                    assert!(revocations[1].contains("token=at-0") && revocations[1].contains("token_type_hint=access_token"), "{revocations:?}");
+                    assert!(revocations.iter().all(|r| r.contains("client_id=client")), "{revocations:?}");
+                } else {
+                    assert!(problems.contains(problem), "{problems}");
+                    assert!(!outcome.revocation.refresh_token_revoked);
+                }
+                assert_eq!(server.asked(REVOKE), revocations);
+                assert_eq!(server.asked(TOKEN), 0);
+                assert!(server.bytes_sent() < 10 * 1024 * 1024, "{} bytes were read", server.bytes_sent());
+            })
+            .await;
     }
 }

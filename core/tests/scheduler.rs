@@ -129,7 +129,7 @@ async fn harness(access_seconds: i64, policy: Policy) -> Harness {
         refresh_token_expires_at: None,
         has_refresh_token: true,
     };
-    let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn(times, alice()), start, &policy);
+    let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn { times, user: alice(), warning: None }, start, &policy);
     let store = Arc::new(MemoryStore::default());
     store
         .save(&[SessionRecord {

@@ -87,7 +87,8 @@ pub(super) enum TokenCallError {
     Grant(String),
     /// Another OAuth error: the request was refused (client settings).
     Refused(String),
-    /// Network, timeout, 5xx, or an unreadable (HTML error page) answer: try again later.
+    /// Network, timeout, 5xx, an unreadable (HTML error page) answer or JSON that is not a token
+    /// answer: try again later.
     Unavailable(Error),
     /// Busy: try again no sooner than this (`Retry-After`).
     Throttled(Error, std::time::Duration),
@@ -111,8 +112,14 @@ pub(super) fn classify_token_error(err: TokenError, endpoint: &str) -> TokenCall
             Some(wait) => TokenCallError::Throttled(request_error(endpoint, &err), wait),
             None => TokenCallError::Unavailable(request_error(endpoint, &err)),
         },
+        // JSON that is not a token answer is the provider's fault; anything else (an HTML page from a
+        // captive portal or a proxy) means the provider was not reached. Either way the session is
+        // kept and the refresh tried again later.
+        RequestTokenError::Parse(err, body) if serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| v.is_object()) => {
+            TokenCallError::Unavailable(misbehaved(endpoint, format!("its answer is not a valid token response ({err})")))
+        }
         RequestTokenError::Parse(_, body) => {
-            unavailable(format!("the answer is not a token response ({} bytes)", body.len()))
+            unavailable(format!("a page of {} bytes came back instead of a token answer", body.len()))
         }
         RequestTokenError::Other(message) => unavailable(message),
     }

@@ -205,6 +205,8 @@ pub struct SignedIn {
     pub times: TokenTimes,
     /// Who signed in.
     pub user: UserProfile,
+    /// What in the provider's answer was repaired (a lifetime clamped), for the card.
+    pub warning: Option<String>,
 }
 
 /// New tokens from a refresh.

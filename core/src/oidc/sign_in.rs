@@ -2,6 +2,8 @@
 //! code exchange and the ID token's validation.
 
 use super::*;
+use openidconnect::NonceVerifier;
+use openidconnect::core::{CoreIdToken, CoreIdTokenClaims};
 use super::errors::{TokenCallError, classify_token_error};
 use super::tokens::token_times;
 
@@ -53,8 +55,8 @@ impl Provider {
         let id_token = response
             .id_token()
             .ok_or_else(|| Error::InvalidIdToken("the token response has no ID token".into()))?;
+        let claims = self.verify(id_token, &pending.nonce).await.map_err(|err| Error::InvalidIdToken(err.to_string()))?;
         let verifier = self.id_token_verifier();
-        let claims = id_token.claims(&verifier, &pending.nonce).map_err(|err| Error::InvalidIdToken(err.to_string()))?;
         if let Some(expected) = claims.access_token_hash() {
             let actual = id_token
                 .signing_alg()
@@ -82,6 +84,7 @@ impl Provider {
                 id_token: Some(SecretString::from(id_token.to_string())),
             },
             user,
+            warning: response.extra_fields().extra_fields().adjusted.clone(),
         })
     }
 
@@ -114,6 +117,23 @@ impl Provider {
             return Err(Error::SignInRejected(format!("{error}{description}")));
         }
         Ok(())
+    }
+
+    /// Checks an ID token's signature and claims. A key id the known set lacks means the provider may
+    /// have rotated its keys since discovery: they are fetched again (at most once per
+    /// [`KEY_REFETCH_INTERVAL`]) and the token checked once more.
+    pub(super) async fn verify<'t, N: NonceVerifier + Copy>(
+        &self,
+        token: &'t CoreIdToken,
+        nonce: N,
+    ) -> std::result::Result<&'t CoreIdTokenClaims, ClaimsVerificationError> {
+        let checked = token.claims(&self.id_token_verifier(), nonce);
+        if matches!(checked, Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)))
+            && self.refetch_signing_keys().await
+        {
+            return token.claims(&self.id_token_verifier(), nonce);
+        }
+        checked
     }
 
     /// The ID token verifier: the discovered signing keys, or those fetched again after a key rotation.

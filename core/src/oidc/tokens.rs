@@ -43,16 +43,8 @@ impl Provider {
         let mut id_token = current.id_token.clone();
         let mut rejected = None;
         if let Some(new_id_token) = response.id_token() {
-            let check = |verifier: &IdTokenVerifier<'_, CoreJsonWebKey>| {
-                new_id_token.claims(verifier, |_: Option<&Nonce>| Ok(())).map(|claims| claims.subject().to_string())
-            };
-            let mut checked = check(&self.id_token_verifier());
-            // A key the discovered set lacks: the provider may have rotated its keys mid-session.
-            if matches!(checked, Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)))
-                && self.refetch_signing_keys().await
-            {
-                checked = check(&self.id_token_verifier());
-            }
+            // A refreshed ID token carries no nonce (OIDC 12.2).
+            let checked = self.verify(new_id_token, |_: Option<&Nonce>| Ok(())).await.map(|claims| claims.subject().to_string());
             let insecure = |reason: String| {
                 Some(Error::InvalidIdToken(reason).info())
             };

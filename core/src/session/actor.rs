@@ -331,10 +331,14 @@ impl Actor {
                 let _ = reply.send(answer);
             }
             Request::FinishSignIn { outcome, reply } => match outcome {
-                Ok((secrets, times, user)) => {
+                Ok((secrets, times, user, warning)) => {
                     entry.secrets = Some(secrets);
                     entry.last_failure = None;
-                    self.apply(id, Event::SignedIn(times, user));
+                    if let Some(warning) = &warning {
+                        tracing::warn!(session = %id, "{warning}");
+                    }
+                    let warning = warning.map(ErrorInfo::misbehaved);
+                    self.apply(id, Event::SignedIn { times, user, warning });
                     let _ = reply.send(Ok(self.snapshot(id).expect("present")));
                 }
                 Err(err) => {

@@ -39,7 +39,7 @@ pub(crate) enum Request {
     Record { reply: Reply<SessionRecord> },
     BeginSignIn { pending: PendingSignIn, reply: Reply<()> },
     TakeSignIn { redirect: Url, reply: Reply<PendingSignIn> },
-    FinishSignIn { outcome: Result<(SessionSecrets, TokenTimes, UserProfile)>, reply: Reply<SessionSnapshot> },
+    FinishSignIn { outcome: Result<(SessionSecrets, TokenTimes, UserProfile, Option<String>)>, reply: Reply<SessionSnapshot> },
     CancelSignIn { reply: Reply<SessionSnapshot> },
     Trigger { trigger: Trigger, reply: Reply<SessionSnapshot> },
     WantToken { reply: Reply<HandOut> },

@@ -57,7 +57,7 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             next.resume_phase = None;
             evaluate(next, now, policy)
         }
-        Event::SignedIn(times, user) => {
+        Event::SignedIn { times, user, warning } => {
             let mut next = SessionState::signed_out();
             next.generation = state.generation + 1;
             next.user = Some(user.clone());
@@ -67,6 +67,7 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             next.session_extended_at = Some(now);
             next.session_expires_at = Some(cap(now + delta(policy.lifetime.expires_in), times));
             next.last_validated_at = Some(now);
+            next.last_error = warning.clone();
             evaluate(next, now, policy)
         }
         Event::RefreshSucceeded { times, warning } => {

@@ -99,7 +99,7 @@ impl SessionManager {
             let provider = self.shared.providers.get(id, &record.provider).await?;
             let signed_in = provider.complete_sign_in(pending, redirect).await?;
             self.shared.vault.save_tokens(id, &signed_in.secrets).await?;
-            Ok((signed_in.secrets, signed_in.times, signed_in.user))
+            Ok((signed_in.secrets, signed_in.times, signed_in.user, signed_in.warning))
         }
         .await;
         self.call(|reply| Command::session(id, Request::FinishSignIn { outcome, reply })).await?

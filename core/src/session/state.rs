@@ -201,8 +201,16 @@ pub enum Event {
     SignInStarted,
     /// The sign-in was cancelled or failed.
     SignInAbandoned,
-    /// Sign-in completed for this user; the tokens are in the vault.
-    SignedIn(TokenTimes, UserProfile),
+    /// Sign-in completed for this user; the tokens are in the vault. `warning` is a defect of the
+    /// provider's answer that was repaired (a lifetime clamped).
+    SignedIn {
+        /// The tokens' expiry instants.
+        times: TokenTimes,
+        /// Who signed in.
+        user: UserProfile,
+        /// Shown to the user until the next success.
+        warning: Option<ErrorInfo>,
+    },
     /// A refresh returned new tokens. `warning` is a problem that did not stop it (the refreshed ID
     /// token was dropped).
     RefreshSucceeded {

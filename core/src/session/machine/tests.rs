@@ -16,7 +16,7 @@ fn times(access_seconds: i64, refresh: bool) -> TokenTimes {
 }
 
 fn signed_in(access_seconds: i64, refresh: bool, policy: &Policy) -> SessionState {
-    let (state, effects) = transition(&SessionState::signed_out(), &Event::SignedIn(times(access_seconds, refresh), alice()), t(0), policy);
+    let (state, effects) = transition(&SessionState::signed_out(), &Event::SignedIn { times: times(access_seconds, refresh), user: alice(), warning: None }, t(0), policy);
     assert!(effects.is_empty());
     state
 }
@@ -171,7 +171,7 @@ fn the_providers_refresh_token_expiry_caps_the_session() {
     let policy = Policy::default();
     let mut short = times(300, true);
     short.refresh_token_expires_at = Some(t(3600));
-    let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn(short, alice()), t(0), &policy);
+    let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn { times: short, user: alice(), warning: None }, t(0), &policy);
     assert_eq!(state.session_expires_at, Some(t(3600)));
 }
 
