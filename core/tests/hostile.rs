@@ -1000,6 +1000,13 @@ async fn sign_out(suite: &mut Suite) {
                     assert!(revocations.iter().all(|r| r.contains("client_id=client")), "{revocations:?}");
                 } else {
                     assert!(problems.contains(problem), "{problems}");
+                    if problem == "offers no revocation" {
+                        // Until when the tokens stay valid there: the access token's hour, the
+                        // refresh token's unknown lifetime.
+                        let expiry = (Utc::now() + TimeDelta::hours(1)).format("%Y-%m-%d %H:").to_string();
+                        assert!(problems.contains(&format!("the access token until {expiry}")), "{problems}");
+                        assert!(problems.contains("the refresh token for as long as the provider keeps it"), "{problems}");
+                    }
                     assert!(!outcome.revocation.refresh_token_revoked);
                 }
                 assert_eq!(server.asked(REVOKE), revocations);

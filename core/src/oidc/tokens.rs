@@ -106,7 +106,9 @@ impl Provider {
     ///
     /// Written with reqwest rather than `openidconnect::revoke_token` because that refuses `http://`
     /// endpoints, which this crate allows on loopback.
-    pub async fn revoke(&self, secrets: &SessionSecrets) -> Revocation {
+    /// `times` are the tokens' expiry instants, to say how long they stay valid where there is no
+    /// revocation.
+    pub async fn revoke(&self, secrets: &SessionSecrets, times: Option<&TokenTimes>) -> Revocation {
         let mut outcome = Revocation::default();
         // Only a provider whose OpenID metadata names none is asked for its OAuth metadata, and only
         // when a sign-out needs it.
@@ -115,10 +117,7 @@ impl Provider {
             None => super::http::oauth_revocation_endpoint(&self.http, self.config.issuer.as_str()).await,
         };
         let Some(endpoint) = &endpoint else {
-            outcome.problems.push(
-                "This provider offers no revocation: its tokens were deleted here and stay valid there until they expire."
-                    .into(),
-            );
+            outcome.problems.push(no_revocation(times));
             return outcome;
         };
         if let Some(refresh_token) = &secrets.refresh_token {
@@ -177,4 +176,26 @@ pub(super) fn token_times(response: &TokenResponse, arrived: chrono::DateTime<ch
             .and_then(|seconds| after(Duration::from_secs(seconds))),
         has_refresh_token: response.refresh_token().is_some(),
     }
+}
+
+/// What a sign-out at a provider without revocation leaves behind, and until when.
+fn no_revocation(times: Option<&TokenTimes>) -> String {
+    let at = |instant: chrono::DateTime<chrono::Utc>| instant.format("%Y-%m-%d %H:%M UTC").to_string();
+    let access = match times.and_then(|t| t.access_token_expires_at) {
+        Some(expiry) => format!("the access token until {}", at(expiry)),
+        None => "the access token until it expires".to_owned(),
+    };
+    let refresh = match times {
+        Some(TokenTimes { has_refresh_token: true, refresh_token_expires_at: Some(expiry), .. }) => {
+            format!(", the refresh token until {}", at(*expiry))
+        }
+        Some(TokenTimes { has_refresh_token: true, refresh_token_expires_at: None, .. }) => {
+            ", the refresh token for as long as the provider keeps it".to_owned()
+        }
+        _ => String::new(),
+    };
+    format!(
+        "This provider offers no revocation: the tokens were deleted here but stay valid there ({access}{refresh}). \
+         To end them sooner, remove Session Keeper's access in your account at the provider."
+    )
 }

@@ -126,7 +126,7 @@ impl Runner {
                         && let Some(secrets) = &secrets
                         && let Ok(provider) = providers.get(&id, &config).await
                     {
-                        let outcome = provider.revoke(secrets).await;
+                        let outcome = provider.revoke(secrets, None).await;
                         tracing::info!(session = %id, ?outcome, "revoked tokens of an ended session");
                     }
                     if let Err(err) = vault.delete_tokens(&id).await {

@@ -183,7 +183,7 @@ impl SessionManager {
         match self.shared.providers.get(id, &ticket.config).await {
             Ok(provider) => {
                 if let Some(secrets) = &secrets {
-                    revocation = provider.revoke(secrets).await;
+                    revocation = provider.revoke(secrets, ticket.previous.tokens.as_ref()).await;
                 }
                 end_session_url = provider.end_session_url(secrets.as_ref().and_then(|s| s.id_token.as_ref()));
             }
