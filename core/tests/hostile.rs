@@ -44,6 +44,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 fn main() {
     let filter = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    if std::env::args().any(|arg| arg == "--storm-minute") {
+        runtime.block_on(storm_minute());
+        return;
+    }
     let mut suite = Suite { filter, count: 0, largest: (0, String::new()) };
     runtime.block_on(async {
         warm_up().await;
@@ -76,6 +80,18 @@ async fn warm_up() {
     s.complete(&server, None, 1).await.ok();
     s.manager.refresh("s", true).await.unwrap();
     s.manager.sign_out("s").await.unwrap();
+}
+
+/// A measurement, not a case (`cargo test -p session-core --test hostile -- --storm-minute`): how many
+/// token requests one session makes in a minute, left to its own scheduler, when every answer says
+/// `expires_in: 0`.
+async fn storm_minute() {
+    let server = Hostile::start(json(rotated(serde_json::json!(0)))).await;
+    let s = signed_in(&server).await;
+    s.manager.refresh("s", true).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let session = s.manager.snapshot("s").await.unwrap();
+    println!("expires_in 0: {} token requests in the first minute, session {:?}", server.asked(TOKEN), session.phase);
 }
 
 /// Runs the cases in order and holds each to its time and memory bounds.
