@@ -438,3 +438,34 @@ async fn the_token_helper_gets_the_current_token_and_refreshes_first_within_the_
     manager.sign_out("s").await.unwrap();
     assert_eq!(manager.access_token("s").await.unwrap_err().kind(), ErrorKind::NotSignedIn);
 }
+
+#[tokio::test]
+async fn a_shutdown_during_a_refresh_waits_for_the_rotated_token_and_loses_nothing() {
+    // A quit, a log-out or a SIGTERM lands after the provider has rotated the refresh token and
+    // before its answer arrives. Before, the refresh was aborted, the keychain kept the spent token and
+    // the next start got invalid_grant: the user was signed out by our doing.
+    let idp = Idp::start(Ttls::default());
+    let vault = keychain("stop-during-refresh");
+    let folder = std::env::temp_dir().join(format!("session-core-stop-{}", std::process::id()));
+    let store = || Arc::new(JsonFileStore::new(folder.join("sessions.json")));
+    let manager = SessionManager::builder().vault(vault.clone()).store(store()).build().await.unwrap();
+    signed_in(&manager, &idp, "s", "alice").await;
+    let before = refresh_token(&stored(&vault, "s").await.unwrap());
+    let requests = idp.token_requests().await;
+    idp.slow_token_requests(1, 1500).await;
+    let refreshing = tokio::spawn({
+        let manager = manager.clone();
+        async move { manager.refresh("s", true).await }
+    });
+    idp.wait_for_token_requests(requests + 1).await;
+    manager.shutdown().await;
+    assert_eq!(refreshing.await.unwrap().unwrap().phase, Phase::Active, "the refresh in flight was cut off");
+    let after = refresh_token(&stored(&vault, "s").await.unwrap());
+    assert_ne!(after, before, "the rotated refresh token never reached the keychain");
+
+    let restarted = SessionManager::builder().vault(vault.clone()).store(store()).build().await.unwrap();
+    assert_eq!(restarted.refresh("s", true).await.unwrap().phase, Phase::Active);
+    let stats = idp.stats().await;
+    assert!(stats["grantErrors"].as_object().unwrap().is_empty(), "a spent refresh token was used: {stats}");
+    let _ = std::fs::remove_dir_all(&folder);
+}

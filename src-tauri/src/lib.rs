@@ -246,6 +246,7 @@ pub fn run() {
             }
             tauri::async_runtime::spawn(forward_events(handle.clone()));
             tauri::async_runtime::spawn(tick_tray(handle.clone()));
+            tauri::async_runtime::spawn(quit_on_signals(handle.clone()));
             tauri::async_runtime::spawn(async move {
                 if let Err(err) = helper::serve(manager, helper::socket_path()).await {
                     tracing::warn!(error = %err, "token helper not available");
@@ -310,6 +311,27 @@ pub fn run() {
             let _ = std::fs::remove_file(helper::socket_path());
         }
     });
+}
+
+/// A log-out, a shutdown or an update sends SIGTERM (Ctrl+C in a terminal SIGINT, a closed terminal
+/// SIGHUP). Their default is to end the process at once, which would cut off a refresh between the
+/// provider's rotation of the refresh token and the keychain write; instead the app quits as the
+/// tray's Quit does, and `RunEvent::Exit` lets the core finish the work in flight (bounded) and save.
+async fn quit_on_signals(app: AppHandle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut interrupt), Ok(mut hangup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+    else {
+        tracing::warn!("cannot listen for SIGTERM: a log-out may cut off a refresh in flight");
+        return;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+        _ = hangup.recv() => "SIGHUP",
+    };
+    tracing::info!(signal = name, "quitting on a signal");
+    app.exit(0);
 }
 
 /// Keeps the times in the tray menu current.

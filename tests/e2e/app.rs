@@ -166,6 +166,29 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     app.find("#settings-form input[name=leadTimeSeconds]").await.send_keys("\u{E00C}").await.unwrap();
     app.wait_dialogs_closed().await;
 
+    // A log-out (SIGTERM) while a refresh is in flight: the provider has rotated the refresh token
+    // and answers 1.5 s later. The app waits for the answer and the keychain write, then ends; the
+    // next start carries on with the new token, and the provider never sees the spent one again.
+    let spent = keychain_tokens("work").await.unwrap().refresh_token.unwrap().expose_secret().to_owned();
+    let requests = idp.token_requests().await;
+    idp.slow_token_requests(1, 1500).await;
+    app.click(&card("work", "[data-action=refresh]")).await;
+    idp.wait_for_token_requests(requests + 1).await;
+    let killed = std::process::Command::new("kill").args(["-TERM", &harness::app_pid().to_string()]).status().unwrap();
+    assert!(killed.success());
+    harness::wait_app_gone();
+    drop(app);
+    let kept = keychain_tokens("work").await.unwrap().refresh_token.unwrap().expose_secret().to_owned();
+    assert_ne!(kept, spent, "the rotated refresh token was lost at the SIGTERM");
+    assert!(read_logs(&driver).contains("quitting on a signal"), "the SIGTERM was not handled");
+    let app = driver.launch().await;
+    assert_eq!(app.badge("work").await, "Active");
+    app.click(&card("work", "[data-action=refresh]")).await;
+    eventually("a refresh after the restart", || async { (idp.token_requests().await > requests + 1).then_some(()) }).await;
+    app.wait_badge("work", "Active").await;
+    let stats = idp.stats().await;
+    assert!(stats["grantErrors"].as_object().unwrap().is_empty(), "a spent refresh token was used: {stats}");
+
     // Several sessions side by side: a second provider, another user.
     // It lives on `localhost` rather than 127.0.0.1: cookies ignore ports, and two providers on one
     // host would overwrite each other's login cookie.

@@ -75,6 +75,17 @@ pub fn app_running() -> bool {
     String::from_utf8_lossy(&out.stdout).contains("boolean true")
 }
 
+/// The process id of the running app (the owner of the single-instance name on the session bus).
+pub fn app_pid() -> u32 {
+    let out = Command::new("dbus-send")
+        .args(["--session", "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.GetConnectionUnixProcessID"])
+        .arg(format!("string:{SINGLE_INSTANCE_NAME}"))
+        .output()
+        .expect("dbus-send (package dbus) is needed");
+    let reply = String::from_utf8_lossy(&out.stdout);
+    reply.split_whitespace().skip_while(|w| *w != "uint32").nth(1).and_then(|pid| pid.parse().ok()).unwrap_or_else(|| panic!("no app running: {reply}"))
+}
+
 /// Waits until no app holds the single-instance name, so that the next launch is not taken for a
 /// second instance of the one that is ending.
 pub fn wait_app_gone() {

@@ -59,7 +59,9 @@ const stats = {
   userinfo: 0,
   endSessions: 0,
 };
-const faults = { remaining: 0, mode: '503' };
+// Injected faults for the next `remaining` token requests: '503' answers 503, 'reset' drops the
+// connection, 'slow' does the work (a refresh token is rotated) and answers `ms` later.
+const faults = { remaining: 0, mode: '503', ms: 0 };
 const grantsByAccount = new Map(); // accountId -> Set(grantId)
 
 const httpServer = createServer();
@@ -179,7 +181,8 @@ provider.use(async (ctx, next) => {
         return;
       case 'POST /test/fail':
         faults.remaining = Number(query.count ?? 1);
-        faults.mode = query.mode === 'reset' ? 'reset' : '503';
+        faults.mode = ['reset', 'slow'].includes(query.mode) ? query.mode : '503';
+        faults.ms = Number(query.ms ?? 0);
         ctx.body = faults;
         return;
       case 'POST /test/revoke':
@@ -199,6 +202,11 @@ provider.use(async (ctx, next) => {
     stats.tokenRequests += 1;
     if (faults.remaining > 0) {
       faults.remaining -= 1;
+      if (faults.mode === 'slow') {
+        await next();
+        await new Promise((resolve) => setTimeout(resolve, faults.ms));
+        return;
+      }
       if (faults.mode === 'reset') {
         ctx.req.socket.destroy();
         ctx.respond = false;

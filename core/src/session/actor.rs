@@ -80,6 +80,10 @@ pub(crate) struct Actor {
     pub task_sessions: HashMap<tokio::task::Id, (String, u64)>,
     pub persist: watch::Sender<Vec<SessionRecord>>,
     pub wake_interval: Duration,
+    /// How long shutdown waits for the work in flight.
+    pub stop_grace: Duration,
+    /// Shutting down: work in flight finishes, no new provider work starts.
+    pub stopping: bool,
 }
 
 impl Actor {
@@ -99,7 +103,31 @@ impl Actor {
             }
             self.tick_all();
         }
+        self.drain().await;
         self.publish();
+    }
+
+    /// At shutdown (a quit, a log-out, SIGTERM), lets the work in flight finish, bounded by
+    /// `stop_grace`: a refresh whose answer has rotated the refresh token at the provider must get the
+    /// new one into the keychain before the process ends. Dropping the tasks would abort it between
+    /// the provider's answer and the keychain write, and the user would be signed out by our doing.
+    /// No new refresh, re-check or re-read starts meanwhile.
+    async fn drain(&mut self) {
+        self.stopping = true;
+        let deadline = tokio::time::Instant::now() + self.stop_grace;
+        if !self.tasks.is_empty() {
+            tracing::info!(tasks = self.tasks.len(), "shutting down: waiting for the work in flight");
+        }
+        while !self.tasks.is_empty() {
+            match tokio::time::timeout_at(deadline, self.tasks.join_next_with_id()).await {
+                Ok(Some(done)) => self.finished(done),
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!(tasks = self.tasks.len(), "shutting down with work still in flight");
+                    break;
+                }
+            }
+        }
     }
 
     fn sleep_duration(&self) -> Duration {
@@ -153,6 +181,9 @@ impl Actor {
                 for later in waiting {
                     let _ = later.send(Err(Error::NotSignedIn(id.to_owned())));
                 }
+            }
+            Effect::Refresh | Effect::Validate | Effect::Reread if self.stopping => {
+                tracing::debug!(session = %id, ?effect, "not started: shutting down");
             }
             effect => {
                 let generation = entry.record.state.generation;

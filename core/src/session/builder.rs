@@ -157,6 +157,9 @@ impl SessionManagerBuilder {
             task_sessions: HashMap::new(),
             persist: persist_tx,
             wake_interval: self.wake_interval,
+            // A refresh in flight at shutdown ends within its own timeouts.
+            stop_grace: self.request_timeout + self.vault_timeout,
+            stopping: false,
         };
         let actor = tokio::spawn(actor.run(commands_rx, cancel.clone()));
         let manager = SessionManager {

@@ -99,6 +99,22 @@ impl Idp {
         assert!(self.http.post(url).send().await.unwrap().status().is_success());
     }
 
+    /// The next `count` token requests are done at once (a refresh token rotated) and answered `ms`
+    /// later: the provider has moved on while the answer is on its way.
+    pub async fn slow_token_requests(&self, count: u32, ms: u64) {
+        let url = format!("{}/test/fail?count={count}&mode=slow&ms={ms}", self.base());
+        assert!(self.http.post(url).send().await.unwrap().status().is_success());
+    }
+
+    /// Waits, bounded, until the provider has received `count` token requests in all.
+    pub async fn wait_for_token_requests(&self, count: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.token_requests().await < count {
+            assert!(std::time::Instant::now() < deadline, "the provider never received token request {count}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Revokes every grant of `subject` at the provider, as an administrator would.
     pub async fn revoke_user(&self, subject: &str) {
         let url = format!("{}/test/revoke?sub={subject}", self.base());
