@@ -47,7 +47,7 @@ pub use clock::TestClock;
 pub use clock::{Clock, SystemClock};
 pub use error::{Cause, Error, ErrorInfo, ErrorKind, Result};
 pub use names::{ClientId, Issuer, RedirectUri, SessionName};
-pub use oidc::{BoxFuture, EndSessionUrl, Refreshed, Revocation, TokenAuthority, UserCheck};
+pub use oidc::{BoxFuture, EndSessionUrl, RefreshAnswer, Refreshed, Revocation, TokenAuthority, UserCheck};
 pub use policy::{EnablePeriodically, Policy, RefreshPolicy, SessionLifetime};
 pub use provider::{DEFAULT_REDIRECT_URI, DEFAULT_SCOPES, ProviderConfig, SignInWith};
 pub use secret::SessionSecrets;

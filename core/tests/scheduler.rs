@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use session_core::{
     BoxFuture, Clock, EnablePeriodically, ErrorInfo, ErrorKind, Event, MemoryStore, MemoryVault, MetadataStore, Phase,
-    Policy, ProviderConfig, RefreshFailure, Refreshed, SecretVault, SessionManager, SessionRecord, SessionSecrets,
+    Policy, ProviderConfig, RefreshFailure, RefreshAnswer, SecretVault, SessionManager, SessionRecord, SessionSecrets,
     SessionState, TestClock, TokenAuthority, TokenTimes, UserCheck, UserProfile, Vault, transition,
 };
 
@@ -56,11 +56,7 @@ impl ScriptedAuthority {
 }
 
 impl TokenAuthority for ScriptedAuthority {
-    fn refresh<'a>(
-        &'a self,
-        current: &'a SessionSecrets,
-        _subject: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Refreshed, RefreshFailure>> {
+    fn refresh<'a>(&'a self, current: &'a SessionSecrets) -> BoxFuture<'a, Result<RefreshAnswer, RefreshFailure>> {
         Box::pin(async move {
             let call = self.refresh_calls.fetch_add(1, Ordering::SeqCst) + 1;
             tokio::time::sleep(self.latency).await;
@@ -73,21 +69,15 @@ impl TokenAuthority for ScriptedAuthority {
                 return Err(failure);
             }
             let now = self.clock.now();
-            Ok(Refreshed {
-                secrets: SessionSecrets {
+            Ok(RefreshAnswer::new(
+                SessionSecrets {
                     access_token: SecretString::from(format!("at-{call}")),
                     refresh_token: Some(SecretString::from(format!("rt-{call}"))),
                     id_token: None,
                 },
-                times: TokenTimes {
-                    access_token_expires_at: Some(now + self.access_ttl),
-                    refresh_token_expires_at: None,
-                    has_refresh_token: true,
-                },
-                warning: None,
-                rejected: None,
-                unsaved: None,
-            })
+                TokenTimes { access_token_expires_at: Some(now + self.access_ttl), refresh_token_expires_at: None, has_refresh_token: true },
+                None,
+            ))
         })
     }
 

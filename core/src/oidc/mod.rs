@@ -123,23 +123,24 @@ pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T
 /// [`crate::SessionManagerBuilder::token_authority`], because tokio's paused clock and real sockets do
 /// not mix (the paused clock jumps to the next timer, an HTTP timeout, while a socket waits).
 pub trait TokenAuthority: Send + Sync + 'static {
-    /// Exchanges the refresh token in `current` for new tokens.
-    fn refresh<'a>(
-        &'a self,
-        current: &'a SessionSecrets,
-        subject: Option<&'a str>,
-    ) -> BoxFuture<'a, std::result::Result<Refreshed, RefreshFailure>>;
+    /// Exchanges the refresh token in `current` for new tokens, to be written to the keychain at once.
+    fn refresh<'a>(&'a self, current: &'a SessionSecrets) -> BoxFuture<'a, std::result::Result<RefreshAnswer, RefreshFailure>>;
+    /// Checks the answer, after the write, against `subject`, the signed-in user. An authority
+    /// without ID tokens takes the answer as it is.
+    fn check_refresh<'a>(&'a self, answer: RefreshAnswer, _subject: Option<&'a str>) -> BoxFuture<'a, Refreshed> {
+        Box::pin(async move { answer.unchecked() })
+    }
     /// Asks whether the access token still stands.
     fn user_info<'a>(&'a self, access_token: &'a SecretString) -> BoxFuture<'a, UserCheck>;
 }
 
 impl TokenAuthority for Provider {
-    fn refresh<'a>(
-        &'a self,
-        current: &'a SessionSecrets,
-        subject: Option<&'a str>,
-    ) -> BoxFuture<'a, std::result::Result<Refreshed, RefreshFailure>> {
-        Box::pin(Provider::refresh(self, current, subject))
+    fn refresh<'a>(&'a self, current: &'a SessionSecrets) -> BoxFuture<'a, std::result::Result<RefreshAnswer, RefreshFailure>> {
+        Box::pin(Provider::refresh(self, current))
+    }
+
+    fn check_refresh<'a>(&'a self, answer: RefreshAnswer, subject: Option<&'a str>) -> BoxFuture<'a, Refreshed> {
+        Box::pin(Provider::check_refresh(self, answer, subject))
     }
 
     fn user_info<'a>(&'a self, access_token: &'a SecretString) -> BoxFuture<'a, UserCheck> {
@@ -209,7 +210,33 @@ pub struct SignedIn {
     pub warning: Option<String>,
 }
 
-/// New tokens from a refresh.
+/// A refresh answer, before its ID token is checked: the tokens to write to the keychain at once.
+#[derive(Debug)]
+pub struct RefreshAnswer {
+    /// The tokens to store (the old refresh or ID token is kept when the provider sends none; a new ID
+    /// token is stored unchecked and replaced if the check drops it).
+    pub secrets: SessionSecrets,
+    /// Their expiry instants.
+    pub times: TokenTimes,
+    /// What the HTTP layer repaired in the answer.
+    pub warning: Option<String>,
+    id_token: Option<openidconnect::core::CoreIdToken>,
+    previous_id_token: Option<SecretString>,
+}
+
+impl RefreshAnswer {
+    /// An answer without an ID token (a scripted authority's).
+    pub fn new(secrets: SessionSecrets, times: TokenTimes, warning: Option<String>) -> Self {
+        Self { secrets, times, warning, id_token: None, previous_id_token: None }
+    }
+
+    /// The answer taken as it is, with nothing to check.
+    pub fn unchecked(self) -> Refreshed {
+        Refreshed { secrets: self.secrets, times: self.times, warning: self.warning, rejected: None, unsaved: None, id_token_dropped: false }
+    }
+}
+
+/// New tokens from a refresh, checked.
 #[derive(Debug)]
 pub struct Refreshed {
     /// The tokens to store (the old refresh or ID token is kept when the provider sends none).
@@ -224,6 +251,9 @@ pub struct Refreshed {
     pub rejected: Option<ErrorInfo>,
     /// Set by the scheduler when the keychain did not accept the new tokens.
     pub unsaved: Option<ErrorInfo>,
+    /// The refreshed ID token was dropped after the tokens were written: the keychain gets the
+    /// previous one back.
+    pub id_token_dropped: bool,
 }
 
 /// The result of asking the userinfo endpoint.

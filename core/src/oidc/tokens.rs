@@ -4,13 +4,11 @@ use super::*;
 use super::errors::{TokenCallError, classify_token_error, request_error, short_reason};
 
 impl Provider {
-    /// Exchanges a refresh token for new tokens. `subject` is the signed-in user, to check a refreshed
-    /// ID token against.
-    pub async fn refresh(
-        &self,
-        current: &SessionSecrets,
-        subject: Option<&str>,
-    ) -> std::result::Result<Refreshed, RefreshFailure> {
+    /// Exchanges a refresh token for new tokens, and nothing more: the answer's tokens are to go to
+    /// the keychain at once, because the provider has usually rotated the refresh token already and a
+    /// crash before the write would lose the session. [`Provider::check_refresh`] checks the refreshed
+    /// ID token afterwards.
+    pub async fn refresh(&self, current: &SessionSecrets) -> std::result::Result<RefreshAnswer, RefreshFailure> {
         let Some(refresh_token) = &current.refresh_token else {
             return Err(RefreshFailure::Revoked(ErrorInfo {
                 kind: ErrorKind::SessionRevoked,
@@ -37,37 +35,11 @@ impl Provider {
             }
         })?;
         let arrived = self.clock.now();
-        // The token endpoint is the trusted channel and has already rotated the refresh token: a bad
-        // refreshed ID token is dropped with a warning, never a reason to lose the new tokens.
-        let mut warning = response.extra_fields().extra_fields().adjusted.clone();
-        let mut id_token = current.id_token.clone();
-        let mut rejected = None;
-        if let Some(new_id_token) = response.id_token() {
-            // A refreshed ID token carries no nonce (OIDC 12.2).
-            let checked = self.verify(new_id_token, |_: Option<&Nonce>| Ok(())).await.map(|claims| claims.subject().to_string());
-            let insecure = |reason: String| {
-                Some(Error::InvalidIdToken(reason).info())
-            };
-            match checked {
-                Ok(named) if subject.is_none_or(|s| s == named) => {
-                    id_token = Some(SecretString::from(new_id_token.to_string()));
-                }
-                Ok(_) => rejected = insecure("the provider answered the refresh with another user's tokens".into()),
-                Err(err @ (ClaimsVerificationError::SignatureVerification(_)
-                | ClaimsVerificationError::InvalidIssuer(_)
-                | ClaimsVerificationError::InvalidAudience(_))) => {
-                    rejected = insecure(format!("the refreshed ID token failed a security check ({err})"));
-                }
-                Err(err) => warning = Some(format!("The refreshed ID token is not valid ({err}); it was ignored.")),
-            }
-        }
-        Ok(Refreshed {
-            times: {
-                let mut times = token_times(&response, arrived);
-                // Without rotation the provider sends no new refresh token and the old one stands.
-                times.has_refresh_token = true;
-                times
-            },
+        let mut times = token_times(&response, arrived);
+        // Without rotation the provider sends no new refresh token and the old one stands.
+        times.has_refresh_token = true;
+        let id_token = response.id_token().cloned();
+        Ok(RefreshAnswer {
             secrets: SessionSecrets {
                 access_token: SecretString::from(response.access_token().secret().clone()),
                 refresh_token: Some(
@@ -76,12 +48,43 @@ impl Provider {
                         .map(|t| SecretString::from(t.secret().clone()))
                         .unwrap_or_else(|| refresh_token.clone()),
                 ),
-                id_token,
+                id_token: id_token.as_ref().map(|t| SecretString::from(t.to_string())).or_else(|| current.id_token.clone()),
             },
-            warning,
-            rejected,
-            unsaved: None,
+            times,
+            warning: response.extra_fields().extra_fields().adjusted.clone(),
+            id_token,
+            previous_id_token: current.id_token.clone(),
         })
+    }
+
+    /// Checks a refresh answer's ID token (OIDC 12.2) against `subject`, the signed-in user. The token
+    /// endpoint is the trusted channel and has already rotated the refresh token: a refreshed ID token
+    /// with a harmless defect is dropped with a warning (the previous one is kept), never a reason to
+    /// lose the new tokens; one that fails a security check rejects the answer.
+    pub async fn check_refresh(&self, answer: RefreshAnswer, subject: Option<&str>) -> Refreshed {
+        let RefreshAnswer { mut secrets, times, mut warning, id_token, previous_id_token } = answer;
+        let mut rejected = None;
+        let mut id_token_dropped = false;
+        if let Some(new_id_token) = &id_token {
+            // A refreshed ID token carries no nonce (OIDC 12.2).
+            let checked = self.verify(new_id_token, |_: Option<&Nonce>| Ok(())).await.map(|claims| claims.subject().to_string());
+            let insecure = |reason: String| Some(Error::InvalidIdToken(reason).info());
+            match checked {
+                Ok(named) if subject.is_none_or(|s| s == named) => {}
+                Ok(_) => rejected = insecure("the provider answered the refresh with another user's tokens".into()),
+                Err(err @ (ClaimsVerificationError::SignatureVerification(_)
+                | ClaimsVerificationError::InvalidIssuer(_)
+                | ClaimsVerificationError::InvalidAudience(_))) => {
+                    rejected = insecure(format!("the refreshed ID token failed a security check ({err})"));
+                }
+                Err(err) => {
+                    warning = Some(format!("The refreshed ID token is not valid ({err}); it was ignored."));
+                    secrets.id_token = previous_id_token;
+                    id_token_dropped = true;
+                }
+            }
+        }
+        Refreshed { times, secrets, warning, rejected, unsaved: None, id_token_dropped }
     }
 
     /// Asks the userinfo endpoint who the access token belongs to.

@@ -166,16 +166,26 @@ async fn refresh(
         Ok(provider) => provider,
         Err(err) => return (Some(secrets), Err(transient(err))),
     };
-    let mut result = provider.refresh(&secrets, subject.as_deref()).await;
-    // Tokens that failed a security check are never stored (the actor has them revoked).
-    if let Ok(refreshed) = &mut result
-        && refreshed.rejected.is_none()
-        && let Err(err) = vault.save_tokens(id, &refreshed.secrets).await
-    {
+    let answer = match provider.refresh(&secrets).await {
+        Ok(answer) => answer,
+        Err(failure) => return (Some(secrets), Err(failure)),
+    };
+    // The write comes first, nothing else before it: from the provider's answer to the keychain's
+    // acknowledgement, a crash loses the rotated refresh token. The checks come after; tokens that
+    // fail one are deleted from the keychain and revoked by the discard the machine decides.
+    let arrived = std::time::Instant::now();
+    let saved = vault.save_tokens(id, &answer.secrets).await;
+    tracing::debug!(session = %id, window_us = arrived.elapsed().as_micros() as u64, "refresh answer written to the keychain");
+    let mut refreshed = provider.check_refresh(answer, subject.as_deref()).await;
+    let saved = match saved {
+        Ok(()) if refreshed.id_token_dropped && refreshed.rejected.is_none() => vault.save_tokens(id, &refreshed.secrets).await,
+        other => other,
+    };
+    if let Err(err) = saved {
         tracing::warn!(session = %id, error = %err, "new tokens kept in memory until the keychain accepts them");
         refreshed.unsaved = Some(err.info());
     }
-    (Some(secrets), result)
+    (Some(secrets), Ok(refreshed))
 }
 
 async fn validate(
