@@ -80,8 +80,34 @@ impl JsonFileStore {
     }
 }
 
+impl JsonFileStore {
+    /// Removes the temporary files that saves of processes which no longer run left behind (a save
+    /// writes `.sessions.json.<pid>.tmp`, then renames it; a crash between the two leaves it).
+    fn remove_leftovers(&self) {
+        let folder = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let Some(name) = self.path.file_name().and_then(|n| n.to_str()) else { return };
+        let prefix = format!(".{name}.");
+        let Ok(entries) = std::fs::read_dir(folder) else { return };
+        for entry in entries.flatten() {
+            let file = entry.file_name();
+            let Some(pid) = file.to_str().and_then(|f| f.strip_prefix(&prefix)).and_then(|rest| rest.strip_suffix(".tmp")) else {
+                continue;
+            };
+            let running = pid.parse::<u32>().is_ok_and(|pid| pid != std::process::id() && Path::new("/proc").join(pid.to_string()).exists());
+            if !running {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => tracing::info!(file = %entry.path().display(), "removed a temporary file an interrupted save left"),
+                    Err(err) => tracing::warn!(file = %entry.path().display(), error = %err, "a temporary file an interrupted save left could not be removed"),
+                }
+            }
+        }
+    }
+}
+
 impl MetadataStore for JsonFileStore {
+    /// Reads the records; first removes what interrupted saves left behind.
     fn load(&self) -> Result<Vec<SessionRecord>> {
+        self.remove_leftovers();
         let bytes = match std::fs::read(&self.path) {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -204,5 +230,24 @@ mod tests {
         let err = store.save(&[record("new")]).unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::StorageFailed);
         assert_eq!(store.load().unwrap()[0].id, "kept");
+    }
+
+    #[test]
+    fn leftovers_of_interrupted_saves_are_removed_at_load_but_not_a_running_process_save() {
+        let path = scratch("leftovers");
+        let store = JsonFileStore::new(&path);
+        store.save(&[record("kept")]).unwrap();
+        let folder = path.parent().unwrap();
+        // pid_max is at most 2^22: this process cannot exist. Process 1 always does.
+        let dead = folder.join(".sessions.json.4194305.tmp");
+        let running = folder.join(".sessions.json.1.tmp");
+        let unrelated = folder.join(".settings.json.4194305.tmp");
+        for file in [&dead, &running, &unrelated] {
+            std::fs::write(file, b"{\"version\":1,\"sess").unwrap();
+        }
+        assert_eq!(store.load().unwrap()[0].id, "kept");
+        assert!(!dead.exists(), "a dead process's leftover stayed");
+        assert!(running.exists(), "a running process's save in progress was removed");
+        assert!(unrelated.exists(), "another file's was touched");
     }
 }
