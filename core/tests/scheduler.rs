@@ -317,6 +317,34 @@ async fn a_keychain_outage_after_rotation_keeps_the_new_tokens_and_saves_them_la
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_quit_before_the_next_tick_still_writes_the_tokens_only_memory_holds() {
+    let h = harness(3600, Policy::default()).await;
+    h.vault.fail_with(Some(|| session_core::Error::KeychainLocked));
+    h.manager.refresh("s", true).await.unwrap();
+    // The retry at the next look at the clock fails too; the one after is 10 s away.
+    elapse(Duration::from_millis(10)).await;
+    h.vault.fail_with(None);
+    h.manager.shutdown().await;
+    assert_eq!(stored_refresh_token(&h.vault).await.as_deref(), Some("rt-1"), "the quit dropped the rotated token");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_quit_waits_for_the_refresh_in_flight_and_starts_no_other() {
+    let h = harness(3600, Policy::default()).await;
+    // The scripted provider answers 200 ms after the request.
+    let refreshing = tokio::spawn({
+        let manager = h.manager.clone();
+        async move { manager.refresh("s", true).await }
+    });
+    elapse(Duration::from_millis(100)).await;
+    assert_eq!(h.authority.refreshes(), 1);
+    h.manager.shutdown().await;
+    assert_eq!(refreshing.await.unwrap().unwrap().phase, Phase::Active, "the refresh in flight was cut off");
+    assert_eq!(stored_refresh_token(&h.vault).await.as_deref(), Some("rt-1"));
+    assert_eq!(h.authority.refreshes(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn every_request_about_an_unknown_session_says_so() {
     let h = harness(3600, Policy::default()).await;
     let unknown = |err: session_core::Error| assert_eq!(err.kind(), ErrorKind::UnknownSession, "{err}");

@@ -143,6 +143,13 @@ fn wait_bounded(child: &mut std::process::Child, within: Duration) -> std::proce
     }
 }
 
+/// Temporary files of saves by other processes (this one's may be a save in progress).
 fn leftovers(folder: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(folder).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "tmp")).collect()
+    let own = format!(".{}.tmp", std::process::id());
+    std::fs::read_dir(folder)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tmp") && !p.to_string_lossy().ends_with(&own))
+        .collect()
 }

@@ -220,6 +220,8 @@ pub struct RefreshAnswer {
     pub times: TokenTimes,
     /// What the HTTP layer repaired in the answer.
     pub warning: Option<String>,
+    /// When the answer arrived: the start of the window in which a crash loses it.
+    pub received: std::time::Instant,
     id_token: Option<openidconnect::core::CoreIdToken>,
     previous_id_token: Option<SecretString>,
 }
@@ -227,7 +229,7 @@ pub struct RefreshAnswer {
 impl RefreshAnswer {
     /// An answer without an ID token (a scripted authority's).
     pub fn new(secrets: SessionSecrets, times: TokenTimes, warning: Option<String>) -> Self {
-        Self { secrets, times, warning, id_token: None, previous_id_token: None }
+        Self { secrets, times, warning, received: std::time::Instant::now(), id_token: None, previous_id_token: None }
     }
 
     /// The answer taken as it is, with nothing to check.

@@ -34,6 +34,7 @@ impl Provider {
                 TokenCallError::Throttled(error, retry_after) => RefreshFailure::Throttled { error: error.info(), retry_after },
             }
         })?;
+        let received = std::time::Instant::now();
         let arrived = self.clock.now();
         let mut times = token_times(&response, arrived);
         // Without rotation the provider sends no new refresh token and the old one stands.
@@ -52,6 +53,7 @@ impl Provider {
             },
             times,
             warning: response.extra_fields().extra_fields().adjusted.clone(),
+            received,
             id_token,
             previous_id_token: current.id_token.clone(),
         })
@@ -62,7 +64,7 @@ impl Provider {
     /// with a harmless defect is dropped with a warning (the previous one is kept), never a reason to
     /// lose the new tokens; one that fails a security check rejects the answer.
     pub async fn check_refresh(&self, answer: RefreshAnswer, subject: Option<&str>) -> Refreshed {
-        let RefreshAnswer { mut secrets, times, mut warning, id_token, previous_id_token } = answer;
+        let RefreshAnswer { mut secrets, times, mut warning, id_token, previous_id_token, .. } = answer;
         let mut rejected = None;
         let mut id_token_dropped = false;
         if let Some(new_id_token) = &id_token {

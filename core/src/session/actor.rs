@@ -114,6 +114,10 @@ impl Actor {
     /// No new refresh, re-check or re-read starts meanwhile.
     async fn drain(&mut self) {
         self.stopping = true;
+        let ids: Vec<SessionName> = self.sessions.keys().cloned().collect();
+        for id in ids {
+            self.apply(&id, Event::Stopping);
+        }
         let deadline = tokio::time::Instant::now() + self.stop_grace;
         if !self.tasks.is_empty() {
             tracing::info!(tasks = self.tasks.len(), "shutting down: waiting for the work in flight");

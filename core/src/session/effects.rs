@@ -173,9 +173,8 @@ async fn refresh(
     // The write comes first, nothing else before it: from the provider's answer to the keychain's
     // acknowledgement, a crash loses the rotated refresh token. The checks come after; tokens that
     // fail one are deleted from the keychain and revoked by the discard the machine decides.
-    let arrived = std::time::Instant::now();
     let saved = vault.save_tokens(id, &answer.secrets).await;
-    tracing::debug!(session = %id, window_us = arrived.elapsed().as_micros() as u64, "refresh answer written to the keychain");
+    tracing::debug!(session = %id, window_us = answer.received.elapsed().as_micros() as u64, "refresh answer written to the keychain");
     let mut refreshed = provider.check_refresh(answer, subject.as_deref()).await;
     let saved = match saved {
         Ok(()) if refreshed.id_token_dropped && refreshed.rejected.is_none() => vault.save_tokens(id, &refreshed.secrets).await,

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::state::{Effect, Event, KeychainCopy, Phase, Refusal, RefreshFailure, SessionState, Trigger, delta};
+use super::state::{Effect, Event, KEYCHAIN_RETRY, KeychainCopy, Phase, Refusal, RefreshFailure, SessionState, Trigger, delta};
 use crate::error::{ErrorInfo, ErrorKind};
 use crate::policy::Policy;
 
@@ -29,10 +29,19 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
     let mut next = state.clone();
     match event {
         Event::Restored => (restored(next), Vec::new()),
+        Event::Stopping => {
+            if matches!(next.keychain, KeychainCopy::Unsaved { .. }) && next.is_signed_in() {
+                next.keychain = KeychainCopy::Saving;
+                return (next, vec![Effect::SaveTokens]);
+            }
+            (next, Vec::new())
+        }
         Event::Tick => {
             let (mut next, mut effects) = evaluate(next, now, policy);
             // Rotated tokens the keychain refused are written again at every look at the clock.
-            if next.keychain == KeychainCopy::Unsaved && matches!(next.phase, Phase::Active | Phase::Expiring) {
+            if matches!(next.keychain, KeychainCopy::Unsaved { retry_at } if retry_at <= now)
+                && matches!(next.phase, Phase::Active | Phase::Expiring)
+            {
                 next.keychain = KeychainCopy::Saving;
                 effects.push(Effect::SaveTokens);
             }
@@ -132,7 +141,7 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
         }
         Event::TokensNotSaved(error) => {
             if state.is_signed_in() {
-                next.keychain = KeychainCopy::Unsaved;
+                next.keychain = KeychainCopy::Unsaved { retry_at: now + delta(KEYCHAIN_RETRY) };
                 next.last_error = Some(error.clone());
             }
             (next, Vec::new())

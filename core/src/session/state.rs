@@ -41,14 +41,22 @@ pub struct TokenTimes {
     pub has_refresh_token: bool,
 }
 
+/// How long after the keychain refused rotated tokens the write is tried again.
+pub const KEYCHAIN_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Where the tokens in memory stand with the keychain (the write-through of rotated tokens).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum KeychainCopy {
     /// The keychain holds the tokens in memory (or there are none).
     #[default]
     Saved,
-    /// The keychain refused the last tokens; they live only in memory until a retry succeeds.
-    Unsaved,
+    /// The keychain refused the last tokens; they live only in memory until a retry succeeds. The
+    /// next try is at `retry_at` ([`KEYCHAIN_RETRY`] after the refusal): a keychain that refuses at
+    /// once (locked) must not be asked again in a loop.
+    Unsaved {
+        /// When to write again.
+        retry_at: DateTime<Utc>,
+    },
     /// A retry of the write is in flight.
     Saving,
 }
@@ -190,6 +198,9 @@ impl RefreshFailure {
 pub enum Event {
     /// The session was read from storage at start: whatever was in flight then did not finish.
     Restored,
+    /// The app is quitting: tokens that only memory holds get one more try at the keychain; nothing
+    /// else starts.
+    Stopping,
     /// A deadline may have passed; re-evaluate against `now`.
     Tick,
     /// A check or refresh was asked for.

@@ -201,6 +201,17 @@ pub fn keychain(test: &str) -> Arc<KeyringVault> {
     Arc::new(KeyringVault::new(format!("session-keeper-test-{test}-{}", std::process::id())))
 }
 
+/// The process id of the Secret Service on the test run's private bus (gnome-keyring-daemon).
+pub fn secret_service_pid() -> u32 {
+    let out = Command::new("dbus-send")
+        .args(["--session", "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.GetConnectionUnixProcessID"])
+        .arg("string:org.freedesktop.secrets")
+        .output()
+        .expect("dbus-send (package dbus) is needed");
+    let reply = String::from_utf8_lossy(&out.stdout);
+    reply.split_whitespace().skip_while(|w| *w != "uint32").nth(1).and_then(|pid| pid.parse().ok()).unwrap_or_else(|| panic!("no Secret Service: {reply}"))
+}
+
 pub async fn manager(vault: Arc<dyn Vault>, policy: Policy) -> SessionManager {
     SessionManager::builder()
         .vault(vault)

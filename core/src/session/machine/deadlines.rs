@@ -145,6 +145,9 @@ impl SessionState {
         if self.failures > 0 {
             candidates.extend(self.retry_at);
         }
+        if let KeychainCopy::Unsaved { retry_at } = self.keychain {
+            candidates.push(retry_at);
+        }
         candidates.into_iter().filter(|instant| *instant > now).min()
     }
 }

@@ -305,8 +305,11 @@ fn tokens_the_keychain_refused_are_kept_and_written_again_on_the_next_tick() {
     let locked = ErrorInfo { kind: ErrorKind::KeychainLocked, message: "locked".into() };
     let state = signed_in(3600, true, &policy);
     let (unsaved, effects) = transition(&state, &Event::TokensNotSaved(locked.clone()), t(1), &policy);
-    assert_eq!((unsaved.keychain, unsaved.last_error.clone(), effects), (KeychainCopy::Unsaved, Some(locked), vec![]));
-    let (saving, effects) = transition(&unsaved, &Event::Tick, t(2), &policy);
+    assert_eq!((unsaved.keychain, unsaved.last_error.clone(), effects), (KeychainCopy::Unsaved { retry_at: t(6) }, Some(locked), vec![]));
+    let (_, effects) = transition(&unsaved, &Event::Tick, t(2), &policy);
+    assert!(effects.is_empty(), "a keychain that refused is asked again at once, in a loop");
+    assert_eq!(unsaved.next_deadline(t(2), &policy), Some(t(6)), "nothing wakes the actor for the retry");
+    let (saving, effects) = transition(&unsaved, &Event::Tick, t(6), &policy);
     assert_eq!((saving.keychain, effects), (KeychainCopy::Saving, vec![Effect::SaveTokens]));
     let (_, effects) = transition(&saving, &Event::Tick, t(3), &policy);
     assert!(effects.is_empty(), "a second write while one is in flight");
@@ -314,6 +317,21 @@ fn tokens_the_keychain_refused_are_kept_and_written_again_on_the_next_tick() {
     assert!(effects.is_empty(), "a refresh whose new token the older write could overwrite");
     let (saved, _) = transition(&saving, &Event::TokensSaved, t(4), &policy);
     assert_eq!((saved.keychain, saved.last_error), (KeychainCopy::Saved, None));
+}
+
+#[test]
+fn quitting_gives_tokens_only_memory_holds_one_more_write_and_starts_nothing_else() {
+    let policy = Policy::default();
+    let locked = ErrorInfo { kind: ErrorKind::KeychainUnavailable, message: "frozen".into() };
+    let state = signed_in(3600, true, &policy);
+    let (_, effects) = transition(&state, &Event::Stopping, t(1), &policy);
+    assert!(effects.is_empty(), "nothing to write, nothing to start");
+    let (unsaved, _) = transition(&state, &Event::TokensNotSaved(locked), t(1), &policy);
+    let (saving, effects) = transition(&unsaved, &Event::Stopping, t(2), &policy);
+    assert_eq!((saving.keychain, effects), (KeychainCopy::Saving, vec![Effect::SaveTokens]));
+    let due = signed_in(10, true, &policy);
+    let (_, effects) = transition(&due, &Event::Stopping, t(9), &policy);
+    assert!(effects.is_empty(), "a refresh due at the quit is not started");
 }
 
 #[test]
