@@ -17,10 +17,36 @@ use support::{Idp, Ttls};
 /// One app window at a time: two cores, and each test owns the display's focus.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Every token the tests have read from the keychain, for the scan of what the app wrote.
+static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 /// The tokens the app keeps for `session`, read from the keychain as a second program would.
 async fn keychain_tokens(session: &str) -> Option<session_core::SessionSecrets> {
     let vault = SecretVault::new(Arc::new(KeyringVault::new("session-keeper")), Duration::from_secs(5));
-    vault.load_tokens(session).await.unwrap()
+    let secrets = vault.load_tokens(session).await.unwrap();
+    if let Some(secrets) = &secrets {
+        let mut seen = SEEN.lock().unwrap();
+        seen.push(secrets.access_token.expose_secret().to_owned());
+        seen.extend(secrets.refresh_token.iter().chain(&secrets.id_token).map(|t| t.expose_secret().to_owned()));
+    }
+    secrets
+}
+
+/// After the app has ended: no token any test saw is in any file under the app's private home
+/// (settings, session file, logs, the webview's storage and caches) or in anything it printed. The
+/// scan first has to find a token planted in a file of its own, so that a scan that cannot find
+/// anything does not pass.
+fn assert_no_token_written(driver: &Driver) {
+    harness::wait_app_gone();
+    let seen = SEEN.lock().unwrap().clone();
+    assert!(!seen.is_empty(), "the test saw no token to look for");
+    let planted = driver.home.join("data/planted-by-the-test");
+    std::fs::write(&planted, format!("noise {} noise", seen[0])).unwrap();
+    let hits = harness::find_secrets(&driver.home, &driver.output(), &seen);
+    assert_eq!(hits.iter().map(|(place, _)| place.clone()).collect::<Vec<_>>(), vec![planted.display().to_string()], "the scan did not find exactly the planted token");
+    std::fs::remove_file(&planted).unwrap();
+    let hits = harness::find_secrets(&driver.home, &driver.output(), &seen);
+    assert!(hits.is_empty(), "tokens found where the app wrote them: {hits:?}");
 }
 
 async fn add_provider(app: &App, name: &str, issuer: &str) {
@@ -234,6 +260,7 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     app.wait_text(&card("work", ".card-error"), "the cancelled message", |t| t.contains("closed before the sign-in finished")).await;
     app.wait_badge("work", "Signed out").await;
     app.quit().await;
+    assert_no_token_written(&driver);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -606,6 +633,9 @@ sys.exit("closed without an answer" if not answer else f"answered: {answer.decod
         assert!(token.len() > 20);
         assert!(!logs.contains(token.as_str()), "a token reached the logs");
     }
+    // Nor any other file the app wrote, with trace logging on.
+    SEEN.lock().unwrap().extend(seen_tokens);
+    assert_no_token_written(&driver);
 }
 
 /// A stand-in for the user's default browser: a desktop entry registered for http(s) URLs in this

@@ -75,6 +75,44 @@ pub fn app_running() -> bool {
     String::from_utf8_lossy(&out.stdout).contains("boolean true")
 }
 
+/// Where any of `secrets` occurs: every file under `root` (read whole, as UTF-8 and as UTF-16, which
+/// the webview's storage uses) and `printed`. Returns the places with the number of the secret
+/// found, never the secret.
+pub fn find_secrets(root: &Path, printed: &str, secrets: &[String]) -> Vec<(String, usize)> {
+    let needles: Vec<(usize, Vec<u8>)> = secrets
+        .iter()
+        .enumerate()
+        .flat_map(|(index, secret)| {
+            let utf16: Vec<u8> = secret.encode_utf16().flat_map(u16::to_le_bytes).collect();
+            [(index, secret.as_bytes().to_vec()), (index, utf16)]
+        })
+        .collect();
+    let mut hits = Vec::new();
+    let mut check = |place: String, bytes: &[u8]| {
+        if let Some((index, _)) = needles.iter().find(|(_, needle)| bytes.windows(needle.len()).any(|window| window == needle.as_slice())) {
+            hits.push((place, *index));
+        }
+    };
+    check("what the app printed".into(), printed.as_bytes());
+    let mut folders = vec![root.to_owned()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => folders.push(path),
+                Ok(kind) if kind.is_file() => {
+                    if let Ok(bytes) = std::fs::read(&path) {
+                        check(path.display().to_string(), &bytes);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    hits
+}
+
 /// The process id of the running app (the owner of the single-instance name on the session bus).
 pub fn app_pid() -> u32 {
     let out = Command::new("dbus-send")
@@ -198,6 +236,11 @@ impl Driver {
         std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
         std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
         (status.code().unwrap_or(-1), out, err)
+    }
+
+    /// What tauri-driver, WebKitWebDriver and the app printed (the app's stdout and stderr).
+    pub fn output(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 
     /// The app's log folder.
