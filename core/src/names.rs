@@ -264,4 +264,36 @@ mod tests {
         let remote_default = RedirectUri::parse("https://app.example.com/cb").unwrap();
         assert!(!remote_default.matches(&url("https://app.example.com:8443/cb")));
     }
+
+    // Property tests (proptest): any text is parsed or refused without a panic, and a navigation
+    // matches a redirect URI only with the same scheme, host and path, whatever its query.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_text_is_parsed_or_refused(text in ".{0,80}") {
+                let _ = RedirectUri::parse(&text);
+            }
+
+            #[test]
+            fn a_match_means_the_same_scheme_host_and_path(
+                scheme in "(http|https|com\\.example\\.app)",
+                host in "(127\\.0\\.0\\.1|localhost|\\[::1\\]|app\\.example\\.com|evil\\.example)",
+                port in proptest::option::of(1u16..),
+                path in "(/|/callback|/callback/|/cb/x|/CALLBACK)",
+                query in "[a-z=&%0-9]{0,30}",
+            ) {
+                let registered = RedirectUri::parse("http://127.0.0.1/callback").unwrap();
+                let authority = match port { Some(port) => format!("{host}:{port}"), None => host.clone() };
+                let Ok(navigation) = Url::parse(&format!("{scheme}://{authority}{path}?{query}")) else { return Ok(()) };
+                if registered.matches(&navigation) {
+                    prop_assert_eq!(navigation.scheme(), "http");
+                    prop_assert_eq!(navigation.host_str(), Some("127.0.0.1"));
+                    prop_assert_eq!(navigation.path(), "/callback");
+                }
+            }
+        }
+    }
 }

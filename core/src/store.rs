@@ -250,4 +250,28 @@ mod tests {
         assert!(running.exists(), "a running process's save in progress was removed");
         assert!(unrelated.exists(), "another file's was touched");
     }
+
+    // Property tests (proptest): any bytes in the session file load or are refused without a panic,
+    // and a refused file is left byte for byte as it was.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+            #[test]
+            fn any_file_loads_or_is_refused_and_left_as_it_was(bytes in prop::collection::vec(any::<u8>(), 0..256), prefix in 0usize..3) {
+                let path = scratch("any-file");
+                // Start from a valid file's beginning now and then, so that deeper parsing is reached.
+                let valid = b"{\"version\":1,\"sessions\":[";
+                let mut contents = if prefix == 0 { Vec::new() } else { valid.to_vec() };
+                contents.extend_from_slice(&bytes);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, &contents).unwrap();
+                if JsonFileStore::new(&path).load().is_err() {
+                    prop_assert_eq!(std::fs::read(&path).unwrap(), contents);
+                }
+            }
+        }
+    }
 }

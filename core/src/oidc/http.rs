@@ -280,4 +280,55 @@ mod tests {
         repair_token_response(&mut metadata, Utc::now());
         assert_eq!(metadata.headers()["content-type"], "text/html");
     }
+
+    // Property tests (proptest): whatever a provider puts in a token answer, the repair never panics,
+    // and an `expires_in` it leaves is a whole number of seconds in the believed range. Cases per run:
+    // proptest's default (256), or PROPTEST_CASES for a longer run by hand.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn any_json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+                ".{0,40}".prop_map(Value::from),
+                "-?[0-9]{0,25}(\\.[0-9]{0,5})?(e[0-9]{1,3})?".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(3, 16, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                    prop::collection::btree_map(".{0,8}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn any_expires_in_ends_in_range_or_absent(expires_in in any_json(), access_token in ".{0,60}", content_type in ".{0,30}") {
+                let body = serde_json::json!({ "access_token": access_token, "token_type": "Bearer", "expires_in": expires_in });
+                let mut response = token_response(body, "application/json");
+                if let Ok(value) = http::HeaderValue::from_str(&content_type) {
+                    response.headers_mut().insert(http::header::CONTENT_TYPE, value);
+                }
+                repair_token_response(&mut response, DateTime::from_timestamp(1_800_000_000, 0).unwrap());
+                let repaired: Value = serde_json::from_slice(response.body()).unwrap();
+                if let Some(lifetime) = repaired.get("expires_in") {
+                    let seconds = lifetime.as_u64();
+                    prop_assert!(
+                        seconds.is_some_and(|s| (MIN_ACCESS_LIFETIME.as_secs()..=MAX_ACCESS_LIFETIME.as_secs()).contains(&s)),
+                        "left {lifetime}"
+                    );
+                }
+            }
+
+            #[test]
+            fn any_body_is_left_to_the_parser_without_a_panic(body in prop::collection::vec(any::<u8>(), 0..512), status in 100u16..600) {
+                let mut response = http::Response::builder().status(status).body(body).unwrap();
+                repair_token_response(&mut response, DateTime::from_timestamp(1_800_000_000, 0).unwrap());
+            }
+        }
+    }
 }
