@@ -1,6 +1,7 @@
 """Starts django-oauth-toolkit as an OpenID Provider on 127.0.0.1 for the interoperability tests.
 
-Everything it keeps lives in a fresh temporary folder: the SQLite database, migrated at start. It
+Everything it keeps lives in one folder (`DOT_FOLDER`, which the test harness makes and removes, or
+a fresh temporary one): the SQLite database, migrated at start. It
 creates the users `alice` and `bob` (password: `password`) and one public client, `session-keeper`,
 registered for the app's default redirect URI, then prints one JSON line, `{"issuer", "port"}`, and
 serves until killed. The signing key is made at start, as an operator's would be once.
@@ -31,7 +32,7 @@ class QuietHandler(WSGIRequestHandler):
 
 
 def main():
-    folder = tempfile.mkdtemp(prefix="session-keeper-dot-")
+    folder = os.environ.get("DOT_FOLDER") or tempfile.mkdtemp(prefix="session-keeper-dot-")
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     os.environ.update(
         DJANGO_SETTINGS_MODULE="settings",

@@ -12,6 +12,8 @@ use url::Url;
 /// `password`; one public client, `session-keeper`.
 pub struct Dot {
     child: Child,
+    /// Its database; removed when dropped.
+    folder: std::path::PathBuf,
     /// The issuer it announces: `http://127.0.0.1:PORT/o` (an issuer with a path).
     pub issuer: String,
     /// The port it listens on.
@@ -23,9 +25,14 @@ impl Dot {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../dot");
         let python = std::path::Path::new(dir).join(".venv/bin/python");
         assert!(python.exists(), "the second test provider is not installed: run scripts/setup.sh (it fills tests/dot/.venv)");
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let started = STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let folder = std::env::temp_dir().join(format!("session-keeper-dot-{}-{started}", std::process::id()));
+        std::fs::create_dir_all(&folder).unwrap();
         let mut child = Command::new(python)
             .arg("serve.py")
             .current_dir(dir)
+            .env("DOT_FOLDER", &folder)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -35,6 +42,7 @@ impl Dot {
         let ready: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("the provider said {line:?}"));
         Dot {
             child,
+            folder,
             issuer: ready["issuer"].as_str().unwrap().to_owned(),
             port: ready["port"].as_u64().unwrap() as u16,
         }
@@ -92,6 +100,7 @@ impl Drop for Dot {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.folder);
     }
 }
 
