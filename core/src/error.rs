@@ -69,12 +69,17 @@ pub enum Error {
         source: Option<Cause>,
     },
     /// The provider gave an answer that breaks the protocol.
-    #[error("The provider gave an unexpected answer at {endpoint}: {detail}")]
+    #[error("The provider's answer at {endpoint} could not be used: {detail}. {advice}")]
     ProviderMisbehaved {
         /// The endpoint that was called.
         endpoint: String,
-        /// What was wrong with the answer.
+        /// What was wrong with the answer, in a few words of ours.
         detail: String,
+        /// What the user can do: one of the `ADVICE_*` sentences.
+        advice: &'static str,
+        /// The library's or the provider's own words, for logs.
+        #[source]
+        source: Option<Cause>,
     },
     /// Discovery announced another issuer.
     #[error("The provider says its issuer is {found}, but {expected} was configured. Use the issuer URL exactly as the provider announces it.")]
@@ -94,8 +99,14 @@ pub enum Error {
     #[error("No sign-in is in progress for session \"{0}\". Start the sign-in again.")]
     NoSignInPending(String),
     /// ID token validation failed.
-    #[error("The provider's ID token is not valid: {0}. Nothing was stored; try signing in again.")]
-    InvalidIdToken(String),
+    #[error("The provider's ID token was refused: {reason}. Nothing was stored; try signing in again, and if it fails again, tell the provider's administrator.")]
+    InvalidIdToken {
+        /// Which check failed, in a few words of ours.
+        reason: String,
+        /// The validating library's own words, for logs.
+        #[source]
+        source: Option<Cause>,
+    },
     /// `invalid_grant` on refresh, or the grant was revoked.
     #[error("The provider no longer accepts this session: sign in again.")]
     SessionRevoked {
@@ -134,12 +145,17 @@ pub enum Error {
         source: Option<Cause>,
     },
     /// Metadata storage failure.
-    #[error("Could not save or read {path}: {detail}. Free some disk space or fix the file's permissions and try again.")]
+    #[error("Session Keeper could not use {path}: {detail}. {advice}")]
     StorageFailed {
         /// The file concerned.
         path: String,
-        /// The underlying error.
+        /// What went wrong, in a few words of ours.
         detail: String,
+        /// What the user can do.
+        advice: &'static str,
+        /// The operating system's own words, for logs.
+        #[source]
+        source: Option<Cause>,
     },
     /// The manager task is gone.
     #[error("The session manager has stopped.")]
@@ -155,8 +171,8 @@ pub enum Error {
     #[error("The sign-in was cancelled.")]
     SignInCancelled,
     /// The system browser could not be opened.
-    #[error("The system browser could not be opened ({0}). Set a default web browser, or switch this provider to the app's own sign-in window.")]
-    BrowserUnavailable(String),
+    #[error("The system browser could not be opened. Set a default web browser, or switch this provider to the app's own sign-in window.")]
+    BrowserUnavailable(#[source] Cause),
 }
 
 impl Error {
@@ -170,7 +186,7 @@ impl Error {
             Error::SignInRejected(_) => ErrorKind::SignInRejected,
             Error::InvalidRedirect(_) => ErrorKind::InvalidRedirect,
             Error::NoSignInPending(_) => ErrorKind::NoSignInPending,
-            Error::InvalidIdToken(_) => ErrorKind::InvalidIdToken,
+            Error::InvalidIdToken { .. } => ErrorKind::InvalidIdToken,
             Error::SessionRevoked { .. } => ErrorKind::SessionRevoked,
             Error::Session(info) => info.kind,
             Error::NotSignedIn(_) => ErrorKind::NotSignedIn,
@@ -215,11 +231,44 @@ impl Error {
         Error::KeychainFailed { reason: reason.into(), source: source.map(Cause) }
     }
 
+    /// An answer that breaks the protocol: `detail` in our words, `advice` one of the `ADVICE_*`
+    /// sentences, `cause` the library's or provider's words (kept for logs only).
+    pub(crate) fn misbehaved(endpoint: impl Into<String>, detail: impl Into<String>, advice: &'static str, cause: Option<String>) -> Self {
+        Error::ProviderMisbehaved { endpoint: endpoint.into(), detail: detail.into(), advice, source: cause.map(Cause) }
+    }
+
+    /// An ID token that failed `reason` (our words); `cause` is the validating library's.
+    pub(crate) fn invalid_id_token(reason: impl Into<String>, cause: Option<String>) -> Self {
+        Error::InvalidIdToken { reason: reason.into(), source: cause.map(Cause) }
+    }
+
+    /// The whole cause chain behind the message, for logs.
+    pub fn chain(&self) -> String {
+        let mut text = String::new();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+
     /// A secret-free summary for snapshots and events.
     pub fn info(&self) -> ErrorInfo {
         ErrorInfo { kind: self.kind(), message: self.to_string() }
     }
 }
+
+/// Advice for a provider that answers wrongly: nothing the user can fix here.
+pub(crate) const ADVICE_ADMIN: &str = "Try again later; if it keeps happening, tell the provider's administrator.";
+/// Advice when the issuer URL is probably wrong.
+pub(crate) const ADVICE_ISSUER: &str =
+    "Check the issuer URL: it is the address the provider's documentation gives, without /.well-known/openid-configuration.";
+/// Advice when the provider refuses this client.
+pub(crate) const ADVICE_CLIENT: &str = "Check the client ID and the client's settings at the provider (its type, redirect URIs and allowed grants).";
 
 /// The serializable face of an error: `{ "kind": "...", "message": "..." }`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -281,6 +330,61 @@ mod tests {
         let outage = Error::unavailable("x", "HTTP 503", None);
         assert!(outage.is_transient());
         assert!(!Error::revoked(Some("invalid_grant".into())).is_transient());
+    }
+
+    /// The README's table of messages has a row for every kind (the shell's own kinds are listed there
+    /// too); the match below stops compiling when a kind is added, and the README must follow.
+    #[test]
+    fn every_kind_is_in_the_readme_table() {
+        let kind_name = |kind: ErrorKind| -> &'static str {
+            match kind {
+                ErrorKind::InvalidConfiguration => "invalid_configuration",
+                ErrorKind::ProviderUnavailable => "provider_unavailable",
+                ErrorKind::ProviderMisbehaved => "provider_misbehaved",
+                ErrorKind::IssuerMismatch => "issuer_mismatch",
+                ErrorKind::SignInRejected => "sign_in_rejected",
+                ErrorKind::InvalidRedirect => "invalid_redirect",
+                ErrorKind::NoSignInPending => "no_sign_in_pending",
+                ErrorKind::InvalidIdToken => "invalid_id_token",
+                ErrorKind::SessionRevoked => "session_revoked",
+                ErrorKind::NotSignedIn => "not_signed_in",
+                ErrorKind::UnknownSession => "unknown_session",
+                ErrorKind::SessionExists => "session_exists",
+                ErrorKind::KeychainLocked => "keychain_locked",
+                ErrorKind::KeychainUnavailable => "keychain_unavailable",
+                ErrorKind::KeychainFailed => "keychain_failed",
+                ErrorKind::StorageFailed => "storage_failed",
+                ErrorKind::Shutdown => "shutdown",
+                ErrorKind::SignInTimedOut => "sign_in_timed_out",
+                ErrorKind::SignInCancelled => "sign_in_cancelled",
+                ErrorKind::BrowserUnavailable => "browser_unavailable",
+            }
+        };
+        let all = [
+            ErrorKind::InvalidConfiguration, ErrorKind::ProviderUnavailable, ErrorKind::ProviderMisbehaved, ErrorKind::IssuerMismatch,
+            ErrorKind::SignInRejected, ErrorKind::InvalidRedirect, ErrorKind::NoSignInPending, ErrorKind::InvalidIdToken,
+            ErrorKind::SessionRevoked, ErrorKind::NotSignedIn, ErrorKind::UnknownSession, ErrorKind::SessionExists,
+            ErrorKind::KeychainLocked, ErrorKind::KeychainUnavailable, ErrorKind::KeychainFailed, ErrorKind::StorageFailed,
+            ErrorKind::Shutdown, ErrorKind::SignInTimedOut, ErrorKind::SignInCancelled, ErrorKind::BrowserUnavailable,
+        ];
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        for kind in all {
+            let name = kind_name(kind);
+            assert_eq!(serde_json::to_value(kind).unwrap(), name, "the serialized name");
+            assert!(readme.contains(&format!("\n| `{name}` | ")), "README's message table has no row for `{name}`");
+        }
+    }
+
+    /// No message a user reads carries a library's words: the causes are sources, for logs.
+    #[test]
+    fn library_words_stay_out_of_messages() {
+        let io = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let full = Error::StorageFailed { path: "p".into(), detail: "the disk is full".into(), advice: "Free some disk space and try again.", source: Some(Cause(io.to_string())) };
+        assert_eq!(full.to_string(), "Session Keeper could not use p: the disk is full. Free some disk space and try again.");
+        assert_eq!(full.chain(), io.to_string());
+        let refused = Error::misbehaved("https://id.example/token", "it refused to refresh the session for this client", ADVICE_CLIENT, Some("invalid_client: bad secret".into()));
+        assert!(!refused.to_string().contains("bad secret"), "{refused}");
+        assert_eq!(refused.chain(), "invalid_client: bad secret");
     }
 
     /// The texts a user reads most often, pinned: one layer of message, the cause kept as a source,

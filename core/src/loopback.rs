@@ -117,7 +117,8 @@ impl LoopbackListener {
         };
         let listener = TcpListener::bind(SocketAddr::new(ip, redirect_uri.port().unwrap_or(0))).await.map_err(|err| {
             Error::InvalidConfiguration(format!(
-                "Could not listen on {ip} for the sign-in redirect ({err}). If the redirect URI names a port, another program uses it: register the redirect URI without a port."
+                "Could not listen on {ip} for the sign-in redirect ({}). If the redirect URI names a port, another program uses it: register the redirect URI without a port.",
+                if err.kind() == std::io::ErrorKind::AddrInUse { "the port is in use" } else { "the system refused" }
             ))
         })?;
         let port = listener.local_addr().map_err(|err| Error::InvalidConfiguration(err.to_string()))?.port();

@@ -26,7 +26,7 @@ impl SessionName {
             Ok(Self(name.to_owned()))
         } else {
             Err(Error::InvalidConfiguration(format!(
-                "\"{name}\" is not a valid session name: use 1 to 64 letters, digits, spaces or - _ . @"
+                "\"{name}\" is not a valid session name: use 1 to 64 letters, digits, spaces or - _ . @."
             )))
         }
     }
@@ -150,7 +150,7 @@ impl RedirectUri {
     /// Parses a redirect URI; a URI with a fragment is refused (RFC 6749 section 3.1.2).
     pub fn parse(text: &str) -> Result<Self> {
         let url = Url::parse(text)
-            .map_err(|err| Error::InvalidConfiguration(format!("The redirect URI \"{text}\" is not a URL ({err}).")))?;
+            .map_err(|_| Error::InvalidConfiguration(format!("The redirect URI \"{text}\" is not a URL: write it in full, like http://127.0.0.1/callback.")))?;
         if url.fragment().is_some() {
             return Err(Error::InvalidConfiguration(format!("The redirect URI \"{text}\" must not have a fragment.")));
         }

@@ -89,21 +89,21 @@ impl ProviderConfig {
     /// Checks the settings before anything is sent anywhere.
     pub fn validate(&self) -> Result<()> {
         let issuer = Url::parse(&self.issuer)
-            .map_err(|err| Error::InvalidConfiguration(format!("The issuer URL \"{}\" is not a URL ({err}).", self.issuer)))?;
+            .map_err(|_| Error::InvalidConfiguration(format!("The issuer URL \"{}\" is not a URL: write it in full, like https://id.example.com.", self.issuer)))?;
         require_secure(&issuer, "issuer URL")?;
         if issuer.query().is_some() || issuer.fragment().is_some() {
             return Err(Error::InvalidConfiguration(
-                "The issuer URL must not have a query or fragment.".into(),
+                "The issuer URL must not have a query (?…) or fragment (#…): use the address the provider's documentation gives.".into(),
             ));
         }
         if self.client_id.trim().is_empty() {
-            return Err(Error::InvalidConfiguration("The client id is empty.".into()));
+            return Err(Error::InvalidConfiguration("The client ID is empty: copy it from the client's registration at the provider.".into()));
         }
         if !self.scopes.iter().any(|scope| scope == "openid") {
             return Err(Error::InvalidConfiguration("The scopes must include \"openid\".".into()));
         }
         if let Some(bad) = self.scopes.iter().find(|s| s.is_empty() || s.contains(char::is_whitespace)) {
-            return Err(Error::InvalidConfiguration(format!("\"{bad}\" is not a valid scope.")));
+            return Err(Error::InvalidConfiguration(format!("\"{bad}\" is not a valid scope: separate scopes with spaces.")));
         }
         if self.sign_in_with == SignInWith::SystemBrowser {
             crate::loopback::loopback_redirect_uri(&self.redirect_uri)?;

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Cause, Error, Result};
 use crate::provider::ProviderConfig;
 use crate::names::SessionName;
 use crate::session::SessionState;
@@ -75,8 +75,16 @@ impl JsonFileStore {
         &self.path
     }
 
-    fn error(&self, detail: impl std::fmt::Display) -> Error {
-        Error::StorageFailed { path: self.path.display().to_string(), detail: detail.to_string() }
+    /// A failed file operation, said in a few words with what to do; the system's words go to logs.
+    fn error(&self, err: std::io::Error) -> Error {
+        use std::io::ErrorKind as K;
+        let (detail, advice) = match err.kind() {
+            K::StorageFull | K::QuotaExceeded => ("the disk is full", "Free some disk space and try again."),
+            K::ReadOnlyFilesystem => ("the disk is read-only", "Make the data folder writable and try again."),
+            K::PermissionDenied => ("permission denied", "Check the data folder's permissions and try again."),
+            _ => ("the file system refused the operation", "Check the disk and the data folder, then try again."),
+        };
+        Error::StorageFailed { path: self.path.display().to_string(), detail: detail.into(), advice, source: Some(Cause(err.to_string())) }
     }
 }
 
@@ -113,11 +121,11 @@ impl MetadataStore for JsonFileStore {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(err) => return Err(self.error(err)),
         };
-        let contents: FileContents = serde_json::from_slice(&bytes).map_err(|err| {
-            self.error(format_args!(
-                "the file is not valid ({err}); it was left as it is: repair it, or move it away to start afresh \
-                 (the tokens stay in the keychain)"
-            ))
+        let contents: FileContents = serde_json::from_slice(&bytes).map_err(|err| Error::StorageFailed {
+            path: self.path.display().to_string(),
+            detail: format!("the file is not valid (line {}, column {})", err.line(), err.column()),
+            advice: "It was left as it is: repair it, or move it away to start afresh (the tokens stay in the keychain).",
+            source: Some(Cause(err.to_string())),
         })?;
         Ok(contents.sessions)
     }
@@ -126,7 +134,7 @@ impl MetadataStore for JsonFileStore {
         let folder = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(folder).map_err(|err| self.error(err))?;
         let contents = FileContents { version: 1, sessions: records.to_vec() };
-        let json = serde_json::to_vec_pretty(&contents).map_err(|err| self.error(err))?;
+        let json = serde_json::to_vec_pretty(&contents).map_err(|err| self.error(err.into()))?;
         let mut temporary = tempfile_in(folder, &self.path).map_err(|err| self.error(err))?;
         let written = temporary.1.write_all(&json).and_then(|()| temporary.1.sync_all());
         if let Err(err) = written {

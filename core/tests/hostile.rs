@@ -709,19 +709,19 @@ async fn sign_in_token_answers(suite: &mut Suite) {
 async fn sign_in_id_tokens(suite: &mut Suite) {
     type Change = fn(&mut Claims);
     let cases: [(&str, &str, Change); 10] = [
-        ("ID token: another nonce", "nonce", |c| c.nonce = Some("replayed".into())),
-        ("ID token: no nonce", "nonce", |c| c.nonce = Some(String::new())),
+        ("ID token: another nonce", "does not belong to this sign-in", |c| c.nonce = Some("replayed".into())),
+        ("ID token: no nonce", "does not belong to this sign-in", |c| c.nonce = Some(String::new())),
         ("ID token: an at_hash that is not the access token's", "at_hash", |c| c.at_hash = Some("bm90IHRoZSBoYXNo")),
-        ("ID token: another issuer", "issuer", |c| c.issuer = "https://evil.example".into()),
-        ("ID token: another audience", "audience", |c| c.audiences = vec!["someone-else"]),
-        ("ID token: two audiences and another authorized party", "audience", |c| {
+        ("ID token: another issuer", "issued by another provider", |c| c.issuer = "https://evil.example".into()),
+        ("ID token: another audience", "issued for another app", |c| c.audiences = vec!["someone-else"]),
+        ("ID token: two audiences and another authorized party", "issued for another app", |c| {
             c.audiences = vec!["client", "someone-else"];
             c.authorized_party = Some("someone-else");
         }),
         ("ID token: expired", "expired", |c| c.expires = Utc::now() - TimeDelta::minutes(5)),
-        ("ID token: unsigned (alg none)", "Signature", |c| c.signature = Signature::Unsigned),
-        ("ID token: HS256 with the client id as the secret", "Signature", |c| c.signature = Signature::Hmac("client")),
-        ("ID token: a key the provider never published (fetched again once)", "Signature", |c| c.signature = Signature::Rsa("c")),
+        ("ID token: unsigned (alg none)", "signature", |c| c.signature = Signature::Unsigned),
+        ("ID token: HS256 with the client id as the secret", "signature", |c| c.signature = Signature::Hmac("client")),
+        ("ID token: a key the provider never published (fetched again once)", "signature", |c| c.signature = Signature::Rsa("c")),
     ];
     for (name, reason, change) in cases {
         suite
@@ -939,7 +939,7 @@ async fn refresh_id_tokens(suite: &mut Suite) {
             answer_refresh_with(&server, &Claims { signature: Signature::Rsa("c"), ..Claims::sound(&server) });
             let err = s.manager.refresh("s", true).await.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidIdToken, "{err}");
-            assert!(err.to_string().contains("failed a security check (Signature verification failed)"), "{err}");
+            assert!(err.to_string().contains("its signature does not match the provider's keys"), "{err}");
             let session = s.manager.snapshot("s").await.unwrap();
             assert_eq!((session.phase, session.last_error.map(|e| e.kind)), (Phase::Expired, Some(ErrorKind::InvalidIdToken)));
             assert_eq!(server.asked(TOKEN), 3);
@@ -977,7 +977,7 @@ async fn refresh_id_tokens(suite: &mut Suite) {
             let s = signed_in(&server).await;
             s.refresh_expecting(&server, None, Phase::Active, Some("rt-1"), 1).await;
             let session = s.manager.snapshot("s").await.unwrap();
-            assert!(session.last_error.unwrap().message.contains("it was ignored"));
+            assert!(session.last_error.unwrap().message.contains("refreshed ID token was ignored because it has expired"));
         })
         .await;
 }
@@ -1006,7 +1006,10 @@ async fn sign_out(suite: &mut Suite) {
                 let outcome = s.manager.sign_out("s").await.unwrap();
                 assert_eq!(outcome.session.phase, Phase::SignedOut);
                 assert!(s.vault.load_tokens("s").await.unwrap().is_none(), "tokens stayed after sign-out");
-                let problems = outcome.revocation.problems.join(" ");
+                // The log's few words and the user's notice, together.
+                let notice = outcome.revocation.notice.clone();
+                assert_eq!(notice.is_some(), !problem.is_empty(), "{notice:?}");
+                let problems = format!("{} {}", outcome.revocation.problems.join(" "), notice.unwrap_or_default());
                 if problem.is_empty() {
                     assert!(outcome.revocation.refresh_token_revoked && outcome.revocation.access_token_revoked, "{problems}");
                     // The refresh token first: some providers void it once the access token is revoked.

@@ -250,6 +250,8 @@ async fn local_sign_out_succeeds_with_the_provider_down() {
     assert_eq!(outcome.session.phase, Phase::SignedOut);
     assert!(!outcome.revocation.refresh_token_revoked);
     assert!(!outcome.revocation.problems.is_empty());
+    let notice = outcome.revocation.notice.expect("the user is told the tokens were not revoked");
+    assert!(notice.starts_with("Signed out on this computer, but the provider could not revoke the tokens ("), "{notice}");
     assert!(stored(&vault, "s").await.is_none());
 }
 

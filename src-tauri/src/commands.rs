@@ -47,6 +47,13 @@ pub struct NewProvider {
     /// Where the sign-in page is shown (default: the app's own window).
     #[serde(default)]
     pub sign_in_with: SignInWith,
+    /// Extra authorization request parameters a preset needs (Google's `access_type=offline`).
+    #[serde(default)]
+    pub extra_authorization_params: std::collections::BTreeMap<String, String>,
+    /// A client secret, only where the provider issues one to desktop apps (Google); kept in the
+    /// keychain, never in the session file.
+    #[serde(default)]
+    pub client_secret: String,
 }
 
 impl NewProvider {
@@ -66,7 +73,13 @@ impl NewProvider {
             config.post_logout_redirect_uri = Some(RedirectUri::parse(self.post_logout_redirect_uri.trim())?);
         }
         config.sign_in_with = self.sign_in_with;
+        config.extra_authorization_params = self.extra_authorization_params;
         Ok((self.name.trim().to_owned(), config))
+    }
+
+    fn client_secret(&self) -> Option<secrecy::SecretString> {
+        let secret = self.client_secret.trim();
+        (!secret.is_empty()).then(|| secret.to_owned().into())
     }
 }
 
@@ -78,8 +91,9 @@ pub struct SignedOut {
     pub session: SessionSnapshot,
     /// Whether the provider confirmed the refresh token's revocation.
     pub revoked: bool,
-    /// What could not be done at the provider (the tokens are gone from this machine regardless).
-    pub problems: Vec<String>,
+    /// What the user should know about what could not be done at the provider, in our words (the
+    /// tokens are gone from this machine regardless); shown as information, not as an error.
+    pub notice: Option<String>,
     /// Whether the provider's end-session page was opened.
     pub end_session_opened: bool,
 }
@@ -111,8 +125,9 @@ pub fn window_ready(window: WebviewWindow, shell: State<'_, Shell>) -> Result<()
 /// Adds a provider as a new session. Discovery runs first; on any error nothing is saved.
 #[tauri::command]
 pub async fn add_provider(shell: State<'_, Shell>, provider: NewProvider) -> Result<SessionSnapshot> {
+    let secret = provider.client_secret();
     let (name, config) = provider.into_config()?;
-    Ok(shell.manager.add_session(&name, config, None).await?)
+    Ok(shell.manager.add_session(&name, config, secret).await?)
 }
 
 /// Removes a session (signing it out first if needed).
@@ -154,7 +169,7 @@ pub async fn sign_out_session(app: &AppHandle, id: &str) -> Result<SignedOut> {
     let shell = app.state::<Shell>();
     let config = shell.manager.provider_config(id).await?;
     let outcome = shell.manager.sign_out(id).await?;
-    let mut problems = outcome.revocation.problems;
+    let mut notice = outcome.revocation.notice;
     // An ephemeral sign-in kept no provider cookie, and a system-browser sign-in left its cookie in
     // the user's browser, where the app cannot reach it: no provider session to end from here.
     let end_session_opened = match outcome.end_session_url {
@@ -162,15 +177,23 @@ pub async fn sign_out_session(app: &AppHandle, id: &str) -> Result<SignedOut> {
             match windows::visit_end_session(app, config, url) {
                 Ok(()) => true,
                 Err(err) => {
-                    problems.push(err.to_string());
+                    tracing::warn!(session = id, error = %err, "the provider's sign-out page could not be opened");
+                    let page = "The provider's sign-out page could not be opened, so its website may still remember you in the sign-in window. Turn on the private sign-in window in Settings to keep no provider cookies.";
+                    notice = Some(notice.map_or_else(|| format!("Signed out on this computer. {page}"), |n| format!("{n} {page}")));
                     false
                 }
             }
         }
         _ => false,
     };
-    tracing::info!(session = id, revoked = outcome.revocation.refresh_token_revoked, end_session_opened, "signed out");
-    Ok(SignedOut { session: outcome.session, revoked: outcome.revocation.refresh_token_revoked, problems, end_session_opened })
+    tracing::info!(
+        session = id,
+        revoked = outcome.revocation.refresh_token_revoked,
+        problems = ?outcome.revocation.problems,
+        end_session_opened,
+        "signed out"
+    );
+    Ok(SignedOut { session: outcome.session, revoked: outcome.revocation.refresh_token_revoked, notice, end_session_opened })
 }
 
 /// Turns starting at login on or off (an entry in the desktop's autostart folder that starts the app
@@ -182,7 +205,7 @@ pub async fn set_launch_at_login(app: AppHandle, enabled: bool) -> Result<bool> 
     }
     let autolaunch = app.autolaunch();
     let changed = if enabled { autolaunch.enable() } else { autolaunch.disable() };
-    changed.map_err(|err| crate::Error::Autostart(err.to_string()))?;
+    changed.map_err(|err| crate::Error::Autostart(session_core::Cause(err.to_string())))?;
     let now = crate::launch_at_login(&app);
     tracing::info!(enabled = now, "start at login changed");
     Ok(now)

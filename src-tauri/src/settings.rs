@@ -110,9 +110,9 @@ impl<R: Runtime> SettingsFile<R> {
 
     /// Writes the settings to disk.
     pub fn save(&self, settings: &Settings) -> Result<()> {
-        let value = serde_json::to_value(settings).map_err(|err| Error::SettingsNotSaved(err.to_string()))?;
+        let value = serde_json::to_value(settings).map_err(|err| Error::SettingsNotSaved(session_core::Cause(err.to_string())))?;
         self.store.set(KEY, value);
-        self.store.save().map_err(|err| Error::SettingsNotSaved(err.to_string()))
+        self.store.save().map_err(|err| Error::SettingsNotSaved(session_core::Cause(err.to_string())))
     }
 }
 

@@ -3,8 +3,35 @@
 
 use super::*;
 
-pub(super) fn misbehaved(endpoint: &str, detail: impl std::fmt::Display) -> Error {
-    Error::ProviderMisbehaved { endpoint: endpoint.to_owned(), detail: detail.to_string() }
+use crate::error::{ADVICE_ADMIN, ADVICE_CLIENT, ADVICE_ISSUER};
+
+/// An answer that breaks the protocol: `detail` in our words, `cause` the library's (for logs).
+pub(super) fn misbehaved(endpoint: &str, detail: &str, cause: Option<&dyn std::fmt::Display>) -> Error {
+    Error::misbehaved(endpoint, detail, ADVICE_ADMIN, cause.map(|c| c.to_string()))
+}
+
+/// A refusal of this client by the provider (`invalid_client`, `unauthorized_client`, …).
+pub(super) fn client_refused(endpoint: &str, detail: &str, provider_said: String) -> Error {
+    Error::misbehaved(endpoint, detail, ADVICE_CLIENT, Some(provider_said))
+}
+
+/// Which ID-token check failed, in our words.
+pub(super) fn id_token_reason(err: &ClaimsVerificationError) -> &'static str {
+    match err {
+        ClaimsVerificationError::Expired(_) => "it has expired (check that this computer's clock is right)",
+        ClaimsVerificationError::InvalidAudience(_) => "it was issued for another app",
+        ClaimsVerificationError::InvalidIssuer(_) => "it was issued by another provider",
+        ClaimsVerificationError::InvalidNonce(_) => "it does not belong to this sign-in",
+        ClaimsVerificationError::InvalidSubject(_) => "it names no valid user",
+        ClaimsVerificationError::SignatureVerification(_) => "its signature does not match the provider's keys",
+        ClaimsVerificationError::Unsupported(_) => "it uses a signature or format Session Keeper does not support",
+        _ => "it failed a validity check",
+    }
+}
+
+/// The error for an ID token that failed a check.
+pub(super) fn id_token_error(err: &ClaimsVerificationError) -> Error {
+    Error::invalid_id_token(id_token_reason(err), Some(err.to_string()))
 }
 
 /// A few words for a transport error: what the user can act on.
@@ -39,7 +66,7 @@ pub(super) fn request_error(endpoint: impl Into<String>, err: &HttpClientError<r
         return Error::unavailable(endpoint, format!("busy, asked to retry in {} s", wait.as_secs()), None);
     }
     match err {
-        HttpClientError::Other(refusal) => Error::ProviderMisbehaved { endpoint: endpoint.into(), detail: refusal.clone() },
+        HttpClientError::Other(refusal) => Error::misbehaved(endpoint, refusal.clone(), ADVICE_ADMIN, None),
         other => transport_error(endpoint, other),
     }
 }
@@ -68,17 +95,19 @@ pub(super) fn discovery_error(err: DiscoveryError<HttpClientError<reqwest::Error
     match err {
         DiscoveryError::Request(err) => request_error(url, &err),
         DiscoveryError::Response(status, _, _) if status.is_server_error() => Error::unavailable(url, format!("HTTP {status}"), None),
-        DiscoveryError::Response(status, _, detail) => misbehaved(
+        DiscoveryError::Response(status, _, detail) => Error::misbehaved(
             url,
-            format!("HTTP {status} ({detail}); is {issuer} the issuer URL of an OpenID Provider?"),
+            format!("there is no OpenID Provider there (HTTP {})", status.as_u16()),
+            ADVICE_ISSUER,
+            Some(format!("{issuer}: {detail}")),
         ),
         DiscoveryError::Validation(message) => {
             // openidconnect words it "unexpected issuer URI `found` (expected `expected`)".
             let found = message.split('`').nth(1).unwrap_or(&message).to_owned();
             Error::IssuerMismatch { expected: issuer.to_owned(), found }
         }
-        DiscoveryError::Parse(err) => misbehaved(url, format!("its metadata is not valid: {err}")),
-        other => misbehaved(url, other),
+        DiscoveryError::Parse(err) => Error::misbehaved(url, "its metadata is not valid OpenID Provider metadata", ADVICE_ISSUER, Some(err.to_string())),
+        other => misbehaved(url, "its metadata could not be read", Some(&other)),
     }
 }
 
@@ -116,7 +145,7 @@ pub(super) fn classify_token_error(err: TokenError, endpoint: &str) -> TokenCall
         // captive portal or a proxy) means the provider was not reached. Either way the session is
         // kept and the refresh tried again later.
         RequestTokenError::Parse(err, body) if serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| v.is_object()) => {
-            TokenCallError::Unavailable(misbehaved(endpoint, format!("its answer is not a valid token response ({err})")))
+            TokenCallError::Unavailable(misbehaved(endpoint, "its answer is not a valid token response", Some(&err)))
         }
         RequestTokenError::Parse(_, body) => {
             unavailable(format!("a page of {} bytes came back instead of a token answer", body.len()))

@@ -293,8 +293,28 @@ pub struct Revocation {
     pub refresh_token_revoked: bool,
     /// The access token was revoked.
     pub access_token_revoked: bool,
-    /// Why something could not be revoked (the provider has no endpoint, or was unreachable).
+    /// Why something could not be revoked (the provider has no endpoint, or was unreachable), in a
+    /// few words each, for the log.
     pub problems: Vec<String>,
+    /// What the user should know when a token was not revoked, in one or two sentences of ours:
+    /// what stays valid at the provider, until when, and what to do. `None` when all went well.
+    pub notice: Option<String>,
+}
+
+impl Revocation {
+    /// Nothing could be revoked because the provider could not be asked at all (`reason`, a few words).
+    pub fn not_asked(reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        Revocation { notice: Some(unrevoked_notice(&reason)), problems: vec![reason], ..Default::default() }
+    }
+}
+
+/// The notice for tokens the provider was asked to revoke but did not confirm.
+pub(crate) fn unrevoked_notice(reason: &str) -> String {
+    format!(
+        "Signed out on this computer, but the provider could not revoke the tokens ({reason}), so they stay valid there until they expire. \
+         To end them sooner, remove Session Keeper's access in your account at the provider."
+    )
 }
 
 impl Provider {
@@ -308,7 +328,7 @@ impl Provider {
     ) -> Result<Self> {
         config.validate()?;
         let issuer = IssuerUrl::new(config.issuer.to_string())
-            .map_err(|err| Error::InvalidConfiguration(format!("The issuer URL is not valid: {err}")))?;
+            .map_err(|_| Error::InvalidConfiguration("The issuer URL is not valid: write it in full, like https://id.example.com.".into()))?;
         let discovery_url = format!("{}/.well-known/openid-configuration", config.issuer.trim_end_matches('/'));
         let metadata = Metadata::discover_async(issuer.clone(), http)
             .await
@@ -319,17 +339,17 @@ impl Provider {
             ("revocation endpoint", metadata.additional_metadata().revocation_endpoint.as_deref()),
         ] {
             if let Some(endpoint) = endpoint {
-                let url = Url::parse(endpoint).map_err(|err| misbehaved(&discovery_url, format!("its {what} is not a URL: {err}")))?;
+                let url = Url::parse(endpoint).map_err(|err| misbehaved(&discovery_url, &format!("its {what} is not a URL"), Some(&err)))?;
                 require_secure(&url, what)?;
             }
         }
         let token_endpoint = metadata
             .token_endpoint()
             .map(|u| u.to_string())
-            .ok_or_else(|| misbehaved(&discovery_url, "it announces no token endpoint"))?;
+            .ok_or_else(|| misbehaved(&discovery_url, "it announces no token endpoint", None))?;
         let extra = metadata.additional_metadata().clone();
         let redirect = RedirectUrl::new(config.redirect_uri.as_str().to_owned())
-            .map_err(|err| Error::InvalidConfiguration(format!("The redirect URI is not valid: {err}")))?;
+            .map_err(|_| Error::InvalidConfiguration("The redirect URI is not valid: write it in full, like http://127.0.0.1/callback.".into()))?;
         let jwks_uri = metadata.jwks_uri().clone();
         let client = OidcClient::from_provider_metadata(
             metadata,
@@ -382,4 +402,4 @@ mod tokens;
 
 pub use self::http::ProviderHttp;
 
-use errors::{discovery_error, misbehaved};
+use errors::{discovery_error, id_token_error, misbehaved};

@@ -39,7 +39,7 @@ impl Provider {
         let mut exchange = self
             .client
             .exchange_code(AuthorizationCode::new(code.into_owned()))
-            .map_err(|err| misbehaved(&self.config.issuer, err))?
+            .map_err(|err| misbehaved(&self.config.issuer, "it announces no usable token endpoint", Some(&err)))?
             .set_pkce_verifier(pending.pkce_verifier);
         if let Some(uri) = &pending.redirect_uri {
             exchange = exchange.set_redirect_uri(Cow::Owned(RedirectUrl::from_url(uri.url().clone())));
@@ -54,8 +54,8 @@ impl Provider {
         let arrived = self.clock.now();
         let id_token = response
             .id_token()
-            .ok_or_else(|| Error::InvalidIdToken("the token response has no ID token".into()))?;
-        let claims = self.verify(id_token, &pending.nonce).await.map_err(|err| Error::InvalidIdToken(err.to_string()))?;
+            .ok_or_else(|| Error::invalid_id_token("the token answer has none", None))?;
+        let claims = self.verify(id_token, &pending.nonce).await.map_err(|err| id_token_error(&err))?;
         let verifier = self.id_token_verifier();
         if let Some(expected) = claims.access_token_hash() {
             let actual = id_token
@@ -65,9 +65,9 @@ impl Provider {
                     AccessTokenHash::from_token(response.access_token(), alg, key)
                         .map_err(|err| openidconnect::SignatureVerificationError::Other(err.to_string()))
                 })
-                .map_err(|err| Error::InvalidIdToken(format!("cannot check at_hash: {err}")))?;
+                .map_err(|err| Error::invalid_id_token("its at_hash cannot be checked", Some(err.to_string())))?;
             if actual != *expected {
-                return Err(Error::InvalidIdToken("the access token does not match the ID token's at_hash".into()));
+                return Err(Error::invalid_id_token("it does not match the access token (at_hash)", None));
             }
         }
         let mut user = profile_of!(claims);

@@ -1,7 +1,7 @@
 //! Token work after sign-in: refresh, userinfo, revocation (RFC 7009) and the end-session URL.
 
 use super::*;
-use super::errors::{TokenCallError, classify_token_error, request_error, short_reason};
+use super::errors::{TokenCallError, classify_token_error, client_refused, request_error, short_reason};
 
 impl Provider {
     /// Exchanges a refresh token for new tokens, and nothing more: the answer's tokens are to go to
@@ -19,17 +19,13 @@ impl Provider {
         let request = self
             .client
             .exchange_refresh_token(&token)
-            .map_err(|err| RefreshFailure::Rejected(misbehaved(&self.config.issuer, err).info()))?;
+            .map_err(|err| RefreshFailure::Rejected(misbehaved(&self.config.issuer, "it announces no usable token endpoint", Some(&err)).info()))?;
         let response = request.request_async(&self.http).await.map_err(|err| {
             match classify_token_error(err, &self.token_endpoint) {
                 TokenCallError::Grant(message) => RefreshFailure::Revoked(Error::revoked(Some(message)).info()),
-                TokenCallError::Refused(message) => RefreshFailure::Rejected(
-                    Error::ProviderMisbehaved {
-                        endpoint: self.token_endpoint.clone(),
-                        detail: format!("it refused the refresh ({message}); check the client settings"),
-                    }
-                    .info(),
-                ),
+                TokenCallError::Refused(message) => {
+                    RefreshFailure::Rejected(client_refused(&self.token_endpoint, "it refused to refresh the session for this client", message).info())
+                }
                 TokenCallError::Unavailable(error) => RefreshFailure::Transient(error.info()),
                 TokenCallError::Throttled(error, retry_after) => RefreshFailure::Throttled { error: error.info(), retry_after },
             }
@@ -70,17 +66,21 @@ impl Provider {
         if let Some(new_id_token) = &id_token {
             // A refreshed ID token carries no nonce (OIDC 12.2).
             let checked = self.verify(new_id_token, |_: Option<&Nonce>| Ok(())).await.map(|claims| claims.subject().to_string());
-            let insecure = |reason: String| Some(Error::InvalidIdToken(reason).info());
+            let insecure = |reason: &str, cause: Option<String>| Some(Error::invalid_id_token(reason, cause).info());
             match checked {
                 Ok(named) if subject.is_none_or(|s| s == named) => {}
-                Ok(_) => rejected = insecure("the provider answered the refresh with another user's tokens".into()),
+                Ok(_) => rejected = insecure("the provider answered the refresh with another user's tokens", None),
                 Err(err @ (ClaimsVerificationError::SignatureVerification(_)
                 | ClaimsVerificationError::InvalidIssuer(_)
                 | ClaimsVerificationError::InvalidAudience(_))) => {
-                    rejected = insecure(format!("the refreshed ID token failed a security check ({err})"));
+                    rejected = insecure(super::errors::id_token_reason(&err), Some(err.to_string()));
                 }
                 Err(err) => {
-                    warning = Some(format!("The refreshed ID token is not valid ({err}); it was ignored."));
+                    tracing::warn!(error = %err, "refreshed ID token ignored");
+                    warning = Some(format!(
+                        "The provider's refreshed ID token was ignored because {}; the session goes on with the earlier one.",
+                        super::errors::id_token_reason(&err)
+                    ));
                     secrets.id_token = previous_id_token;
                     id_token_dropped = true;
                 }
@@ -93,7 +93,7 @@ impl Provider {
     pub async fn user_info(&self, access_token: &SecretString) -> UserCheck {
         let request = match self.client.user_info(AccessToken::new(access_token.expose_secret().to_owned()), None) {
             Ok(request) => request,
-            Err(err) => return UserCheck::Unavailable(misbehaved(&self.config.issuer, format!("no userinfo endpoint: {err}"))),
+            Err(err) => return UserCheck::Unavailable(misbehaved(&self.config.issuer, "it announces no userinfo endpoint", Some(&err))),
         };
         let endpoint = || format!("{} userinfo endpoint", self.config.issuer);
         let result: std::result::Result<CoreUserInfoClaims, _> = request.request_async(&self.http).await;
@@ -102,7 +102,7 @@ impl Provider {
             Err(UserInfoError::Response(status, ..)) if status == 401 || status == 403 => UserCheck::Rejected,
             Err(UserInfoError::Response(status, ..)) => UserCheck::Unavailable(Error::unavailable(endpoint(), format!("HTTP {status}"), None)),
             Err(UserInfoError::Request(err)) => UserCheck::Unavailable(request_error(endpoint(), &err)),
-            Err(err) => UserCheck::Unavailable(misbehaved(&endpoint(), err)),
+            Err(err) => UserCheck::Unavailable(misbehaved(&endpoint(), "its user information could not be read", Some(&err))),
         }
     }
 
@@ -122,7 +122,8 @@ impl Provider {
             None => super::http::oauth_revocation_endpoint(&self.http, self.config.issuer.as_str()).await,
         };
         let Some(endpoint) = &endpoint else {
-            outcome.problems.push(no_revocation(times));
+            outcome.problems.push("the provider offers no revocation endpoint".into());
+            outcome.notice = Some(no_revocation(times));
             return outcome;
         };
         if let Some(refresh_token) = &secrets.refresh_token {
@@ -134,6 +135,9 @@ impl Provider {
         match self.revoke_one(endpoint, &secrets.access_token, "access_token").await {
             Ok(()) => outcome.access_token_revoked = true,
             Err(problem) => outcome.problems.push(problem),
+        }
+        if let Some(first) = outcome.problems.first() {
+            outcome.notice = Some(super::unrevoked_notice(first));
         }
         outcome
     }
@@ -147,8 +151,8 @@ impl Provider {
         }
         match request.form(&form).send().await {
             Ok(response) if response.status().is_success() => Ok(()),
-            Ok(response) => Err(format!("revoking the {hint} answered HTTP {}", response.status())),
-            Err(err) => Err(format!("revoking the {hint} failed ({})", short_reason(&err))),
+            Ok(response) => Err(format!("it answered HTTP {}", response.status().as_u16())),
+            Err(err) => Err(short_reason(&err)),
         }
     }
 

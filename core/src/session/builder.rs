@@ -130,7 +130,12 @@ impl SessionManagerBuilder {
         let store_for_load = store.clone();
         let records = tokio::task::spawn_blocking(move || store_for_load.load())
             .await
-            .map_err(|err| Error::StorageFailed { path: "session store".into(), detail: err.to_string() })??;
+            .map_err(|err| Error::StorageFailed {
+                path: "the session list".into(),
+                detail: "reading it stopped unexpectedly".into(),
+                advice: "Start Session Keeper again.",
+                source: Some(crate::Cause(err.to_string())),
+            })??;
         let providers = Arc::new(Providers::new(http_client(self.request_timeout)?, vault.clone(), self.clock.clone(), self.authority));
         let now = self.clock.now();
         let mut sessions = BTreeMap::new();

@@ -187,7 +187,13 @@ impl SessionManager {
                 }
                 end_session_url = provider.end_session_url(secrets.as_ref().and_then(|s| s.id_token.as_ref()));
             }
-            Err(err) => revocation.problems.push(format!("The provider could not be reached: {err}")),
+            Err(err) => {
+                tracing::warn!(session = id, kind = ?err.kind(), error = %err, "sign-out: provider not asked to revoke");
+                revocation = Revocation::not_asked(match err.kind() {
+                    crate::ErrorKind::ProviderUnavailable => "it could not be reached",
+                    _ => "its answer could not be used",
+                });
+            }
         }
         let deleted = self.shared.vault.delete_tokens(id).await;
         let session = self.call(|reply| Command::session(id, Request::SignOutFinished { ticket, result: deleted, reply })).await??;

@@ -49,7 +49,7 @@ impl SessionManager {
         tracing::info!(session = id, redirect_uri = %listener.redirect_uri(), "browser sign-in started");
         if let Err(problem) = open(&url) {
             let _ = self.cancel_sign_in(id).await;
-            return Err(Error::BrowserUnavailable(problem));
+            return Err(Error::BrowserUnavailable(crate::Cause(problem)));
         }
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
