@@ -2,7 +2,8 @@
 // It computes no session state (the core says whether a session is signed in, when it ends and why);
 // every button is one command, every change arrives as an event.
 
-import { formatRemaining, describeUser, cssId } from "./format.js";
+import { formatRemaining, msUntilChange, describeUser, cssId } from "./format.js";
+import { PRESETS, preset, issuerFor } from "./presets.js";
 
 const { invoke } = window.__TAURI__.core;
 const { listen } = window.__TAURI__.event;
@@ -16,13 +17,34 @@ const PHASES = {
   expired: "Expired",
 };
 
-const state = { ready: false, sessions: new Map(), settings: null, errors: new Map(), launchAtLogin: false };
+// errors: what failed (red); notes: outcomes worth knowing that are not failures (a sign-out the
+// provider could not revoke), shown as information.
+const state = { ready: false, sessions: new Map(), settings: null, errors: new Map(), notes: new Map(), launchAtLogin: false };
 const $ = (selector, root = document) => root.querySelector(selector);
+// One formatter each, made once: WebKit builds a new ICU formatter for every toLocaleString() call,
+// outside the script heap, and with 20 cards re-rendered on every event that grew the web process
+// by about 1 MiB a second until a garbage collection happened to run.
+const fullDate = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+const timeOfDay = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" });
+// Writes only what differs: an unchanged text or attribute costs no layout and no repaint.
+function setText(element, text) {
+  if (element.textContent !== text) element.textContent = text;
+}
+function setTitle(element, text) {
+  if (element.title !== text) element.title = text;
+}
 
 // ---- rendering ----------------------------------------------------------------------------------
 
-function render() {
+// Everything, or only the card of `changedId` when that card is on the page already.
+function render(changedId) {
   const list = $("#sessions");
+  const existing = changedId && state.sessions.has(changedId) && [...list.children].find((c) => c.dataset.id === changedId);
+  if (existing) {
+    fillCard(existing, state.sessions.get(changedId));
+    tick();
+    return;
+  }
   const ids = [...state.sessions.keys()].sort((a, b) => a.localeCompare(b));
   for (const card of [...list.children]) {
     if (!state.sessions.has(card.dataset.id)) card.remove();
@@ -46,20 +68,20 @@ function fillCard(card, session) {
   card.setAttribute("aria-labelledby", titleId);
   const title = $(".card-title", card);
   title.id = titleId;
-  title.textContent = session.id;
+  setText(title, session.id);
   const inBrowser = session.signInWith === "systemBrowser";
-  $(".provider", card).textContent = `${session.providerName} · ${session.issuer}${inBrowser ? " · sign-in in your browser" : ""}`;
+  setText($(".provider", card), `${session.providerName} · ${session.issuer}${inBrowser ? " · sign-in in your browser" : ""}`);
   const badge = $(".badge", card);
-  badge.textContent = PHASES[session.phase] ?? session.phase;
+  setText(badge, PHASES[session.phase] ?? session.phase);
   badge.dataset.phase = session.phase;
   card.dataset.phase = session.phase;
 
   const who = describeUser(session.user);
   const signedIn = session.signedIn && session.phase !== "signing_in";
-  $(".user", card).textContent = signedIn
+  setText($(".user", card), signedIn
     ? who || "Signed in"
     : session.phase === "signing_in" && inBrowser ? "Continue in your web browser: the provider's page opened there."
-    : who ? `Last signed in: ${who}` : "Nobody signed in";
+    : who ? `Last signed in: ${who}` : "Nobody signed in");
 
   setDeadline($('[data-field="access"]', card), signedIn ? session.accessTokenExpiresAt : null);
   setDeadline($('[data-field="session"]', card), signedIn ? session.sessionExpiresAt : null);
@@ -68,16 +90,17 @@ function fillCard(card, session) {
 
   const error = state.errors.get(session.id) ?? session.lastError;
   const errorLine = $(".card-error", card);
-  errorLine.textContent = error ? error.message : "";
+  setText(errorLine, error ? error.message : "");
   if (error) errorLine.dataset.kind = error.kind;
   else delete errorLine.dataset.kind;
+  setText($(".card-note", card), state.notes.get(session.id) ?? "");
 
   const show = (action, visible) => {
     const control = $(`[data-action="${action}"]`, card);
     (control.closest("label") ?? control).hidden = !visible;
   };
   show("sign-in", !signedIn && session.phase !== "signing_in");
-  $('[data-action="sign-in"]', card).textContent = session.phase === "expired" ? "Sign in again" : "Sign in";
+  setText($('[data-action="sign-in"]', card), session.phase === "expired" ? "Sign in again" : "Sign in");
   show("cancel-sign-in", session.phase === "signing_in");
   show("refresh", signedIn);
   show("sign-out", signedIn);
@@ -94,12 +117,12 @@ function setDeadline(element, iso) {
   if (iso) {
     element.dataset.deadline = iso;
     element.dateTime = iso;
-    element.title = new Date(iso).toLocaleString();
+    setTitle(element, fullDate.format(new Date(iso)));
   } else {
     delete element.dataset.deadline;
     element.removeAttribute("datetime");
-    element.title = "";
-    element.textContent = "—";
+    setTitle(element, "");
+    setText(element, "—");
   }
 }
 
@@ -107,20 +130,38 @@ function setPast(element, iso) {
   delete element.dataset.deadline;
   if (iso) {
     element.dateTime = iso;
-    element.textContent = new Date(iso).toLocaleTimeString();
-    element.title = new Date(iso).toLocaleString();
+    setText(element, timeOfDay.format(new Date(iso)));
+    setTitle(element, fullDate.format(new Date(iso)));
   } else {
     element.removeAttribute("datetime");
-    element.textContent = "—";
+    setTitle(element, "");
+    setText(element, "—");
   }
 }
 
-// Every second, recount from the wall clock: right after the machine sleeps, with no IPC.
+// Recount from the wall clock (right after the machine sleeps, with no IPC), write only the texts
+// that changed, and wake again when the next one changes, on the wall clock's whole second so that
+// every countdown on screen changes in the same repaint: at most once a second while seconds show,
+// once a minute while only hours and minutes show. Nothing runs while the window is hidden.
+let nextTick = null;
 function tick() {
+  clearTimeout(nextTick);
+  nextTick = null;
+  if (document.hidden) return;
   const now = Date.now();
+  let wait = null;
   for (const element of document.querySelectorAll("time[data-deadline]")) {
-    element.textContent = formatRemaining(Date.parse(element.dataset.deadline) - now);
+    const remaining = Date.parse(element.dataset.deadline) - now;
+    const text = formatRemaining(remaining);
+    setText(element, text);
+    const change = msUntilChange(remaining);
+    if (change !== null && (wait === null || change < wait)) wait = change;
   }
+  if (wait === null) return;
+  // Up to the next whole second after the change (texts change together, at most a second late),
+  // and a few milliseconds more: an early wake-up would find the same text.
+  const wake = Math.ceil((now + wait) / 1000) * 1000;
+  nextTick = setTimeout(tick, wake - now + 5);
 }
 
 function announce(text) {
@@ -144,6 +185,7 @@ function readable(error) {
 
 async function run(id, button, command, args) {
   state.errors.delete(id);
+  state.notes.delete(id);
   if (button) button.disabled = true;
   try {
     return await invoke(command, args);
@@ -152,7 +194,7 @@ async function run(id, button, command, args) {
     return undefined;
   } finally {
     if (button) button.disabled = false;
-    if (state.sessions.has(id)) render();
+    if (state.sessions.has(id)) render(id);
   }
 }
 
@@ -180,10 +222,9 @@ function wireCard(card, id) {
         const outcome = await run(id, button, "sign_out", { id });
         if (outcome) {
           state.sessions.set(id, outcome.session);
-          if (outcome.problems.length) {
-            state.errors.set(id, { kind: "sign_out_incomplete", message: `Signed out on this computer. ${outcome.problems.join(" ")}` });
-          }
+          if (outcome.notice) state.notes.set(id, outcome.notice);
           render();
+          announce(outcome.notice ?? `${id}: signed out.`);
         }
         break;
       }
@@ -222,7 +263,7 @@ function applySessionEvent(event) {
   } else if (event.type === "storageFailed") {
     showBanner(event.error.message);
   }
-  render();
+  render(event.type === "changed" ? event.session.id : undefined);
 }
 
 // ---- dialogs ------------------------------------------------------------------------------------
@@ -248,21 +289,100 @@ document.addEventListener("keydown", (event) => {
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
 });
 
+// The preset's own fields (a tenant, a realm, a domain), built afresh when the preset changes.
+function showPreset(form, chosen) {
+  const box = $("#preset-fields");
+  box.replaceChildren(
+    ...chosen.fields.map((field) => {
+      const label = document.createElement("label");
+      label.append(`${field.label} `);
+      const input = document.createElement("input");
+      input.dataset.presetField = field.name;
+      input.autocomplete = "off";
+      input.required = !field.optional;
+      if (field.placeholder) input.placeholder = field.placeholder;
+      if (field.value !== undefined) input.value = field.value;
+      label.append(input);
+      return label;
+    }),
+  );
+  form.elements.scopes.value = chosen.scopes;
+  form.elements.signInWith.value = chosen.signInWith;
+  $("#secret-field").hidden = !chosen.clientSecret;
+  $("#add-guide").hidden = !chosen.guide;
+  $("#open-guide").textContent = chosen.guide ? `how to register a desktop client at ${chosen.label}` : "";
+  // A name the user typed stays; one the previous preset filled in follows the new one.
+  for (const [field, value] of [["name", chosen.id === "generic" ? "" : chosen.id], ["displayName", chosen.id === "generic" ? "" : chosen.label]]) {
+    const input = form.elements[field];
+    if (!input.value || input.dataset.filled === "true") {
+      input.value = value;
+      input.dataset.filled = "true";
+    }
+  }
+  fillIssuer(form);
+}
+
+function presetValues() {
+  return Object.fromEntries([...document.querySelectorAll("[data-preset-field]")].map((input) => [input.dataset.presetField, input.value]));
+}
+
+function fillIssuer(form) {
+  const chosen = preset(form.elements.preset.value);
+  if (!chosen.issuer) return;
+  form.elements.issuer.value = issuerFor(chosen.id, presetValues()) ?? "";
+}
+
 function wireAddDialog() {
   const dialog = $("#add-dialog");
   const form = $("#add-form");
+  const presetSelect = form.elements.preset;
+  for (const p of PRESETS) presetSelect.append(new Option(p.label, p.id));
+  const fix = $("#add-fix");
+
   $("#open-add").addEventListener("click", () => {
+    // Fresh every time: no values, fold or scroll position left from the last time.
+    form.reset();
+    for (const field of ["name", "displayName"]) delete form.elements[field].dataset.filled;
+    presetSelect.value = "generic";
+    showPreset(form, preset("generic"));
+    $("#add-redirects").open = false;
     $("#add-error").textContent = "";
+    fix.hidden = true;
     openDialog(dialog);
-    form.elements.name.focus();
+    dialog.scrollTop = 0;
+    presetSelect.focus();
   });
   $("#add-cancel").addEventListener("click", () => dialog.close());
+  presetSelect.addEventListener("change", () => showPreset(form, preset(presetSelect.value)));
+  $("#preset-fields").addEventListener("input", () => fillIssuer(form));
+  for (const field of ["name", "displayName"]) {
+    form.elements[field].addEventListener("input", () => (form.elements[field].dataset.filled = "false"));
+  }
+  $("#open-guide").addEventListener("click", () => {
+    const { guide } = preset(presetSelect.value);
+    if (guide) invoke("plugin:opener|open_url", { url: guide }).catch((error) => ($("#add-error").textContent = readable(error).message));
+  });
+  fix.addEventListener("click", () => {
+    form.elements.issuer.value = fix.dataset.issuer;
+    fix.hidden = true;
+    form.requestSubmit();
+  });
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const fields = Object.fromEntries(new FormData(form));
-    const missing = ["name", "issuer", "clientId"].filter((key) => !fields[key]?.trim());
+    delete fields.preset;
+    const chosen = preset(presetSelect.value);
+    fields.extraAuthorizationParams = chosen.extraAuthorizationParams ?? {};
+    const missingPresetField = [...document.querySelectorAll("[data-preset-field]")].find((input) => input.required && !input.value.trim());
+    if (missingPresetField) {
+      $("#add-error").textContent = `Fill in "${missingPresetField.parentElement.firstChild.textContent.trim()}": the issuer URL is made from it.`;
+      missingPresetField.focus();
+      return;
+    }
+    const missing = ["issuer", "clientId", "name"].filter((key) => !fields[key]?.trim());
     if (missing.length) {
-      $("#add-error").textContent = "Session name, issuer URL and client ID are required.";
+      $("#add-error").textContent = "Issuer URL, client ID and session name are required.";
       form.elements[missing[0]].focus();
       return;
     }
@@ -270,16 +390,22 @@ function wireAddDialog() {
     submit.disabled = true;
     submit.textContent = "Checking the provider…";
     $("#add-error").textContent = "";
+    fix.hidden = true;
     try {
       const session = await invoke("add_provider", { provider: fields });
       state.sessions.set(session.id, session);
       render();
       dialog.close();
-      form.reset();
       announce(`${session.id} added. Choose Sign in to sign in.`);
       $(`li.card[data-id="${CSS.escape(session.id)}"] [data-action="sign-in"]`)?.focus();
     } catch (error) {
-      $("#add-error").textContent = readable(error).message;
+      const problem = readable(error);
+      $("#add-error").textContent = problem.message;
+      if (problem.suggestedIssuer) {
+        fix.dataset.issuer = problem.suggestedIssuer;
+        fix.textContent = `Use ${problem.suggestedIssuer}`;
+        fix.hidden = false;
+      }
     } finally {
       submit.disabled = false;
       submit.textContent = "Add";
@@ -384,7 +510,7 @@ async function start() {
     showBanner(`The sessions could not be loaded: ${readable(error).message}`);
   }
   $("#main").removeAttribute("aria-busy");
-  setInterval(tick, 1000);
+  document.addEventListener("visibilitychange", tick);
   // The first paint shows the true state; only now does the window appear.
   await invoke("window_ready");
   document.documentElement.dataset.ready = "true";

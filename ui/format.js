@@ -15,6 +15,16 @@ export function formatRemaining(ms) {
   return `in ${seconds} s`;
 }
 
+// How long until formatRemaining(ms) reads differently: a second while seconds show, a minute while
+// hours and minutes show, an hour while days show; null once it reads "now" for good.
+export function msUntilChange(ms) {
+  if (ms <= 0) return null;
+  if (ms < 1000) return ms; // "in 0 s" turns to "now" at 0
+  const unit = ms >= 86400000 ? 3600000 : ms >= 3600000 ? 60000 : 1000;
+  // The text rounds down to the unit, so it changes when ms drops below the multiple it shows.
+  return (ms % unit) + 1;
+}
+
 // "Alice Example <alice@example.test>", or the login name or subject when there is no name.
 export function describeUser(user) {
   if (!user) return "";

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { formatRemaining, describeUser, cssId } from "../../ui/format.js";
+import { formatRemaining, msUntilChange, describeUser, cssId } from "../../ui/format.js";
 
 const cases = JSON.parse(readFileSync(new URL("./countdown-cases.json", import.meta.url)));
 
@@ -21,4 +21,18 @@ test("any session name makes a valid, distinct element id", () => {
   assert.equal(cssId("Work 2"), "Work_322");
   assert.notEqual(cssId("a b"), cssId("a_b"));
   assert.match(cssId("ä/ö@x"), /^[a-zA-Z0-9_-]+$/);
+});
+
+test("the countdown is repainted exactly when its text changes, and not in between", () => {
+  for (const ms of [999, 1000, 1001, 45000, 59999, 60000, 90500, 3599999, 3600000, 3600001, 11520000, 86400000, 183659000]) {
+    const wait = msUntilChange(ms);
+    assert.ok(wait > 0, `${ms} ms`);
+    // One millisecond before the change the text is still the same; at the change it differs.
+    assert.equal(formatRemaining(ms - wait + 1), formatRemaining(ms), `${ms} ms, ${wait} ms later`);
+    assert.notEqual(formatRemaining(ms - wait), formatRemaining(ms), `${ms} ms, ${wait} ms later`);
+  }
+  // Hours and days change once a minute and once an hour, not once a second.
+  assert.equal(msUntilChange(11520000 + 30000), 30001);
+  assert.equal(msUntilChange(183659000 + 1800000), 1800001 + 183659000 % 3600000);
+  assert.equal(msUntilChange(0), null);
 });
