@@ -568,6 +568,8 @@ sys.exit("closed without an answer" if not answer else f"answered: {answer.decod
     harness::close_main_window();
     harness::wait_until("the window to hide", || !harness::main_window_visible());
     assert!(harness::app_running(), "closing the window ended the app");
+    // A hidden page knows it, so its countdowns stop repainting (ui/app.js `tick`).
+    eventually("the page to know it is hidden", || async { app.run_async("done(document.hidden)").await.as_bool().filter(|hidden| *hidden) }).await;
     let refreshes = idp.stats().await["grants"]["refresh_token"].as_u64().unwrap_or(0);
     tray.click("Refresh all");
     eventually("one refresh from the tray", || async {
@@ -590,6 +592,9 @@ sys.exit("closed without an answer" if not answer else f"answered: {answer.decod
     assert!(harness::app_running());
     app.client.switch_to_window(app.main.clone()).await.unwrap();
     app.wait_badge("Demo", "Active").await;
+    // Shown again, the countdowns run again.
+    let shown = app.text(&card("Demo", "[data-field=access]")).await;
+    eventually("the countdown to tick again", || async { (app.text(&card("Demo", "[data-field=access]")).await != shown).then_some(()) }).await;
 
     // 4. Start at login: off by default, an autostart entry once switched on, gone once off.
     let autostart = driver.home.join(".config/autostart");
