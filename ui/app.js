@@ -4,6 +4,7 @@
 
 import { formatRemaining, msUntilChange, describeUser, cssId } from "./format.js";
 import { PRESETS, preset, issuerFor } from "./presets.js";
+import { drawTimeline } from "./timeline.js";
 
 const { invoke } = window.__TAURI__.core;
 const { listen } = window.__TAURI__.event;
@@ -94,6 +95,7 @@ function fillCard(card, session) {
   if (error) errorLine.dataset.kind = error.kind;
   else delete errorLine.dataset.kind;
   setText($(".card-note", card), state.notes.get(session.id) ?? "");
+  drawTimeline($(".timeline", card), session.history ?? [], Date.now());
 
   const show = (action, visible) => {
     const control = $(`[data-action="${action}"]`, card);

@@ -52,7 +52,8 @@ pub use policy::{EnablePeriodically, Policy, RefreshPolicy, SessionLifetime};
 pub use provider::{DEFAULT_REDIRECT_URI, DEFAULT_SCOPES, ProviderConfig, SignInWith};
 pub use secret::SessionSecrets;
 pub use session::{
-    AccessToken, DefaultRefreshHandler, Effect, EndReason, Event, HostEvent, KeychainCopy, Phase, REVOKED_MESSAGE, RefreshContext,
+    AccessToken, DefaultRefreshHandler, Effect, EndReason, Event, HISTORY_MAX, HISTORY_SPAN, History, HostEvent, KeychainCopy, Mark, MarkKind, Phase,
+    REVOKED_MESSAGE, RefreshContext,
     RefreshFailure, RefreshHandler, Refusal, SessionEvent, SessionManager, SessionManagerBuilder, SessionSnapshot, SessionState,
     SignOutOutcome, TokenTimes, Trigger, TriggerSink, transition,
 };

@@ -229,6 +229,7 @@ mod tests {
             has_refresh_token: false,
             consecutive_failures: 0,
             last_error: None,
+            history: Vec::new(),
         }
     }
 

@@ -201,6 +201,7 @@ mod tests {
             has_refresh_token: true,
             consecutive_failures: 0,
             last_error: None,
+            history: Vec::new(),
         }
     }
 

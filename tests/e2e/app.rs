@@ -136,6 +136,13 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     assert_ne!(last, "—", "the last refresh is shown");
     let rotated = keychain_tokens("work").await.unwrap().refresh_token.unwrap().expose_secret().to_owned();
     assert_ne!(rotated, first_refresh_token, "the rotated refresh token was written through to the keychain");
+    // The card's timeline shows the sign-in, the manual check and the refresh, and says so in words.
+    let story = app.wait_text_attr(&card("work", ".timeline"), "aria-label", |t| t.contains("1 refresh")).await;
+    assert!(story.starts_with("Last 24 hours: 1 sign-in, 1 refresh,"), "{story}");
+    let marks = app.run_async(&format!("done([...document.querySelectorAll({:?})].map((m) => m.dataset.what))", card("work", ".timeline line.mark"))).await;
+    let marks: Vec<&str> = marks.as_array().unwrap().iter().filter_map(|m| m.as_str()).collect();
+    assert_eq!((marks.first(), marks.last()), (Some(&"signed_in"), Some(&"refreshed")), "{marks:?}");
+    assert!(marks.contains(&"checked"), "the manual check: {marks:?}");
 
     // 8. A provider outage: the Refresh button's error reaches the card with its stable kind; after
     // three failed refreshes in a row one notification says so; the session is kept and recovers.
@@ -190,6 +197,8 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     assert_eq!(app.attr(&card("work", "[data-field=access]"), "data-deadline").await.unwrap(), expiry);
     assert_eq!(app.text(&card("work", ".user")).await, "Alice Example <alice@example.test>");
     assert_eq!(idp.token_requests().await, token_requests, "restored without a new sign-in or refresh");
+    let story = app.attr(&card("work", ".timeline"), "aria-label").await.unwrap();
+    assert!(story.contains("1 sign-in") && story.contains("refreshes") && story.contains("failed refreshes (provider_unavailable)"), "the history survives a restart: {story}");
     app.click("#open-settings").await;
     let lead = app.find("#settings-form input[name=leadTimeSeconds]").await.prop("value").await.unwrap();
     assert_eq!(lead.as_deref(), Some("600"), "settings survive the restart");

@@ -325,6 +325,15 @@ impl App {
         self.client.close().await.unwrap();
     }
 
+    /// Waits until an element's attribute passes `test`, and returns it.
+    pub async fn wait_text_attr(&self, css: &str, name: &str, test: impl Fn(&str) -> bool) -> String {
+        eventually(&format!("{css} [{name}] as expected"), || async {
+            let value = self.attr(css, name).await?;
+            test(&value).then_some(value)
+        })
+        .await
+    }
+
     /// Waits for an element to exist.
     pub async fn find(&self, css: &str) -> Element {
         eventually(&format!("element {css}"), || async { self.client.find(Locator::Css(css)).await.ok() }).await

@@ -18,11 +18,19 @@ pub const REVOKED_MESSAGE: &str = "The provider no longer accepts this session: 
 
 /// The one place where sessions change state.
 pub fn transition(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Policy) -> (SessionState, Vec<Effect>) {
-    if state.phase == Phase::SigningIn && event.is_result() {
-        return during_sign_in(state, event, now, policy);
+    let (mut next, effects) = if state.phase == Phase::SigningIn && event.is_result() {
+        during_sign_in(state, event, now, policy)
+    } else {
+        let (next, effects) = decide(state, event, now, policy);
+        resolve_waits(next, effects, event, now, policy)
+    };
+    // The history goes on through sign-ins and sign-outs (which start from a fresh state).
+    let mut history = state.history.clone();
+    for mark in super::history::marks(state, &next, event, &effects, now) {
+        history.record(mark);
     }
-    let (next, effects) = decide(state, event, now, policy);
-    resolve_waits(next, effects, event, now, policy)
+    next.history = history;
+    (next, effects)
 }
 
 fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Policy) -> (SessionState, Vec<Effect>) {

@@ -7,7 +7,8 @@
 //! - `handle.rs` and `builder.rs`: [`SessionManager`] and how it is started;
 //! - `sign_in.rs`: the sign-in transaction; `snapshot.rs`: what the shell and the page are told;
 //! - `handler.rs`: pluggable refresh triggers, which reach the actor through a [`TriggerSink`];
-//! - `providers.rs`: discovered providers by session.
+//! - `providers.rs`: discovered providers by session;
+//! - `history.rs`: the last 24 hours of each session, derived from what `transition` decided.
 
 mod actor;
 mod commands;
@@ -15,6 +16,7 @@ mod builder;
 mod effects;
 mod handle;
 mod handler;
+mod history;
 mod machine;
 mod providers;
 mod sign_in;
@@ -24,6 +26,7 @@ mod state;
 pub use builder::SessionManagerBuilder;
 pub use handle::SessionManager;
 pub use handler::{DefaultRefreshHandler, HostEvent, RefreshContext, RefreshHandler, TriggerSink};
+pub use history::{HISTORY_MAX, HISTORY_SPAN, History, Mark, MarkKind};
 pub use machine::{REVOKED_MESSAGE, transition};
 pub use snapshot::{AccessToken, SessionEvent, SessionSnapshot, SignOutOutcome};
 pub use state::{Effect, EndReason, Event, KeychainCopy, Phase, RefreshFailure, Refusal, SessionState, TokenTimes, Trigger};

@@ -57,6 +57,8 @@ pub struct SessionSnapshot {
     pub consecutive_failures: u32,
     /// The last problem.
     pub last_error: Option<ErrorInfo>,
+    /// The last 24 hours, oldest first, for the card's timeline.
+    pub history: Vec<super::history::Mark>,
 }
 
 impl SessionSnapshot {
@@ -84,6 +86,7 @@ impl SessionSnapshot {
             has_refresh_token: state.has_refresh_token(),
             consecutive_failures: state.failures,
             last_error: state.last_error.clone(),
+            history: state.history.marks().to_vec(),
         }
     }
 }

@@ -107,6 +107,9 @@ pub struct SessionState {
     pub last_error: Option<ErrorInfo>,
     /// The phase to return to if the sign-in in progress is abandoned.
     pub resume_phase: Option<Phase>,
+    /// The last 24 hours, for the card's timeline (no secrets; kept in the session file).
+    #[serde(default)]
+    pub history: super::history::History,
     /// Bumped whenever the tokens are replaced or removed by a sign-in or a sign-out: results of work
     /// started before are stale, and the actor drops them.
     #[serde(skip)]
@@ -319,6 +322,7 @@ impl SessionState {
             validating: false,
             last_error: None,
             resume_phase: None,
+            history: super::history::History::default(),
             generation: 0,
             keychain: KeychainCopy::Saved,
             sign_out_waiting: false,

@@ -429,3 +429,37 @@ fn a_refresh_answer_that_fails_a_security_check_ends_the_session_and_revokes_wha
     assert_eq!((next.phase, next.last_error, next.tokens), (Phase::Expired, Some(insecure), None));
     assert_eq!(effects, vec![Effect::Discard { revoke: true }], "no keychain re-read, no retry");
 }
+
+/// The card's timeline: every transition that matters leaves one mark, in order, through a sign-out
+/// and a sign-in again (which start from fresh states); a tick that asks nothing leaves none.
+#[test]
+fn the_history_tells_the_story_of_a_session() {
+    use crate::session::history::MarkKind;
+    let policy = Policy::default();
+    let state = signed_in(600, true, &policy);
+    let (state, _) = transition(&state, &Event::Tick, t(10), &policy);
+    let (state, effects) = transition(&state, &Event::Trigger(Trigger::Manual { force: true }), t(20), &policy);
+    assert_eq!(effects, vec![Effect::Refresh]);
+    let (state, _) = transition(&state, &Event::RefreshFailed { failure: transient(), jitter: 0.5 }, t(21), &policy);
+    let (state, effects) = transition(&state, &Event::Tick, t(540), &policy);
+    assert_eq!(effects, vec![Effect::Refresh]);
+    let (state, _) = transition(&state, &Event::RefreshSucceeded { times: times(1200, true), warning: None }, t(541), &policy);
+    let (state, _) = transition(&state, &Event::SignOutRequested, t(600), &policy);
+    let (state, _) = transition(&state, &Event::SignedOut, t(601), &policy);
+    let (state, _) = transition(&state, &Event::SignedIn { times: times(700, false), user: alice(), warning: None }, t(602), &policy);
+    let (state, _) = transition(&state, &Event::Tick, t(700), &policy);
+    let story: Vec<(MarkKind, Option<&str>, DateTime<Utc>)> = state.history.marks().iter().map(|m| (m.what, m.detail.as_deref(), m.at)).collect();
+    assert_eq!(
+        story,
+        vec![
+            (MarkKind::SignedIn, None, t(0)),
+            (MarkKind::Checked, Some("manual"), t(20)),
+            (MarkKind::RefreshFailed, Some("provider_unavailable"), t(21)),
+            (MarkKind::Checked, Some("timer"), t(540)),
+            (MarkKind::Refreshed, None, t(541)),
+            (MarkKind::SignedOut, None, t(601)),
+            (MarkKind::SignedIn, None, t(602)),
+            (MarkKind::Expired, None, t(700)),
+        ]
+    );
+}

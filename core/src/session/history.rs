@@ -1,0 +1,148 @@
+//! A session's last 24 hours, for the timeline on its card: sign-ins, refreshes, failures and their
+//! kind, the focus, timer and wake checks that asked the provider, expiry, sign-outs and tokens handed
+//! to other programs. Secret-free (instants, a kind and a few words), bounded in time and in count,
+//! and kept with the session's state in the session file, so it survives a restart.
+//!
+//! Marks are derived in one place, [`marks`], from what [`super::transition`] decided: nothing else
+//! writes the history.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::state::{Effect, Event, Phase, RefreshFailure, SessionState, Trigger};
+
+/// How far back the history reaches.
+pub const HISTORY_SPAN: TimeDelta = TimeDelta::hours(24);
+/// At most this many marks (a periodic check every second would otherwise fill the file).
+pub const HISTORY_MAX: usize = 200;
+
+/// One thing that happened to a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mark {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What.
+    pub what: MarkKind,
+    /// A failure's error kind (`provider_unavailable`) or a check's trigger (`focus`, `timer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The kinds of [`Mark`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkKind {
+    /// Signed in (or again).
+    SignedIn,
+    /// New tokens from the token endpoint.
+    Refreshed,
+    /// A refresh failed; the detail is the error's kind.
+    RefreshFailed,
+    /// A trigger asked the provider (a refresh or a userinfo check); the detail is the trigger.
+    Checked,
+    /// The session ended without a sign-out.
+    Expired,
+    /// Signed out.
+    SignedOut,
+    /// An access token was handed to another program.
+    HandedOut,
+}
+
+/// The marks of one session, oldest first, within [`HISTORY_SPAN`] and [`HISTORY_MAX`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct History(Vec<Mark>);
+
+impl History {
+    /// Adds a mark, dropping what fell out of the span or over the count.
+    pub fn record(&mut self, mark: Mark) {
+        let since = mark.at - HISTORY_SPAN;
+        self.0.retain(|old| old.at >= since);
+        self.0.push(mark);
+        let over = self.0.len().saturating_sub(HISTORY_MAX);
+        self.0.drain(..over);
+    }
+
+    /// The marks, oldest first.
+    pub fn marks(&self) -> &[Mark] {
+        &self.0
+    }
+}
+
+fn mark(at: DateTime<Utc>, what: MarkKind, detail: Option<&str>) -> Mark {
+    Mark { at, what, detail: detail.map(str::to_owned) }
+}
+
+fn trigger_name(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::Interval => "timer",
+        Trigger::Focus => "focus",
+        Trigger::Resume => "wake",
+        Trigger::Manual { .. } => "manual",
+    }
+}
+
+/// What the transition from `before` to `after` on `event`, with `effects`, adds to the history.
+pub(super) fn marks(before: &SessionState, after: &SessionState, event: &Event, effects: &[Effect], now: DateTime<Utc>) -> Vec<Mark> {
+    let mut out = Vec::new();
+    let asks = effects.iter().any(|e| matches!(e, Effect::Refresh | Effect::Validate));
+    match event {
+        Event::SignedIn { .. } if after.is_signed_in() => out.push(mark(now, MarkKind::SignedIn, None)),
+        Event::RefreshSucceeded { .. } if before.is_signed_in() => out.push(mark(now, MarkKind::Refreshed, None)),
+        Event::RefreshFailed { failure, .. } if before.is_signed_in() => {
+            let error = match failure {
+                RefreshFailure::Transient(e) | RefreshFailure::Rejected(e) | RefreshFailure::Revoked(e) | RefreshFailure::Security(e) => e,
+                RefreshFailure::Throttled { error, .. } => error,
+            };
+            let kind = serde_json::to_value(error.kind).ok().and_then(|v| v.as_str().map(str::to_owned));
+            out.push(mark(now, MarkKind::RefreshFailed, kind.as_deref()));
+        }
+        Event::Trigger(trigger) if asks => out.push(mark(now, MarkKind::Checked, Some(trigger_name(*trigger)))),
+        Event::Tick if asks => out.push(mark(now, MarkKind::Checked, Some("timer"))),
+        Event::SignedOut => out.push(mark(now, MarkKind::SignedOut, None)),
+        _ => {}
+    }
+    if effects.iter().any(|e| matches!(e, Effect::HandOut)) {
+        out.push(mark(now, MarkKind::HandedOut, None));
+    }
+    if after.phase == Phase::Expired && before.phase != Phase::Expired {
+        out.push(mark(now, MarkKind::Expired, None));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(minutes: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap() + TimeDelta::minutes(minutes)
+    }
+
+    #[test]
+    fn keeps_a_day_and_at_most_the_count() {
+        let mut history = History::default();
+        history.record(mark(at(0), MarkKind::SignedIn, None));
+        history.record(mark(at(60), MarkKind::Refreshed, None));
+        history.record(mark(at(24 * 60 + 30), MarkKind::Refreshed, None));
+        assert_eq!(history.marks().iter().map(|m| m.at).collect::<Vec<_>>(), vec![at(60), at(24 * 60 + 30)], "the sign-in is over a day old");
+        for n in 0..(HISTORY_MAX as i64 + 50) {
+            history.record(mark(at(24 * 60 + 31) + TimeDelta::seconds(n), MarkKind::Checked, Some("timer")));
+        }
+        assert_eq!(history.marks().len(), HISTORY_MAX);
+        assert_eq!(history.marks().last().unwrap().at, at(24 * 60 + 31) + TimeDelta::seconds(HISTORY_MAX as i64 + 49));
+    }
+
+    #[test]
+    fn reads_as_the_page_wants_it() {
+        let mut history = History::default();
+        history.record(mark(at(0), MarkKind::RefreshFailed, Some("provider_unavailable")));
+        history.record(mark(at(1), MarkKind::SignedIn, None));
+        let json = serde_json::to_value(&history).unwrap();
+        assert_eq!(json[0]["what"], "refresh_failed");
+        assert_eq!(json[0]["detail"], "provider_unavailable");
+        assert!(json[1].get("detail").is_none());
+        assert_eq!(serde_json::from_value::<History>(json).unwrap(), history);
+    }
+}

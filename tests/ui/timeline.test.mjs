@@ -1,0 +1,27 @@
+// The card's timeline: where a mark lands on the day-long axis, and the sentence a screen reader hears.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { describeHistory, position } from "../../ui/timeline.js";
+
+test("the axis runs from 24 hours ago to now", () => {
+  const now = Date.parse("2026-12-03T12:00:00Z");
+  assert.equal(position("2026-12-03T12:00:00Z", now), 300);
+  assert.equal(position("2026-12-02T12:00:00Z", now), 0);
+  assert.equal(position("2026-12-03T00:00:00Z", now), 150);
+  // Older or newer than the axis stays on its ends.
+  assert.equal(position("2026-11-30T00:00:00Z", now), 0);
+  assert.equal(position("2026-12-04T00:00:00Z", now), 300);
+});
+
+test("the history is told in one sentence", () => {
+  const history = [
+    { at: "2026-12-03T08:00:00Z", what: "signed_in" },
+    { at: "2026-12-03T09:00:00Z", what: "refreshed" },
+    { at: "2026-12-03T10:00:00Z", what: "refreshed" },
+    { at: "2026-12-03T10:30:00Z", what: "refresh_failed", detail: "provider_unavailable" },
+    { at: "2026-12-03T10:31:00Z", what: "refresh_failed", detail: "provider_unavailable" },
+    { at: "2026-12-03T11:00:00Z", what: "checked", detail: "focus" },
+  ];
+  assert.equal(describeHistory(history), "Last 24 hours: 1 sign-in, 2 refreshes, 2 failed refreshes (provider_unavailable), 1 check.");
+  assert.equal(describeHistory([]), "Last 24 hours: nothing happened.");
+});

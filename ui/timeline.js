@@ -1,0 +1,80 @@
+// The card's picture of the last 24 hours, drawn as SVG from the history the core keeps (no chart
+// library): sign-ins, refreshes, failures and their kind, focus, timer and wake checks, expiry,
+// sign-outs and hand-outs along a day-long axis, each with its time as a tooltip, and the whole told in
+// one sentence for screen readers.
+
+const SPAN = 24 * 3600 * 1000;
+const WIDTH = 300;
+const AXIS = 22;
+const SVG = "http://www.w3.org/2000/svg";
+
+// What each mark looks like: a tall line for what changed the session, a short one for a check.
+const LOOK = {
+  signed_in: { label: "Signed in", className: "ok", height: 16 },
+  refreshed: { label: "Refreshed", className: "ok", height: 10 },
+  refresh_failed: { label: "Refresh failed", className: "bad", height: 16 },
+  checked: { label: "Checked", className: "check", height: 6 },
+  expired: { label: "Expired", className: "bad", height: 20 },
+  signed_out: { label: "Signed out", className: "neutral", height: 16 },
+  handed_out: { label: "Token handed out", className: "check", height: 8 },
+};
+
+const clock = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
+
+function element(name, attributes, text) {
+  const node = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// "Last 24 hours: 1 sign-in, 12 refreshes, 2 failed refreshes (provider_unavailable), 5 checks."
+export function describeHistory(history) {
+  const count = (what) => history.filter((mark) => mark.what === what);
+  const parts = [];
+  const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+  const add = (what, one, many) => {
+    const n = count(what).length;
+    if (n) parts.push(plural(n, one, many));
+  };
+  add("signed_in", "sign-in", "sign-ins");
+  add("refreshed", "refresh", "refreshes");
+  const failed = count("refresh_failed");
+  if (failed.length) {
+    const kinds = [...new Set(failed.map((mark) => mark.detail).filter(Boolean))];
+    parts.push(`${plural(failed.length, "failed refresh", "failed refreshes")}${kinds.length ? ` (${kinds.join(", ")})` : ""}`);
+  }
+  add("checked", "check", "checks");
+  add("expired", "expiry", "expiries");
+  add("signed_out", "sign-out", "sign-outs");
+  add("handed_out", "token handed out", "tokens handed out");
+  return `Last 24 hours: ${parts.length ? parts.join(", ") : "nothing happened"}.`;
+}
+
+// x of an instant on the axis that ends at `now`.
+export function position(at, now) {
+  return Math.max(0, Math.min(WIDTH, ((Date.parse(at) - (now - SPAN)) / SPAN) * WIDTH));
+}
+
+export function drawTimeline(svg, history, now) {
+  const key = JSON.stringify(history) + Math.floor(now / 60000);
+  if (svg.dataset.key === key) return; // unchanged within the minute: no repaint
+  svg.dataset.key = key;
+  svg.setAttribute("aria-label", describeHistory(history));
+  const parts = [element("line", { class: "axis", x1: 0, y1: AXIS, x2: WIDTH, y2: AXIS })];
+  for (const [hours, anchor] of [[24, "start"], [12, "middle"], [0, "end"]]) {
+    const x = WIDTH - (hours / 24) * WIDTH;
+    parts.push(element("line", { class: "tick", x1: x, y1: AXIS, x2: x, y2: AXIS + 3 }));
+    parts.push(element("text", { x, y: 33, "text-anchor": anchor }, hours ? `−${hours} h` : "now"));
+  }
+  for (const mark of history) {
+    const look = LOOK[mark.what] ?? LOOK.checked;
+    const x = position(mark.at, now);
+    const line = element("line", { class: `mark ${look.className}`, x1: x, y1: AXIS, x2: x, y2: AXIS - look.height });
+    const detail = mark.detail ? ` (${mark.detail})` : "";
+    line.append(element("title", {}, `${look.label}${detail} at ${clock.format(new Date(mark.at))}`));
+    line.dataset.what = mark.what;
+    parts.push(line);
+  }
+  svg.replaceChildren(...parts);
+}
