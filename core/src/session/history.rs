@@ -3,13 +3,12 @@
 //! to other programs. Secret-free (instants, a kind and a few words), bounded in time and in count,
 //! and kept with the session's state in the session file, so it survives a restart.
 //!
-//! Marks are derived in one place, [`marks`], from what [`super::transition`] decided: nothing else
-//! writes the history.
+//! Marks are derived in one place, `machine/marks.rs`, from what [`super::transition`] decided:
+//! nothing else writes the history. This file holds only the data and its bounds.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::state::{Effect, Event, Phase, RefreshFailure, SessionState, Trigger};
 
 /// How far back the history reaches.
 pub const HISTORY_SPAN: TimeDelta = TimeDelta::hours(24);
@@ -70,46 +69,9 @@ impl History {
     }
 }
 
-fn mark(at: DateTime<Utc>, what: MarkKind, detail: Option<&str>) -> Mark {
+/// A mark of `what` at `at`, with an optional detail.
+pub(super) fn mark(at: DateTime<Utc>, what: MarkKind, detail: Option<&str>) -> Mark {
     Mark { at, what, detail: detail.map(str::to_owned) }
-}
-
-fn trigger_name(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::Interval => "timer",
-        Trigger::Focus => "focus",
-        Trigger::Resume => "wake",
-        Trigger::Manual { .. } => "manual",
-    }
-}
-
-/// What the transition from `before` to `after` on `event`, with `effects`, adds to the history.
-pub(super) fn marks(before: &SessionState, after: &SessionState, event: &Event, effects: &[Effect], now: DateTime<Utc>) -> Vec<Mark> {
-    let mut out = Vec::new();
-    let asks = effects.iter().any(|e| matches!(e, Effect::Refresh | Effect::Validate));
-    match event {
-        Event::SignedIn { .. } if after.is_signed_in() => out.push(mark(now, MarkKind::SignedIn, None)),
-        Event::RefreshSucceeded { .. } if before.is_signed_in() => out.push(mark(now, MarkKind::Refreshed, None)),
-        Event::RefreshFailed { failure, .. } if before.is_signed_in() => {
-            let error = match failure {
-                RefreshFailure::Transient(e) | RefreshFailure::Rejected(e) | RefreshFailure::Revoked(e) | RefreshFailure::Security(e) => e,
-                RefreshFailure::Throttled { error, .. } => error,
-            };
-            let kind = serde_json::to_value(error.kind).ok().and_then(|v| v.as_str().map(str::to_owned));
-            out.push(mark(now, MarkKind::RefreshFailed, kind.as_deref()));
-        }
-        Event::Trigger(trigger) if asks => out.push(mark(now, MarkKind::Checked, Some(trigger_name(*trigger)))),
-        Event::Tick if asks => out.push(mark(now, MarkKind::Checked, Some("timer"))),
-        Event::SignedOut => out.push(mark(now, MarkKind::SignedOut, None)),
-        _ => {}
-    }
-    if effects.iter().any(|e| matches!(e, Effect::HandOut)) {
-        out.push(mark(now, MarkKind::HandedOut, None));
-    }
-    if after.phase == Phase::Expired && before.phase != Phase::Expired {
-        out.push(mark(now, MarkKind::Expired, None));
-    }
-    out
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub fn transition(state: &SessionState, event: &Event, now: DateTime<Utc>, polic
     };
     // The history goes on through sign-ins and sign-outs (which start from a fresh state).
     let mut history = state.history.clone();
-    for mark in super::history::marks(state, &next, event, &effects, now) {
+    for mark in marks::marks(state, &next, event, &effects, now) {
         history.record(mark);
     }
     next.history = history;
@@ -391,6 +391,7 @@ fn is_keychain(kind: ErrorKind) -> bool {
 }
 
 mod deadlines;
+mod marks;
 #[cfg(test)]
 mod tests;
 

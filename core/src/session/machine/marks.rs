@@ -1,0 +1,46 @@
+//! What each transition adds to a session's history (`history.rs`): called by [`super::transition`]
+//! only, after the decision is made.
+
+use chrono::{DateTime, Utc};
+
+use super::super::history::{Mark, MarkKind, mark};
+use super::super::state::{Effect, Event, Phase, RefreshFailure, SessionState, Trigger};
+
+fn trigger_name(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::Interval => "timer",
+        Trigger::Focus => "focus",
+        Trigger::Resume => "wake",
+        Trigger::Manual { .. } => "manual",
+    }
+}
+
+/// What the transition from `before` to `after` on `event`, with `effects`, adds to the history.
+pub(super) fn marks(before: &SessionState, after: &SessionState, event: &Event, effects: &[Effect], now: DateTime<Utc>) -> Vec<Mark> {
+    let mut out = Vec::new();
+    let asks = effects.iter().any(|e| matches!(e, Effect::Refresh | Effect::Validate));
+    match event {
+        Event::SignedIn { .. } if after.is_signed_in() => out.push(mark(now, MarkKind::SignedIn, None)),
+        Event::RefreshSucceeded { .. } if before.is_signed_in() => out.push(mark(now, MarkKind::Refreshed, None)),
+        Event::RefreshFailed { failure, .. } if before.is_signed_in() => {
+            let error = match failure {
+                RefreshFailure::Transient(e) | RefreshFailure::Rejected(e) | RefreshFailure::Revoked(e) | RefreshFailure::Security(e) => e,
+                RefreshFailure::Throttled { error, .. } => error,
+            };
+            let kind = serde_json::to_value(error.kind).ok().and_then(|v| v.as_str().map(str::to_owned));
+            out.push(mark(now, MarkKind::RefreshFailed, kind.as_deref()));
+        }
+        Event::Trigger(trigger) if asks => out.push(mark(now, MarkKind::Checked, Some(trigger_name(*trigger)))),
+        Event::Tick if asks => out.push(mark(now, MarkKind::Checked, Some("timer"))),
+        Event::SignedOut => out.push(mark(now, MarkKind::SignedOut, None)),
+        _ => {}
+    }
+    if effects.iter().any(|e| matches!(e, Effect::HandOut)) {
+        out.push(mark(now, MarkKind::HandedOut, None));
+    }
+    if after.phase == Phase::Expired && before.phase != Phase::Expired {
+        out.push(mark(now, MarkKind::Expired, None));
+    }
+    out
+}
+
