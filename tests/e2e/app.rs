@@ -839,8 +839,41 @@ async fn dark_presets_issuer_fix_and_a_sign_out_notice() {
     app.wait_badge("work", "Signed out").await;
     app.check_state("signed-out").await;
 
-    sign_in(app, "work", "alice", None).await;
+    // Signing in: the card while the provider's window is open.
+    let known = app.windows().await;
+    app.click(&card("work", "[data-action=sign-in]")).await;
+    let window = app.switch_to_new_window(&known).await;
+    app.find("input[name=login]").await;
+    app.client.switch_to_window(app.main.clone()).await.unwrap();
+    app.wait_badge("work", "Signing in…").await;
+    app.check_state("signing-in").await;
+    app.client.switch_to_window(window.clone()).await.unwrap();
+    app.provider_login("alice").await;
+    app.wait_closed(&window).await;
+    app.wait_badge("work", "Active").await;
     app.check_state("active").await;
+    // A refresh the provider refuses for now: the error on the card.
+    idp.fail_token_requests(1, "503").await;
+    app.click(&card("work", "[data-action=refresh]")).await;
+    app.wait_text(&card("work", ".card-error"), "the outage on the card", |t| t.contains("could not be reached")).await;
+    app.check_state("error").await;
+
+    // A session that cannot be extended (no refresh token, 20-second tokens): expiring, then expired.
+    let short = Idp::start_with(Ttls { access: 20, refresh: 3600 }, &[("IDP_NO_REFRESH_TOKEN", "1")]);
+    add_provider(app, "short", &short.issuer).await;
+    app.wait_badge("short", "Signed out").await;
+    let known = app.windows().await;
+    app.click(&card("short", "[data-action=sign-in]")).await;
+    let window = app.switch_to_new_window(&known).await;
+    app.provider_login("bob").await;
+    app.wait_closed(&window).await;
+    app.wait_badge("short", "Expiring").await;
+    app.check_state("expiring").await;
+    app.wait_badge("short", "Expired").await;
+    app.check_state("expired").await;
+    app.click(&card("short", "[data-action=remove]")).await;
+    eventually("the short session to go", || async { app.client.find(fantoccini::Locator::Css(&card("short", ".badge"))).await.is_err().then_some(()) }).await;
+
     app.click("#open-settings").await;
     // A private sign-in window keeps no provider cookie, so a sign-out opens no provider page.
     app.click("#settings-form input[name=ephemeralSignIn]").await;
