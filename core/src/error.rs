@@ -244,22 +244,28 @@ impl Error {
 
     /// The whole cause chain behind the message, for logs.
     pub fn chain(&self) -> String {
-        let mut text = String::new();
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        text
+        causes(self)
     }
 
     /// A secret-free summary for snapshots and events.
     pub fn info(&self) -> ErrorInfo {
         ErrorInfo { kind: self.kind(), message: self.to_string() }
     }
+}
+
+/// The causes behind `err` (not its own message), joined with ": ", for logs: the words a user's
+/// message leaves out.
+pub fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = String::new();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Advice for a provider that answers wrongly: nothing the user can fix here.

@@ -45,7 +45,7 @@ mod vault;
 #[cfg(any(test, feature = "test-util"))]
 pub use clock::TestClock;
 pub use clock::{Clock, SystemClock};
-pub use error::{Cause, Error, ErrorInfo, ErrorKind, Result};
+pub use error::{Cause, Error, ErrorInfo, ErrorKind, Result, causes};
 pub use names::{ClientId, Issuer, RedirectUri, SessionName};
 pub use oidc::{BoxFuture, EndSessionUrl, RefreshAnswer, Refreshed, Revocation, TokenAuthority, UserCheck};
 pub use policy::{EnablePeriodically, Policy, RefreshPolicy, SessionLifetime};

@@ -82,14 +82,7 @@ impl Error {
 
     /// The whole cause chain, for the log (the page gets only our words).
     fn chain(&self) -> String {
-        let mut text = String::new();
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
-            text.push_str(if text.is_empty() { "" } else { ": " });
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        text
+        session_core::causes(self)
     }
 }
 

@@ -62,6 +62,17 @@ async fn add_provider(app: &App, name: &str, issuer: &str) {
     app.click("#add-submit").await;
 }
 
+/// Opens `session`'s sign-in window on the provider's login page and goes back to the dashboard,
+/// leaving the window open: the sign-in window's handle.
+async fn open_sign_in_window(app: &App, session: &str) -> fantoccini::wd::WindowHandle {
+    let known = app.windows().await;
+    app.click(&card(session, "[data-action=sign-in]")).await;
+    let window = app.switch_to_new_window(&known).await;
+    app.find("input[name=login]").await;
+    app.client.switch_to_window(app.main.clone()).await.unwrap();
+    window
+}
+
 /// Sign-in window: opens on the provider's page, `user` signs in, the window closes itself.
 async fn sign_in(app: &App, session: &str, user: &str, screenshot: Option<&str>) {
     let known = app.windows().await;
@@ -266,11 +277,7 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
 
     // Signing in again asks for the password again: the provider's cookie session is gone. The
     // card's Cancel sign-in closes the window and ends the attempt.
-    let known = app.windows().await;
-    app.click(&card("work", "[data-action=sign-in]")).await;
-    let window = app.switch_to_new_window(&known).await;
-    app.find("input[name=login]").await;
-    app.client.switch_to_window(app.main.clone()).await.unwrap();
+    let window = open_sign_in_window(&app, "work").await;
     app.click(&card("work", "[data-action=cancel-sign-in]")).await;
     app.wait_closed(&window).await;
     app.wait_text(&card("work", ".card-error"), "the cancelled message", |t| t.contains("closed before the sign-in finished")).await;
@@ -840,11 +847,7 @@ async fn dark_presets_issuer_fix_and_a_sign_out_notice() {
     app.check_state("signed-out").await;
 
     // Signing in: the card while the provider's window is open.
-    let known = app.windows().await;
-    app.click(&card("work", "[data-action=sign-in]")).await;
-    let window = app.switch_to_new_window(&known).await;
-    app.find("input[name=login]").await;
-    app.client.switch_to_window(app.main.clone()).await.unwrap();
+    let window = open_sign_in_window(app, "work").await;
     app.wait_badge("work", "Signing in…").await;
     app.check_state("signing-in").await;
     app.client.switch_to_window(window.clone()).await.unwrap();
