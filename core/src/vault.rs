@@ -169,17 +169,30 @@ impl Vault for MemoryVault {
 pub struct SecretVault {
     inner: Arc<dyn Vault>,
     timeout: Duration,
+    /// One keychain call at a time, held until the call really ends. A call we stopped waiting for
+    /// still runs: on a frozen Secret Service it lands once the daemon wakes, and without this order
+    /// an older write (a refresh token the provider has since rotated) could land after a newer one.
+    order: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SecretVault {
     /// Wraps a vault; each call gives up after `timeout`.
     pub fn new(inner: Arc<dyn Vault>, timeout: Duration) -> Self {
-        Self { inner, timeout }
+        Self { inner, timeout, order: Arc::default() }
     }
 
     async fn call<T: Send + 'static>(&self, op: impl FnOnce(&dyn Vault) -> Result<T> + Send + 'static) -> Result<T> {
         let inner = self.inner.clone();
-        let task = tokio::task::spawn_blocking(move || op(inner.as_ref()));
+        let order = self.order.clone();
+        let task = async move {
+            let turn = order.lock_owned().await;
+            tokio::task::spawn_blocking(move || {
+                let result = op(inner.as_ref());
+                drop(turn);
+                result
+            })
+            .await
+        };
         match tokio::time::timeout(self.timeout, task).await {
             Ok(Ok(result)) => result,
             Ok(Err(join_error)) => Err(Error::keychain_failed("the keychain call ended unexpectedly; try again", Some(join_error.to_string()))),
