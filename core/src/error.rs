@@ -48,6 +48,12 @@ pub enum ErrorKind {
     SignInCancelled,
     /// The system browser could not be opened.
     BrowserUnavailable,
+    /// The provider does not offer what was asked for (token exchange, an ID token).
+    NotOffered,
+    /// The user refused a program a session's token.
+    ConsentDenied,
+    /// Nobody answered the question whether a program may have a session's token.
+    ConsentTimedOut,
 }
 
 /// Everything that can go wrong in `session-core`.
@@ -173,6 +179,27 @@ pub enum Error {
     /// The system browser could not be opened.
     #[error("The system browser could not be opened. Set a default web browser, or switch this provider to the app's own sign-in window.")]
     BrowserUnavailable(#[source] Cause),
+    /// The provider does not offer what was asked for; the message says what and what to do.
+    #[error("{0}")]
+    NotOffered(String),
+    /// The user denied this program the session's token.
+    #[error("You did not allow {program} to use session \"{session}\". Allow it in Session Keeper's window (the card lists the programs), or ask again to be asked again.")]
+    ConsentDenied {
+        /// The executable that asked.
+        program: String,
+        /// The session it asked for.
+        session: String,
+    },
+    /// Nobody answered the consent question in time.
+    #[error("Nobody answered whether {program} may use session \"{session}\" within {} seconds, so it was not allowed. Ask again and answer the notification.", .waited.as_secs())]
+    ConsentTimedOut {
+        /// The executable that asked.
+        program: String,
+        /// The session it asked for.
+        session: String,
+        /// How long the question stood.
+        waited: std::time::Duration,
+    },
 }
 
 impl Error {
@@ -200,6 +227,9 @@ impl Error {
             Error::SignInTimedOut(_) => ErrorKind::SignInTimedOut,
             Error::SignInCancelled => ErrorKind::SignInCancelled,
             Error::BrowserUnavailable(_) => ErrorKind::BrowserUnavailable,
+            Error::NotOffered(_) => ErrorKind::NotOffered,
+            Error::ConsentDenied { .. } => ErrorKind::ConsentDenied,
+            Error::ConsentTimedOut { .. } => ErrorKind::ConsentTimedOut,
         }
     }
 
@@ -364,6 +394,9 @@ mod tests {
                 ErrorKind::SignInTimedOut => "sign_in_timed_out",
                 ErrorKind::SignInCancelled => "sign_in_cancelled",
                 ErrorKind::BrowserUnavailable => "browser_unavailable",
+                ErrorKind::NotOffered => "not_offered",
+                ErrorKind::ConsentDenied => "consent_denied",
+                ErrorKind::ConsentTimedOut => "consent_timed_out",
             }
         };
         let all = [
@@ -372,6 +405,7 @@ mod tests {
             ErrorKind::SessionRevoked, ErrorKind::NotSignedIn, ErrorKind::UnknownSession, ErrorKind::SessionExists,
             ErrorKind::KeychainLocked, ErrorKind::KeychainUnavailable, ErrorKind::KeychainFailed, ErrorKind::StorageFailed,
             ErrorKind::Shutdown, ErrorKind::SignInTimedOut, ErrorKind::SignInCancelled, ErrorKind::BrowserUnavailable,
+            ErrorKind::NotOffered, ErrorKind::ConsentDenied, ErrorKind::ConsentTimedOut,
         ];
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
         for kind in all {

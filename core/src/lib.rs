@@ -55,7 +55,7 @@ pub use session::{
     AccessToken, DefaultRefreshHandler, Effect, EndReason, Event, HISTORY_MAX, HISTORY_SPAN, History, HostEvent, KeychainCopy, Mark, MarkKind, Phase,
     REVOKED_MESSAGE, RefreshContext,
     RefreshFailure, RefreshHandler, Refusal, SessionEvent, SessionManager, SessionManagerBuilder, SessionSnapshot, SessionState,
-    SignOutOutcome, TokenTimes, Trigger, TriggerSink, transition,
+    SignOutOutcome, TokenRequest, TokenTimes, Trigger, TriggerSink, transition,
 };
 pub use store::{JsonFileStore, MemoryStore, MetadataStore, SessionRecord};
 pub use user::UserProfile;

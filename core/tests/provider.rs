@@ -437,6 +437,33 @@ async fn the_token_helper_gets_the_current_token_and_refreshes_first_within_the_
     assert!(left.num_seconds() > 3000, "{left}");
     assert!(!format!("{token:?}").contains(token.token.expose_secret()), "Debug shows the token");
 
+    // A program that needs the token for longer than it has left gets a refreshed one, once.
+    let needs = |seconds| session_core::TokenRequest { min_valid: Duration::from_secs(seconds), program: "/usr/bin/kubectl".into(), ..Default::default() };
+    let before = idp.token_requests().await;
+    let same = manager.hand_out("s", &needs(600)).await.unwrap();
+    assert_eq!((idp.token_requests().await, same.token.expose_secret()), (before, token.token.expose_secret()), "enough time left: no refresh");
+    // (Past the 5-s floor between automatic refreshes, which keeps a program asking in a loop from
+    // storming the provider.)
+    clock.jump(chrono::TimeDelta::seconds(10));
+    let longer = manager.hand_out("s", &needs(3595)).await.unwrap();
+    assert_eq!(idp.token_requests().await, before + 1, "one refresh for a longer need");
+    assert_ne!(longer.token.expose_secret(), token.token.expose_secret());
+
+    // The ID token, with its own expiry; and no token exchange where the provider offers none.
+    let id = manager.hand_out("s", &session_core::TokenRequest { id_token: true, ..Default::default() }).await.unwrap();
+    assert_eq!(Some(id.token.expose_secret()), stored(&vault, "s").await.unwrap().id_token.as_ref().map(|t| t.expose_secret()));
+    assert!(id.expires_at.is_some_and(|at| at > chrono::Utc::now()), "{:?}", id.expires_at);
+    let exchange = session_core::TokenRequest { audience: Some("https://api.example".into()), ..Default::default() };
+    let err = manager.hand_out("s", &exchange).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotOffered);
+    assert!(err.to_string().contains("token exchange (RFC 8693)"), "{err}");
+
+    // Each hand-out is in the history with the program that asked, never with a token.
+    let history = manager.snapshot("s").await.unwrap().history;
+    let programs: Vec<_> = history.iter().filter(|m| m.what == session_core::MarkKind::HandedOut).map(|m| m.detail.clone().unwrap()).collect();
+    assert_eq!(programs.iter().filter(|p| *p == "/usr/bin/kubectl").count(), 2, "{programs:?}");
+    assert_eq!(programs.len(), 5, "{programs:?}");
+
     manager.sign_out("s").await.unwrap();
     assert_eq!(manager.access_token("s").await.unwrap_err().kind(), ErrorKind::NotSignedIn);
 }

@@ -35,6 +35,9 @@ use crate::user::UserProfile;
 
 /// How far the ID token's `exp` may lie in the past before it is refused (client clock skew).
 const ID_TOKEN_LEEWAY: TimeDelta = TimeDelta::seconds(60);
+/// RFC 8693's grant type and its token type for access tokens.
+const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 /// Provider metadata beyond what `openidconnect`'s core type reads.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -159,6 +162,8 @@ pub struct Provider {
     client_secret: Option<SecretString>,
     clock: Arc<dyn Clock>,
     jwks_uri: JsonWebKeySetUrl,
+    /// Whether the provider's metadata lists RFC 8693 token exchange among its grant types.
+    token_exchange: bool,
     /// Signing keys fetched again after an ID token named a key the discovered set lacks.
     refetched: std::sync::Mutex<RefetchedKeys>,
 }
@@ -351,6 +356,9 @@ impl Provider {
         let redirect = RedirectUrl::new(config.redirect_uri.as_str().to_owned())
             .map_err(|_| Error::InvalidConfiguration("The redirect URI is not valid: write it in full, like http://127.0.0.1/callback.".into()))?;
         let jwks_uri = metadata.jwks_uri().clone();
+        let token_exchange = metadata
+            .grant_types_supported()
+            .is_some_and(|grants| grants.iter().any(|grant| grant.as_ref() == TOKEN_EXCHANGE_GRANT));
         let client = OidcClient::from_provider_metadata(
             metadata,
             ClientId::new(config.client_id.to_string()),
@@ -367,6 +375,7 @@ impl Provider {
             client_secret,
             clock,
             jwks_uri,
+            token_exchange,
             refetched: std::sync::Mutex::new(RefetchedKeys::default()),
         })
     }
@@ -375,6 +384,16 @@ impl Provider {
     pub fn config(&self) -> &ProviderConfig {
         &self.config
     }
+}
+
+/// The `exp` claim of a JWT the provider sent and that was checked when it arrived (read, not
+/// verified again: it only tells a program how long the token lives).
+pub(crate) fn jwt_expiry(token: &SecretString) -> Option<chrono::DateTime<chrono::Utc>> {
+    use base64::Engine as _;
+    let payload = token.expose_secret().split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    chrono::DateTime::from_timestamp(claims.get("exp")?.as_i64()?, 0)
 }
 
 fn query_param<'a>(url: &'a Url, name: &str) -> Option<Cow<'a, str>> {

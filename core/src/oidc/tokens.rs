@@ -156,6 +156,73 @@ impl Provider {
         }
     }
 
+    /// A token for another audience made from the session's access token by RFC 8693 token exchange
+    /// (the refresh token is not involved, so nothing the session holds changes). Providers that do
+    /// not list the grant in their metadata get a clear error without a request.
+    pub async fn exchange(&self, subject: &SecretString, audience: &str, scope: Option<&str>) -> Result<(SecretString, Option<chrono::DateTime<chrono::Utc>>)> {
+        if !self.token_exchange {
+            return Err(Error::NotOffered(format!(
+                "The provider does not offer token exchange (RFC 8693), so no token for audience \"{audience}\" can be made: ask its administrator to enable it, or use the session's own token."
+            )));
+        }
+        let endpoint = format!("{} token endpoint", self.config.issuer);
+        let request = self
+            .exchange_request(subject, audience, scope)
+            .map_err(|err| Error::InvalidConfiguration(format!("The token exchange request could not be made: {err}")))?;
+        let arrived = self.clock.now();
+        let response = openidconnect::AsyncHttpClient::call(&self.http, request).await.map_err(|err| request_error(&endpoint, &err))?;
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap_or_default();
+        if !response.status().is_success() {
+            let code = body.get("error").and_then(|v| v.as_str()).unwrap_or("no error code");
+            if response.status().is_server_error() {
+                return Err(Error::unavailable(endpoint, format!("HTTP {}", response.status().as_u16()), None));
+            }
+            return Err(Error::NotOffered(format!(
+                "The provider refused to make a token for audience \"{audience}\" ({code}): check that this client may exchange tokens for that audience."
+            )));
+        }
+        let token = body
+            .get("access_token")
+            .and_then(|v| v.as_str())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| misbehaved(&endpoint, "its token exchange answer has no access token", None))?;
+        let expires_at = body
+            .get("expires_in")
+            .and_then(serde_json::Value::as_i64)
+            .filter(|s| *s > 0)
+            .map(|s| arrived + TimeDelta::seconds(s));
+        Ok((SecretString::from(token.to_owned()), expires_at))
+    }
+
+    /// The RFC 8693 request: the access token as the subject, client authentication as revocation does.
+    fn exchange_request(&self, subject: &SecretString, audience: &str, scope: Option<&str>) -> std::result::Result<openidconnect::HttpRequest, openidconnect::http::Error> {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", TOKEN_EXCHANGE_GRANT)
+            .append_pair("subject_token", subject.expose_secret())
+            .append_pair("subject_token_type", ACCESS_TOKEN_TYPE)
+            .append_pair("requested_token_type", ACCESS_TOKEN_TYPE)
+            .append_pair("audience", audience);
+        if let Some(scope) = scope {
+            form.append_pair("scope", scope);
+        }
+        let mut request = openidconnect::http::Request::post(&self.token_endpoint)
+            .header(openidconnect::http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(openidconnect::http::header::ACCEPT, "application/json");
+        match &self.client_secret {
+            Some(secret) => {
+                use base64::Engine as _;
+                let encode = |part: &str| url::form_urlencoded::byte_serialize(part.as_bytes()).collect::<String>();
+                let pair = format!("{}:{}", encode(&self.config.client_id), encode(secret.expose_secret()));
+                let basic = base64::engine::general_purpose::STANDARD.encode(pair);
+                request = request.header(openidconnect::http::header::AUTHORIZATION, format!("Basic {basic}"));
+            }
+            None => {
+                form.append_pair("client_id", &self.config.client_id);
+            }
+        }
+        request.body(form.finish().into_bytes())
+    }
+
     /// The URL that ends the user's session at the provider (RP-initiated logout), if it has one.
     pub fn end_session_url(&self, id_token: Option<&SecretString>) -> Option<EndSessionUrl> {
         let mut url = Url::parse(self.extra.end_session_endpoint.as_deref()?).ok()?;

@@ -394,9 +394,14 @@ impl Actor {
                 self.apply(id, Event::Trigger(trigger));
                 self.settle(id);
             }
-            Request::WantToken { reply } => {
+            Request::WantToken { min_valid, reply } => {
                 entry.token_waiters.push(reply);
-                self.apply(id, Event::TokenWanted);
+                self.apply(id, Event::TokenWanted { min_valid });
+            }
+            Request::HandedOut { program } => {
+                tracing::info!(session = %id, %program, "token handed to a program");
+                self.apply(id, Event::HandedOut { program });
+                self.publish();
             }
             Request::SignOut { reply } => {
                 entry.sign_outs.push(reply);

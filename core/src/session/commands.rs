@@ -42,7 +42,9 @@ pub(crate) enum Request {
     FinishSignIn { outcome: Result<(SessionSecrets, TokenTimes, UserProfile, Option<String>)>, reply: Reply<SessionSnapshot> },
     CancelSignIn { reply: Reply<SessionSnapshot> },
     Trigger { trigger: Trigger, reply: Reply<SessionSnapshot> },
-    WantToken { reply: Reply<HandOut> },
+    WantToken { min_valid: chrono::TimeDelta, reply: Reply<HandOut> },
+    /// A token reached a program (for the history).
+    HandedOut { program: String },
     SignOut { reply: Reply<SignOutTicket> },
     SignOutFinished { ticket: SignOutTicket, result: Result<()>, reply: Reply<SessionSnapshot> },
 }
@@ -65,7 +67,8 @@ impl Request {
             | Request::CancelSignIn { reply }
             | Request::Trigger { reply, .. }
             | Request::SignOutFinished { reply, .. } => drop(reply.send(Err(error))),
-            Request::WantToken { reply } => drop(reply.send(Err(error))),
+            Request::WantToken { reply, .. } => drop(reply.send(Err(error))),
+            Request::HandedOut { .. } => {}
             Request::SignOut { reply } => drop(reply.send(Err(error))),
         }
     }

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::commands::{Command, Request};
 use super::handler::{HostEvent, RefreshContext, RefreshHandler, TriggerSink};
 use super::providers::Providers;
-use super::snapshot::{AccessToken, SessionEvent, SessionSnapshot, SignOutOutcome};
+use super::snapshot::{AccessToken, SessionEvent, SessionSnapshot, SignOutOutcome, TokenRequest};
 use super::state::{SessionState, Trigger};
 use crate::error::{Error, Result};
 use crate::names::SessionName;
@@ -123,18 +123,41 @@ impl SessionManager {
         self.call(|reply| Command::session(id, Request::Remove { reply })).await?
     }
 
-    /// A valid access token for another program (the token helper). The state machine decides
-    /// ([`crate::Event::TokenWanted`]): a token that outlives the lead time is handed out at once;
-    /// otherwise the session is refreshed first (concurrent callers and the scheduler share one
-    /// refresh), and if that refresh fails for a passing reason while the current token is still
-    /// valid, the current token is given; once it has expired, the error is.
+    /// A valid access token for another program, asked for with the defaults of [`TokenRequest`].
     pub async fn access_token(&self, id: &str) -> Result<AccessToken> {
-        let hand_out = self.call(|reply| Command::session(id, Request::WantToken { reply })).await??;
+        self.hand_out(id, &TokenRequest::default()).await
+    }
+
+    /// A token for another program (the token helper, D-Bus). The state machine decides
+    /// ([`crate::Event::TokenWanted`]): an access token that outlives the lead time and
+    /// `request.min_valid` is handed out at once; otherwise the session is refreshed first (concurrent
+    /// callers and the scheduler share one refresh), and if that refresh fails for a passing reason
+    /// while the current token is still valid, the current token is given; once it has expired, the
+    /// error is. The hand-out is recorded in the session's history with `request.program`.
+    pub async fn hand_out(&self, id: &str, request: &TokenRequest) -> Result<AccessToken> {
+        let min_valid = super::state::delta(request.min_valid);
+        let hand_out = self.call(|reply| Command::session(id, Request::WantToken { min_valid, reply })).await??;
         let secrets = match hand_out.secrets {
             Some(secrets) => secrets,
             None => self.shared.vault.load_tokens(id).await?.ok_or_else(|| Error::NotSignedIn(id.to_owned()))?,
         };
-        Ok(AccessToken { session: id.to_owned(), token: secrets.access_token, expires_at: hand_out.expires_at })
+        let token = if request.id_token {
+            let id_token = secrets.id_token.ok_or_else(|| {
+                Error::NotOffered("The provider gave this session no ID token: sign in again, or ask for the access token.".into())
+            })?;
+            let expires_at = crate::oidc::jwt_expiry(&id_token);
+            AccessToken { session: id.to_owned(), token: id_token, expires_at }
+        } else if let Some(audience) = &request.audience {
+            let record = self.record(id).await?;
+            let provider = self.shared.providers.get(id, &record.provider).await?;
+            let (token, expires_at) = provider.exchange(&secrets.access_token, audience, request.scope.as_deref()).await?;
+            AccessToken { session: id.to_owned(), token, expires_at }
+        } else {
+            AccessToken { session: id.to_owned(), token: secrets.access_token, expires_at: hand_out.expires_at }
+        };
+        let program = if request.program.is_empty() { "an unknown program".to_owned() } else { request.program.clone() };
+        let _ = self.shared.commands.send(Command::session(id, Request::HandedOut { program }));
+        Ok(token)
     }
 
     /// Refreshes one session and waits for the result. `force` always calls the token endpoint;

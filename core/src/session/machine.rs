@@ -2,7 +2,7 @@
 //! function of (state, event, now, policy) that returns the new state and the effects the actor must
 //! run. No I/O, no clock, no randomness: jitter arrives inside the event.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::state::{Effect, Event, KEYCHAIN_RETRY, KeychainCopy, Phase, Refusal, RefreshFailure, SessionState, Trigger, delta};
 use crate::error::{ErrorInfo, ErrorKind};
@@ -56,7 +56,8 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             (next, effects)
         }
         Event::Trigger(trigger) => triggered(next, *trigger, now, policy),
-        Event::TokenWanted => token_wanted(next, now, policy),
+        Event::TokenWanted { min_valid } => token_wanted(next, *min_valid, now, policy),
+        Event::HandedOut { .. } => (next, Vec::new()),
         Event::SignInStarted => {
             if state.phase != Phase::SigningIn {
                 // A refresh in flight finishes under the sign-in (see `during_sign_in`).
@@ -265,7 +266,7 @@ fn triggered(mut next: SessionState, trigger: Trigger, now: DateTime<Utc>, polic
 
 /// A program asks for the access token: a fresh one is handed out at once, one within the lead
 /// time (or expired) is refreshed first, and callers during a refresh wait for it.
-fn token_wanted(mut next: SessionState, now: DateTime<Utc>, policy: &Policy) -> (SessionState, Vec<Effect>) {
+fn token_wanted(mut next: SessionState, min_valid: TimeDelta, now: DateTime<Utc>, policy: &Policy) -> (SessionState, Vec<Effect>) {
     if !next.is_signed_in() {
         return (next, vec![Effect::Refuse(Refusal::NotSignedIn)]);
     }
@@ -275,7 +276,8 @@ fn token_wanted(mut next: SessionState, now: DateTime<Utc>, policy: &Policy) -> 
     }
     if matches!(next.phase, Phase::Active | Phase::Expiring) {
         slide_lifetime(&mut next, now, policy);
-        if !next.access_token_fresh(now, policy) && next.has_refresh_token() {
+        let fresh = next.access_token_fresh(now, policy) && next.access_token_lasts(now, min_valid);
+        if !fresh && next.has_refresh_token() {
             if next.refresh_held_back(now, policy) {
                 // A program asking in a loop must not start a refresh storm: the current token if it
                 // still lives, else the refresh due when the floor has passed.

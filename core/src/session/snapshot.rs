@@ -112,7 +112,7 @@ pub enum SessionEvent {
     },
 }
 
-/// An access token handed to another program by [`crate::SessionManager::access_token`].
+/// A token handed to another program by [`crate::SessionManager::hand_out`].
 #[derive(Debug, Clone)]
 pub struct AccessToken {
     /// The session it belongs to.
@@ -121,6 +121,22 @@ pub struct AccessToken {
     pub token: SecretString,
     /// When it expires, if the provider said.
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// What another program asks for: by default the session's own access token, valid now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenRequest {
+    /// Refresh first unless the access token stays valid at least this long (oidc-token's `-t`).
+    /// A provider that issues shorter tokens gets what it issues; the expiry says so.
+    pub min_valid: std::time::Duration,
+    /// The ID token instead of the access token.
+    pub id_token: bool,
+    /// A token for this audience, made by RFC 8693 token exchange from the access token.
+    pub audience: Option<String>,
+    /// With `audience`: the scope asked for the exchanged token.
+    pub scope: Option<String>,
+    /// The executable that asks, recorded in the session's history.
+    pub program: String,
 }
 
 /// What signing out did.

@@ -208,9 +208,18 @@ pub enum Event {
     Tick,
     /// A check or refresh was asked for.
     Trigger(Trigger),
-    /// A program asks for the access token (the token helper): hand it out if fresh enough, else
-    /// refresh first.
-    TokenWanted,
+    /// A program asks for the access token (the token helper, D-Bus): hand it out if it lives at
+    /// least the lead time and `min_valid`, else refresh first.
+    TokenWanted {
+        /// How long the caller needs the token to stay valid (oidc-token's `-t`); zero for "now".
+        min_valid: TimeDelta,
+    },
+    /// An access token (or the ID token, or a token made from them) reached a program: `program` is
+    /// its executable. Changes nothing but the history.
+    HandedOut {
+        /// The executable that asked, as the kernel names it.
+        program: String,
+    },
     /// A sign-in transaction started.
     SignInStarted,
     /// The sign-in was cancelled or failed.
@@ -377,7 +386,12 @@ impl SessionState {
 
     /// Whether the access token lives longer than the lead time, so it can be handed out as it is.
     pub(crate) fn access_token_fresh(&self, now: DateTime<Utc>, policy: &Policy) -> bool {
-        self.access_expires_at().is_none_or(|at| now < at - self.refresh_lead(policy))
+        self.access_token_lasts(now, self.refresh_lead(policy))
+    }
+
+    /// Whether the access token is valid for at least `span` more.
+    pub(crate) fn access_token_lasts(&self, now: DateTime<Utc>, span: TimeDelta) -> bool {
+        self.access_expires_at().is_none_or(|at| now < at - span)
     }
 
     /// Whether the access token has not expired yet.

@@ -33,10 +33,8 @@ pub(super) fn marks(before: &SessionState, after: &SessionState, event: &Event, 
         Event::Trigger(trigger) if asks => out.push(mark(now, MarkKind::Checked, Some(trigger_name(*trigger)))),
         Event::Tick if asks => out.push(mark(now, MarkKind::Checked, Some("timer"))),
         Event::SignedOut => out.push(mark(now, MarkKind::SignedOut, None)),
+        Event::HandedOut { program } => out.push(mark(now, MarkKind::HandedOut, Some(program))),
         _ => {}
-    }
-    if effects.iter().any(|e| matches!(e, Effect::HandOut)) {
-        out.push(mark(now, MarkKind::HandedOut, None));
     }
     if after.phase == Phase::Expired && before.phase != Phase::Expired {
         out.push(mark(now, MarkKind::Expired, None));

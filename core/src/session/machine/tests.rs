@@ -1,5 +1,7 @@
 use super::*;
 use crate::session::state::{EndReason, Event, KeychainCopy, Phase, Refusal, RefreshFailure, SessionState, TokenTimes, Trigger};
+use crate::session::history::MarkKind;
+use chrono::TimeDelta;
 use crate::error::ErrorKind;
 use crate::user::UserProfile;
 
@@ -338,11 +340,11 @@ fn quitting_gives_tokens_only_memory_holds_one_more_write_and_starts_nothing_els
 fn a_fresh_token_is_handed_out_at_once_and_a_stale_one_is_refreshed_first() {
     let policy = Policy::default();
     let state = signed_in(600, true, &policy);
-    let (_, effects) = transition(&state, &Event::TokenWanted, t(10), &policy);
+    let (_, effects) = transition(&state, &Event::TokenWanted { min_valid: TimeDelta::zero() }, t(10), &policy);
     assert_eq!(effects, vec![Effect::HandOut]);
-    let (refreshing, effects) = transition(&state, &Event::TokenWanted, t(545), &policy);
+    let (refreshing, effects) = transition(&state, &Event::TokenWanted { min_valid: TimeDelta::zero() }, t(545), &policy);
     assert_eq!((refreshing.phase, effects), (Phase::Refreshing, vec![Effect::Refresh]));
-    let (joined, effects) = transition(&refreshing, &Event::TokenWanted, t(546), &policy);
+    let (joined, effects) = transition(&refreshing, &Event::TokenWanted { min_valid: TimeDelta::zero() }, t(546), &policy);
     assert!(effects.is_empty() && joined.hand_out_waiting, "a second caller joins the refresh");
     let (_, effects) = transition(&joined, &Event::RefreshSucceeded { times: times(1200, true), warning: None }, t(547), &policy);
     assert_eq!(effects, vec![Effect::HandOut]);
@@ -352,7 +354,7 @@ fn a_fresh_token_is_handed_out_at_once_and_a_stale_one_is_refreshed_first() {
     assert_eq!(effects, vec![Effect::HandOut]);
     let (_, effects) = transition(&joined, &failed, t(600), &policy);
     assert_eq!(effects, vec![Effect::Refuse(Refusal::Failed(ErrorInfo { kind: ErrorKind::ProviderUnavailable, message: "503".into() }))]);
-    let (_, effects) = transition(&SessionState::signed_out(), &Event::TokenWanted, t(0), &policy);
+    let (_, effects) = transition(&SessionState::signed_out(), &Event::TokenWanted { min_valid: TimeDelta::zero() }, t(0), &policy);
     assert_eq!(effects, vec![Effect::Refuse(Refusal::NotSignedIn)]);
 }
 
@@ -407,9 +409,9 @@ fn however_short_the_provider_makes_its_tokens_automatic_refreshes_keep_a_floor_
 fn a_program_asking_in_a_loop_waits_for_the_floor_instead_of_storming_the_provider() {
     let policy = Policy::default(); // 5 s between automatic refreshes
     let one_second = signed_in(1, true, &policy);
-    let (_, effects) = transition(&one_second, &Event::TokenWanted, t(0), &policy);
+    let (_, effects) = transition(&one_second, &Event::TokenWanted { min_valid: TimeDelta::zero() }, t(0), &policy);
     assert_eq!(effects, vec![Effect::HandOut], "the live token is handed out");
-    let (waiting, effects) = transition(&one_second, &Event::TokenWanted, t(2), &policy);
+    let (waiting, effects) = transition(&one_second, &Event::TokenWanted { min_valid: TimeDelta::zero() }, t(2), &policy);
     assert!(effects.is_empty() && waiting.hand_out_waiting, "{effects:?}");
     let (still, effects) = transition(&waiting, &Event::Tick, t(3), &policy);
     assert!(effects.is_empty() && still.hand_out_waiting, "answered or refreshed before the floor: {effects:?}");
@@ -462,4 +464,20 @@ fn the_history_tells_the_story_of_a_session() {
             (MarkKind::Expired, None, t(700)),
         ]
     );
+}
+
+#[test]
+fn a_program_that_needs_the_token_longer_than_it_lives_gets_a_refresh_and_its_hand_out_is_recorded() {
+    let policy = Policy::default();
+    let state = signed_in(600, true, &policy);
+    let wants = |seconds| Event::TokenWanted { min_valid: TimeDelta::seconds(seconds) };
+    let (_, effects) = transition(&state, &wants(500), t(10), &policy);
+    assert_eq!(effects, vec![Effect::HandOut], "590 s left is enough for 500 s");
+    let (refreshing, effects) = transition(&state, &wants(595), t(10), &policy);
+    assert_eq!((refreshing.phase, effects), (Phase::Refreshing, vec![Effect::Refresh]));
+    let (recorded, effects) = transition(&state, &Event::HandedOut { program: "/usr/bin/git".into() }, t(11), &policy);
+    assert!(effects.is_empty());
+    assert_eq!((recorded.phase, recorded.tokens), (state.phase, state.tokens), "a hand-out changes nothing else");
+    let last = recorded.history.marks().last().unwrap();
+    assert_eq!((last.what, last.detail.as_deref()), (MarkKind::HandedOut, Some("/usr/bin/git")));
 }
