@@ -16,6 +16,9 @@ fn main() {
         "save_settings",
         "set_session_notifications",
         "set_launch_at_login",
+        "answer_consent",
+        "forget_program",
+        "set_git_hosts",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

@@ -22,6 +22,8 @@ pub struct AppState {
     pub warnings: Vec<String>,
     /// Whether the app starts at login (read from the desktop's autostart folder, not stored).
     pub launch_at_login: bool,
+    /// Programs waiting for the user's consent to a session's token.
+    pub questions: Vec<crate::broker::Question>,
 }
 
 /// The add-provider form.
@@ -106,6 +108,7 @@ pub async fn get_app_state(app: AppHandle, shell: State<'_, Shell>) -> Result<Ap
         settings: shell.settings(),
         warnings: shell.warnings.lock().expect("warnings poisoned").clone(),
         launch_at_login: crate::launch_at_login(&app),
+        questions: shell.consent.questions(),
     })
 }
 
@@ -229,6 +232,52 @@ pub async fn set_session_notifications(app: AppHandle, shell: State<'_, Shell>, 
             settings.muted_sessions.remove(&id);
         } else {
             settings.muted_sessions.insert(id.clone());
+        }
+    })?;
+    let _ = app.emit_to("main", "settings-changed", &saved);
+    Ok(saved)
+}
+
+/// Answers a program's request for a session's token from the card (as the notification's actions do).
+#[tauri::command]
+pub fn answer_consent(shell: State<'_, Shell>, id: String, program: String, answer: crate::broker::Answer) -> bool {
+    shell.consent.answer(&id, &program, answer)
+}
+
+/// Takes back "Always allow" from a program: it is asked again next time.
+#[tauri::command]
+pub async fn forget_program(app: AppHandle, shell: State<'_, Shell>, id: String, program: String) -> Result<Settings> {
+    let saved = shell.update_settings(|settings| {
+        if let Some(programs) = settings.allowed_programs.get_mut(&id) {
+            programs.remove(&program);
+            if programs.is_empty() {
+                settings.allowed_programs.remove(&id);
+            }
+        }
+    })?;
+    tracing::info!(session = %id, %program, "program no longer allowed");
+    let _ = app.emit_to("main", "settings-changed", &saved);
+    Ok(saved)
+}
+
+/// Sets the hosts whose `git` credentials are this session's token (`git-credential` helper). A host
+/// is written as git names it: `git.example.com`, or `git.example.com:8443` with a port.
+#[tauri::command]
+pub async fn set_git_hosts(app: AppHandle, shell: State<'_, Shell>, id: String, hosts: Vec<String>) -> Result<Settings> {
+    let mut cleaned = Vec::new();
+    for host in hosts.iter().map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()) {
+        let valid = url::Url::parse(&format!("https://{host}/")).is_ok_and(|url| url.path() == "/" && url.query().is_none() && url.username().is_empty());
+        if !valid || host.contains('/') {
+            return Err(crate::Error::InvalidSettings(format!(
+                "\"{host}\" is not a host name: write it as git shows it, like git.example.com or git.example.com:8443."
+            )));
+        }
+        cleaned.push(host);
+    }
+    let saved = shell.update_settings(|settings| {
+        settings.git_hosts.retain(|_, session| session != &id);
+        for host in cleaned {
+            settings.git_hosts.insert(host, id.clone());
         }
     })?;
     let _ = app.emit_to("main", "settings-changed", &saved);

@@ -6,9 +6,14 @@
 //! the folder's permissions are changed. The helper never touches the keychain or the provider itself:
 //! the app refreshes first if needed, so a rotating refresh token has exactly one user.
 //!
+//! The app asks the user before a program gets a session's token for the first time (`broker.rs`):
+//! the program is the helper's caller (`git`, `kubectl`), found from the socket's peer pid.
+//!
 //! One request per connection, one JSON line each way:
-//! `{"session":"work"}` -> `{"ok":{"session":"work","accessToken":"…","expiresAt":"…"}}` or
-//! `{"error":{"kind":"notSignedIn","message":"…"}}`.
+//! `{"session":"work","minValid":300,"idToken":false,"audience":null,"scope":null}` (or `"gitHost"`
+//! instead of `"session"`: the session the settings map that host to) ->
+//! `{"ok":{"session":"work","accessToken":"…","expiresAt":"…"}}` or
+//! `{"error":{"kind":"not_signed_in","message":"…"}}`.
 
 use std::io::{BufRead, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -19,7 +24,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use session_core::{ErrorInfo, ErrorKind, SessionManager};
+use session_core::{ErrorInfo, ErrorKind, TokenRequest};
+use tauri::{AppHandle, Manager};
+
+use crate::Shell;
+use crate::broker::{self, Caller};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
@@ -40,9 +49,16 @@ pub fn socket_path() -> PathBuf {
     folder.join("token.sock")
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 struct Request {
-    session: String,
+    session: Option<String>,
+    /// A host `git` asks credentials for: the session is the one the settings map it to.
+    git_host: Option<String>,
+    min_valid: u64,
+    id_token: bool,
+    audience: Option<String>,
+    scope: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -61,7 +77,7 @@ enum Answer {
 }
 
 /// Opens the socket and answers token requests until the app ends.
-pub async fn serve(manager: SessionManager, path: PathBuf) -> std::io::Result<()> {
+pub async fn serve(app: AppHandle, path: PathBuf) -> std::io::Result<()> {
     let listener = bind(&path)?;
     tracing::info!(socket = %path.display(), "token helper listening");
     loop {
@@ -73,9 +89,9 @@ pub async fn serve(manager: SessionManager, path: PathBuf) -> std::io::Result<()
                 continue;
             }
         };
-        let manager = manager.clone();
+        let app = app.clone();
         tokio::spawn(async move {
-            if let Err(err) = answer(stream, &manager).await {
+            if let Err(err) = answer(stream, &app).await {
                 tracing::warn!(error = %err, "token helper request failed");
             }
         });
@@ -106,10 +122,10 @@ fn bind(path: &Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
-async fn answer(mut stream: UnixStream, manager: &SessionManager) -> std::io::Result<()> {
+async fn answer(mut stream: UnixStream, app: &AppHandle) -> std::io::Result<()> {
     let peer = stream.peer_cred()?;
-    let own = rustix::process::geteuid().as_raw();
-    if peer.uid() != own {
+    let caller = Caller { uid: peer.uid(), pid: peer.pid().and_then(|pid| u32::try_from(pid).ok()) };
+    if !caller.is_same_user() {
         tracing::warn!(peer_uid = peer.uid(), peer_pid = ?peer.pid(), "token request from another user refused");
         return Ok(());
     }
@@ -120,7 +136,7 @@ async fn answer(mut stream: UnixStream, manager: &SessionManager) -> std::io::Re
         Ok(Err(err)) => return Err(err),
         Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim()) {
             Err(_) => refusal("The request could not be read: send one line of JSON like {\"session\":\"work\"}."),
-            Ok(request) => token_for(manager, &request.session, peer.pid()).await,
+            Ok(request) => token_for(app, request, caller).await,
         },
     };
     let mut out = serde_json::to_vec(&answer).expect("answers serialize");
@@ -129,19 +145,33 @@ async fn answer(mut stream: UnixStream, manager: &SessionManager) -> std::io::Re
     stream.shutdown().await
 }
 
-
-async fn token_for(manager: &SessionManager, session: &str, pid: Option<i32>) -> Answer {
-    match tokio::time::timeout(ANSWER_TIMEOUT, manager.access_token(session)).await {
-        Ok(Ok(token)) => {
-            tracing::info!(session, peer_pid = ?pid, expires_at = ?token.expires_at, "access token handed to a local program");
-            Answer::Ok(Granted {
-                session: token.session,
-                access_token: token.token.expose_secret().to_owned(),
-                expires_at: token.expires_at,
-            })
-        }
+async fn token_for(app: &AppHandle, request: Request, caller: Caller) -> Answer {
+    let session = match (&request.session, &request.git_host) {
+        (Some(session), _) => session.clone(),
+        (None, Some(host)) => match app.state::<Shell>().settings().git_session(host) {
+            Some(session) => session.to_owned(),
+            None => return Answer::Error(ErrorInfo {
+                kind: ErrorKind::UnknownSession,
+                message: format!("No session is set up for git at {host}: add the host to a session's Git hosts in Session Keeper."),
+            }),
+        },
+        (None, None) => return refusal("Name a session."),
+    };
+    let wanted = TokenRequest {
+        min_valid: Duration::from_secs(request.min_valid),
+        id_token: request.id_token,
+        audience: request.audience.filter(|a| !a.is_empty()),
+        scope: request.scope.filter(|s| !s.is_empty()),
+        program: String::new(),
+    };
+    match tokio::time::timeout(ANSWER_TIMEOUT + broker::CONSENT_TIMEOUT, broker::hand_out(app, &session, wanted, caller)).await {
+        Ok(Ok(token)) => Answer::Ok(Granted {
+            session: token.session,
+            access_token: token.token.expose_secret().to_owned(),
+            expires_at: token.expires_at,
+        }),
         Ok(Err(err)) => {
-            tracing::info!(session, peer_pid = ?pid, kind = ?err.kind(), "token request refused");
+            tracing::info!(session, peer_pid = ?caller.pid, kind = ?err.kind(), "token request refused");
             Answer::Error(err.info())
         }
         Err(_) => Answer::Error(ErrorInfo {
@@ -199,78 +229,118 @@ fn render(granted: &Granted, format: Format) -> String {
     }
 }
 
-const USAGE: &str = "Usage: session-keeper token <session> [--format raw|json|exec-credential]
+const USAGE: &str = "Usage: session-keeper token <session> [options]
 
-Prints a fresh access token of a signed-in session, taken from the running Session Keeper app.
-Exit status: 0 printed, 1 the app refused (not signed in, no such session, provider down),
+Prints a fresh token of a signed-in session, taken from the running Session Keeper app. The first
+time a program asks for a session's token, Session Keeper asks you (Allow once, Always allow, Deny).
+
+Options:
+  -t, --min-valid SECONDS   refresh first unless the token stays valid this long
+      --id-token            the ID token instead of the access token
+      --audience AUDIENCE   a token for another audience (RFC 8693 token exchange; the provider
+                            must offer it)
+      --scope SCOPE         with --audience: the scope of the exchanged token
+  -o, --format FORMAT       raw (default), json or exec-credential (kubectl)
+
+Exit status: 0 printed, 1 the app refused (not signed in, no such session, denied, provider down),
 2 wrong usage, 3 Session Keeper is not running.";
 
-/// Runs `session-keeper token …` (the arguments after `token`) and returns the exit status.
-pub fn run_cli(args: &[String]) -> i32 {
-    let mut session = None;
+/// What `session-keeper token …` was asked.
+#[derive(Debug)]
+struct Options {
+    request: Request,
+    format: Format,
+}
+
+fn parse(args: &[String]) -> Result<Option<Options>, String> {
+    let mut request = Request::default();
     let mut format = Format::Raw;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
-        let value = match arg.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return 0;
-            }
-            "--format" | "-o" => args.next().map(String::as_str),
-            other if other.starts_with("--format=") => Some(&other["--format=".len()..]),
-            other if other.starts_with('-') => {
-                eprintln!("session-keeper token: unknown option {other}\n\n{USAGE}");
-                return 2;
-            }
-            other => {
-                if session.replace(other.to_owned()).is_some() {
-                    eprintln!("session-keeper token: give one session\n\n{USAGE}");
-                    return 2;
-                }
-                continue;
-            }
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value.to_owned())),
+            _ => (arg.as_str(), None),
         };
-        match value.map(str::parse::<Format>) {
-            Some(Ok(parsed)) => format = parsed,
-            Some(Err(problem)) => {
-                eprintln!("session-keeper token: {problem}");
-                return 2;
+        let mut value = |what: &str| inline.clone().or_else(|| args.next().cloned()).ok_or_else(|| format!("{what} needs a value"));
+        match name {
+            "-h" | "--help" => return Ok(None),
+            "-o" | "--format" => format = value("--format")?.parse()?,
+            "-t" | "--min-valid" => {
+                let seconds = value("--min-valid")?;
+                request.min_valid = seconds.parse().map_err(|_| format!("--min-valid takes whole seconds, not \"{seconds}\""))?;
             }
-            None => {
-                eprintln!("session-keeper token: --format needs a value\n\n{USAGE}");
-                return 2;
+            "--id-token" => request.id_token = true,
+            "--aud" | "--audience" => request.audience = Some(value("--audience")?),
+            "--scope" => request.scope = Some(value("--scope")?),
+            other if other.starts_with('-') => return Err(format!("unknown option {other}")),
+            other => {
+                if request.session.replace(other.to_owned()).is_some() {
+                    return Err("give one session".into());
+                }
             }
         }
     }
-    let Some(session) = session else {
-        eprintln!("{USAGE}");
-        return 2;
+    if request.session.is_none() {
+        return Err("name a session".into());
+    }
+    if request.scope.is_some() && request.audience.is_none() {
+        return Err("--scope goes with --audience (a narrower token is made by token exchange)".into());
+    }
+    if request.id_token && request.audience.is_some() {
+        return Err("--id-token and --audience exclude each other".into());
+    }
+    Ok(Some(Options { request, format }))
+}
+
+/// Runs `session-keeper token …` (the arguments after `token`) and returns the exit status.
+pub fn run_cli(args: &[String]) -> i32 {
+    let options = match parse(args) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{USAGE}");
+            return 0;
+        }
+        Err(problem) => {
+            eprintln!("session-keeper token: {problem}\n\n{USAGE}");
+            return 2;
+        }
     };
-    let path = socket_path();
-    match request(&path, &session) {
-        Ok(Answer::Ok(granted)) => {
-            println!("{}", render(&granted, format));
+    match ask_app(&options.request, "session-keeper token") {
+        Ok(granted) => {
+            println!("{}", render(&granted, options.format));
             0
         }
+        Err(status) => status,
+    }
+}
+
+/// Sends `request` to the app; on failure says why on stderr (prefixed with `who`) and gives the exit
+/// status: 1 refused, 3 not running.
+fn ask_app(request: &Request, who: &str) -> Result<Granted, i32> {
+    let path = socket_path();
+    match send(&path, request) {
+        Ok(Answer::Ok(granted)) => Ok(granted),
         Ok(Answer::Error(info)) => {
-            eprintln!("session-keeper token: {}", info.message);
-            1
+            eprintln!("{who}: {}", info.message);
+            Err(1)
         }
         Err(err) if matches!(err.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
-            eprintln!("session-keeper token: Session Keeper is not running (nothing listens at {}). Start it, then try again.", path.display());
-            3
+            eprintln!("{who}: Session Keeper is not running (nothing listens at {}). Start it, then try again.", path.display());
+            Err(3)
         }
         Err(err) => {
-            eprintln!("session-keeper token: could not ask Session Keeper at {} ({err}).", path.display());
-            3
+            eprintln!("{who}: could not ask Session Keeper at {} ({err}).", path.display());
+            Err(3)
         }
     }
 }
 
-fn request(path: &Path, session: &str) -> std::io::Result<Answer> {
+fn send(path: &Path, request: &Request) -> std::io::Result<Answer> {
     let mut stream = std::os::unix::net::UnixStream::connect(path)?;
-    stream.set_read_timeout(Some(ANSWER_TIMEOUT + Duration::from_secs(5)))?;
-    stream.write_all(format!("{}\n", json!({ "session": session })).as_bytes())?;
+    stream.set_read_timeout(Some(ANSWER_TIMEOUT + broker::CONSENT_TIMEOUT + Duration::from_secs(5)))?;
+    let mut line = serde_json::to_vec(request).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line)?;
     let mut line = String::new();
     std::io::BufReader::new(stream).read_line(&mut line)?;
     if line.is_empty() {
@@ -278,6 +348,77 @@ fn request(path: &Path, session: &str) -> std::io::Result<Answer> {
     }
     serde_json::from_str(&line).map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err))
 }
+
+const GIT_USAGE: &str = "Usage: session-keeper git-credential [--session NAME] get|store|erase
+
+A git credential helper: git asks it for the credentials of an HTTPS host, and it answers with the
+access token of the session the host is mapped to (Git hosts on the session's card), as the password
+of the user \"oauth2\". Set it up with:
+  git config --global credential.https://git.example.com.helper \"/path/to/session-keeper git-credential\"
+store and erase do nothing: the token is Session Keeper's, refreshed by it, and never stored by git.";
+
+/// Runs `session-keeper git-credential …` (git's credential helper protocol: attributes on stdin,
+/// `get` answers `username` and `password`) and returns the exit status.
+pub fn run_git_credential(args: &[String], input: impl std::io::BufRead, mut out: impl std::io::Write) -> i32 {
+    let mut session = None;
+    let mut operation = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => {
+                println!("{GIT_USAGE}");
+                return 0;
+            }
+            "--session" => session = args.next().cloned(),
+            other if other.starts_with("--session=") => session = Some(other["--session=".len()..].to_owned()),
+            "get" | "store" | "erase" => operation = Some(arg.clone()),
+            // git adds operations it may invent later; unknown ones are ignored, as git expects.
+            other if !other.starts_with('-') => operation = Some(other.to_owned()),
+            other => {
+                eprintln!("session-keeper git-credential: unknown option {other}\n\n{GIT_USAGE}");
+                return 2;
+            }
+        }
+    }
+    if operation.as_deref() != Some("get") {
+        return 0;
+    }
+    // Attributes, one `key=value` per line, up to a blank line or the end.
+    let mut attributes = std::collections::HashMap::new();
+    for line in input.lines().map_while(Result::ok) {
+        if line.is_empty() {
+            break;
+        }
+        if let Some((key, value)) = line.split_once('=') {
+            attributes.insert(key.to_owned(), value.to_owned());
+        }
+    }
+    if attributes.get("protocol").map(String::as_str) != Some("https") && attributes.get("protocol").map(String::as_str) != Some("http") {
+        return 0;
+    }
+    let Some(host) = attributes.get("host").cloned() else { return 0 };
+    let request = Request {
+        git_host: session.is_none().then(|| host.clone()),
+        session,
+        min_valid: GIT_MIN_VALID.as_secs(),
+        ..Request::default()
+    };
+    match ask_app(&request, "session-keeper git-credential") {
+        Ok(granted) => {
+            let mut answer = format!("username=oauth2\npassword={}\n", granted.access_token);
+            if let Some(expires) = granted.expires_at {
+                answer.push_str(&format!("password_expiry_utc={}\n", expires.timestamp()));
+            }
+            let _ = out.write_all(answer.as_bytes());
+            0
+        }
+        // git goes on to its other helpers or asks the user; the reason is on stderr.
+        Err(_) => 0,
+    }
+}
+
+/// A push or clone of a large repository takes a while: the token git gets lives this long at least.
+const GIT_MIN_VALID: Duration = Duration::from_secs(120);
 
 #[cfg(test)]
 mod tests {
@@ -303,6 +444,36 @@ mod tests {
                    "status":{"token":"tok","expirationTimestamp":"2027-01-15T08:00:00Z"}})
         );
         assert!("yaml".parse::<Format>().is_err());
+    }
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn options_like_oidc_token() {
+        let parsed = parse(&args("work -t 300 --format json")).unwrap().unwrap();
+        assert_eq!(parsed.request.session.as_deref(), Some("work"));
+        assert_eq!((parsed.request.min_valid, parsed.format), (300, Format::Json));
+        let parsed = parse(&args("work --audience=https://api.example --scope read")).unwrap().unwrap();
+        assert_eq!(parsed.request.audience.as_deref(), Some("https://api.example"));
+        assert_eq!(parsed.request.scope.as_deref(), Some("read"));
+        assert!(parse(&args("work --id-token")).unwrap().unwrap().request.id_token);
+        assert!(parse(&args("--help")).unwrap().is_none());
+        assert!(parse(&args("work -t soon")).unwrap_err().contains("whole seconds"));
+        assert!(parse(&args("work --scope read")).unwrap_err().contains("--audience"));
+        assert!(parse(&args("work --id-token --aud x")).unwrap_err().contains("exclude"));
+        assert!(parse(&args("work -t")).unwrap_err().contains("needs a value"));
+    }
+
+    #[test]
+    fn git_credential_answers_only_get_for_web_hosts_and_stays_quiet_otherwise() {
+        let mut out = Vec::new();
+        assert_eq!(run_git_credential(&args("store"), "protocol=https\nhost=x\n".as_bytes(), &mut out), 0);
+        assert_eq!(run_git_credential(&args("erase"), "protocol=https\nhost=x\n".as_bytes(), &mut out), 0);
+        assert_eq!(run_git_credential(&args("get"), "protocol=ssh\nhost=x\n".as_bytes(), &mut out), 0);
+        assert_eq!(run_git_credential(&args("--bogus get"), "".as_bytes(), &mut out), 2);
+        assert!(out.is_empty(), "nothing said to git");
     }
 
     #[test]

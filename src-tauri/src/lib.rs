@@ -4,7 +4,9 @@
 //! core, the core decides and acts, and every change comes back as one `session-changed` event that
 //! the page renders. The shell owns windows, notifications and settings; it never sees a token.
 
+mod broker;
 mod commands;
+mod dbus;
 mod error;
 pub mod helper;
 mod logs;
@@ -42,6 +44,8 @@ pub struct Shell {
     notices: Mutex<notices::NoticeBook>,
     warnings: Mutex<Vec<String>>,
     windows: windows::ProviderWindows,
+    /// Questions to the user whether a program may have a token.
+    consent: broker::Consent,
     sign_in_web_data: PathBuf,
     /// Started by the login autostart entry: the window stays hidden until asked for.
     background: bool,
@@ -115,6 +119,7 @@ async fn start(app: &AppHandle) -> std::result::Result<Shell, Box<dyn std::error
         notices: Mutex::new(notices::NoticeBook::default()),
         warnings: Mutex::new(warnings),
         windows: windows::ProviderWindows::default(),
+        consent: broker::Consent::default(),
         sign_in_web_data: data.join("sign-in-web-data"),
         background: std::env::args().any(|arg| arg == BACKGROUND_ARG),
     })
@@ -204,8 +209,9 @@ where
     }
 }
 
-/// "Sign in again" on a notification: bring the dashboard forward and open the sign-in window.
-fn sign_in_from_notification(app: AppHandle, id: String) {
+/// "Sign in again" on a notification (or a program's D-Bus `SignIn()`): bring the dashboard forward
+/// and open the sign-in window.
+pub(crate) fn sign_in_from_notification(app: AppHandle, id: String) {
     show_main_window(&app);
     tauri::async_runtime::spawn(async move {
         if let Err(error) = windows::start_sign_in(&app, &id).await {
@@ -239,7 +245,6 @@ pub fn run() {
             }
             let shell = tauri::async_runtime::block_on(start(&handle))?;
             let sessions = tauri::async_runtime::block_on(shell.manager.snapshots()).unwrap_or_default();
-            let manager = shell.manager.clone();
             let background = shell.background;
             app.manage(shell);
             if let Err(err) = tray::create(&handle, &sessions) {
@@ -250,11 +255,13 @@ pub fn run() {
             tauri::async_runtime::spawn(forward_events(handle.clone()));
             tauri::async_runtime::spawn(tick_tray(handle.clone()));
             tauri::async_runtime::spawn(quit_on_signals(handle.clone()));
+            let helper_app = handle.clone();
             tauri::async_runtime::spawn(async move {
-                if let Err(err) = helper::serve(manager, helper::socket_path()).await {
+                if let Err(err) = helper::serve(helper_app, helper::socket_path()).await {
                     tracing::warn!(error = %err, "token helper not available");
                 }
             });
+            tauri::async_runtime::spawn(dbus::serve(handle.clone()));
             if !background {
                 // The page shows the window once it has painted; if it never says so, show it
                 // anyway rather than leave an invisible app.
@@ -301,6 +308,9 @@ pub fn run() {
             commands::save_settings,
             commands::set_session_notifications,
             commands::set_launch_at_login,
+            commands::answer_consent,
+            commands::forget_program,
+            commands::set_git_hosts,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
         .expect("Session Keeper could not start its window system");

@@ -7,5 +7,9 @@ fn main() {
     if args.first().map(String::as_str) == Some("token") {
         std::process::exit(session_keeper::helper::run_cli(&args[1..]));
     }
+    // `session-keeper git-credential get` is git's credential helper, also a client of the running app.
+    if args.first().map(String::as_str) == Some("git-credential") {
+        std::process::exit(session_keeper::helper::run_git_credential(&args[1..], std::io::stdin().lock(), std::io::stdout().lock()));
+    }
     session_keeper::run();
 }

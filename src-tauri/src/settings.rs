@@ -4,7 +4,7 @@
 //! is precious (tokens are in the keychain, sessions in the core's atomically written file): a file
 //! that cannot be read is moved aside, the defaults apply and the page says so.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +39,14 @@ pub struct Settings {
     pub muted_sessions: BTreeSet<String>,
     /// Sign in without keeping the provider's cookies (a fresh private web context each time).
     pub ephemeral_sign_in: bool,
+    /// Ask before a program (over D-Bus or the token helper) gets a session's token for the first
+    /// time. Default: true.
+    pub ask_before_hand_out: bool,
+    /// Programs the user allowed for good ("Always allow"): session name -> executables.
+    pub allowed_programs: BTreeMap<String, BTreeSet<String>>,
+    /// `git credential` hosts and the session whose token they get: host (as git names it, with a
+    /// port if any) -> session name.
+    pub git_hosts: BTreeMap<String, String>,
 }
 
 impl Default for Settings {
@@ -52,6 +60,9 @@ impl Default for Settings {
             notifications: true,
             muted_sessions: BTreeSet::new(),
             ephemeral_sign_in: false,
+            ask_before_hand_out: true,
+            allowed_programs: BTreeMap::new(),
+            git_hosts: BTreeMap::new(),
         }
     }
 }
@@ -70,6 +81,16 @@ impl Settings {
         policy.refresh.lead_time = Duration::from_secs(self.lead_time_seconds);
         policy.refresh.validation_max_age = Duration::from_secs(self.validation_max_age_seconds);
         policy
+    }
+
+    /// Whether `program` may have `session`'s tokens without asking.
+    pub fn allows(&self, session: &str, program: &str) -> bool {
+        !self.ask_before_hand_out || self.allowed_programs.get(session).is_some_and(|programs| programs.contains(program))
+    }
+
+    /// The session whose token `git` gets for `host`.
+    pub fn git_session(&self, host: &str) -> Option<&str> {
+        self.git_hosts.get(&host.to_ascii_lowercase()).map(String::as_str)
     }
 
     /// Whether notifications for `session` are wanted.
@@ -175,6 +196,21 @@ mod tests {
         assert!(never.validate().is_err());
         let quick = Settings { validation_max_age_seconds: 1, ..Settings::default() };
         assert_eq!(quick.policy(&Policy::default()).refresh.validation_max_age, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn consent_is_per_session_and_program_and_can_be_turned_off() {
+        let mut settings = Settings::default();
+        assert!(!settings.allows("work", "/usr/bin/git"), "asked by default");
+        settings.allowed_programs.entry("work".into()).or_default().insert("/usr/bin/git".into());
+        assert!(settings.allows("work", "/usr/bin/git"));
+        assert!(!settings.allows("home", "/usr/bin/git"), "per session");
+        assert!(!settings.allows("work", "/usr/bin/curl"), "per program");
+        settings.ask_before_hand_out = false;
+        assert!(settings.allows("home", "/usr/bin/curl"));
+        settings.git_hosts.insert("git.example.com:8443".into(), "work".into());
+        assert_eq!(settings.git_session("GIT.example.com:8443"), Some("work"));
+        assert_eq!(settings.git_session("git.example.com"), None);
     }
 
     #[test]

@@ -1,0 +1,305 @@
+//! Handing tokens to the user's other programs, for the token helper's socket and the D-Bus service
+//! alike: who asks (the caller's uid and executable, from the kernel), whether the user allows it
+//! (consent per session and program, asked once with Allow once / Always allow / Deny), and the
+//! hand-out itself, recorded in the session's history with the program's path (never the token).
+//!
+//! A question stands for at most [`CONSENT_TIMEOUT`]: a caller nobody answers gets a clear error,
+//! never a hang. Several requests of one program for one session share one question. The question
+//! is a desktop notification with the three actions and, at the same time, a row on the session's
+//! card, so it can be answered where the desktop's notifications have no actions.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use session_core::{AccessToken, Error as CoreError, TokenRequest};
+use tauri::{AppHandle, Emitter, Manager};
+use tokio::sync::watch;
+
+use crate::Shell;
+
+/// How long a consent question waits for an answer.
+pub const CONSENT_TIMEOUT: Duration = Duration::from_secs(45);
+/// The page event listing the questions that wait for an answer.
+pub const CONSENT_CHANGED: &str = "consent-changed";
+
+/// Who asks, as the kernel tells it (`SO_PEERCRED` on the socket, the bus daemon on D-Bus).
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    /// The caller's user id.
+    pub uid: u32,
+    /// The caller's process id, when known.
+    pub pid: Option<u32>,
+}
+
+impl Caller {
+    /// Whether the caller runs as the same user as the app.
+    pub fn is_same_user(&self) -> bool {
+        self.uid == rustix::process::geteuid().as_raw()
+    }
+}
+
+/// A user's answer to a consent question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Answer {
+    /// This request only.
+    AllowOnce,
+    /// This and every later request of the program for the session.
+    Always,
+    /// Not this request.
+    Deny,
+}
+
+impl Answer {
+    /// The notification action key of this answer.
+    pub fn action(self) -> &'static str {
+        match self {
+            Answer::AllowOnce => "allow-once",
+            Answer::Always => "always",
+            Answer::Deny => "deny",
+        }
+    }
+
+    fn from_action(action: &str) -> Option<Answer> {
+        [Answer::AllowOnce, Answer::Always, Answer::Deny].into_iter().find(|answer| answer.action() == action)
+    }
+}
+
+/// A question waiting for the user, as the page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Question {
+    /// The session asked for.
+    pub session: String,
+    /// The executable that asks.
+    pub program: String,
+}
+
+/// The questions that wait for an answer, one per session and program.
+#[derive(Default)]
+pub struct Consent {
+    waiting: Mutex<HashMap<(String, String), watch::Sender<Option<Answer>>>>,
+}
+
+impl Consent {
+    /// The questions now waiting, for the page.
+    pub fn questions(&self) -> Vec<Question> {
+        let waiting = self.waiting.lock().expect("consent poisoned");
+        let mut questions: Vec<Question> =
+            waiting.keys().map(|(session, program)| Question { session: session.clone(), program: program.clone() }).collect();
+        questions.sort_by(|a, b| (&a.session, &a.program).cmp(&(&b.session, &b.program)));
+        questions
+    }
+
+    /// Answers the question about `program` and `session`, if it still waits. Returns whether it did.
+    pub fn answer(&self, session: &str, program: &str, answer: Answer) -> bool {
+        let waiting = self.waiting.lock().expect("consent poisoned");
+        match waiting.get(&(session.to_owned(), program.to_owned())) {
+            Some(sender) => {
+                sender.send_replace(Some(answer));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The executable behind `pid`: the program that asked. When that is this app's own binary (the
+/// token helper or the git credential helper, which only forward), the program that ran it is named
+/// instead, so consent is given to `git` or `kubectl`, not to the helper; a shell that only ran the
+/// helper's command line (`sh -c "session-keeper git-credential get"`, as git runs helpers) is
+/// passed over the same way. An interactive shell or a script is named: it is what asked.
+pub fn program_of(pid: Option<u32>) -> String {
+    let Some(mut pid) = pid else { return "an unknown program".into() };
+    let own = std::env::current_exe().ok();
+    let mut forwarded = false;
+    for _ in 0..6 {
+        let exe = match std::fs::read_link(format!("/proc/{pid}/exe")) {
+            Ok(exe) => exe,
+            Err(_) => return format!("process {pid}"),
+        };
+        let passes_on = Some(&exe) == own.as_ref() || (forwarded && runs_a_command_line(pid));
+        if !passes_on {
+            return exe.display().to_string();
+        }
+        forwarded = true;
+        match parent_of(pid) {
+            Some(parent) if parent > 1 => pid = parent,
+            _ => return exe.display().to_string(),
+        }
+    }
+    format!("process {pid}")
+}
+
+/// Whether `pid` is a shell running one command line (`sh -c …`).
+fn runs_a_command_line(pid: u32) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    let mut args = cmdline.split(|byte| *byte == 0);
+    let shell = args.next().map(|arg0| String::from_utf8_lossy(arg0).rsplit('/').next().unwrap_or_default().trim_start_matches('-').to_owned());
+    matches!(shell.as_deref(), Some("sh" | "dash" | "bash" | "zsh")) && args.next() == Some(b"-c".as_slice())
+}
+
+/// The parent process id, from `/proc/<pid>/stat` (its fourth field, after the command name in
+/// parentheses, which may itself hold spaces and parentheses).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The short name of a program for a notification's title: `/usr/bin/git` -> `git`.
+fn short_name(program: &str) -> String {
+    PathBuf::from(program).file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_else(|| program.to_owned())
+}
+
+/// Hands `session`'s token to `caller` as `request` asks, after the user's consent where needed.
+/// Another user is refused before anything else happens.
+pub async fn hand_out(app: &AppHandle, session: &str, mut request: TokenRequest, caller: Caller) -> Result<AccessToken, CoreError> {
+    if !caller.is_same_user() {
+        tracing::warn!(session, caller_uid = caller.uid, caller_pid = ?caller.pid, "token request from another user refused");
+        return Err(CoreError::ConsentDenied { program: format!("a program of user {}", caller.uid), session: session.to_owned() });
+    }
+    let shell = app.state::<Shell>();
+    // An unknown or signed-out session is said at once, without a question.
+    let snapshot = shell.manager.snapshot(session).await?;
+    if !snapshot.signed_in {
+        return Err(CoreError::NotSignedIn(session.to_owned()));
+    }
+    let program = program_of(caller.pid);
+    if !shell.settings().allows(session, &program) {
+        match ask(app, session, &program, caller.pid).await {
+            Some(Answer::AllowOnce) => tracing::info!(session, %program, "allowed once"),
+            Some(Answer::Always) => {
+                tracing::info!(session, %program, "allowed for good");
+                let saved = shell.update_settings(|settings| {
+                    settings.allowed_programs.entry(session.to_owned()).or_default().insert(program.clone());
+                });
+                match saved {
+                    Ok(settings) => drop(app.emit_to("main", "settings-changed", &settings)),
+                    Err(err) => tracing::warn!(error = %err, "the allowed program was not saved; it is allowed until the app quits"),
+                }
+            }
+            Some(Answer::Deny) => {
+                tracing::info!(session, %program, "denied");
+                return Err(CoreError::ConsentDenied { program, session: session.to_owned() });
+            }
+            None => return Err(CoreError::ConsentTimedOut { program, session: session.to_owned(), waited: CONSENT_TIMEOUT }),
+        }
+    }
+    request.program = program;
+    shell.manager.hand_out(session, &request).await
+}
+
+/// Asks the user whether `program` may have `session`'s token, or joins the question already asked.
+/// `None` when nobody answered within [`CONSENT_TIMEOUT`].
+async fn ask(app: &AppHandle, session: &str, program: &str, pid: Option<u32>) -> Option<Answer> {
+    let consent = &app.state::<Shell>().consent;
+    let key = (session.to_owned(), program.to_owned());
+    let (mut answers, new) = {
+        let mut waiting = consent.waiting.lock().expect("consent poisoned");
+        match waiting.get(&key) {
+            Some(sender) => (sender.subscribe(), false),
+            None => {
+                let (sender, receiver) = watch::channel(None);
+                waiting.insert(key.clone(), sender);
+                (receiver, true)
+            }
+        }
+    };
+    if new {
+        tracing::info!(session, program, ?pid, "asking whether a program may have a token");
+        let _ = app.emit_to("main", CONSENT_CHANGED, consent.questions());
+        notify(app.clone(), session, program, pid);
+        // The first caller closes the question when it is answered or times out, for everyone.
+        let outcome = tokio::time::timeout(CONSENT_TIMEOUT, answers.wait_for(Option::is_some)).await.ok().and_then(|got| got.ok().and_then(|a| *a));
+        consent.waiting.lock().expect("consent poisoned").remove(&key);
+        let _ = app.emit_to("main", CONSENT_CHANGED, consent.questions());
+        if outcome.is_none() {
+            tracing::info!(session, program, "nobody answered the consent question");
+        }
+        return outcome;
+    }
+    tokio::time::timeout(CONSENT_TIMEOUT, answers.wait_for(Option::is_some)).await.ok().and_then(|got| got.ok().and_then(|a| *a))
+}
+
+/// The consent notification: three actions, answered at the desktop's notification server; clicking
+/// the notification itself brings up the window, where the card asks the same question.
+fn notify(app: AppHandle, session: &str, program: &str, pid: Option<u32>) {
+    let summary = format!("Allow {} to use “{session}”?", short_name(program));
+    let process = pid.map(|pid| format!(" (process {pid})")).unwrap_or_default();
+    let body = format!("{program}{process} asks for a token of session “{session}”.");
+    let (session, program) = (session.to_owned(), program.to_owned());
+    let spawned = std::thread::Builder::new().name("consent notification".into()).spawn(move || {
+        let mut notification = notify_rust::Notification::new();
+        notification
+            .appname("Session Keeper")
+            .summary(&summary)
+            .body(&body)
+            .icon("dialog-password")
+            .urgency(notify_rust::Urgency::Critical)
+            .timeout(notify_rust::Timeout::Milliseconds(CONSENT_TIMEOUT.as_millis() as u32))
+            .action(crate::notices::SIGN_IN_ACTION, "Open Session Keeper");
+        for (answer, label) in [(Answer::AllowOnce, "Allow once"), (Answer::Always, "Always allow"), (Answer::Deny, "Deny")] {
+            notification.action(answer.action(), label);
+        }
+        match notification.show() {
+            Ok(handle) => handle.wait_for_action(|action| match Answer::from_action(action) {
+                Some(answer) => {
+                    app.state::<Shell>().consent.answer(&session, &program, answer);
+                }
+                None if action == crate::notices::SIGN_IN_ACTION => crate::show_main_window(&app),
+                None => {}
+            }),
+            Err(err) => tracing::warn!(error = %err, "consent notification not shown; the card asks instead"),
+        }
+    });
+    if let Err(err) = spawned {
+        tracing::warn!(error = %err, "consent notification not shown; the card asks instead");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_program_is_the_caller_or_the_one_that_ran_this_app() {
+        let own = std::process::id();
+        // Asked from this very binary (as the helper is the app's binary), the one that ran it is named.
+        let parent = parent_of(own).unwrap();
+        let parent_exe = std::fs::read_link(format!("/proc/{parent}/exe")).unwrap();
+        assert_eq!(program_of(Some(own)), parent_exe.display().to_string());
+        // Another program is named itself.
+        let mut sleeper = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        assert!(program_of(Some(sleeper.id())).ends_with("/sleep"), "{}", program_of(Some(sleeper.id())));
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
+        assert_eq!(program_of(None), "an unknown program");
+        assert_eq!(program_of(Some(u32::MAX)), format!("process {}", u32::MAX));
+        assert_eq!(short_name("/usr/bin/git"), "git");
+    }
+
+    #[test]
+    fn answers_round_trip_through_their_action_keys() {
+        for answer in [Answer::AllowOnce, Answer::Always, Answer::Deny] {
+            assert_eq!(Answer::from_action(answer.action()), Some(answer));
+        }
+        assert_eq!(Answer::from_action("default"), None);
+    }
+
+    #[tokio::test]
+    async fn a_question_is_answered_once_for_every_caller_waiting_on_it() {
+        let consent = Consent::default();
+        let key = ("work".to_owned(), "/usr/bin/git".to_owned());
+        let (sender, mut first) = watch::channel(None);
+        let mut second = sender.subscribe();
+        consent.waiting.lock().unwrap().insert(key.clone(), sender);
+        assert_eq!(consent.questions(), vec![Question { session: "work".into(), program: "/usr/bin/git".into() }]);
+        assert!(!consent.answer("work", "/usr/bin/curl", Answer::AllowOnce), "no such question");
+        assert!(consent.answer("work", "/usr/bin/git", Answer::Deny));
+        assert_eq!(*first.wait_for(Option::is_some).await.unwrap(), Some(Answer::Deny));
+        assert_eq!(*second.wait_for(Option::is_some).await.unwrap(), Some(Answer::Deny));
+    }
+}
