@@ -2,13 +2,22 @@
 # Runs a command inside a private desktop session: its own D-Bus session bus with an unlocked
 # gnome-keyring (a real Secret Service) and, with --display, Xvfb and dunst (a real notification
 # server). Nothing of the user's own keychain or desktop is touched.
-#   scripts/desktop-session.sh [--display] -- command args...
+#   scripts/desktop-session.sh [--open-bus] [--display] -- command args...
+# --open-bus lets other users' programs onto the private bus (scripts/test-bus.conf), so that a test
+# can check that the app itself refuses them; a normal session bus keeps them out already.
+# With --display, dunst's context menu (`dunstctl context`) picks the action named in the file
+# $DUNST_CHOICE_FILE (two lines: part of the notification's summary, then the action's key), so a
+# test answers a notification with several actions the way a user picks one.
 set -euo pipefail
 
 if [ "${1:-}" != "--inside" ]; then
+  bus=()
+  if [ "${1:-}" = "--open-bus" ]; then
+    bus=(--config-file="$(cd "$(dirname "$0")" && pwd)/test-bus.conf"); shift
+  fi
   # The private bus's dbus-daemons complain that they cannot raise their fd limit and narrate the
   # accessibility bus starting: nothing anyone can act on, so those lines are dropped; all else passes.
-  exec dbus-run-session -- "$0" --inside "$@" 2> >(grep --line-buffered -v -E '^dbus-daemon\[[0-9]+\]: |^SpiRegistry daemon is running' >&2)
+  exec dbus-run-session "${bus[@]}" -- "$0" --inside "$@" 2> >(grep --line-buffered -v -E '^dbus-daemon\[[0-9]+\]: |^SpiRegistry daemon is running' >&2)
 fi
 shift
 display=0
@@ -44,7 +53,20 @@ if [ "$display" = 1 ]; then
   xvfb_pid=$!
   export DISPLAY=":$n"
   for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X$n" ] && break; sleep 0.05; done
-  dunst >"$scratch/dunst.log" 2>&1 &
+  export DUNST_CHOICE_FILE="$scratch/dunst-choice"
+  cat >"$scratch/dunst-choose" <<'CHOOSE'
+#!/bin/sh
+# dunst's dmenu: the menu's lines read "#<label> (<summary>) [<id>,<key>]"; print the one asked for.
+summary=$(sed -n 1p "$DUNST_CHOICE_FILE" 2>/dev/null)
+key=$(sed -n 2p "$DUNST_CHOICE_FILE" 2>/dev/null)
+[ -n "$key" ] || exit 0
+line=$(grep -F -- "($summary" | grep -F -- ",$key]" | head -n 1)
+[ -n "$line" ] && printf '%s\n' "$line" >"$DUNST_CHOICE_FILE.picked"
+printf '%s\n' "$line"
+CHOOSE
+  chmod +x "$scratch/dunst-choose"
+  printf '[global]\n    dmenu = %s\n' "$scratch/dunst-choose" >"$scratch/dunstrc"
+  dunst -config "$scratch/dunstrc" >"$scratch/dunst.log" 2>&1 &
   dunst_pid=$!
 fi
 

@@ -12,7 +12,7 @@ bash scripts/setup.sh
 cargo build --locked -p session-keeper
 # The page's pure formatting (ES module), on the table of cases the tray's Rust test reads too.
 node --test tests/ui
-scripts/desktop-session.sh --display -- cargo test --workspace --locked
+scripts/desktop-session.sh --open-bus --display -- cargo test --workspace --locked
 scripts/desktop-session.sh -- cargo run --quiet --locked -p session-core --example refresh_bench
 # On CI the debug build is done with; dropping it before the release build halves the peak disk use.
 if [ -n "${CI:-}" ]; then rm -rf target/debug; fi

@@ -20,7 +20,7 @@ const PHASES = {
 
 // errors: what failed (red); notes: outcomes worth knowing that are not failures (a sign-out the
 // provider could not revoke), shown as information.
-const state = { ready: false, sessions: new Map(), settings: null, errors: new Map(), notes: new Map(), launchAtLogin: false };
+const state = { ready: false, sessions: new Map(), settings: null, errors: new Map(), notes: new Map(), launchAtLogin: false, questions: [] };
 const $ = (selector, root = document) => root.querySelector(selector);
 // One formatter each, made once: WebKit builds a new ICU formatter for every toLocaleString() call,
 // outside the script heap, and with 20 cards re-rendered on every event that grew the web process
@@ -96,6 +96,7 @@ function fillCard(card, session) {
   else delete errorLine.dataset.kind;
   setText($(".card-note", card), state.notes.get(session.id) ?? "");
   drawTimeline($(".timeline", card), session.history ?? [], Date.now());
+  fillPrograms(card, session);
 
   const show = (action, visible) => {
     const control = $(`[data-action="${action}"]`, card);
@@ -113,6 +114,82 @@ function fillCard(card, session) {
   for (const button of card.querySelectorAll("button[data-action]")) {
     button.setAttribute("aria-describedby", titleId);
   }
+}
+
+const programName = (path) => path.split("/").pop() || path;
+const HANDED_SHOWN = 5;
+
+// Who may have this session's token, who asks now, who had it lately, and the git hosts.
+function fillPrograms(card, session) {
+  const asking = state.questions.filter((q) => q.session === session.id);
+  const consent = $(".card-consent", card);
+  const shown = [...consent.children].map((c) => c.dataset.program).join("\n");
+  if (shown !== asking.map((q) => q.program).join("\n")) {
+    consent.replaceChildren(...asking.map((q) => {
+      const box = document.createElement("div");
+      box.className = "consent";
+      box.dataset.program = q.program;
+      const text = document.createElement("p");
+      text.textContent = `${programName(q.program)} (${q.program}) asks for this session's token.`;
+      const actions = document.createElement("div");
+      actions.className = "consent-actions";
+      for (const [answer, label] of [["allowOnce", "Allow once"], ["always", "Always allow"], ["deny", "Deny"]]) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.dataset.action = "consent";
+        button.dataset.answer = answer;
+        button.textContent = label;
+        if (answer !== "allowOnce") button.className = "quiet";
+        actions.append(button);
+      }
+      box.append(text, actions);
+      return box;
+    }));
+  }
+
+  const handed = (session.history ?? []).filter((m) => m.what === "handed_out").slice(-HANDED_SHOWN).reverse();
+  $(".handed-none", card).hidden = handed.length > 0;
+  const handedList = $(".handed-list", card);
+  const handedKey = handed.map((m) => m.at + m.detail).join();
+  if (handedList.dataset.key !== handedKey) {
+    handedList.dataset.key = handedKey;
+    handedList.replaceChildren(...handed.map((m) => {
+      const item = document.createElement("li");
+      item.textContent = `${timeOfDay.format(new Date(m.at))} · ${programName(m.detail ?? "")}`;
+      item.title = m.detail ?? "";
+      return item;
+    }));
+  }
+
+  const allowed = state.settings?.allowedPrograms?.[session.id] ?? [];
+  const ask = state.settings?.askBeforeHandOut !== false;
+  $(".allowed-title", card).hidden = !ask || allowed.length === 0;
+  const allowedList = $(".allowed-list", card);
+  if (allowedList.dataset.key !== allowed.join("\n") || allowedList.hidden === ask) {
+    allowedList.dataset.key = allowed.join("\n");
+    allowedList.hidden = !ask;
+    allowedList.replaceChildren(...allowed.map((program) => {
+      const item = document.createElement("li");
+      item.dataset.program = program;
+      const name = document.createElement("span");
+      name.textContent = program;
+      const revoke = document.createElement("button");
+      revoke.type = "button";
+      revoke.className = "quiet";
+      revoke.dataset.action = "forget-program";
+      revoke.textContent = "Ask again";
+      revoke.setAttribute("aria-label", `Ask again before ${programName(program)} gets a token`);
+      item.append(name, revoke);
+      return item;
+    }));
+  }
+  const hosts = Object.entries(state.settings?.gitHosts ?? {}).filter(([, id]) => id === session.id).map(([host]) => host).join(", ");
+  const input = $(".git-form input", card);
+  if (document.activeElement !== input && input.dataset.saved !== hosts) {
+    input.value = hosts;
+    input.dataset.saved = hosts;
+  }
+  if (asking.length) $(".card-programs", card).open = true;
 }
 
 function setDeadline(element, iso) {
@@ -230,6 +307,20 @@ function wireCard(card, id) {
         }
         break;
       }
+      case "consent": {
+        const program = button.closest(".consent").dataset.program;
+        await run(id, button, "answer_consent", { id, program, answer: button.dataset.answer });
+        break;
+      }
+      case "forget-program": {
+        const program = button.closest("li").dataset.program;
+        const settings = await run(id, button, "forget_program", { id, program });
+        if (settings) {
+          applySettings(settings);
+          announce(`${programName(program)} will be asked again.`);
+        }
+        break;
+      }
       case "remove":
         // Resolves to null on success, undefined on failure (the card then shows why).
         if ((await run(id, button, "remove_session", { id })) !== undefined) {
@@ -238,6 +329,16 @@ function wireCard(card, id) {
           announce(`${id} removed.`);
         }
         break;
+    }
+  });
+  $(".git-form", card).addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = event.target.elements.gitHosts;
+    const hosts = input.value.split(",").map((h) => h.trim()).filter(Boolean);
+    const settings = await run(id, event.submitter, "set_git_hosts", { id, hosts });
+    if (settings) {
+      applySettings(settings);
+      announce(hosts.length ? `git gets ${id}'s token at ${hosts.join(", ")}.` : `git gets no token from ${id}.`);
     }
   });
   card.addEventListener("change", async (event) => {
@@ -425,6 +526,7 @@ function fillSettingsForm(settings) {
   form.elements.validationMaxAgeSeconds.value = settings.validationMaxAgeSeconds;
   form.elements.notifications.checked = settings.notifications;
   form.elements.ephemeralSignIn.checked = settings.ephemeralSignIn;
+  form.elements.askBeforeHandOut.checked = settings.askBeforeHandOut;
   form.elements.launchAtLogin.checked = state.launchAtLogin;
   $("#period-label").hidden = form.elements.periodic.value !== "custom";
 }
@@ -454,6 +556,7 @@ function wireSettingsDialog() {
       validationMaxAgeSeconds: Number(e.validationMaxAgeSeconds.value),
       notifications: e.notifications.checked,
       ephemeralSignIn: e.ephemeralSignIn.checked,
+      askBeforeHandOut: e.askBeforeHandOut.checked,
     };
     if (!Number.isInteger(settings.leadTimeSeconds) || !Number.isInteger(settings.validationMaxAgeSeconds) || (typeof periodic === "number" && !(periodic >= 1000))) {
       $("#settings-error").textContent = "Use whole numbers of seconds: a lead time of 0 to 3600, a re-check interval of 1 or more, a period of at least 1.";
@@ -490,6 +593,14 @@ async function start() {
     render();
   });
   await listen("settings-changed", ({ payload }) => applySettings(payload));
+  await listen("consent-changed", ({ payload }) => {
+    const before = new Set(state.questions.map((q) => `${q.session}\n${q.program}`));
+    state.questions = payload;
+    for (const q of payload) {
+      if (!before.has(`${q.session}\n${q.program}`)) announce(`${programName(q.program)} asks for ${q.session}'s token.`);
+    }
+    render();
+  });
   await listen("sign-in-finished", ({ payload }) => {
     if (payload.error) {
       state.errors.set(payload.id, payload.error);
@@ -504,6 +615,7 @@ async function start() {
     const initial = await invoke("get_app_state");
     state.settings = initial.settings;
     state.launchAtLogin = initial.launchAtLogin;
+    state.questions = initial.questions ?? [];
     state.sessions = new Map(initial.sessions.map((s) => [s.id, s]));
     state.ready = true;
     render();

@@ -214,6 +214,7 @@ impl SessionObject {
     /// A valid access token, refreshed first unless it stays valid `min_valid_seconds` more, and
     /// how many seconds it lives (0 when the provider did not say). Asks the user the first time a
     /// program asks.
+    #[zbus(out_args("token", "expires_in"))]
     async fn get_access_token(
         &self,
         min_valid_seconds: u32,
@@ -231,6 +232,7 @@ impl SessionObject {
 
     /// Makes sure the session's credentials are valid (refreshing if due) without handing out a
     /// token, and says for how many seconds; fails with `SignInRequired` when only signing in helps.
+    #[zbus(out_args("expires_in"))]
     async fn ensure_credentials(&self, #[zbus(header)] header: Header<'_>, #[zbus(connection)] connection: &zbus::Connection) -> Result<i32, SessionError> {
         self.caller(&header, connection).await?;
         let (app, session) = (self.app.clone(), self.snapshot.id.to_string());

@@ -4,6 +4,7 @@
 
 use session_keeper_testkit as support;
 
+mod forge;
 mod harness;
 
 use std::sync::Arc;
@@ -489,6 +490,11 @@ async fn tray_single_instance_token_helper_autostart_and_logs_without_tokens() {
     assert_eq!((code, out.as_str()), (3, ""), "{err}");
     assert!(err.contains("Session Keeper is not running"), "{err}");
 
+    // This user turned off the question before a program gets a token (Settings), as a settings file
+    // of an earlier run says: the helper answers without asking (the questions are tested in
+    // `other_programs_get_tokens_over_dbus_the_helper_and_git_with_the_users_consent`).
+    std::fs::create_dir_all(driver.app_data()).unwrap();
+    std::fs::write(driver.app_data().join("settings.json"), r#"{"settings":{"askBeforeHandOut":false}}"#).unwrap();
     let app = driver.launch().await;
     app.wait_badge("Demo", "Signed out").await;
     let (code, out, err) = driver.run_binary(&["token", "Demo"]);
@@ -652,7 +658,7 @@ sys.exit("closed without an answer" if not answer else f"answered: {answer.decod
     for line in logs.lines() {
         serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
     }
-    for fact in ["Session Keeper starting", "session changed", "access token handed to a local program", "window closed to the tray", "second launch", "signed out", "Session Keeper quitting"] {
+    for fact in ["Session Keeper starting", "session changed", "token handed to a program", "window closed to the tray", "second launch", "signed out", "Session Keeper quitting"] {
         assert!(logs.contains(fact), "the logs lack {fact:?}");
     }
     if running_as_root() {
@@ -897,4 +903,249 @@ async fn dark_presets_issuer_fix_and_a_sign_out_notice() {
     app.check_state("signed-out-notice").await;
     assert!(keychain_tokens("work").await.is_none(), "nothing left in the keychain");
     owned.quit().await;
+}
+
+/// Runs a blocking command off the async runtime: (exit status, stdout, stderr).
+async fn output_of(mut command: std::process::Command) -> (i32, String, String) {
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// `GetAccessToken(min_valid)` on `session`'s object through `gdbus` (or a copy of it), as any
+/// desktop program would call it.
+fn get_access_token(driver: &Driver, gdbus: &std::path::Path, session: &str, min_valid: u32) -> std::process::Command {
+    let mut command = driver.command(gdbus);
+    command.args(["call", "--session", "--dest", "dev.sessionkeeper.desktop", "--object-path"]);
+    command.arg(format!("/dev/sessionkeeper/desktop/sessions/{session}"));
+    command.args(["--method", "dev.sessionkeeper.desktop.Session.GetAccessToken", &min_valid.to_string()]);
+    command
+}
+
+/// `('token', 3599)` -> the token and its lifetime.
+fn token_reply(out: &str) -> (String, i64) {
+    let inner = out.trim().trim_start_matches("('").trim_end_matches(')');
+    let (token, seconds) = inner.split_once("', ").unwrap_or_else(|| panic!("not a token reply: {out}"));
+    (token.to_owned(), seconds.trim().parse().unwrap())
+}
+
+async fn accepted_by_provider(idp: &Idp, token: &str) -> bool {
+    reqwest::Client::new().get(format!("{}/me", idp.base())).bearer_auth(token).send().await.unwrap().status() == 200
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_programs_get_tokens_over_dbus_the_helper_and_git_with_the_users_consent() {
+    let _serial = SERIAL.lock().await;
+    let idp = Idp::start(Ttls::default());
+    let watch = NotificationWatch::start();
+    let driver = Driver::start("broker", &[("SESSION_KEEPER_DEMO_ISSUER", &idp.issuer)]);
+    let app = driver.launch().await;
+    app.wait_badge("Demo", "Signed out").await;
+    let gdbus = std::path::PathBuf::from("/usr/bin/gdbus");
+
+    // The service is on the bus as another program sees it: its interface is the one documented.
+    let mut introspect = driver.command(&gdbus);
+    introspect.args(["introspect", "--session", "--xml", "--dest", "dev.sessionkeeper.desktop", "--object-path", "/dev/sessionkeeper/desktop/sessions/Demo"]);
+    let (code, xml, err) = output_of(introspect).await;
+    assert_eq!(code, 0, "{err}");
+    // What the app publishes is kept beside the screenshots, to copy over the documented file when the
+    // interface changes on purpose.
+    std::fs::write(harness::artifacts().join("dev.sessionkeeper.desktop.Session.xml"), &xml).unwrap();
+    let documented = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/dev.sessionkeeper.desktop.Session.xml")).unwrap_or_default();
+    let interface = |text: &str| -> String {
+        let Some(start) = text.find("<interface name=\"dev.sessionkeeper.desktop.Session\">") else { return String::new() };
+        let end = start + text[start..].find("</interface>").unwrap();
+        let mut body = text[start..end].to_owned();
+        while let Some(open) = body.find("<!--") {
+            let close = open + body[open..].find("-->").map_or(body.len() - open, |at| at + 3);
+            body.replace_range(open..close, "");
+        }
+        body.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n")
+    };
+    assert_eq!(interface(&xml), interface(&documented), "docs/dev.sessionkeeper.desktop.Session.xml is not what the app publishes");
+    // Signed out: attention needed, and a typed error that says to sign in.
+    let mut managed = driver.command(&gdbus);
+    managed.args(["call", "--session", "--dest", "dev.sessionkeeper.desktop", "--object-path", "/dev/sessionkeeper/desktop", "--method", "org.freedesktop.DBus.ObjectManager.GetManagedObjects"]);
+    let (_, objects, _) = output_of(managed).await;
+    assert!(objects.contains("'Phase': <'signed_out'>") && objects.contains("'AttentionNeeded': <true>"), "{objects}");
+    let (code, _, err) = output_of(get_access_token(&driver, &gdbus, "Demo", 0)).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("dev.sessionkeeper.desktop.Error.SignInRequired") && err.contains("sign in first"), "{err}");
+
+    // A property change is signalled: PropertiesChanged with the new phase when the user signs in.
+    let mut monitor = driver.command(&gdbus);
+    monitor.args(["monitor", "--session", "--dest", "dev.sessionkeeper.desktop"]).stdout(std::process::Stdio::piped());
+    let mut monitor = monitor.spawn().unwrap();
+    let monitored = Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = monitored.clone();
+    let monitor_out = monitor.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(monitor_out).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
+    sign_in(&app, "Demo", "alice", None).await;
+    let signed_in = tokio::time::Instant::now();
+    eventually("PropertiesChanged with the active phase", || async {
+        let seen = monitored.lock().unwrap().clone();
+        (seen.contains("org.freedesktop.DBus.Properties.PropertiesChanged") && seen.contains("'Phase': <'active'>")).then_some(())
+    })
+    .await;
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+
+    // 1. The first request of a program asks the user; Deny refuses it with a typed error.
+    let consent = "Allow gdbus to use “Demo”?";
+    let asking = tokio::spawn(output_of(get_access_token(&driver, &gdbus, "Demo", 0)));
+    watch.wait_for_count(consent, 1).await;
+    // The card asks the same question.
+    app.wait_text(&card("Demo", ".consent"), "the question on the card", |t| t.contains("/usr/bin/gdbus")).await;
+    app.screenshot("40-consent-asked").await;
+    app.check_state("consent asked").await;
+    tokio::task::spawn_blocking(move || harness::answer_notification(consent, "deny")).await.unwrap();
+    let (code, _, err) = asking.await.unwrap();
+    assert_eq!(code, 1);
+    assert!(err.contains("dev.sessionkeeper.desktop.Error.Denied") && err.contains("You did not allow /usr/bin/gdbus"), "{err}");
+
+    // 2. Allow once: a token the provider accepts, and the next request asks again.
+    let asking = tokio::spawn(output_of(get_access_token(&driver, &gdbus, "Demo", 0)));
+    watch.wait_for_count(consent, 2).await;
+    tokio::task::spawn_blocking(move || harness::answer_notification(consent, "allow-once")).await.unwrap();
+    let (code, out, err) = asking.await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    let (token, lifetime) = token_reply(&out);
+    assert!(accepted_by_provider(&idp, &token).await, "the provider's userinfo accepts the token");
+    assert!((3500..=3600).contains(&lifetime), "{lifetime}");
+    assert_eq!(token, keychain_tokens("Demo").await.unwrap().access_token.expose_secret(), "the session's own token");
+
+    // 3. Always allow: remembered, listed on the card; the next request is not asked.
+    let asking = tokio::spawn(output_of(get_access_token(&driver, &gdbus, "Demo", 0)));
+    watch.wait_for_count(consent, 3).await;
+    tokio::task::spawn_blocking(move || harness::answer_notification(consent, "always")).await.unwrap();
+    assert_eq!(asking.await.unwrap().0, 0);
+    let (code, _, err) = output_of(get_access_token(&driver, &gdbus, "Demo", 0)).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(watch.count(consent), 3, "an allowed program is not asked again");
+    app.click(&card("Demo", ".card-programs summary")).await;
+    app.wait_text(&card("Demo", ".allowed-list"), "the allowed program", |t| t.contains("/usr/bin/gdbus")).await;
+    app.wait_text(&card("Demo", ".handed-list"), "the hand-outs", |t| t.matches("gdbus").count() >= 3).await;
+    app.screenshot("41-programs").await;
+    app.check_state("programs listed").await;
+
+    // 4. Another program gets its own question.
+    let other = driver.home.join("bin/other-tool");
+    std::fs::create_dir_all(other.parent().unwrap()).unwrap();
+    std::fs::copy(&gdbus, &other).unwrap();
+    let other_consent = "Allow other-tool to use “Demo”?";
+    let asking = tokio::spawn(output_of(get_access_token(&driver, &other, "Demo", 0)));
+    watch.wait_for_count(other_consent, 1).await;
+    tokio::task::spawn_blocking(move || harness::answer_notification(other_consent, "deny")).await.unwrap();
+    assert_eq!(asking.await.unwrap().0, 1);
+
+    // 5. "Ask again" on the card takes the permission back.
+    app.click(&card("Demo", ".allowed-list [data-action=forget-program]")).await;
+    app.wait_text(&card("Demo", ".allowed-list"), "no allowed program", |t| !t.contains("gdbus")).await;
+    let asking = tokio::spawn(output_of(get_access_token(&driver, &gdbus, "Demo", 0)));
+    watch.wait_for_count(consent, 4).await;
+    // Answered on the card this time.
+    app.click(&card("Demo", ".consent [data-answer=always]")).await;
+    assert_eq!(asking.await.unwrap().0, 0);
+
+    // 6. A minimum validity longer than the token's remaining life: one refresh, then the new token.
+    // (A token younger than the 5-s floor between refreshes is as fresh as a refresh would make it and
+    // is handed out as it is; the wait is for that floor to pass, the condition under test.)
+    tokio::time::sleep_until(signed_in + Duration::from_secs(6)).await;
+    let requests = idp.token_requests().await;
+    let (code, out, err) = output_of(get_access_token(&driver, &gdbus, "Demo", 3599)).await;
+    assert_eq!(code, 0, "{err}");
+    let (fresh, _) = token_reply(&out);
+    assert_eq!(idp.token_requests().await, requests + 1, "exactly one refresh");
+    assert_ne!(fresh, token);
+    assert!(accepted_by_provider(&idp, &fresh).await);
+    // EnsureCredentials: valid, and for how long, without a token.
+    let mut ensure = driver.command(&gdbus);
+    ensure.args(["call", "--session", "--dest", "dev.sessionkeeper.desktop", "--object-path", "/dev/sessionkeeper/desktop/sessions/Demo", "--method", "dev.sessionkeeper.desktop.Session.EnsureCredentials"]);
+    let (code, out, err) = output_of(ensure).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.trim().trim_start_matches('(').trim_end_matches(",)").parse::<i64>().unwrap() > 3500, "{out}");
+
+    // 7. The token helper's options: the ID token, and a clear error for another audience here.
+    let app_binary = harness::app_binary();
+    let mut id_token = driver.command(&app_binary);
+    id_token.args(["token", "Demo", "--id-token"]);
+    let asking = tokio::spawn(output_of(id_token));
+    // The helper forwards for the program that ran it: this test's own binary is asked about.
+    let test_program = std::fs::read_link("/proc/self/exe").unwrap();
+    let test_consent = format!("Allow {} to use “Demo”?", test_program.file_name().unwrap().to_string_lossy());
+    watch.wait_for_count(&test_consent, 1).await;
+    let answer = test_consent.clone();
+    tokio::task::spawn_blocking(move || harness::answer_notification(&answer, "always")).await.unwrap();
+    let (code, out, err) = asking.await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(Some(out.trim()), keychain_tokens("Demo").await.unwrap().id_token.as_ref().map(|t| t.expose_secret()));
+    let mut audience = driver.command(&app_binary);
+    audience.args(["token", "Demo", "--audience", "https://api.example"]);
+    let (code, _, err) = output_of(audience).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("does not offer token exchange (RFC 8693)"), "{err}");
+
+    // 8. git: a host mapped to the session on its card; `git clone` over HTTP gets the token as its
+    // password from the credential helper, and the forge checks it at the provider.
+    let work = driver.home.join("git");
+    std::fs::create_dir_all(&work).unwrap();
+    let git = |args: &[&str]| {
+        let out = driver.command("git").current_dir(&work).env("GIT_CONFIG_NOSYSTEM", "1").env("GIT_TERMINAL_PROMPT", "0").args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&["init", "-q", "--bare", "repo.git"]);
+    git(&["-C", "repo.git", "symbolic-ref", "HEAD", "refs/heads/main"]);
+    git(&["init", "-q", "-b", "main", "source"]);
+    std::fs::write(work.join("source/README"), "served by the forge\n").unwrap();
+    git(&["-C", "source", "add", "README"]);
+    git(&["-C", "source", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "first"]);
+    git(&["-C", "source", "push", "-q", "../repo.git", "main"]);
+    git(&["-C", "repo.git", "update-server-info"]);
+    let forge = forge::Forge::start(work.join("repo.git"), format!("{}/me", idp.base())).await;
+    app.type_into(&card("Demo", ".git-form input"), &forge.host).await;
+    app.click(&card("Demo", "[data-action=save-git-hosts]")).await;
+    eventually("the git host saved", || async {
+        let saved = std::fs::read_to_string(driver.app_data().join("settings.json")).ok()?;
+        saved.contains(&forge.host).then_some(())
+    })
+    .await;
+    let helper = format!("{} git-credential", app_binary.display());
+    let mut clone = driver.command("git");
+    clone
+        .current_dir(&work)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .args(["-c", "credential.helper=", "-c", &format!("credential.helper={helper}"), "clone", "-q"])
+        .arg(format!("http://{}/repo.git", forge.host))
+        .arg("clone");
+    let cloning = tokio::spawn(output_of(clone));
+    let git_consent = "Allow git-remote-http to use “Demo”?";
+    watch.wait_for_count(git_consent, 1).await;
+    tokio::task::spawn_blocking(move || harness::answer_notification(git_consent, "allow-once")).await.unwrap();
+    let (code, _, err) = cloning.await.unwrap();
+    assert_eq!(code, 0, "git clone: {err}");
+    assert_eq!(std::fs::read_to_string(work.join("clone/README")).unwrap(), "served by the forge\n");
+    assert!(forge.refused.load(std::sync::atomic::Ordering::SeqCst) >= 1, "git first came without credentials");
+    assert!(forge.accepted.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+
+    // 9. Another user is refused on D-Bus as on the socket (the tests' bus lets other users in).
+    if running_as_root() {
+        let out = std::process::Command::new("runuser")
+            .args(["-u", "nobody", "--", "gdbus", "call", "--session", "--dest", "dev.sessionkeeper.desktop", "--object-path", "/dev/sessionkeeper/desktop/sessions/Demo", "--method", "dev.sessionkeeper.desktop.Session.GetAccessToken", "0"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && out.stdout.is_empty(), "{err}");
+        assert!(err.contains("dev.sessionkeeper.desktop.Error.Denied") && err.contains("not of user 65534"), "{err}");
+    }
+
+    // Every hand-out is in the log with its program, and no token is.
+    let logs = std::fs::read_dir(driver.logs()).unwrap().flatten().map(|e| std::fs::read_to_string(e.path()).unwrap_or_default()).collect::<String>();
+    assert!(logs.contains("token handed to a program") && logs.contains("/usr/bin/gdbus") && logs.contains("git-remote-http"), "hand-outs are logged");
+    app.quit().await;
+    assert_no_token_written(&driver);
 }

@@ -241,6 +241,14 @@ impl Driver {
         (status.code().unwrap_or(-1), out, err)
     }
 
+    /// A command run with this test's environment (the app's private home and runtime folder), as
+    /// another program of the user would be.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(program);
+        command.envs(app_env(&self.home));
+        command
+    }
+
     /// What tauri-driver, WebKitWebDriver and the app printed (the app's stdout and stderr).
     pub fn output(&self) -> String {
         self.log.lock().unwrap().clone()
@@ -592,6 +600,11 @@ impl NotificationWatch {
         .await
     }
 
+    /// Waits until `count` notifications in all have had `summary`.
+    pub async fn wait_for_count(&self, summary: &str, count: usize) {
+        eventually(&format!("notification \"{summary}\" number {count}"), || async { (self.count(summary) >= count).then_some(()) }).await;
+    }
+
     /// How many notifications so far had `summary`.
     pub fn count(&self, summary: &str) -> usize {
         self.seen.lock().unwrap().split("method call").filter(|call| call.contains(summary)).count()
@@ -603,6 +616,21 @@ impl Drop for NotificationWatch {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Picks the action `key` of the notification on screen whose summary contains `summary`, through
+/// dunst's context menu, as a user picks one of several actions (`scripts/desktop-session.sh` points
+/// the menu at a chooser that reads `$DUNST_CHOICE_FILE`). Retries until dunst has shown it.
+pub fn answer_notification(summary: &str, key: &str) {
+    let choice = PathBuf::from(std::env::var_os("DUNST_CHOICE_FILE").expect("run through scripts/desktop-session.sh --display"));
+    let picked = PathBuf::from(format!("{}.picked", choice.display()));
+    let _ = std::fs::remove_file(&picked);
+    std::fs::write(&choice, format!("{summary}\n{key}\n")).unwrap();
+    wait_until(&format!("dunst to offer \"{key}\" on \"{summary}\""), || {
+        let _ = Command::new("dunstctl").arg("context").output();
+        picked.exists()
+    });
+    std::fs::write(&choice, "").unwrap();
 }
 
 /// Moves the X input focus away from the app's main window and back, as switching to another window
