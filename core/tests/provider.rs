@@ -498,3 +498,61 @@ async fn a_shutdown_during_a_refresh_waits_for_the_rotated_token_and_loses_nothi
     assert!(stats["grantErrors"].as_object().unwrap().is_empty(), "a spent refresh token was used: {stats}");
     let _ = std::fs::remove_dir_all(&folder);
 }
+
+/// What the provider's userinfo endpoint says about an access token (200 and the claims, or the status).
+async fn userinfo(idp: &Idp, token: &str) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new().get(format!("{}/me", idp.base())).bearer_auth(token).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_narrower_scope_comes_from_a_refresh_with_scope_and_the_session_keeps_its_own_tokens() {
+    let idp = Idp::start(Ttls::default());
+    let vault = keychain("narrowed");
+    let manager = manager(vault.clone(), Policy::default()).await;
+    signed_in(&manager, &idp, "s", "alice").await;
+    let before = stored(&vault, "s").await.unwrap();
+    let requests = idp.token_requests().await;
+
+    let narrow = |scope: &str| session_core::TokenRequest { scope: Some(scope.into()), program: "/usr/bin/curl".into(), ..Default::default() };
+    let token = manager.hand_out("s", &narrow("openid")).await.unwrap();
+    assert_eq!(idp.token_requests().await, requests + 1, "one refresh with scope");
+    let (status, claims) = userinfo(&idp, token.token.expose_secret()).await;
+    assert_eq!((status, claims["sub"].as_str()), (200, Some("alice")), "{claims}");
+    assert!(claims.get("email").is_none(), "the narrowed token carries only openid: {claims}");
+    let (_, own) = userinfo(&idp, before.access_token.expose_secret()).await;
+    assert_eq!(own["email"].as_str(), Some("alice@example.test"), "the session's own token keeps its scope");
+
+    // The session keeps its own access and ID token; the rotated refresh token is its own now.
+    let after = stored(&vault, "s").await.unwrap();
+    assert_eq!(after.access_token.expose_secret(), before.access_token.expose_secret());
+    assert_eq!(after.id_token.as_ref().map(|t| t.expose_secret()), before.id_token.as_ref().map(|t| t.expose_secret()));
+    assert_ne!(refresh_token(&after), refresh_token(&before), "the provider rotated the refresh token and the keychain has it");
+    let history = manager.snapshot("s").await.unwrap().history;
+    assert!(history.iter().any(|m| m.what == session_core::MarkKind::HandedOut && m.detail.as_deref() == Some("/usr/bin/curl")));
+
+    // Asked again (scopes in any order): the same token while it lasts, no second request.
+    let again = manager.hand_out("s", &narrow("openid openid")).await.unwrap();
+    assert_eq!((again.token.expose_secret(), idp.token_requests().await), (token.token.expose_secret(), requests + 1));
+    // A scope the session does not have: refused without a request.
+    let err = manager.hand_out("s", &narrow("openid admin")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotOffered);
+    assert!(err.to_string().contains("\"admin\""), "{err}");
+    assert_eq!(idp.token_requests().await, requests + 1);
+
+    // The session goes on refreshing with the rotated token, and a narrowing asked while a refresh
+    // is in flight waits for it and uses the token it rotated: no spent token is ever used.
+    manager.refresh("s", true).await.unwrap();
+    idp.slow_token_requests(1, 400).await;
+    let requests = idp.token_requests().await;
+    let wider = narrow("openid email");
+    let (refreshed, narrowed) = tokio::join!(manager.refresh("s", true), manager.hand_out("s", &wider));
+    refreshed.unwrap();
+    let (_, claims) = userinfo(&idp, narrowed.unwrap().token.expose_secret()).await;
+    assert_eq!(claims["email"].as_str(), Some("alice@example.test"));
+    assert_eq!(idp.token_requests().await, requests + 2, "one after the other");
+    assert!(idp.stats().await["grantErrors"].as_object().unwrap().is_empty(), "{}", idp.stats().await);
+    let err = manager.hand_out("nobody", &narrow("openid")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnknownSession);
+}

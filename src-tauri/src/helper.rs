@@ -237,9 +237,10 @@ time a program asks for a session's token, Session Keeper asks you (Allow once, 
 Options:
   -t, --min-valid SECONDS   refresh first unless the token stays valid this long
       --id-token            the ID token instead of the access token
+      --scope SCOPE         a token for a narrower scope (space-separated, among the session's own),
+                            made by a refresh with that scope; the session keeps its own token
       --audience AUDIENCE   a token for another audience (RFC 8693 token exchange; the provider
-                            must offer it)
-      --scope SCOPE         with --audience: the scope of the exchanged token
+                            must offer it), with --scope for its scope
   -o, --format FORMAT       raw (default), json or exec-credential (kubectl)
 
 Exit status: 0 printed, 1 the app refused (not signed in, no such session, denied, provider down),
@@ -282,9 +283,6 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
     }
     if request.session.is_none() {
         return Err("name a session".into());
-    }
-    if request.scope.is_some() && request.audience.is_none() {
-        return Err("--scope goes with --audience (a narrower token is made by token exchange)".into());
     }
     if request.id_token && request.audience.is_some() {
         return Err("--id-token and --audience exclude each other".into());
@@ -461,7 +459,7 @@ mod tests {
         assert!(parse(&args("work --id-token")).unwrap().unwrap().request.id_token);
         assert!(parse(&args("--help")).unwrap().is_none());
         assert!(parse(&args("work -t soon")).unwrap_err().contains("whole seconds"));
-        assert!(parse(&args("work --scope read")).unwrap_err().contains("--audience"));
+        assert_eq!(parse(&args("work --scope openid")).unwrap().unwrap().request.scope.as_deref(), Some("openid"));
         assert!(parse(&args("work --id-token --aud x")).unwrap_err().contains("exclude"));
         assert!(parse(&args("work -t")).unwrap_err().contains("needs a value"));
     }

@@ -1083,6 +1083,13 @@ async fn other_programs_get_tokens_over_dbus_the_helper_and_git_with_the_users_c
     let (code, out, err) = asking.await.unwrap();
     assert_eq!(code, 0, "{err}");
     assert_eq!(Some(out.trim()), keychain_tokens("Demo").await.unwrap().id_token.as_ref().map(|t| t.expose_secret()));
+    let mut narrow = driver.command(&app_binary);
+    narrow.args(["token", "Demo", "--scope", "openid"]);
+    let (code, out, err) = output_of(narrow).await;
+    assert_eq!(code, 0, "{err}");
+    let narrowed: serde_json::Value =
+        reqwest::Client::new().get(format!("{}/me", idp.base())).bearer_auth(out.trim()).send().await.unwrap().json().await.unwrap();
+    assert_eq!((narrowed["sub"].as_str(), narrowed.get("email")), (Some("alice"), None), "only openid: {narrowed}");
     let mut audience = driver.command(&app_binary);
     audience.args(["token", "Demo", "--audience", "https://api.example"]);
     let (code, _, err) = output_of(audience).await;

@@ -135,6 +135,13 @@ pub trait TokenAuthority: Send + Sync + 'static {
     }
     /// Asks whether the access token still stands.
     fn user_info<'a>(&'a self, access_token: &'a SecretString) -> BoxFuture<'a, UserCheck>;
+    /// A refresh for a narrower `scope`; the answer's access token goes to the program that asked,
+    /// its refresh token (rotated or not) stays the session's. An authority without scopes refuses.
+    fn refresh_narrowed<'a>(&'a self, _current: &'a SessionSecrets, _scope: &'a str) -> BoxFuture<'a, std::result::Result<RefreshAnswer, RefreshFailure>> {
+        Box::pin(async {
+            Err(RefreshFailure::Rejected(Error::NotOffered("This session's token authority makes no narrower tokens.".into()).info()))
+        })
+    }
 }
 
 impl TokenAuthority for Provider {
@@ -148,6 +155,10 @@ impl TokenAuthority for Provider {
 
     fn user_info<'a>(&'a self, access_token: &'a SecretString) -> BoxFuture<'a, UserCheck> {
         Box::pin(Provider::user_info(self, access_token))
+    }
+
+    fn refresh_narrowed<'a>(&'a self, current: &'a SessionSecrets, scope: &'a str) -> BoxFuture<'a, std::result::Result<RefreshAnswer, RefreshFailure>> {
+        Box::pin(Provider::refresh_narrowed(self, current, scope))
     }
 }
 

@@ -9,6 +9,16 @@ impl Provider {
     /// crash before the write would lose the session. [`Provider::check_refresh`] checks the refreshed
     /// ID token afterwards.
     pub async fn refresh(&self, current: &SessionSecrets) -> std::result::Result<RefreshAnswer, RefreshFailure> {
+        self.refresh_with(current, None).await
+    }
+
+    /// A refresh asking for `scope` (RFC 6749 section 6: no wider than granted), for a narrower
+    /// access token. The refresh token keeps the grant's scope, so a rotated one is the session's.
+    pub async fn refresh_narrowed(&self, current: &SessionSecrets, scope: &str) -> std::result::Result<RefreshAnswer, RefreshFailure> {
+        self.refresh_with(current, Some(scope)).await
+    }
+
+    async fn refresh_with(&self, current: &SessionSecrets, scope: Option<&str>) -> std::result::Result<RefreshAnswer, RefreshFailure> {
         let Some(refresh_token) = &current.refresh_token else {
             return Err(RefreshFailure::Revoked(ErrorInfo {
                 kind: ErrorKind::SessionRevoked,
@@ -16,10 +26,13 @@ impl Provider {
             }));
         };
         let token = RefreshToken::new(refresh_token.expose_secret().to_owned());
-        let request = self
+        let mut request = self
             .client
             .exchange_refresh_token(&token)
             .map_err(|err| RefreshFailure::Rejected(misbehaved(&self.config.issuer, "it announces no usable token endpoint", Some(&err)).info()))?;
+        if let Some(scope) = scope {
+            request = request.add_scopes(scope.split_whitespace().map(|s| Scope::new(s.to_owned())));
+        }
         let response = request.request_async(&self.http).await.map_err(|err| {
             match classify_token_error(err, &self.token_endpoint) {
                 TokenCallError::Grant(message) => RefreshFailure::Revoked(Error::revoked(Some(message)).info()),

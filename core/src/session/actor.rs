@@ -14,10 +14,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::commands::{Command, HandOut, Reply, Request};
-use super::effects::{Completion, Runner, SignOutTicket};
+use super::effects::{Completion, NarrowedToken, Runner, SignOutTicket};
 use super::machine::transition;
 use super::snapshot::{SessionEvent, SessionSnapshot};
-use super::state::{Effect, Event, RefreshFailure, Refusal};
+use super::state::{Effect, Event, RefreshFailure, Refusal, Trigger};
 use crate::clock::Clock;
 use crate::names::SessionName;
 use crate::error::{Error, ErrorInfo};
@@ -37,6 +37,14 @@ pub(crate) struct Entry {
     /// Why the last refresh failed, for the callers of `refresh` once nothing is in flight.
     last_failure: Option<ErrorInfo>,
     published: Option<SessionSnapshot>,
+    /// Programs waiting for a narrower token, by scope, in the order they asked.
+    narrow_waiters: Vec<(String, Reply<NarrowedToken>)>,
+    /// The scope of the narrowed refresh in flight.
+    narrowing: Option<String>,
+    /// Narrowed tokens already made, by scope, for this sign-in (generation): handed out again while
+    /// they last, so a program asking in a loop does not spend a refresh each time.
+    narrowed: HashMap<String, NarrowedToken>,
+    narrowed_generation: u64,
 }
 
 impl Entry {
@@ -50,11 +58,31 @@ impl Entry {
             sign_outs: Vec::new(),
             last_failure: None,
             published: None,
+            narrow_waiters: Vec::new(),
+            narrowing: None,
+            narrowed: HashMap::new(),
+            narrowed_generation: 0,
         }
     }
 
     pub(crate) fn record(&self) -> &SessionRecord {
         &self.record
+    }
+
+    /// Answers every program waiting for a token of `scope`, and keeps a made token for the next.
+    fn answer_narrowed(&mut self, scope: &str, answer: crate::error::Result<NarrowedToken>) {
+        if let Ok(token) = &answer {
+            self.narrowed.insert(scope.to_owned(), token.clone());
+            self.narrowed_generation = self.record.state.generation;
+        }
+        let (these, others): (Vec<_>, Vec<_>) = self.narrow_waiters.drain(..).partition(|(s, _)| s == scope);
+        self.narrow_waiters = others;
+        for (_, reply) in these {
+            let _ = reply.send(match &answer {
+                Ok(token) => Ok(token.clone()),
+                Err(err) => Err(Error::from(err.info())),
+            });
+        }
     }
 
     fn refuse_all(&mut self, error: impl Fn() -> Error) {
@@ -67,6 +95,10 @@ impl Entry {
         for reply in self.sign_outs.drain(..) {
             let _ = reply.send(Err(error()));
         }
+        for (_, reply) in self.narrow_waiters.drain(..) {
+            let _ = reply.send(Err(error()));
+        }
+        self.narrowing = None;
     }
 }
 
@@ -192,7 +224,8 @@ impl Actor {
             effect => {
                 let generation = entry.record.state.generation;
                 let secrets = if matches!(effect, Effect::Discard { .. }) { entry.secrets.take() } else { entry.secrets.clone() };
-                let handle = self.runner.spawn(&mut self.tasks, id, &entry.record, secrets, effect);
+                let narrow = if matches!(effect, Effect::Refresh) { entry.narrowing.clone() } else { None };
+                let handle = self.runner.spawn(&mut self.tasks, id, &entry.record, secrets, effect, narrow);
                 self.task_sessions.insert(handle.id(), (id.to_owned(), generation));
             }
         }
@@ -216,9 +249,17 @@ impl Actor {
         if current {
             let entry = self.sessions.get_mut(id.as_str()).expect("checked");
             let events = match completion {
-                Completion::Refresh { result, used, .. } => {
+                Completion::Refresh { result, used, narrowed, .. } => {
                     if entry.secrets.is_none() {
                         entry.secrets = used;
+                    }
+                    if let Some(scope) = entry.narrowing.take() {
+                        let answer = match (&result, narrowed) {
+                            (Ok(refreshed), Some(token)) if refreshed.rejected.is_none() => Ok(token),
+                            (Ok(refreshed), _) => Err(refreshed.rejected.clone().map(Error::from).unwrap_or(Error::Shutdown)),
+                            (Err(failure), _) => Err(Error::from(failure.info().clone())),
+                        };
+                        entry.answer_narrowed(&scope, answer);
                     }
                     match result {
                         Ok(refreshed) if refreshed.rejected.is_some() => {
@@ -283,6 +324,38 @@ impl Actor {
             }
         }
         self.settle(&id);
+        self.next_narrowing(&id);
+    }
+
+    /// Starts the narrowed refresh the first waiting program asked for, once nothing else is in flight
+    /// for the session: a refresh the user forced, so that the machine serializes it with every other
+    /// use of the refresh token. When the machine starts none (signed out, no refresh token), the
+    /// waiting programs hear why.
+    fn next_narrowing(&mut self, id: &str) {
+        let Some(entry) = self.sessions.get_mut(id) else { return };
+        if entry.narrowing.is_some() || entry.record.state.is_busy() || entry.record.state.phase == super::state::Phase::SigningIn {
+            return;
+        }
+        let Some(scope) = entry.narrow_waiters.first().map(|(scope, _)| scope.clone()) else { return };
+        entry.narrowing = Some(scope.clone());
+        self.apply(id, Event::Trigger(Trigger::Manual { force: true }));
+        let Some(entry) = self.sessions.get_mut(id) else { return };
+        if entry.record.state.phase != super::state::Phase::Refreshing {
+            entry.narrowing = None;
+            let error = match (&entry.record.state.last_error, entry.record.state.is_signed_in()) {
+                (Some(info), _) => Error::from(info.clone()),
+                (None, true) => Error::NotOffered("This session has no refresh token, so no narrower token can be made: ask for the session's own token.".into()),
+                (None, false) => Error::NotSignedIn(id.to_owned()),
+            };
+            entry.answer_narrowed(&scope, Err(error));
+            // Other scopes hear the same.
+            let rest: Vec<_> = entry.narrow_waiters.iter().map(|(s, _)| s.clone()).collect();
+            for other in rest {
+                let error = Error::NotSignedIn(id.to_owned());
+                entry.answer_narrowed(&other, Err(error));
+            }
+        }
+        self.settle(id);
     }
 
     /// Answers the callers of `refresh` once nothing is in flight for the session.
@@ -397,6 +470,22 @@ impl Actor {
             Request::WantToken { min_valid, reply } => {
                 entry.token_waiters.push(reply);
                 self.apply(id, Event::TokenWanted { min_valid });
+            }
+            Request::Narrow { scope, min_valid, reply } => {
+                let now = self.clock.now();
+                if entry.narrowed_generation != entry.record.state.generation {
+                    entry.narrowed.clear();
+                    entry.narrowed_generation = entry.record.state.generation;
+                }
+                let lead = chrono::TimeDelta::from_std(self.policy.refresh.lead_time).unwrap_or_default().max(min_valid);
+                if let Some((token, expires_at)) = entry.narrowed.get(&scope)
+                    && expires_at.is_none_or(|at| now < at - lead)
+                {
+                    let _ = reply.send(Ok((token.clone(), *expires_at)));
+                    return;
+                }
+                entry.narrow_waiters.push((scope, reply));
+                self.next_narrowing(id);
             }
             Request::HandedOut { program } => {
                 tracing::info!(session = %id, %program, "token handed to a program");

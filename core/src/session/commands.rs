@@ -43,6 +43,9 @@ pub(crate) enum Request {
     CancelSignIn { reply: Reply<SessionSnapshot> },
     Trigger { trigger: Trigger, reply: Reply<SessionSnapshot> },
     WantToken { min_valid: chrono::TimeDelta, reply: Reply<HandOut> },
+    /// A token for a narrower scope, made by a refresh with `scope` unless one made earlier lasts
+    /// `min_valid` more.
+    Narrow { scope: String, min_valid: chrono::TimeDelta, reply: Reply<super::effects::NarrowedToken> },
     /// A token reached a program (for the history).
     HandedOut { program: String },
     SignOut { reply: Reply<SignOutTicket> },
@@ -69,6 +72,7 @@ impl Request {
             | Request::SignOutFinished { reply, .. } => drop(reply.send(Err(error))),
             Request::WantToken { reply, .. } => drop(reply.send(Err(error))),
             Request::HandedOut { .. } => {}
+            Request::Narrow { reply, .. } => drop(reply.send(Err(error))),
             Request::SignOut { reply } => drop(reply.send(Err(error))),
         }
     }

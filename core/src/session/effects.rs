@@ -25,6 +25,8 @@ pub(crate) enum Completion {
         /// The tokens the request was made with (read from the keychain when none were in memory).
         used: Option<SessionSecrets>,
         result: std::result::Result<Refreshed, RefreshFailure>,
+        /// A narrowed refresh's access token, for the program that asked (never the session's).
+        narrowed: Option<NarrowedToken>,
     },
     Reread { id: String, generation: u64, stored: Option<SessionSecrets> },
     Validate { id: String, generation: u64, check: UserCheck },
@@ -39,7 +41,7 @@ impl Completion {
             kind: ErrorKind::ProviderUnavailable,
             message: "An internal task failed; the session is kept and retried.".into(),
         });
-        Completion::Refresh { id, generation, used: None, result: Err(failure) }
+        Completion::Refresh { id, generation, used: None, result: Err(failure), narrowed: None }
     }
 
     pub fn session(&self) -> Option<&str> {
@@ -63,6 +65,9 @@ impl Completion {
     }
 }
 
+/// An access token for a narrower scope and its expiry.
+pub(crate) type NarrowedToken = (secrecy::SecretString, Option<chrono::DateTime<chrono::Utc>>);
+
 /// What a sign-out takes from the actor: the tokens to revoke, and the state to go back to if the
 /// keychain cannot delete them.
 pub(crate) struct SignOutTicket {
@@ -79,7 +84,8 @@ pub(crate) struct Runner {
 
 impl Runner {
     /// Spawns the task for `effect` (one of refresh, re-read, validate, save, discard).
-    /// `secrets` are the tokens in memory (for a discard, taken out of memory by the caller).
+    /// `secrets` are the tokens in memory (for a discard, taken out of memory by the caller); `narrow`
+    /// makes a refresh ask for that narrower scope.
     pub fn spawn(
         &self,
         tasks: &mut JoinSet<Completion>,
@@ -87,6 +93,7 @@ impl Runner {
         record: &SessionRecord,
         secrets: Option<SessionSecrets>,
         effect: Effect,
+        narrow: Option<String>,
     ) -> AbortHandle {
         let generation = record.state.generation;
         let config = record.provider.clone();
@@ -96,9 +103,16 @@ impl Runner {
         match effect {
             Effect::Refresh => {
                 let subject = record.state.user.as_ref().map(|u| u.subject.clone());
+                let times = record.state.tokens;
                 tasks.spawn(async move {
-                    let (used, result) = refresh(&providers, &vault, &id, &config, secrets, subject).await;
-                    Completion::Refresh { id, generation, used, result }
+                    let (used, result, narrowed) = match narrow {
+                        None => {
+                            let (used, result) = refresh(&providers, &vault, &id, &config, secrets, subject).await;
+                            (used, result, None)
+                        }
+                        Some(scope) => narrowed_refresh(&providers, &vault, &id, &config, secrets, times, &scope).await,
+                    };
+                    Completion::Refresh { id, generation, used, result, narrowed }
                 })
             }
             Effect::Reread => tasks.spawn(async move {
@@ -185,6 +199,54 @@ async fn refresh(
         refreshed.unsaved = Some(err.info());
     }
     (Some(secrets), Ok(refreshed))
+}
+
+/// A refresh for a narrower scope. The session keeps its own access and ID token; the refresh token
+/// the answer carries (rotated, or the old one) is the session's and is written through first, as in
+/// [`refresh`]. The narrowed access token goes only to the caller.
+async fn narrowed_refresh(
+    providers: &Providers,
+    vault: &SecretVault,
+    id: &str,
+    config: &ProviderConfig,
+    secrets: Option<SessionSecrets>,
+    times: Option<super::state::TokenTimes>,
+    scope: &str,
+) -> (Option<SessionSecrets>, std::result::Result<Refreshed, RefreshFailure>, Option<NarrowedToken>) {
+    let secrets = match secrets {
+        Some(secrets) => secrets,
+        None => match vault.load_tokens(id).await {
+            Ok(Some(secrets)) => secrets,
+            Ok(None) => return (None, Err(RefreshFailure::Revoked(Error::revoked(None).info())), None),
+            Err(err) => return (None, Err(transient(err)), None),
+        },
+    };
+    let provider = match providers.authority(id, config).await {
+        Ok(provider) => provider,
+        Err(err) => return (Some(secrets), Err(transient(err)), None),
+    };
+    let mut answer = match provider.refresh_narrowed(&secrets, scope).await {
+        Ok(answer) => answer,
+        Err(failure) => return (Some(secrets), Err(failure), None),
+    };
+    let narrowed = (answer.secrets.access_token.clone(), answer.times.access_token_expires_at);
+    let refresh_token_expires_at = answer.times.refresh_token_expires_at;
+    answer.secrets = SessionSecrets {
+        access_token: secrets.access_token.clone(),
+        refresh_token: answer.secrets.refresh_token.clone(),
+        id_token: secrets.id_token.clone(),
+    };
+    let saved = vault.save_tokens(id, &answer.secrets).await;
+    answer.times = match times {
+        Some(times) => super::state::TokenTimes { refresh_token_expires_at: refresh_token_expires_at.or(times.refresh_token_expires_at), ..times },
+        None => answer.times,
+    };
+    let mut refreshed = answer.unchecked();
+    if let Err(err) = saved {
+        tracing::warn!(session = %id, error = %err, "new tokens kept in memory until the keychain accepts them");
+        refreshed.unsaved = Some(err.info());
+    }
+    (Some(secrets), Ok(refreshed), Some(narrowed))
 }
 
 async fn validate(

@@ -136,6 +136,11 @@ impl SessionManager {
     /// error is. The hand-out is recorded in the session's history with `request.program`.
     pub async fn hand_out(&self, id: &str, request: &TokenRequest) -> Result<AccessToken> {
         let min_valid = super::state::delta(request.min_valid);
+        if let (Some(scope), None, false) = (&request.scope, &request.audience, request.id_token) {
+            let token = self.narrowed(id, scope, min_valid).await?;
+            self.handed_out(id, &request.program);
+            return Ok(token);
+        }
         let hand_out = self.call(|reply| Command::session(id, Request::WantToken { min_valid, reply })).await??;
         let secrets = match hand_out.secrets {
             Some(secrets) => secrets,
@@ -155,9 +160,38 @@ impl SessionManager {
         } else {
             AccessToken { session: id.to_owned(), token: secrets.access_token, expires_at: hand_out.expires_at }
         };
-        let program = if request.program.is_empty() { "an unknown program".to_owned() } else { request.program.clone() };
-        let _ = self.shared.commands.send(Command::session(id, Request::HandedOut { program }));
+        self.handed_out(id, &request.program);
         Ok(token)
+    }
+
+    /// Records a hand-out in the session's history.
+    fn handed_out(&self, id: &str, program: &str) {
+        let program = if program.is_empty() { "an unknown program".to_owned() } else { program.to_owned() };
+        let _ = self.shared.commands.send(Command::session(id, Request::HandedOut { program }));
+    }
+
+    /// An access token for `scope`, narrower than the session's: by a refresh asking for it (RFC 6749
+    /// section 6), which the actor serializes with every other use of the refresh token, or one made
+    /// earlier that still lasts the lead time and `min_valid`. Scopes the session was not signed in
+    /// with are refused without a request.
+    async fn narrowed(&self, id: &str, scope: &str, min_valid: chrono::TimeDelta) -> Result<AccessToken> {
+        let record = self.record(id).await?;
+        let granted = &record.provider.scopes;
+        let mut wanted: Vec<&str> = scope.split_whitespace().collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if wanted.is_empty() {
+            return Err(Error::InvalidConfiguration("Name at least one scope.".into()));
+        }
+        if let Some(extra) = wanted.iter().find(|s| !granted.iter().any(|g| g == *s)) {
+            return Err(Error::NotOffered(format!(
+                "Session \"{id}\" was not signed in with the scope \"{extra}\", so no token with it can be made: a narrower token takes scopes the session has ({}).",
+                granted.join(" ")
+            )));
+        }
+        let scope = wanted.join(" ");
+        let (token, expires_at) = self.call(|reply| Command::session(id, Request::Narrow { scope, min_valid, reply })).await??;
+        Ok(AccessToken { session: id.to_owned(), token, expires_at })
     }
 
     /// Refreshes one session and waits for the result. `force` always calls the token endpoint;
