@@ -556,3 +556,34 @@ async fn a_narrower_scope_comes_from_a_refresh_with_scope_and_the_session_keeps_
     let err = manager.hand_out("nobody", &narrow("openid")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnknownSession);
 }
+
+#[tokio::test]
+async fn a_token_for_another_audience_comes_from_token_exchange_where_the_provider_offers_it() {
+    let idp = Idp::start_with(Ttls::default(), &[("IDP_TOKEN_EXCHANGE", "1")]);
+    let vault = keychain("exchange");
+    let manager = manager(vault.clone(), Policy::default()).await;
+    signed_in(&manager, &idp, "s", "alice").await;
+    let before = stored(&vault, "s").await.unwrap();
+    let requests = idp.token_requests().await;
+    let exchange = |scope: Option<&str>| session_core::TokenRequest {
+        audience: Some("https://api.example".into()),
+        scope: scope.map(str::to_owned),
+        program: "/usr/bin/kubectl".into(),
+        ..Default::default()
+    };
+    let token = manager.hand_out("s", &exchange(Some("openid"))).await.unwrap();
+    assert_eq!(idp.token_requests().await, requests + 1);
+    assert_ne!(token.token.expose_secret(), before.access_token.expose_secret());
+    assert!(token.expires_at.is_some_and(|at| at > chrono::Utc::now()));
+    assert_eq!(idp.stats().await["exchanges"], serde_json::json!([{ "audience": "https://api.example", "scope": "openid" }]));
+    // The provider made it for that audience: its own userinfo refuses it, and the session's own token
+    // and refresh token are untouched.
+    assert_eq!(userinfo(&idp, token.token.expose_secret()).await.0, 401);
+    let after = stored(&vault, "s").await.unwrap();
+    assert_eq!((after.access_token.expose_secret(), refresh_token(&after)), (before.access_token.expose_secret(), refresh_token(&before)));
+    // A scope wider than the session's token: the provider refuses, and the message says so.
+    let err = manager.hand_out("s", &exchange(Some("openid admin"))).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotOffered);
+    assert!(err.to_string().contains("invalid_scope"), "{err}");
+    assert_eq!(manager.snapshot("s").await.unwrap().phase, Phase::Active, "the session is not affected");
+}

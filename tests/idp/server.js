@@ -14,6 +14,9 @@
 //                              publish the revocation endpoint only in the OAuth metadata of RFC 8414
 //                              (/.well-known/oauth-authorization-server), not in openid-configuration,
 //                              as some providers do; the endpoint itself is oidc-provider's own
+//   IDP_TOKEN_EXCHANGE=1       offer RFC 8693 token exchange (access token in, access token for the
+//                              requested audience out), registered through oidc-provider's own
+//                              extension point for grant types, as providers that offer it do
 //
 // Everything under /test/ is a test-only control surface, never part of the protocol: counters of what
 // the provider saw, fault injection (the next N token calls answer 503 or drop the connection), revoking
@@ -22,7 +25,7 @@
 
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 const seconds = (name, fallback) => {
   const raw = process.env[name];
@@ -42,6 +45,10 @@ const ttl = {
 };
 const issueRefreshTokens = process.env.IDP_NO_REFRESH_TOKEN !== '1';
 const revocationOnlyInRfc8414 = process.env.IDP_REVOCATION_IN_RFC8414_ONLY === '1';
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+const tokenExchange = process.env.IDP_TOKEN_EXCHANGE === '1';
+const grantTypes = ['authorization_code', 'refresh_token', ...(tokenExchange ? [TOKEN_EXCHANGE] : [])];
 
 // The test users. The development login form accepts any password; a login name that is not listed
 // here still signs in, with claims derived from the name.
@@ -56,6 +63,7 @@ const stats = {
   grants: {}, // grant_type -> successful responses
   grantErrors: {}, // error code -> count
   revocations: 0,
+  exchanges: [], // { audience, scope } of every token exchange
   userinfo: 0,
   endSessions: 0,
 };
@@ -82,7 +90,7 @@ const provider = new Provider(issuer, {
       client_name: 'Session Keeper',
       application_type: 'native',
       token_endpoint_auth_method: 'none',
-      grant_types: ['authorization_code', 'refresh_token'],
+      grant_types: grantTypes,
       response_types: ['code'],
       // Loopback redirect URIs of native clients match on any port (RFC 8252 section 7.3).
       redirect_uris: ['http://127.0.0.1/callback'],
@@ -143,6 +151,35 @@ const provider = new Provider(issuer, {
   },
 });
 provider.proxy = false;
+
+// RFC 8693: a valid access token of this client as the subject, a scope no wider than its own, an
+// access token for the audience back (oidc-provider's userinfo then refuses it: it is for another API).
+if (tokenExchange) {
+  provider.registerGrantType(
+    TOKEN_EXCHANGE,
+    async (ctx) => {
+      const { subject_token: subjectToken, subject_token_type: subjectType, audience, scope } = ctx.oidc.params;
+      if (subjectType !== ACCESS_TOKEN_TYPE || !subjectToken) throw new errors.InvalidRequest('subject_token must be an access token');
+      if (!audience) throw new errors.InvalidRequest('audience is required');
+      const subject = await provider.AccessToken.find(subjectToken);
+      if (!subject || subject.clientId !== ctx.oidc.client.clientId) throw new errors.InvalidGrant('subject_token is not valid');
+      const granted = new Set(String(subject.scope ?? '').split(' '));
+      const requested = scope ? String(scope).split(' ') : [...granted];
+      if (requested.some((s) => !granted.has(s))) throw new errors.InvalidScope('the scope exceeds the subject token', scope);
+      const token = new provider.AccessToken({
+        accountId: subject.accountId,
+        client: ctx.oidc.client,
+        grantId: subject.grantId,
+        scope: requested.join(' '),
+        aud: audience,
+      });
+      const value = await token.save();
+      stats.exchanges.push({ audience, scope: token.scope });
+      ctx.body = { access_token: value, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: token.expiration, scope: token.scope };
+    },
+    ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'scope'],
+  );
+}
 
 provider.on('grant.success', (ctx) => {
   const type = ctx.oidc.params.grant_type;
