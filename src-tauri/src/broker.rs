@@ -94,6 +94,25 @@ impl Consent {
         questions
     }
 
+    /// Joins the question about `program` and `session`, or opens it: the answers to come, and whether
+    /// the question is new (then its opener shows it and closes it).
+    fn join(&self, session: &str, program: &str) -> (watch::Receiver<Option<Answer>>, bool) {
+        let mut waiting = self.waiting.lock().expect("consent poisoned");
+        match waiting.get(&(session.to_owned(), program.to_owned())) {
+            Some(sender) => (sender.subscribe(), false),
+            None => {
+                let (sender, receiver) = watch::channel(None);
+                waiting.insert((session.to_owned(), program.to_owned()), sender);
+                (receiver, true)
+            }
+        }
+    }
+
+    /// Takes the question off the list (answered or timed out).
+    fn close(&self, session: &str, program: &str) {
+        self.waiting.lock().expect("consent poisoned").remove(&(session.to_owned(), program.to_owned()));
+    }
+
     /// Answers the question about `program` and `session`, if it still waits. Returns whether it did.
     pub fn answer(&self, session: &str, program: &str, answer: Answer) -> bool {
         let waiting = self.waiting.lock().expect("consent poisoned");
@@ -196,32 +215,29 @@ pub async fn hand_out(app: &AppHandle, session: &str, mut request: TokenRequest,
 /// `None` when nobody answered within [`CONSENT_TIMEOUT`].
 async fn ask(app: &AppHandle, session: &str, program: &str, pid: Option<u32>) -> Option<Answer> {
     let consent = &app.state::<Shell>().consent;
-    let key = (session.to_owned(), program.to_owned());
-    let (mut answers, new) = {
-        let mut waiting = consent.waiting.lock().expect("consent poisoned");
-        match waiting.get(&key) {
-            Some(sender) => (sender.subscribe(), false),
-            None => {
-                let (sender, receiver) = watch::channel(None);
-                waiting.insert(key.clone(), sender);
-                (receiver, true)
-            }
-        }
-    };
-    if new {
-        tracing::info!(session, program, ?pid, "asking whether a program may have a token");
-        let _ = app.emit_to("main", CONSENT_CHANGED, consent.questions());
-        notify(app.clone(), session, program, pid);
-        // The first caller closes the question when it is answered or times out, for everyone.
-        let outcome = tokio::time::timeout(CONSENT_TIMEOUT, answers.wait_for(Option::is_some)).await.ok().and_then(|got| got.ok().and_then(|a| *a));
-        consent.waiting.lock().expect("consent poisoned").remove(&key);
-        let _ = app.emit_to("main", CONSENT_CHANGED, consent.questions());
-        if outcome.is_none() {
-            tracing::info!(session, program, "nobody answered the consent question");
-        }
-        return outcome;
+    let (answers, new) = consent.join(session, program);
+    if !new {
+        return wait_for_answer(answers, CONSENT_TIMEOUT).await;
     }
-    tokio::time::timeout(CONSENT_TIMEOUT, answers.wait_for(Option::is_some)).await.ok().and_then(|got| got.ok().and_then(|a| *a))
+    tracing::info!(session, program, ?pid, "asking whether a program may have a token");
+    let _ = app.emit_to("main", CONSENT_CHANGED, consent.questions());
+    notify(app.clone(), session, program, pid);
+    // The caller that opened the question closes it when it is answered or times out, for everyone.
+    let outcome = wait_for_answer(answers, CONSENT_TIMEOUT).await;
+    consent.close(session, program);
+    let _ = app.emit_to("main", CONSENT_CHANGED, consent.questions());
+    if outcome.is_none() {
+        tracing::info!(session, program, "nobody answered the consent question");
+    }
+    outcome
+}
+
+/// The answer, or `None` once `within` has passed without one.
+async fn wait_for_answer(mut answers: watch::Receiver<Option<Answer>>, within: Duration) -> Option<Answer> {
+    match tokio::time::timeout(within, answers.wait_for(Option::is_some)).await {
+        Ok(Ok(answer)) => *answer,
+        _ => None,
+    }
 }
 
 /// The consent notification: three actions, answered at the desktop's notification server; clicking
@@ -292,14 +308,27 @@ mod tests {
     #[tokio::test]
     async fn a_question_is_answered_once_for_every_caller_waiting_on_it() {
         let consent = Consent::default();
-        let key = ("work".to_owned(), "/usr/bin/git".to_owned());
-        let (sender, mut first) = watch::channel(None);
-        let mut second = sender.subscribe();
-        consent.waiting.lock().unwrap().insert(key.clone(), sender);
+        let (first, new) = consent.join("work", "/usr/bin/git");
+        assert!(new);
+        let (second, new) = consent.join("work", "/usr/bin/git");
+        assert!(!new, "a second request of the program joins the question");
+        assert!(consent.join("work", "/usr/bin/curl").1, "another program gets its own");
+        consent.close("work", "/usr/bin/curl");
         assert_eq!(consent.questions(), vec![Question { session: "work".into(), program: "/usr/bin/git".into() }]);
         assert!(!consent.answer("work", "/usr/bin/curl", Answer::AllowOnce), "no such question");
         assert!(consent.answer("work", "/usr/bin/git", Answer::Deny));
-        assert_eq!(*first.wait_for(Option::is_some).await.unwrap(), Some(Answer::Deny));
-        assert_eq!(*second.wait_for(Option::is_some).await.unwrap(), Some(Answer::Deny));
+        assert_eq!(wait_for_answer(first, CONSENT_TIMEOUT).await, Some(Answer::Deny));
+        assert_eq!(wait_for_answer(second, CONSENT_TIMEOUT).await, Some(Answer::Deny));
+        consent.close("work", "/usr/bin/git");
+        assert!(consent.questions().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nobody_answering_ends_the_wait_at_the_bound() {
+        let consent = Consent::default();
+        let (answers, _) = consent.join("work", "/usr/bin/git");
+        let started = tokio::time::Instant::now();
+        assert_eq!(wait_for_answer(answers, CONSENT_TIMEOUT).await, None);
+        assert_eq!(started.elapsed(), CONSENT_TIMEOUT);
     }
 }

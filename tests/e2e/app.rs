@@ -984,7 +984,16 @@ async fn other_programs_get_tokens_over_dbus_the_helper_and_git_with_the_users_c
             sink.lock().unwrap().push_str(&(line + "\n"));
         }
     });
-    sign_in(&app, "Demo", "alice", None).await;
+    // SignIn() brings up the app's sign-in for the session, as the card's button does.
+    let known = app.windows().await;
+    let mut sign_in_call = driver.command(&gdbus);
+    sign_in_call.args(["call", "--session", "--dest", "dev.sessionkeeper.desktop", "--object-path", "/dev/sessionkeeper/desktop/sessions/Demo", "--method", "dev.sessionkeeper.desktop.Session.SignIn"]);
+    let (code, _, err) = output_of(sign_in_call).await;
+    assert_eq!(code, 0, "{err}");
+    let window = app.switch_to_new_window(&known).await;
+    app.provider_login("alice").await;
+    app.wait_closed(&window).await;
+    app.wait_badge("Demo", "Active").await;
     let signed_in = tokio::time::Instant::now();
     eventually("PropertiesChanged with the active phase", || async {
         let seen = monitored.lock().unwrap().clone();
@@ -1051,30 +1060,15 @@ async fn other_programs_get_tokens_over_dbus_the_helper_and_git_with_the_users_c
     app.click(&card("Demo", ".consent [data-answer=always]")).await;
     assert_eq!(asking.await.unwrap().0, 0);
 
-    // 6. A minimum validity longer than the token's remaining life: one refresh, then the new token.
-    // (A token younger than the 5-s floor between refreshes is as fresh as a refresh would make it and
-    // is handed out as it is; the wait is for that floor to pass, the condition under test.)
-    tokio::time::sleep_until(signed_in + Duration::from_secs(6)).await;
-    let requests = idp.token_requests().await;
-    let (code, out, err) = output_of(get_access_token(&driver, &gdbus, "Demo", 3599)).await;
-    assert_eq!(code, 0, "{err}");
-    let (fresh, _) = token_reply(&out);
-    assert_eq!(idp.token_requests().await, requests + 1, "exactly one refresh");
-    assert_ne!(fresh, token);
-    assert!(accepted_by_provider(&idp, &fresh).await);
-    // EnsureCredentials: valid, and for how long, without a token.
-    let mut ensure = driver.command(&gdbus);
-    ensure.args(["call", "--session", "--dest", "dev.sessionkeeper.desktop", "--object-path", "/dev/sessionkeeper/desktop/sessions/Demo", "--method", "dev.sessionkeeper.desktop.Session.EnsureCredentials"]);
-    let (code, out, err) = output_of(ensure).await;
-    assert_eq!(code, 0, "{err}");
-    assert!(out.trim().trim_start_matches('(').trim_end_matches(",)").parse::<i64>().unwrap() > 3500, "{out}");
-
-    // 7. The token helper's options: the ID token, and a clear error for another audience here.
+    // 6. The token helper: the program that ran it is asked about (the helper only forwards), here
+    // this test's own binary; then the ID token.
     let app_binary = harness::app_binary();
-    let mut id_token = driver.command(&app_binary);
-    id_token.args(["token", "Demo", "--id-token"]);
-    let asking = tokio::spawn(output_of(id_token));
-    // The helper forwards for the program that ran it: this test's own binary is asked about.
+    let helper = |args: &[&str]| {
+        let mut command = driver.command(&app_binary);
+        command.arg("token").args(args);
+        command
+    };
+    let asking = tokio::spawn(output_of(helper(&["Demo", "--id-token"])));
     let test_program = std::fs::read_link("/proc/self/exe").unwrap();
     let test_consent = format!("Allow {} to use “Demo”?", test_program.file_name().unwrap().to_string_lossy());
     watch.wait_for_count(&test_consent, 1).await;
@@ -1083,16 +1077,36 @@ async fn other_programs_get_tokens_over_dbus_the_helper_and_git_with_the_users_c
     let (code, out, err) = asking.await.unwrap();
     assert_eq!(code, 0, "{err}");
     assert_eq!(Some(out.trim()), keychain_tokens("Demo").await.unwrap().id_token.as_ref().map(|t| t.expose_secret()));
-    let mut narrow = driver.command(&app_binary);
-    narrow.args(["token", "Demo", "--scope", "openid"]);
-    let (code, out, err) = output_of(narrow).await;
+
+    // 7. `--min-valid` longer than the token's remaining life: one refresh, then the new token; over
+    // D-Bus the same need is then met by that token without another request.
+    // (A token younger than the 5-s floor between refreshes is as fresh as a refresh would make it and
+    // is handed out as it is; the wait is for that floor to pass, the condition under test.)
+    tokio::time::sleep_until(signed_in + Duration::from_secs(6)).await;
+    let requests = idp.token_requests().await;
+    let (code, out, err) = output_of(helper(&["Demo", "--min-valid", "3599"])).await;
+    assert_eq!(code, 0, "{err}");
+    let fresh = out.trim().to_owned();
+    assert_eq!(idp.token_requests().await, requests + 1, "exactly one refresh");
+    assert_ne!(fresh, token);
+    assert!(accepted_by_provider(&idp, &fresh).await);
+    let (code, out, err) = output_of(get_access_token(&driver, &gdbus, "Demo", 3590)).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!((token_reply(&out).0, idp.token_requests().await), (fresh, requests + 1), "the fresh token lasts: no request");
+    // EnsureCredentials: valid, and for how long, without a token.
+    let mut ensure = driver.command(&gdbus);
+    ensure.args(["call", "--session", "--dest", "dev.sessionkeeper.desktop", "--object-path", "/dev/sessionkeeper/desktop/sessions/Demo", "--method", "dev.sessionkeeper.desktop.Session.EnsureCredentials"]);
+    let (code, out, err) = output_of(ensure).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.trim().trim_start_matches('(').trim_end_matches(",)").parse::<i64>().unwrap() > 3500, "{out}");
+
+    // A narrower scope (userinfo sees only the subject), and a clear error for another audience here.
+    let (code, out, err) = output_of(helper(&["Demo", "--scope", "openid"])).await;
     assert_eq!(code, 0, "{err}");
     let narrowed: serde_json::Value =
         reqwest::Client::new().get(format!("{}/me", idp.base())).bearer_auth(out.trim()).send().await.unwrap().json().await.unwrap();
     assert_eq!((narrowed["sub"].as_str(), narrowed.get("email")), (Some("alice"), None), "only openid: {narrowed}");
-    let mut audience = driver.command(&app_binary);
-    audience.args(["token", "Demo", "--audience", "https://api.example"]);
-    let (code, _, err) = output_of(audience).await;
+    let (code, _, err) = output_of(helper(&["Demo", "--audience", "https://api.example"])).await;
     assert_eq!(code, 1);
     assert!(err.contains("does not offer token exchange (RFC 8693)"), "{err}");
 
@@ -1120,13 +1134,13 @@ async fn other_programs_get_tokens_over_dbus_the_helper_and_git_with_the_users_c
         saved.contains(&forge.host).then_some(())
     })
     .await;
-    let helper = format!("{} git-credential", app_binary.display());
+    let git_helper = format!("{} git-credential", app_binary.display());
     let mut clone = driver.command("git");
     clone
         .current_dir(&work)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_TERMINAL_PROMPT", "0")
-        .args(["-c", "credential.helper=", "-c", &format!("credential.helper={helper}"), "clone", "-q"])
+        .args(["-c", "credential.helper=", "-c", &format!("credential.helper={git_helper}"), "clone", "-q"])
         .arg(format!("http://{}/repo.git", forge.host))
         .arg("clone");
     let cloning = tokio::spawn(output_of(clone));
