@@ -12,13 +12,14 @@
 //! check's allowed path, as a program the user said yes to does), starts the app, and times each call
 //! of a fresh token (no refresh: the token lives an hour). `--app PATH` measures another build.
 
+#[path = "common.rs"]
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use session_core::{JsonFileStore, KeyringVault, SessionManager};
 use session_keeper_testkit::{Idp, Ttls};
 
 const SESSION: &str = "bench";
@@ -40,22 +41,12 @@ fn report(what: &str, mut times: Vec<Duration>) -> Duration {
     median
 }
 
+/// One session signed in, and this program and gdbus always allowed for it.
 async fn seed(home: &Path, idp: &Idp) {
-    let data = home.join("data/dev.sessionkeeper.desktop");
-    std::fs::create_dir_all(&data).unwrap();
-    let manager = SessionManager::builder()
-        .vault(Arc::new(KeyringVault::new("session-keeper")))
-        .store(Arc::new(JsonFileStore::new(data.join("sessions.json"))))
-        .build()
-        .await
-        .unwrap();
-    manager.add_session(SESSION, idp.config(), None).await.unwrap();
-    let url = manager.begin_sign_in(SESSION).await.unwrap();
-    manager.complete_sign_in(SESSION, &idp.login(&url, "alice").await).await.unwrap();
-    manager.shutdown().await;
+    common::seed(home, idp, &[(SESSION.to_owned(), "alice")]).await;
     let me = std::env::current_exe().unwrap().display().to_string();
     let settings = serde_json::json!({ "settings": { "allowedPrograms": { SESSION: [me, "/usr/bin/gdbus"] } } });
-    std::fs::write(data.join("settings.json"), settings.to_string()).unwrap();
+    std::fs::write(common::app_data(home).join("settings.json"), settings.to_string()).unwrap();
 }
 
 fn socket_call(socket: &Path) -> String {
@@ -82,24 +73,9 @@ async fn main() {
     assert!(std::env::var_os("DISPLAY").is_some(), "run inside scripts/desktop-session.sh --display");
     assert!(app.exists(), "{} is missing: cargo build --release -p session-keeper", app.display());
     let idp = Idp::start(Ttls::default());
-    let home = std::env::temp_dir().join(format!("session-keeper-hand-out-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&home);
-    for folder in ["data", "config", "cache", "run"] {
-        std::fs::create_dir_all(home.join(folder)).unwrap();
-    }
-    std::fs::set_permissions(home.join("run"), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let home = common::private_home("hand-out");
     seed(&home, &idp).await;
-    let env = |command: &mut Command| {
-        command
-            .env("HOME", &home)
-            .env("XDG_DATA_HOME", home.join("data"))
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env("XDG_CACHE_HOME", home.join("cache"))
-            .env("XDG_RUNTIME_DIR", home.join("run"));
-    };
-    let mut started = Command::new(&app);
-    env(&mut started);
-    let mut running = started.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("the app starts");
+    let mut running = common::in_home(&app, &home).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("the app starts");
 
     let socket = home.join("run/session-keeper/token.sock");
     let path = format!("/dev/sessionkeeper/desktop/sessions/{SESSION}");
@@ -153,14 +129,12 @@ async fn main() {
             .collect()
     };
     let gdbus = time_command(&|| {
-        let mut command = Command::new("gdbus");
-        env(&mut command);
+        let mut command = common::in_home("gdbus", &home);
         command.args(["call", "--session", "--dest", "dev.sessionkeeper.desktop", "--object-path", &path, "--method", "dev.sessionkeeper.desktop.Session.GetAccessToken", "0"]);
         command
     });
     let helper = time_command(&|| {
-        let mut command = Command::new(&app);
-        env(&mut command);
+        let mut command = common::in_home(&app, &home);
         command.args(["token", SESSION]);
         command
     });

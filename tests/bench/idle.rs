@@ -13,12 +13,13 @@
 //! `RssAnon` of the process tree from /proc at the start and end of `--seconds`.
 //! `--app PATH` measures another build (default: target/release/session-keeper).
 
-use std::path::{Path, PathBuf};
+#[path = "common.rs"]
+mod common;
+
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use session_core::{JsonFileStore, KeyringVault, SessionManager};
 use session_keeper_testkit::{Idp, Ttls};
 
 struct Options {
@@ -89,44 +90,18 @@ fn name(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_owned()
 }
 
-async fn seed(home: &Path, idp: &Idp, count: usize) {
-    let data = home.join("data/dev.sessionkeeper.desktop");
-    std::fs::create_dir_all(&data).unwrap();
-    let manager = SessionManager::builder()
-        .vault(Arc::new(KeyringVault::new("session-keeper")))
-        .store(Arc::new(JsonFileStore::new(data.join("sessions.json"))))
-        .build()
-        .await
-        .unwrap();
-    for n in 1..=count {
-        let id = format!("session-{n:02}");
-        manager.add_session(&id, idp.config(), None).await.unwrap();
-        let url = manager.begin_sign_in(&id).await.unwrap();
-        let redirect = idp.login(&url, if n % 2 == 0 { "bob" } else { "alice" }).await;
-        manager.complete_sign_in(&id, &redirect).await.unwrap();
-    }
-    manager.shutdown().await;
-}
-
 #[tokio::main]
 async fn main() {
     let options = options();
     assert!(std::env::var_os("DISPLAY").is_some(), "run inside scripts/desktop-session.sh --display");
     assert!(options.app.exists(), "{} is missing: cargo build --release -p session-keeper", options.app.display());
     let idp = Idp::start(Ttls { access: 120, refresh: 86400 });
-    let home = std::env::temp_dir().join(format!("session-keeper-idle-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&home);
-    for folder in ["data", "config", "cache", "run"] {
-        std::fs::create_dir_all(home.join(folder)).unwrap();
-    }
-    seed(&home, &idp, options.sessions).await;
+    let home = common::private_home("idle");
+    let sessions: Vec<(String, &str)> =
+        (1..=options.sessions).map(|n| (format!("session-{n:02}"), if n % 2 == 0 { "bob" } else { "alice" })).collect();
+    common::seed(&home, &idp, &sessions).await;
 
-    let mut app = Command::new(&options.app)
-        .env("HOME", &home)
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_CACHE_HOME", home.join("cache"))
-        .env("XDG_RUNTIME_DIR", home.join("run"))
+    let mut app = common::in_home(&options.app, &home)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
