@@ -3,8 +3,8 @@
 //! (consent per session and program, asked once with Allow once / Always allow / Deny), and the
 //! hand-out itself, recorded in the session's history with the program's path (never the token).
 //!
-//! A question stands for at most [`CONSENT_TIMEOUT`]: a caller nobody answers gets a clear error,
-//! never a hang. Several requests of one program for one session share one question. The question
+//! A question stands for as long as its caller can wait ([`CONSENT_TIMEOUT`] on the socket,
+//! [`DBUS_CONSENT_TIMEOUT`] on D-Bus): a caller nobody answers gets a clear error, never a hang. Several requests of one program for one session share one question. The question
 //! is a desktop notification with the three actions and, at the same time, a row on the session's
 //! card, so it can be answered where the desktop's notifications have no actions.
 
@@ -20,8 +20,11 @@ use tokio::sync::watch;
 
 use crate::Shell;
 
-/// How long a consent question waits for an answer.
+/// How long a consent question waits for an answer, for the token helper (its client waits longer).
 pub const CONSENT_TIMEOUT: Duration = Duration::from_secs(45);
+/// The same for a D-Bus caller: below the 25 s that libdbus and GDBus wait for a reply by default, so
+/// such a caller hears our `NoAnswer` rather than its library's bare timeout.
+pub const DBUS_CONSENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The page event listing the questions that wait for an answer.
 pub const CONSENT_CHANGED: &str = "consent-changed";
 
@@ -32,6 +35,8 @@ pub struct Caller {
     pub uid: u32,
     /// The caller's process id, when known.
     pub pid: Option<u32>,
+    /// How long the caller can wait for the user's answer.
+    pub patience: Duration,
 }
 
 impl Caller {
@@ -188,7 +193,7 @@ pub async fn hand_out(app: &AppHandle, session: &str, mut request: TokenRequest,
     }
     let program = program_of(caller.pid);
     if !shell.settings().allows(session, &program) {
-        match ask(app, session, &program, caller.pid).await {
+        match ask(app, session, &program, caller.pid, caller.patience).await {
             Some(Answer::AllowOnce) => tracing::info!(session, %program, "allowed once"),
             Some(Answer::Always) => {
                 tracing::info!(session, %program, "allowed for good");
@@ -204,7 +209,7 @@ pub async fn hand_out(app: &AppHandle, session: &str, mut request: TokenRequest,
                 tracing::info!(session, %program, "denied");
                 return Err(CoreError::ConsentDenied { program, session: session.to_owned() });
             }
-            None => return Err(CoreError::ConsentTimedOut { program, session: session.to_owned(), waited: CONSENT_TIMEOUT }),
+            None => return Err(CoreError::ConsentTimedOut { program, session: session.to_owned(), waited: caller.patience }),
         }
     }
     request.program = program;
@@ -212,18 +217,18 @@ pub async fn hand_out(app: &AppHandle, session: &str, mut request: TokenRequest,
 }
 
 /// Asks the user whether `program` may have `session`'s token, or joins the question already asked.
-/// `None` when nobody answered within [`CONSENT_TIMEOUT`].
-async fn ask(app: &AppHandle, session: &str, program: &str, pid: Option<u32>) -> Option<Answer> {
+/// `None` when nobody answered `within`.
+async fn ask(app: &AppHandle, session: &str, program: &str, pid: Option<u32>, within: Duration) -> Option<Answer> {
     let consent = &app.state::<Shell>().consent;
     let (answers, new) = consent.join(session, program);
     if !new {
-        return wait_for_answer(answers, CONSENT_TIMEOUT).await;
+        return wait_for_answer(answers, within).await;
     }
     tracing::info!(session, program, ?pid, "asking whether a program may have a token");
     let _ = app.emit_to("main", CONSENT_CHANGED, consent.questions());
-    notify(app.clone(), session, program, pid);
+    notify(app.clone(), session, program, pid, within);
     // The caller that opened the question closes it when it is answered or times out, for everyone.
-    let outcome = wait_for_answer(answers, CONSENT_TIMEOUT).await;
+    let outcome = wait_for_answer(answers, within).await;
     consent.close(session, program);
     let _ = app.emit_to("main", CONSENT_CHANGED, consent.questions());
     if outcome.is_none() {
@@ -242,7 +247,7 @@ async fn wait_for_answer(mut answers: watch::Receiver<Option<Answer>>, within: D
 
 /// The consent notification: three actions, answered at the desktop's notification server; clicking
 /// the notification itself brings up the window, where the card asks the same question.
-fn notify(app: AppHandle, session: &str, program: &str, pid: Option<u32>) {
+fn notify(app: AppHandle, session: &str, program: &str, pid: Option<u32>, within: Duration) {
     let summary = format!("Allow {} to use “{session}”?", short_name(program));
     let process = pid.map(|pid| format!(" (process {pid})")).unwrap_or_default();
     let body = format!("{program}{process} asks for a token of session “{session}”.");
@@ -255,7 +260,7 @@ fn notify(app: AppHandle, session: &str, program: &str, pid: Option<u32>) {
             .body(&body)
             .icon("dialog-password")
             .urgency(notify_rust::Urgency::Critical)
-            .timeout(notify_rust::Timeout::Milliseconds(CONSENT_TIMEOUT.as_millis() as u32))
+            .timeout(notify_rust::Timeout::Milliseconds(within.as_millis() as u32))
             .action(crate::notices::SIGN_IN_ACTION, "Open Session Keeper");
         for (answer, label) in [(Answer::AllowOnce, "Allow once"), (Answer::Always, "Always allow"), (Answer::Deny, "Deny")] {
             notification.action(answer.action(), label);

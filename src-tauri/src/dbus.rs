@@ -141,7 +141,7 @@ impl SessionObject {
             .await
             .map_err(|err| SessionError::Failed(format!("The caller could not be identified: {err}")))?;
         let uid = credentials.unix_user_id().ok_or_else(|| SessionError::Denied("The caller's user could not be told.".into()))?;
-        let caller = Caller { uid, pid: credentials.process_id() };
+        let caller = Caller { uid, pid: credentials.process_id(), patience: broker::DBUS_CONSENT_TIMEOUT };
         if !caller.is_same_user() {
             tracing::warn!(caller_uid = uid, caller_pid = ?caller.pid, "D-Bus token request from another user refused");
             return Err(SessionError::Denied(format!("Session Keeper hands tokens only to programs of its own user, not of user {uid}.")));

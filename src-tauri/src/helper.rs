@@ -124,7 +124,7 @@ fn bind(path: &Path) -> std::io::Result<UnixListener> {
 
 async fn answer(mut stream: UnixStream, app: &AppHandle) -> std::io::Result<()> {
     let peer = stream.peer_cred()?;
-    let caller = Caller { uid: peer.uid(), pid: peer.pid().and_then(|pid| u32::try_from(pid).ok()) };
+    let caller = Caller { uid: peer.uid(), pid: peer.pid().and_then(|pid| u32::try_from(pid).ok()), patience: broker::CONSENT_TIMEOUT };
     if !caller.is_same_user() {
         tracing::warn!(peer_uid = peer.uid(), peer_pid = ?peer.pid(), "token request from another user refused");
         return Ok(());
