@@ -271,18 +271,22 @@ async fn publish(app: &AppHandle) -> zbus::Result<()> {
     }
     tracing::info!(name = BUS_NAME, "D-Bus service published");
     loop {
-        match events.recv().await {
-            Ok(SessionEvent::Changed { session }) => changed(app, server, session).await?,
-            Ok(SessionEvent::Removed { id }) => {
-                server.remove::<SessionObject, _>(object_path(&id)).await?;
-            }
-            Ok(_) => {}
+        // One session's object failing to update is logged; the service goes on for the others.
+        let updated = match events.recv().await {
+            Ok(SessionEvent::Changed { session }) => changed(app, server, session).await,
+            Ok(SessionEvent::Removed { id }) => server.remove::<SessionObject, _>(object_path(&id)).await.map(drop),
+            Ok(_) => Ok(()),
             Err(RecvError::Lagged(_)) => {
+                let mut result = Ok(());
                 for snapshot in shell.manager.snapshots().await.unwrap_or_default() {
-                    changed(app, server, snapshot).await?;
+                    result = result.and(changed(app, server, snapshot).await);
                 }
+                result
             }
             Err(RecvError::Closed) => return Ok(()),
+        };
+        if let Err(err) = updated {
+            tracing::warn!(error = %err, "a session's D-Bus object could not be updated");
         }
     }
 }
