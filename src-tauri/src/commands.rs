@@ -137,8 +137,11 @@ pub async fn add_provider(shell: State<'_, Shell>, provider: NewProvider) -> Res
 #[tauri::command]
 pub async fn remove_session(shell: State<'_, Shell>, id: String) -> Result<()> {
     shell.manager.remove_session(&id).await?;
+    // What the settings say of the session goes with it: a new session of the same name starts afresh.
     shell.update_settings(|settings| {
         settings.muted_sessions.remove(&id);
+        settings.allowed_programs.remove(&id);
+        settings.git_hosts.retain(|_, session| session != &id);
     })?;
     Ok(())
 }
