@@ -189,7 +189,6 @@ function fillPrograms(card, session) {
     input.value = hosts;
     input.dataset.saved = hosts;
   }
-  if (asking.length) $(".card-programs", card).open = true;
 }
 
 function setDeadline(element, iso) {

@@ -1035,7 +1035,10 @@ async fn other_programs_get_tokens_over_dbus_the_helper_and_git_with_the_users_c
     let (code, _, err) = output_of(get_access_token(&driver, &gdbus, "Demo", 0)).await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(watch.count(consent), 3, "an allowed program is not asked again");
-    app.click(&card("Demo", ".card-programs summary")).await;
+    if app.attr(&card("Demo", ".card-programs"), "open").await.is_none() {
+        app.click(&card("Demo", ".card-programs summary")).await;
+    }
+    app.find(&card("Demo", ".card-programs[open]")).await;
     app.wait_text(&card("Demo", ".allowed-list"), "the allowed program", |t| t.contains("/usr/bin/gdbus")).await;
     app.wait_text(&card("Demo", ".handed-list"), "the hand-outs", |t| t.matches("gdbus").count() >= 3).await;
     app.screenshot("41-programs").await;
