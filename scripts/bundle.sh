@@ -14,5 +14,8 @@ bundles="${1:-deb,rpm}"
 if [ ! -x node_modules/.bin/tauri ] || [ package-lock.json -nt node_modules ]; then
   npm install --no-save --no-audit --no-fund --loglevel=error
 fi
+# The command-line clients go into the packages beside the app (tauri.conf.json, bundle > linux >
+# deb/rpm > files); the bundler builds only the app itself.
+cargo build --release --locked -p session-keeper-cli
 TAURI_APP_PATH=src-tauri TAURI_FRONTEND_PATH=. node_modules/.bin/tauri build --ci --bundles "$bundles"
 ls -l target/release/bundle/deb/*.deb target/release/bundle/rpm/*.rpm 2>/dev/null || true

@@ -12,12 +12,19 @@ sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
 echo "== $deb ($(du -h "$deb" | cut -f1))"
 dpkg-deb --field "$deb" Package Version Architecture Depends Section Description
 contents=$(dpkg-deb --contents "$deb")
-for expected in " usr/bin/session-keeper" " usr/share/applications/Session Keeper.desktop" \
+for expected in " usr/bin/session-keeper" " usr/bin/session-keeper-token" " usr/bin/git-credential-session-keeper" \
+  " usr/share/applications/Session Keeper.desktop" \
   " usr/share/icons/hicolor/32x32/apps/session-keeper.png" " usr/share/icons/hicolor/512x512/apps/session-keeper.png"; do
   grep -qF -- "$expected" <<<"$contents" || { echo "the .deb lacks $expected" >&2; echo "$contents" >&2; exit 1; }
 done
 $sudo dpkg -i "$deb"
 grep -E '^(Name|Exec|Icon|Categories|Comment)=' "/usr/share/applications/Session Keeper.desktop"
+# The installed clients run, and without the app say so with their documented exit status 3.
+/usr/bin/session-keeper-token --help >/dev/null
+status=0; XDG_RUNTIME_DIR=$(mktemp -d) /usr/bin/session-keeper-token work 2>/dev/null || status=$?
+[ "$status" = 3 ] || { echo "session-keeper-token without the app exited $status, not 3" >&2; exit 1; }
+printf 'protocol=https\nhost=git.example.com\n\n' | XDG_RUNTIME_DIR=$(mktemp -d) /usr/bin/git-credential-session-keeper get 2>/dev/null
+echo "The installed clients answer (session-keeper-token, git-credential-session-keeper)."
 
 # The installed binary, on its own display, bus and keychain, with an empty home: the window must open.
 mkdir -p artifacts/screenshots
@@ -27,7 +34,8 @@ scripts/desktop-session.sh --display -- bash -c '
   home=$(mktemp -d); mkdir -m 700 "$home/run"
   HOME=$home XDG_DATA_HOME=$home/data XDG_CONFIG_HOME=$home/config XDG_RUNTIME_DIR=$home/run /usr/bin/session-keeper &
   app=$!
-  trap "kill $app 2>/dev/null || true; rm -rf $home" EXIT
+  # The app quits gracefully on SIGTERM (it saves on the way out): wait for it before removing its home.
+  trap "kill $app 2>/dev/null || true; wait $app 2>/dev/null || true; rm -rf $home" EXIT
   for _ in $(seq 300); do
     # Visible, and painted: the dashboard has hundreds of colours, a blank window two.
     if xdotool search --onlyvisible --name "^Session Keeper$" >/dev/null 2>&1; then
@@ -50,6 +58,6 @@ rpm -qip "$rpm" 2>/dev/null | grep -E '^(Name|Version|Release|Architecture|Licen
 echo "requires: $(rpm -qp --requires "$rpm" 2>/dev/null | tr '\n' ' ')"
 listing=$(rpm -qlp "$rpm" 2>/dev/null)
 echo "$listing"
-for expected in /usr/bin/session-keeper "/usr/share/applications/Session Keeper.desktop"; do
+for expected in /usr/bin/session-keeper /usr/bin/session-keeper-token /usr/bin/git-credential-session-keeper "/usr/share/applications/Session Keeper.desktop"; do
   grep -qxF "$expected" <<<"$listing" || { echo "the .rpm lacks $expected" >&2; exit 1; }
 done

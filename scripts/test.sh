@@ -8,8 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# The end-to-end tests start the app binary itself, so it is built first.
-cargo build --locked -p session-keeper
+# The end-to-end tests start the app binary and its command-line clients, so they are built first.
+cargo build --locked -p session-keeper -p session-keeper-cli
 # The page's pure formatting (ES module), on the table of cases the tray's Rust test reads too.
 node --test tests/ui
 scripts/desktop-session.sh --open-bus --display -- cargo test --workspace --locked

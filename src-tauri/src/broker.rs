@@ -131,8 +131,8 @@ impl Consent {
     }
 }
 
-/// The executable behind `pid`: the program that asked. When that is this app's own binary (the
-/// token helper or the git credential helper, which only forward), the program that ran it is named
+/// The executable behind `pid`: the program that asked. When that is this app's own binary or one of
+/// its command-line clients beside it (which only forward), the program that ran it is named
 /// instead, so consent is given to `git` or `kubectl`, not to the helper; a shell that only ran the
 /// helper's command line (`sh -c "session-keeper git-credential get"`, as git runs helpers) is
 /// passed over the same way. An interactive shell or a script is named: it is what asked.
@@ -145,7 +145,7 @@ pub fn program_of(pid: Option<u32>) -> String {
             Ok(exe) => exe,
             Err(_) => return format!("process {pid}"),
         };
-        let passes_on = Some(&exe) == own.as_ref() || (forwarded && runs_a_command_line(pid));
+        let passes_on = own.as_deref().is_some_and(|own| is_ours(&exe, own)) || (forwarded && runs_a_command_line(pid));
         if !passes_on {
             return exe.display().to_string();
         }
@@ -156,6 +156,14 @@ pub fn program_of(pid: Option<u32>) -> String {
         }
     }
     format!("process {pid}")
+}
+
+/// The command-line clients installed beside the app, which only forward a request.
+const CLIENTS: [&str; 2] = ["session-keeper-token", "git-credential-session-keeper"];
+
+/// Whether `exe` is this app's binary or one of its clients installed beside it.
+fn is_ours(exe: &std::path::Path, own: &std::path::Path) -> bool {
+    exe == own || (exe.parent() == own.parent() && exe.file_name().is_some_and(|name| CLIENTS.iter().any(|client| name == *client)))
 }
 
 /// Whether `pid` is a shell running one command line (`sh -c …`).
@@ -300,6 +308,12 @@ mod tests {
         assert_eq!(program_of(None), "an unknown program");
         assert_eq!(program_of(Some(u32::MAX)), format!("process {}", u32::MAX));
         assert_eq!(short_name("/usr/bin/git"), "git");
+        let own = std::path::Path::new("/usr/bin/session-keeper");
+        assert!(is_ours(own, own));
+        assert!(is_ours(std::path::Path::new("/usr/bin/session-keeper-token"), own));
+        assert!(is_ours(std::path::Path::new("/usr/bin/git-credential-session-keeper"), own));
+        assert!(!is_ours(std::path::Path::new("/tmp/session-keeper-token"), own), "only beside the app");
+        assert!(!is_ours(std::path::Path::new("/usr/bin/git"), own));
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! How long another program waits for a fresh token: `GetAccessToken` over D-Bus against the token
 //! helper's Unix socket, from inside one process (the transport and the app's work) and as whole
-//! commands (`gdbus call` against `session-keeper token`, process start included).
+//! commands (`gdbus call` against `session-keeper-token` and the app binary's `session-keeper token`,
+//! process start included).
 //!
 //! Run inside a private desktop session, on a release build:
-//!   cargo build --release --locked -p session-keeper
+//!   cargo build --release --locked -p session-keeper -p session-keeper-cli
 //!   scripts/desktop-session.sh --display -- \
 //!     cargo run --release --locked -p session-keeper-e2e --example hand_out -- --calls 1000
 //!
@@ -138,9 +139,18 @@ async fn main() {
         command.args(["token", SESSION]);
         command
     });
+    let client = app.with_file_name("session-keeper-token");
+    assert!(client.exists(), "{} is missing: cargo build --release -p session-keeper-cli", client.display());
+    let lean = time_command(&|| {
+        let mut command = common::in_home(&client, &home);
+        command.arg(SESSION);
+        command
+    });
     let gdbus_median = report("`gdbus call … GetAccessToken 0` (whole command)", gdbus);
-    let helper_median = report("`session-keeper token bench` (whole command)", helper);
-    println!("  ratio gdbus / helper: {:.2}", gdbus_median.as_secs_f64() / helper_median.as_secs_f64());
+    let helper_median = report("`session-keeper token bench` (the app binary)", helper);
+    let lean_median = report("`session-keeper-token bench` (the lean client)", lean);
+    println!("  ratio gdbus / lean client: {:.2}", gdbus_median.as_secs_f64() / lean_median.as_secs_f64());
+    println!("  ratio app binary / lean client: {:.2}", helper_median.as_secs_f64() / lean_median.as_secs_f64());
 
     let _ = Command::new("kill").arg("-TERM").arg(running.id().to_string()).status();
     let _ = running.wait();

@@ -1063,12 +1063,12 @@ async fn other_programs_get_tokens_over_dbus_the_helper_and_git_with_the_users_c
     app.click(&card("Demo", ".consent [data-answer=always]")).await;
     assert_eq!(asking.await.unwrap().0, 0);
 
-    // 6. The token helper: the program that ran it is asked about (the helper only forwards), here
-    // this test's own binary; then the ID token.
-    let app_binary = harness::app_binary();
+    // 6. The token helper (`session-keeper-token`): the program that ran it is asked about (the helper
+    // only forwards), here this test's own binary; then the ID token.
+    let token_client = harness::client_binary("session-keeper-token");
     let helper = |args: &[&str]| {
-        let mut command = driver.command(&app_binary);
-        command.arg("token").args(args);
+        let mut command = driver.command(&token_client);
+        command.args(args);
         command
     };
     let asking = tokio::spawn(output_of(helper(&["Demo", "--id-token"])));
@@ -1137,7 +1137,7 @@ async fn other_programs_get_tokens_over_dbus_the_helper_and_git_with_the_users_c
         saved.contains(&forge.host).then_some(())
     })
     .await;
-    let git_helper = format!("{} git-credential", app_binary.display());
+    let git_helper = harness::client_binary("git-credential-session-keeper").display().to_string();
     let mut clone = driver.command("git");
     clone
         .current_dir(&work)

@@ -36,6 +36,14 @@ pub fn app_binary() -> PathBuf {
     path
 }
 
+/// One of the app's command-line clients (`session-keeper-token`, `git-credential-session-keeper`),
+/// built beside the app binary.
+pub fn client_binary(name: &str) -> PathBuf {
+    let path = app_binary().with_file_name(name);
+    assert!(path.exists(), "{} is not built: cargo build -p session-keeper-cli", path.display());
+    path
+}
+
 /// Where screenshots go (kept by CI as artifacts).
 pub fn artifacts() -> PathBuf {
     let dir = std::env::var_os("SESSION_KEEPER_ARTIFACTS")
