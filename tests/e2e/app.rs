@@ -18,7 +18,7 @@ use support::{Idp, Ttls};
 /// One app window at a time: two cores, and each test owns the display's focus.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Every token the tests have read from the keychain, for the scan of what the app wrote.
+/// Every token the tests have read from the keychain or been handed, for the scan of what the app wrote.
 static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 /// The tokens the app keeps for `session`, read from the keychain as a second program would.
@@ -1106,6 +1106,8 @@ async fn other_programs_get_tokens_over_dbus_the_helper_and_git_with_the_users_c
     // A narrower scope (userinfo sees only the subject), and a clear error for another audience here.
     let (code, out, err) = output_of(helper(&["Demo", "--scope", "openid"])).await;
     assert_eq!(code, 0, "{err}");
+    // A narrowed token is never the session's own: the scan at the end looks for it too.
+    SEEN.lock().unwrap().push(out.trim().to_owned());
     let narrowed: serde_json::Value =
         reqwest::Client::new().get(format!("{}/me", idp.base())).bearer_auth(out.trim()).send().await.unwrap().json().await.unwrap();
     assert_eq!((narrowed["sub"].as_str(), narrowed.get("email")), (Some("alice"), None), "only openid: {narrowed}");
