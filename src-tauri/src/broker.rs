@@ -147,7 +147,7 @@ pub fn program_of(pid: Option<u32>) -> String {
         };
         let passes_on = own.as_deref().is_some_and(|own| is_ours(&exe, own)) || (forwarded && runs_a_command_line(pid));
         if !passes_on {
-            return exe.display().to_string();
+            return named(pid, &exe);
         }
         forwarded = true;
         match parent_of(pid) {
@@ -156,6 +156,49 @@ pub fn program_of(pid: Option<u32>) -> String {
         }
     }
     format!("process {pid}")
+}
+
+/// Programs that run a script named on their command line: the script is what asks, so it is named
+/// with them (`/usr/bin/python3 /home/me/bin/deploy.py`), and allowing one script does not allow
+/// every script of that interpreter.
+const INTERPRETERS: [&str; 11] = ["python", "perl", "ruby", "node", "nodejs", "bash", "sh", "dash", "zsh", "php", "lua"];
+
+/// `exe`, with the script it runs when it is an interpreter started with a script file.
+fn named(pid: u32, exe: &std::path::Path) -> String {
+    let plain = exe.display().to_string();
+    let name = exe.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let family = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    if !INTERPRETERS.contains(&family) {
+        return plain;
+    }
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return plain };
+    let args: Vec<String> = cmdline.split(|b| *b == 0).skip(1).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    // The first argument that is not an option is the script, unless an option says the code or a
+    // module comes inline (`-c`, `-e`, `-m`): then there is no script file to name.
+    let mut script = None;
+    for arg in &args {
+        if matches!(arg.as_str(), "-c" | "-e" | "-m" | "--eval" | "-r") {
+            return plain;
+        }
+        if !arg.starts_with('-') {
+            script = Some(arg);
+            break;
+        }
+    }
+    let Some(script) = script else { return plain };
+    let path = std::path::Path::new(script);
+    let path = if path.is_absolute() {
+        path.to_owned()
+    } else {
+        match std::fs::read_link(format!("/proc/{pid}/cwd")) {
+            Ok(cwd) => cwd.join(path),
+            Err(_) => return plain,
+        }
+    };
+    match std::fs::canonicalize(&path) {
+        Ok(script) if script.is_file() => format!("{plain} {}", script.display()),
+        _ => plain,
+    }
 }
 
 /// The command-line clients installed beside the app, which only forward a request.
@@ -308,6 +351,33 @@ mod tests {
         assert_eq!(program_of(None), "an unknown program");
         assert_eq!(program_of(Some(u32::MAX)), format!("process {}", u32::MAX));
         assert_eq!(short_name("/usr/bin/git"), "git");
+        // A script run by an interpreter is named with it; inline code is the interpreter alone.
+        let folder = std::env::temp_dir().join(format!("sk-broker-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).unwrap();
+        let script = folder.join("deploy.sh");
+        std::fs::write(&script, "sleep 30\n").unwrap();
+        let shell = std::fs::canonicalize("/bin/sh").unwrap();
+        let mut running = std::process::Command::new("/bin/sh").arg("deploy.sh").current_dir(&folder).spawn().unwrap();
+        // A program that asks has long been running; this one has just been started: its command line
+        // shows in /proc only once the new program is set up.
+        let started = |pid: u32| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default().is_empty() {
+                assert!(std::time::Instant::now() < deadline, "process {pid} never showed its command line");
+                std::thread::yield_now();
+            }
+        };
+        started(running.id());
+        assert_eq!(program_of(Some(running.id())), format!("{} {}", shell.display(), script.display()));
+        assert_eq!(short_name(&program_of(Some(running.id()))), "deploy.sh");
+        running.kill().unwrap();
+        running.wait().unwrap();
+        let mut inline = std::process::Command::new("/bin/sh").args(["-c", "sleep 30; true"]).spawn().unwrap();
+        started(inline.id());
+        assert_eq!(program_of(Some(inline.id())), shell.display().to_string());
+        inline.kill().unwrap();
+        inline.wait().unwrap();
+        std::fs::remove_dir_all(&folder).unwrap();
         let own = std::path::Path::new("/usr/bin/session-keeper");
         assert!(is_ours(own, own));
         assert!(is_ours(std::path::Path::new("/usr/bin/session-keeper-token"), own));

@@ -266,21 +266,37 @@ async fn publish(app: &AppHandle) -> zbus::Result<()> {
     let mut events = shell.manager.subscribe();
     let connection = zbus::connection::Builder::session()?.name(BUS_NAME)?.serve_at(ROOT, zbus::fdo::ObjectManager)?.build().await?;
     let server = connection.object_server();
+    // The sessions with an object on the bus.
+    let mut published = std::collections::BTreeSet::new();
     for snapshot in shell.manager.snapshots().await.unwrap_or_default() {
+        published.insert(snapshot.id.to_string());
         server.at(object_path(&snapshot.id), SessionObject { app: app.clone(), snapshot }).await?;
     }
     tracing::info!(name = BUS_NAME, "D-Bus service published");
     loop {
         // One session's object failing to update is logged; the service goes on for the others.
         let updated = match events.recv().await {
-            Ok(SessionEvent::Changed { session }) => changed(app, server, session).await,
-            Ok(SessionEvent::Removed { id }) => server.remove::<SessionObject, _>(object_path(&id)).await.map(drop),
+            Ok(SessionEvent::Changed { session }) => {
+                published.insert(session.id.to_string());
+                changed(app, server, session).await
+            }
+            Ok(SessionEvent::Removed { id }) => {
+                published.remove(&id);
+                server.remove::<SessionObject, _>(object_path(&id)).await.map(drop)
+            }
             Ok(_) => Ok(()),
             Err(RecvError::Lagged(_)) => {
+                // Missed events: publish the whole picture, removals included.
+                let sessions = shell.manager.snapshots().await.unwrap_or_default();
+                let now: std::collections::BTreeSet<String> = sessions.iter().map(|s| s.id.to_string()).collect();
                 let mut result = Ok(());
-                for snapshot in shell.manager.snapshots().await.unwrap_or_default() {
+                for gone in published.difference(&now) {
+                    result = result.and(server.remove::<SessionObject, _>(object_path(gone)).await.map(drop));
+                }
+                for snapshot in sessions {
                     result = result.and(changed(app, server, snapshot).await);
                 }
+                published = now;
                 result
             }
             Err(RecvError::Closed) => return Ok(()),
