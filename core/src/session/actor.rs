@@ -14,7 +14,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::commands::{Command, HandOut, Reply, Request};
-use super::effects::{Completion, NarrowedToken, Runner, SignOutTicket};
+use super::effects::{Completion, Runner, SignOutTicket};
+use super::narrowing::Narrowing;
 use super::machine::transition;
 use super::snapshot::{SessionEvent, SessionSnapshot};
 use super::state::{Effect, Event, RefreshFailure, Refusal, Trigger};
@@ -37,14 +38,8 @@ pub(crate) struct Entry {
     /// Why the last refresh failed, for the callers of `refresh` once nothing is in flight.
     last_failure: Option<ErrorInfo>,
     published: Option<SessionSnapshot>,
-    /// Programs waiting for a narrower token, by scope, in the order they asked.
-    narrow_waiters: Vec<(String, Reply<NarrowedToken>)>,
-    /// The scope of the narrowed refresh in flight.
-    narrowing: Option<String>,
-    /// Narrowed tokens already made, by scope, for this sign-in (generation): handed out again while
-    /// they last, so a program asking in a loop does not spend a refresh each time.
-    narrowed: HashMap<String, NarrowedToken>,
-    narrowed_generation: u64,
+    /// Programs waiting for narrower tokens, and those already made.
+    narrowing: Narrowing,
 }
 
 impl Entry {
@@ -58,31 +53,12 @@ impl Entry {
             sign_outs: Vec::new(),
             last_failure: None,
             published: None,
-            narrow_waiters: Vec::new(),
-            narrowing: None,
-            narrowed: HashMap::new(),
-            narrowed_generation: 0,
+            narrowing: Narrowing::default(),
         }
     }
 
     pub(crate) fn record(&self) -> &SessionRecord {
         &self.record
-    }
-
-    /// Answers every program waiting for a token of `scope`, and keeps a made token for the next.
-    fn answer_narrowed(&mut self, scope: &str, answer: crate::error::Result<NarrowedToken>) {
-        if let Ok(token) = &answer {
-            self.narrowed.insert(scope.to_owned(), token.clone());
-            self.narrowed_generation = self.record.state.generation;
-        }
-        let (these, others): (Vec<_>, Vec<_>) = self.narrow_waiters.drain(..).partition(|(s, _)| s == scope);
-        self.narrow_waiters = others;
-        for (_, reply) in these {
-            let _ = reply.send(match &answer {
-                Ok(token) => Ok(token.clone()),
-                Err(err) => Err(Error::from(err.info())),
-            });
-        }
     }
 
     fn refuse_all(&mut self, error: impl Fn() -> Error) {
@@ -95,10 +71,7 @@ impl Entry {
         for reply in self.sign_outs.drain(..) {
             let _ = reply.send(Err(error()));
         }
-        for (_, reply) in self.narrow_waiters.drain(..) {
-            let _ = reply.send(Err(error()));
-        }
-        self.narrowing = None;
+        self.narrowing.refuse_all(&error);
     }
 }
 
@@ -224,7 +197,7 @@ impl Actor {
             effect => {
                 let generation = entry.record.state.generation;
                 let secrets = if matches!(effect, Effect::Discard { .. }) { entry.secrets.take() } else { entry.secrets.clone() };
-                let narrow = if matches!(effect, Effect::Refresh) { entry.narrowing.clone() } else { None };
+                let narrow = if matches!(effect, Effect::Refresh) { entry.narrowing.in_flight.clone() } else { None };
                 let handle = self.runner.spawn(&mut self.tasks, id, &entry.record, secrets, effect, narrow);
                 self.task_sessions.insert(handle.id(), (id.to_owned(), generation));
             }
@@ -253,13 +226,13 @@ impl Actor {
                     if entry.secrets.is_none() {
                         entry.secrets = used;
                     }
-                    if let Some(scope) = entry.narrowing.take() {
+                    if let Some(scope) = entry.narrowing.in_flight.take() {
                         let answer = match (&result, narrowed) {
                             (Ok(refreshed), Some(token)) if refreshed.rejected.is_none() => Ok(token),
                             (Ok(refreshed), _) => Err(refreshed.rejected.clone().map(Error::from).unwrap_or(Error::Shutdown)),
                             (Err(failure), _) => Err(Error::from(failure.info().clone())),
                         };
-                        entry.answer_narrowed(&scope, answer);
+                        entry.narrowing.answer(&scope, entry.record.state.generation, answer);
                     }
                     match result {
                         Ok(refreshed) if refreshed.rejected.is_some() => {
@@ -333,27 +306,22 @@ impl Actor {
     /// waiting programs hear why.
     fn next_narrowing(&mut self, id: &str) {
         let Some(entry) = self.sessions.get_mut(id) else { return };
-        if entry.narrowing.is_some() || entry.record.state.is_busy() || entry.record.state.phase == super::state::Phase::SigningIn {
+        if entry.record.state.is_busy() || entry.record.state.phase == super::state::Phase::SigningIn {
             return;
         }
-        let Some(scope) = entry.narrow_waiters.first().map(|(scope, _)| scope.clone()) else { return };
-        entry.narrowing = Some(scope.clone());
+        let Some(scope) = entry.narrowing.next() else { return };
+        entry.narrowing.in_flight = Some(scope);
         self.apply(id, Event::Trigger(Trigger::Manual { force: true }));
         let Some(entry) = self.sessions.get_mut(id) else { return };
         if entry.record.state.phase != super::state::Phase::Refreshing {
-            entry.narrowing = None;
-            let error = match (&entry.record.state.last_error, entry.record.state.is_signed_in()) {
+            // No refresh started: every waiting program hears why.
+            let state = &entry.record.state;
+            let error = || match (&state.last_error, state.is_signed_in()) {
                 (Some(info), _) => Error::from(info.clone()),
                 (None, true) => Error::NotOffered("This session has no refresh token, so no narrower token can be made: ask for the session's own token.".into()),
                 (None, false) => Error::NotSignedIn(id.to_owned()),
             };
-            entry.answer_narrowed(&scope, Err(error));
-            // Other scopes hear the same.
-            let rest: Vec<_> = entry.narrow_waiters.iter().map(|(s, _)| s.clone()).collect();
-            for other in rest {
-                let error = Error::NotSignedIn(id.to_owned());
-                entry.answer_narrowed(&other, Err(error));
-            }
+            entry.narrowing.refuse_all(error);
         }
         self.settle(id);
     }
@@ -472,19 +440,12 @@ impl Actor {
                 self.apply(id, Event::TokenWanted { min_valid });
             }
             Request::Narrow { scope, min_valid, reply } => {
-                let now = self.clock.now();
-                if entry.narrowed_generation != entry.record.state.generation {
-                    entry.narrowed.clear();
-                    entry.narrowed_generation = entry.record.state.generation;
-                }
-                let lead = chrono::TimeDelta::from_std(self.policy.refresh.lead_time).unwrap_or_default().max(min_valid);
-                if let Some((token, expires_at)) = entry.narrowed.get(&scope)
-                    && expires_at.is_none_or(|at| now < at - lead)
-                {
-                    let _ = reply.send(Ok((token.clone(), *expires_at)));
+                let lead = super::state::delta(self.policy.refresh.lead_time).max(min_valid);
+                if let Some(token) = entry.narrowing.reusable(&scope, entry.record.state.generation, self.clock.now(), lead) {
+                    let _ = reply.send(Ok(token));
                     return;
                 }
-                entry.narrow_waiters.push((scope, reply));
+                entry.narrowing.wait(scope, reply);
                 self.next_narrowing(id);
             }
             Request::HandedOut { program } => {

@@ -8,7 +8,8 @@
 //! - `sign_in.rs`: the sign-in transaction; `snapshot.rs`: what the shell and the page are told;
 //! - `handler.rs`: pluggable refresh triggers, which reach the actor through a [`TriggerSink`];
 //! - `providers.rs`: discovered providers by session;
-//! - `history.rs`: the last 24 hours of each session, derived from what `transition` decided.
+//! - `history.rs`: the last 24 hours of each session, derived from what `transition` decided;
+//! - `narrowing.rs`: the actor's bookkeeping of narrower tokens for other programs (`--scope`).
 
 mod actor;
 mod commands;
@@ -18,6 +19,7 @@ mod handle;
 mod handler;
 mod history;
 mod machine;
+mod narrowing;
 mod providers;
 mod sign_in;
 mod snapshot;
