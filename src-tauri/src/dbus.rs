@@ -102,7 +102,7 @@ fn seconds(at: Option<chrono::DateTime<chrono::Utc>>) -> i64 {
 
 /// Whether the user has to act: signed out, expired, or refreshing keeps failing.
 fn attention_needed(snapshot: &SessionSnapshot) -> bool {
-    !snapshot.signed_in || matches!(snapshot.phase, Phase::Expired | Phase::SignedOut) || snapshot.consecutive_failures >= crate::notices::FAILURES_BEFORE_NOTICE
+    !snapshot.signed_in || snapshot.consecutive_failures >= crate::notices::FAILURES_BEFORE_NOTICE
 }
 
 fn phase_name(phase: Phase) -> String {
