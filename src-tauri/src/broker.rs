@@ -195,8 +195,13 @@ fn named(pid: u32, exe: &std::path::Path) -> String {
             Err(_) => return plain,
         }
     };
+    // A script read from a descriptor (`bash /dev/fd/3`, process substitution) has no file to name,
+    // and resolving such a path here would name a file of this app's own.
+    if path.starts_with("/dev") || path.starts_with("/proc") {
+        return plain;
+    }
     match std::fs::canonicalize(&path) {
-        Ok(script) if script.is_file() => format!("{plain} {}", script.display()),
+        Ok(script) if script.is_file() && !script.starts_with("/dev") && !script.starts_with("/proc") => format!("{plain} {}", script.display()),
         _ => plain,
     }
 }
@@ -277,10 +282,14 @@ async fn ask(app: &AppHandle, session: &str, program: &str, pid: Option<u32>, wi
     }
     tracing::info!(session, program, ?pid, "asking whether a program may have a token");
     let _ = app.emit_to("main", CONSENT_CHANGED, consent.questions());
-    notify(app.clone(), session, program, pid, within);
-    // The caller that opened the question closes it when it is answered or times out, for everyone.
+    let mut shown = notify(app.clone(), session, program, pid, within);
+    // The caller that opened the question closes it when it is answered or times out, for everyone,
+    // and takes the notification away (an answer given there has closed it already).
     let outcome = wait_for_answer(answers, within).await;
     consent.close(session, program);
+    if let Ok(id) = shown.try_recv() {
+        close_notification(id).await;
+    }
     let _ = app.emit_to("main", CONSENT_CHANGED, consent.questions());
     if outcome.is_none() {
         tracing::info!(session, program, "nobody answered the consent question");
@@ -298,7 +307,10 @@ async fn wait_for_answer(mut answers: watch::Receiver<Option<Answer>>, within: D
 
 /// The consent notification: three actions, answered at the desktop's notification server; clicking
 /// the notification itself brings up the window, where the card asks the same question.
-fn notify(app: AppHandle, session: &str, program: &str, pid: Option<u32>, within: Duration) {
+/// Returns the notification's id once the server has it, so that the question's opener can close it
+/// when the question ends another way (answered on the card, or timed out).
+fn notify(app: AppHandle, session: &str, program: &str, pid: Option<u32>, within: Duration) -> tokio::sync::oneshot::Receiver<u32> {
+    let (shown, id) = tokio::sync::oneshot::channel();
     let summary = format!("Allow {} to use “{session}”?", short_name(program));
     let process = pid.map(|pid| format!(" (process {pid})")).unwrap_or_default();
     let body = format!("{program}{process} asks for a token of session “{session}”.");
@@ -317,18 +329,39 @@ fn notify(app: AppHandle, session: &str, program: &str, pid: Option<u32>, within
             notification.action(answer.action(), label);
         }
         match notification.show() {
-            Ok(handle) => handle.wait_for_action(|action| match Answer::from_action(action) {
+            Ok(handle) => {
+                let _ = shown.send(handle.id());
+                handle.wait_for_action(|action| match Answer::from_action(action) {
                 Some(answer) => {
                     app.state::<Shell>().consent.answer(&session, &program, answer);
                 }
                 None if action == crate::notices::SIGN_IN_ACTION => crate::show_main_window(&app),
                 None => {}
-            }),
+            })
+            }
             Err(err) => tracing::warn!(error = %err, "consent notification not shown; the card asks instead"),
         }
     });
     if let Err(err) = spawned {
         tracing::warn!(error = %err, "consent notification not shown; the card asks instead");
+    }
+    id
+}
+
+/// Takes a consent notification off the screen (`CloseNotification`), bounded like every
+/// notification call: a question answered on the card or timed out must not linger there.
+async fn close_notification(id: u32) {
+    let close = async {
+        let connection = zbus::Connection::session().await?;
+        connection
+            .call_method(Some("org.freedesktop.Notifications"), "/org/freedesktop/Notifications", Some("org.freedesktop.Notifications"), "CloseNotification", &(id,))
+            .await
+            .map(drop)
+    };
+    match tokio::time::timeout(crate::notices::SEND_TIMEOUT, close).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::debug!(error = %err, "consent notification not closed"),
+        Err(_) => tracing::debug!("the notification server did not close the consent notification in time"),
     }
 }
 
@@ -372,6 +405,12 @@ mod tests {
         assert_eq!(short_name(&program_of(Some(running.id()))), "deploy.sh");
         running.kill().unwrap();
         running.wait().unwrap();
+        // A script read from a descriptor names no file (resolved here it would name one of ours).
+        let mut piped = std::process::Command::new("/bin/sh").arg("/dev/fd/0").stdin(std::process::Stdio::piped()).spawn().unwrap();
+        started(piped.id());
+        assert_eq!(program_of(Some(piped.id())), shell.display().to_string());
+        piped.kill().unwrap();
+        piped.wait().unwrap();
         let mut inline = std::process::Command::new("/bin/sh").args(["-c", "sleep 30; true"]).spawn().unwrap();
         started(inline.id());
         assert_eq!(program_of(Some(inline.id())), shell.display().to_string());

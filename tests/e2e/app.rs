@@ -1059,9 +1059,16 @@ async fn other_programs_get_tokens_over_dbus_the_helper_and_git_with_the_users_c
     app.wait_text(&card("Demo", ".allowed-list"), "no allowed program", |t| !t.contains("gdbus")).await;
     let asking = tokio::spawn(output_of(get_access_token(&driver, &gdbus, "Demo", 0)));
     watch.wait_for_count(consent, 4).await;
-    // Answered on the card this time.
+    // Answered on the card this time: the notification asking the same goes away too.
     app.click(&card("Demo", ".consent [data-answer=always]")).await;
     assert_eq!(asking.await.unwrap().0, 0);
+    // Within 5 s, well before the notification's own 20-s expiry would take it away.
+    let answered = std::time::Instant::now();
+    let displayed = || String::from_utf8_lossy(&std::process::Command::new("dunstctl").args(["count", "displayed"]).output().unwrap().stdout).trim().to_owned();
+    while displayed() != "0" {
+        assert!(answered.elapsed() < Duration::from_secs(5), "the answered question's notification is still on screen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // 6. The token helper (`session-keeper-token`): the program that ran it is asked about (the helper
     // only forwards), here this test's own binary; then the ID token.
