@@ -253,4 +253,94 @@ mod tests {
         }
         assert!(closed, "port {port} still open after the listener was dropped");
     }
+
+    // Property tests (proptest): whatever a local program sends to the listener, it gets an answer or
+    // a closed connection within the header timeout, never a panic, and only a GET of the redirect
+    // path reaches the sign-in; the listener keeps working after each.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        /// Sends `bytes`, closes the sending half, and returns what came back and what the sign-in saw.
+        async fn exchange(bytes: Vec<u8>) -> (Vec<u8>, Vec<Url>) {
+            let mut listener = LoopbackListener::bind(&RedirectUri::parse("http://127.0.0.1/callback").unwrap()).await.unwrap();
+            let port = listener.redirect_uri().url().port().unwrap();
+            let client = async move {
+                let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+                // A reset while writing is one of the answers a garbage request may get.
+                let _ = stream.write_all(&bytes).await;
+                let _ = stream.shutdown().await;
+                let mut answer = Vec::new();
+                let _ = stream.read_to_end(&mut answer).await;
+                answer
+            };
+            let mut seen = Vec::new();
+            let answer = {
+                tokio::pin!(client);
+                loop {
+                    tokio::select! {
+                        answer = &mut client => break answer,
+                        Some(arrival) = listener.next() => {
+                            seen.push(arrival.url.clone());
+                            arrival.answer(Page::signed_in("Test"));
+                        }
+                    }
+                }
+            };
+            // The listener still takes the real redirect afterwards.
+            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            stream.write_all(b"GET /callback?code=c&state=s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
+            let arrival = listener.next().await.expect("the listener still works");
+            assert_eq!(arrival.url.query(), Some("code=c&state=s"));
+            arrival.answer(Page::signed_in("Test"));
+            (answer, seen)
+        }
+
+        fn run(bytes: Vec<u8>) -> (Vec<u8>, Vec<Url>) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async { tokio::time::timeout(Duration::from_secs(15), exchange(bytes)).await.expect("the listener answered in time") })
+        }
+
+        fn request_line() -> impl Strategy<Value = Vec<u8>> {
+            (
+                prop::sample::select(vec!["GET", "POST", "HEAD", "get", "CONNECT", "OPTIONS", ""]),
+                prop::sample::select(vec!["/callback", "/callback/", "/callbackx", "/", "//callback", "/Callback", "*", "http://evil/callback", "/%63allback", ""]),
+                "[ -~]{0,40}",
+                prop::sample::select(vec!["HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "HTTP/9", ""]),
+                prop::collection::vec("[ -~]{0,30}", 0..4),
+            )
+                .prop_map(|(method, path, query, version, headers)| {
+                    let mut text = format!("{method} {path}?{query} {version}\r\nHost: 127.0.0.1\r\n");
+                    for header in headers {
+                        text.push_str(&header);
+                        text.push_str("\r\n");
+                    }
+                    text.push_str("\r\n");
+                    text.into_bytes()
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+            #[test]
+            fn any_bytes_get_an_answer_or_a_close(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+                let (_, seen) = run(bytes);
+                prop_assert!(seen.iter().all(|url| url.path() == "/callback"), "{seen:?}");
+            }
+
+            #[test]
+            fn only_a_get_of_the_redirect_path_reaches_the_sign_in(request in request_line()) {
+                let (answer, seen) = run(request.clone());
+                let text = String::from_utf8_lossy(&request);
+                for url in &seen {
+                    prop_assert_eq!(url.path(), "/callback");
+                    prop_assert!(text.starts_with("GET "), "{}", text);
+                }
+                if !seen.is_empty() {
+                    prop_assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+                }
+            }
+        }
+    }
 }

@@ -68,6 +68,16 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The settings from what the store holds under its key: those saved if they parse and are in
+    /// range, else the defaults and why.
+    fn from_saved(saved: Option<serde_json::Value>) -> (Settings, Option<&'static str>) {
+        match saved.map(serde_json::from_value::<Settings>) {
+            Some(Ok(settings)) if settings.validate().is_ok() => (settings, None),
+            Some(_) => (Settings::default(), Some("The saved settings were out of range; the defaults apply.")),
+            None => (Settings::default(), None),
+        }
+    }
+
     /// Refuses values out of the core's bounds ([`Policy::validate`]), with the core's message.
     pub fn validate(&self) -> Result<()> {
         self.policy(&Policy::default()).validate().map_err(|err| Error::InvalidSettings(err.to_string()))
@@ -118,14 +128,10 @@ impl<R: Runtime> SettingsFile<R> {
             None => format!("The settings file could not be read ({problem}); the defaults apply until you save new ones."),
         });
         let store = app.store_builder(FILE).disable_auto_save().build()?;
-        let settings = match store.get(KEY).map(serde_json::from_value::<Settings>) {
-            Some(Ok(settings)) if settings.validate().is_ok() => settings,
-            Some(_) => {
-                warning.get_or_insert_with(|| "The saved settings were out of range; the defaults apply.".into());
-                Settings::default()
-            }
-            None => Settings::default(),
-        };
+        let (settings, out_of_range) = Settings::from_saved(store.get(KEY));
+        if let Some(problem) = out_of_range {
+            warning.get_or_insert_with(|| problem.into());
+        }
         Ok((SettingsFile { store }, settings, warning))
     }
 
@@ -242,5 +248,82 @@ mod file_tests {
         assert!(!path.exists());
         assert_eq!(std::fs::read(&aside).unwrap(), br#"{"settings": {"leadTi"#, "kept byte for byte");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+// Property tests (proptest): whatever the settings file holds, loading it never panics, the settings
+// in force are always in range, and a file that cannot be read is moved aside byte for byte.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    /// Field names the loader knows (and a stranger), so that generated objects reach the fields.
+    const KEYS: &[&str] = &[
+        "enablePeriodically", "enableOnWindowFocus", "leadTimeSeconds", "validationMaxAgeSeconds", "notifications",
+        "mutedSessions", "ephemeralSignIn", "askBeforeHandOut", "allowedPrograms", "gitHosts", "Demo", "x",
+    ];
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            prop::sample::select(KEYS).prop_map(|k| Value::String(k.into())),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(KEYS), inner), 0..8)
+                    .prop_map(|fields| Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_saved_value_gives_settings_in_range(saved in prop::option::of(json())) {
+            let (settings, problem) = Settings::from_saved(saved.clone());
+            prop_assert!(settings.validate().is_ok(), "{settings:?} from {saved:?}");
+            if problem.is_some() {
+                prop_assert_eq!(settings, Settings::default());
+            }
+        }
+
+        #[test]
+        fn saved_settings_in_range_load_as_saved(lead in 0u64..100_000, max_age in 0u64..100_000, focus: bool, notify: bool) {
+            let settings = Settings { lead_time_seconds: lead, validation_max_age_seconds: max_age, enable_on_window_focus: focus, notifications: notify, ..Settings::default() };
+            let (loaded, problem) = Settings::from_saved(Some(serde_json::to_value(&settings).unwrap()));
+            if settings.validate().is_ok() {
+                prop_assert_eq!((loaded, problem), (settings, None));
+            } else {
+                prop_assert_eq!(loaded, Settings::default());
+                prop_assert!(problem.is_some());
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #[test]
+        fn any_file_is_read_or_moved_aside_byte_for_byte(bytes in prop::collection::vec(any::<u8>(), 0..200), prefix: bool) {
+            let dir = std::env::temp_dir().join(format!("sk-settings-prop-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join(FILE);
+            let mut contents = if prefix { br#"{"settings":{"#.to_vec() } else { Vec::new() };
+            contents.extend_from_slice(&bytes);
+            std::fs::write(&path, &contents).unwrap();
+            if unreadable(&path).is_some() {
+                let aside = keep_aside(&path).expect("an unreadable file is moved aside");
+                prop_assert_eq!(std::fs::read(&aside).unwrap(), contents);
+                prop_assert!(!path.exists());
+            }
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
     }
 }
