@@ -2,12 +2,12 @@
 //! that tests can move time, and deadlines are wall-clock instants so that a machine that slept (whose
 //! monotonic clock stopped) still sees them as due the moment it wakes.
 
+use std::collections::VecDeque;
 #[cfg(any(test, feature = "test-util"))]
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::Mutex;
 
-#[cfg(any(test, feature = "test-util"))]
-use chrono::TimeDelta;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 /// A source of wall-clock time.
 pub trait Clock: Send + Sync + 'static {
@@ -22,6 +22,53 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+}
+
+/// How far a provider's clock is from ours, learnt from the `Date` header of its answers (RFC 9110
+/// section 6.6.1), so that times the provider writes (an ID token's `exp`, a JWT access token's `exp`,
+/// a `Retry-After` date) are read on the provider's clock rather than a wrong local one. Lifetimes the
+/// provider gives as durations (`expires_in`) need no offset: they count from the answer's arrival.
+///
+/// A `Date` is whole seconds, written before the answer travels, so each sample is at most the true
+/// offset and at most about a second plus the round trip below it: the estimate is the largest of the
+/// last [`ClockOffset::SAMPLES`] samples plus half a second, and offsets under
+/// [`ClockOffset::NEGLIGIBLE`] count as none.
+#[derive(Debug, Default)]
+pub struct ClockOffset {
+    samples: Mutex<VecDeque<TimeDelta>>,
+}
+
+impl ClockOffset {
+    /// How many recent answers the estimate looks at (the local clock may be corrected meanwhile).
+    pub const SAMPLES: usize = 8;
+    /// Offsets this small are noise of the `Date` header's resolution.
+    pub const NEGLIGIBLE: TimeDelta = TimeDelta::seconds(2);
+
+    /// Takes in an answer's `Date` header value, read at local time `local`.
+    pub fn observe(&self, date: &str, local: DateTime<Utc>) {
+        let Ok(date) = DateTime::parse_from_rfc2822(date) else { return };
+        let sample = date.with_timezone(&Utc) - local;
+        let mut samples = self.samples.lock().expect("clock offset poisoned");
+        if samples.len() == Self::SAMPLES {
+            samples.pop_front();
+        }
+        samples.push_back(sample);
+        let estimate = Self::estimate(&samples);
+        if samples.len() == 1 && estimate.abs() >= TimeDelta::seconds(30) {
+            tracing::warn!(offset_seconds = estimate.num_seconds(), "this computer's clock differs from the provider's; the provider's times are read on its clock");
+        }
+    }
+
+    /// The provider's clock minus ours.
+    pub fn get(&self) -> TimeDelta {
+        Self::estimate(&self.samples.lock().expect("clock offset poisoned"))
+    }
+
+    fn estimate(samples: &VecDeque<TimeDelta>) -> TimeDelta {
+        let Some(largest) = samples.iter().max() else { return TimeDelta::zero() };
+        let estimate = *largest + TimeDelta::milliseconds(500);
+        if estimate.abs() < Self::NEGLIGIBLE { TimeDelta::zero() } else { estimate }
     }
 }
 
@@ -83,5 +130,25 @@ mod tests {
         assert_eq!(clock.now(), start + TimeDelta::seconds(10));
         clock.jump(TimeDelta::hours(2));
         assert_eq!(clock.now(), start + TimeDelta::seconds(10) + TimeDelta::hours(2));
+    }
+
+    #[test]
+    fn the_offset_is_the_largest_recent_sample_and_small_ones_are_none() {
+        let offset = ClockOffset::default();
+        assert_eq!(offset.get(), TimeDelta::zero(), "no answer yet");
+        let local = DateTime::parse_from_rfc3339("2026-12-04T10:00:00.700Z").unwrap().with_timezone(&Utc);
+        offset.observe("Fri, 04 Dec 2026 10:00:00 GMT", local);
+        assert_eq!(offset.get(), TimeDelta::zero(), "in step, within the header's second");
+        // The provider 5 minutes ahead; one answer slow on the way (its sample lower) changes nothing.
+        offset.observe("Fri, 04 Dec 2026 10:05:00 GMT", local);
+        offset.observe("Fri, 04 Dec 2026 10:04:58 GMT", local);
+        assert_eq!(offset.get(), TimeDelta::seconds(299) + TimeDelta::milliseconds(800));
+        offset.observe("not a date", local);
+        assert_eq!(offset.get(), TimeDelta::seconds(299) + TimeDelta::milliseconds(800));
+        // Old samples age out: the provider 5 minutes behind from now on.
+        for _ in 0..ClockOffset::SAMPLES {
+            offset.observe("Fri, 04 Dec 2026 09:55:00 GMT", local);
+        }
+        assert_eq!(offset.get(), TimeDelta::seconds(-300) + TimeDelta::milliseconds(-200));
     }
 }

@@ -587,3 +587,33 @@ async fn a_token_for_another_audience_comes_from_token_exchange_where_the_provid
     assert!(err.to_string().contains("invalid_scope"), "{err}");
     assert_eq!(manager.snapshot("s").await.unwrap().phase, Phase::Active, "the session is not affected");
 }
+
+/// This computer's clock five minutes ahead of the provider's, and five minutes behind, with ID tokens
+/// that live two minutes: the offset read from the provider's `Date` header puts the ID token's `exp`
+/// on the provider's clock, so sign-in and refresh accept valid tokens (ahead, the token would look
+/// expired on arrival; behind, issued in the future), expiries count from the answers' arrival, and a
+/// program handed the ID token gets its true remaining life on this computer's clock.
+#[tokio::test]
+async fn a_client_clock_five_minutes_off_the_providers_neither_expires_nor_refuses_valid_tokens() {
+    let idp = Idp::start(Ttls { access: 120, ..Ttls::default() });
+    for skew in [chrono::TimeDelta::minutes(5), chrono::TimeDelta::minutes(-5)] {
+        let clock = Arc::new(session_core::TestClock::starting_at(chrono::Utc::now() + skew));
+        let manager = SessionManager::builder()
+            .vault(Arc::new(session_core::MemoryVault::default()))
+            .clock(clock.clone())
+            .build()
+            .await
+            .unwrap();
+        let session = signed_in(&manager, &idp, "skewed", "alice").await;
+        assert_eq!((session.phase, session.last_error), (Phase::Active, None), "sign-in with the clock {skew} off");
+        let session = manager.refresh("skewed", true).await.unwrap_or_else(|err| panic!("refresh with the clock {skew} off: {err}"));
+        assert_eq!((session.phase, session.last_error), (Phase::Active, None));
+        let remaining = session.access_token_expires_at.unwrap() - session_core::Clock::now(&*clock);
+        assert!((115..=120).contains(&remaining.num_seconds()), "access token expiry on this clock, {skew} off: {remaining}");
+        let request = session_core::TokenRequest { id_token: true, program: "test".into(), ..Default::default() };
+        let id_token = manager.hand_out("skewed", &request).await.unwrap();
+        let remaining = id_token.expires_at.unwrap() - session_core::Clock::now(&*clock);
+        assert!((115..=121).contains(&remaining.num_seconds()), "ID token expiry on this clock, {skew} off: {remaining}");
+        manager.shutdown().await;
+    }
+}

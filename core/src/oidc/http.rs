@@ -13,12 +13,15 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use openidconnect::http;
 use openidconnect::{AsyncHttpClient, HttpClientError, HttpRequest, HttpResponse};
 use serde_json::{Map, Value};
+
+use crate::clock::{Clock, ClockOffset};
 
 /// The largest body read from a provider (discovery, signing keys, token, userinfo): 1 MiB, far more
 /// than any of them needs.
@@ -31,16 +34,41 @@ pub const MAX_ACCESS_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// The field through which the HTTP layer tells the token parser what it changed.
 pub const ADJUSTED_FIELD: &str = "x_session_keeper_adjusted";
 
-/// A `reqwest` client with the caps and repairs above, for `openidconnect`.
-#[derive(Clone, Debug)]
+/// A `reqwest` client with the caps and repairs above, for `openidconnect`. It also learns the
+/// provider's clock offset from each answer's `Date` ([`ClockOffset`]); one per provider
+/// ([`ProviderHttp::for_provider`]), the connection pool shared.
+#[derive(Clone)]
 pub struct ProviderHttp {
     client: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    offset: Arc<ClockOffset>,
+}
+
+impl std::fmt::Debug for ProviderHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderHttp").field("offset", &self.offset.get()).finish_non_exhaustive()
+    }
 }
 
 impl ProviderHttp {
-    /// Wraps `client`.
-    pub fn new(client: reqwest::Client) -> Self {
-        Self { client }
+    /// Wraps `client`; local time comes from `clock`.
+    pub fn new(client: reqwest::Client, clock: Arc<dyn Clock>) -> Self {
+        Self { client, clock, offset: Arc::default() }
+    }
+
+    /// The same client with a clock offset of its own, for one provider.
+    pub fn for_provider(&self) -> Self {
+        Self { client: self.client.clone(), clock: self.clock.clone(), offset: Arc::default() }
+    }
+
+    /// The time now on the provider's clock, as far as its answers tell.
+    pub fn provider_now(&self) -> DateTime<Utc> {
+        self.clock.now() + self.offset.get()
+    }
+
+    /// The provider's clock minus ours.
+    pub fn clock_offset(&self) -> chrono::TimeDelta {
+        self.offset.get()
     }
 
     /// The plain client, for calls whose body is not read (revocation).
@@ -61,11 +89,14 @@ impl<'c> AsyncHttpClient<'c> for ProviderHttp {
             // Token answers come from POSTs; discovery, keys and userinfo are not parsed twice.
             let token_call = request.method() == reqwest::Method::POST;
             let mut response = self.client.execute(request).await.map_err(Box::new)?;
+            if let Some(date) = response.headers().get(http::header::DATE).and_then(|date| date.to_str().ok()) {
+                self.offset.observe(date, self.clock.now());
+            }
             let mut builder = http::Response::builder().status(response.status()).version(response.version());
             for (name, value) in response.headers() {
                 builder = builder.header(name, value);
             }
-            if let Some(wait) = retry_after(&response, Utc::now()) {
+            if let Some(wait) = retry_after(&response, self.provider_now()) {
                 return Err(HttpClientError::Other(format!("{RETRY_AFTER_PREFIX}{}", wait.as_secs())));
             }
             if response.content_length().is_some_and(|length| length > MAX_BODY as u64) {
@@ -80,7 +111,7 @@ impl<'c> AsyncHttpClient<'c> for ProviderHttp {
             }
             let mut response = builder.body(body).map_err(HttpClientError::Http)?;
             if token_call {
-                repair_token_response(&mut response, Utc::now());
+                repair_token_response(&mut response, self.provider_now());
             }
             Ok(response)
         })

@@ -107,14 +107,14 @@ type TokenError = RequestTokenError<HttpClientError<reqwest::Error>, StandardErr
 /// The HTTP client for provider calls: no redirects (as `openidconnect` advises, so that a token
 /// request is never replayed elsewhere) and bounded times, so a provider that stops answering becomes
 /// an error instead of a hang.
-pub fn http_client(request_timeout: Duration) -> Result<ProviderHttp> {
+pub fn http_client(request_timeout: Duration, clock: Arc<dyn Clock>) -> Result<ProviderHttp> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(request_timeout.min(Duration::from_secs(10)))
         .timeout(request_timeout)
         .user_agent(concat!("session-keeper/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map(ProviderHttp::new)
+        .map(|client| ProviderHttp::new(client, clock))
         .map_err(|err| Error::InvalidConfiguration(format!("cannot build the HTTP client: {err}")))
 }
 
@@ -343,6 +343,7 @@ impl Provider {
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
         config.validate()?;
+        let http = &http.for_provider();
         let issuer = IssuerUrl::new(config.issuer.to_string())
             .map_err(|_| Error::InvalidConfiguration("The issuer URL is not valid: write it in full, like https://id.example.com.".into()))?;
         let discovery_url = format!("{}/.well-known/openid-configuration", config.issuer.trim_end_matches('/'));
@@ -389,6 +390,11 @@ impl Provider {
             token_exchange,
             refetched: std::sync::Mutex::new(RefetchedKeys::default()),
         })
+    }
+
+    /// The provider's clock minus ours, learnt from its answers.
+    pub fn clock_offset(&self) -> TimeDelta {
+        self.http.clock_offset()
     }
 
     /// The configuration this provider was discovered from.

@@ -138,7 +138,7 @@ impl Provider {
 
     /// The ID token verifier: the discovered signing keys, or those fetched again after a key rotation.
     pub(super) fn id_token_verifier(&self) -> IdTokenVerifier<'_, CoreJsonWebKey> {
-        let clock = self.clock.clone();
+        let http = self.http.clone();
         let refetched = self.refetched.lock().expect("signing keys poisoned").keys.clone();
         let verifier = match refetched {
             None => self.client.id_token_verifier(),
@@ -155,7 +155,8 @@ impl Provider {
                 }
             }
         };
-        verifier.set_time_fn(move || clock.now() - ID_TOKEN_LEEWAY)
+        // The token's times are the provider's: read them on its clock.
+        verifier.set_time_fn(move || http.provider_now() - ID_TOKEN_LEEWAY)
     }
 
     /// Fetches the signing keys again (a provider rotated them), at most once per

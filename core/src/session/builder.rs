@@ -136,7 +136,7 @@ impl SessionManagerBuilder {
                 advice: "Start Session Keeper again.",
                 source: Some(crate::Cause(err.to_string())),
             })??;
-        let providers = Arc::new(Providers::new(http_client(self.request_timeout)?, vault.clone(), self.clock.clone(), self.authority));
+        let providers = Arc::new(Providers::new(http_client(self.request_timeout, self.clock.clone())?, vault.clone(), self.clock.clone(), self.authority));
         let now = self.clock.now();
         let mut sessions = BTreeMap::new();
         for mut record in records {

@@ -150,7 +150,8 @@ impl SessionManager {
             let id_token = secrets.id_token.ok_or_else(|| {
                 Error::NotOffered("The provider gave this session no ID token: sign in again, or ask for the access token.".into())
             })?;
-            let expires_at = crate::oidc::jwt_expiry(&id_token);
+            // `exp` is on the provider's clock; the program reads the expiry on this computer's.
+            let expires_at = crate::oidc::jwt_expiry(&id_token).map(|at| at - self.shared.providers.clock_offset(id));
             AccessToken { session: id.to_owned(), token: id_token, expires_at }
         } else if let Some(audience) = &request.audience {
             let record = self.record(id).await?;

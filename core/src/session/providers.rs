@@ -47,6 +47,13 @@ impl Providers {
         }
     }
 
+    /// The session's provider's clock minus ours, as far as its answers so far tell (none if it has
+    /// not been reached since the start).
+    pub fn clock_offset(&self, id: &str) -> chrono::TimeDelta {
+        let cache = self.cache.lock().expect("provider cache poisoned");
+        cache.get(id).map(|provider| provider.clock_offset()).unwrap_or_default()
+    }
+
     pub fn insert(&self, id: &str, provider: Arc<Provider>) {
         self.cache.lock().expect("provider cache poisoned").insert(id.to_owned(), provider);
     }
