@@ -12,6 +12,7 @@ pub mod helper;
 mod logs;
 mod notices;
 mod settings;
+mod sleep;
 mod tray;
 mod windows;
 
@@ -262,6 +263,7 @@ pub fn run() {
                 }
             });
             tauri::async_runtime::spawn(dbus::serve(handle.clone()));
+            tauri::async_runtime::spawn(sleep::watch_system(handle.state::<Shell>().manager.clone()));
             if !background {
                 // The page shows the window once it has painted; if it never says so, show it
                 // anyway rather than leave an invisible app.
