@@ -14,6 +14,10 @@
 //                              publish the revocation endpoint only in the OAuth metadata of RFC 8414
 //                              (/.well-known/oauth-authorization-server), not in openid-configuration,
 //                              as some providers do; the endpoint itself is oidc-provider's own
+//   IDP_STATE_FILE             keep the provider's state (grants, tokens, sessions, signing key, counters)
+//                              across a restart: read at start if the file exists, written on SIGTERM
+//                              after the requests in flight are answered, as a provider with a database
+//                              restarts gracefully
 //   IDP_TOKEN_EXCHANGE=1       offer RFC 8693 token exchange (access token in, access token for the
 //                              requested audience out), registered through oidc-provider's own
 //                              extension point for grant types, as providers that offer it do
@@ -24,8 +28,10 @@
 // own, unchanged.
 
 import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { createServer } from 'node:http';
 import Provider, { errors } from 'oidc-provider';
+import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
 
 const seconds = (name, fallback) => {
   const raw = process.env[name];
@@ -58,7 +64,49 @@ const users = {
 };
 const disabledAccounts = new Set();
 
-const stats = {
+// The state a restart keeps (IDP_STATE_FILE): oidc-provider's own memory adapter, given a store that
+// can be written out (a Map with expiries; the adapter's indexes are Maps too), the signing key and
+// the counters.
+const stateFile = process.env.IDP_STATE_FILE;
+const saved = stateFile && existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, 'utf8')) : null;
+
+class DurableStore {
+  entries = new Map(); // key -> { value, expiry }
+
+  get(key) {
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    if (typeof entry.expiry === 'number' && entry.expiry <= Date.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  set(key, value, options) {
+    const expiry = typeof options?.maxAge === 'number' ? Date.now() + options.maxAge : undefined;
+    this.entries.set(key, { value, expiry });
+  }
+
+  delete(key) {
+    this.entries.delete(key);
+  }
+
+  toJSON() {
+    return [...this.entries].map(([key, { value, expiry }]) => [key, value instanceof Map ? { map: [...value] } : value, expiry ?? null]);
+  }
+
+  static from(rows) {
+    const store = new DurableStore();
+    for (const [key, value, expiry] of rows) {
+      store.entries.set(key, { value: value && value.map ? new Map(value.map) : value, expiry: expiry ?? undefined });
+    }
+    return store;
+  }
+}
+const durable = stateFile ? (saved ? DurableStore.from(saved.entries) : new DurableStore()) : null;
+
+const stats = saved?.stats ?? {
   tokenRequests: 0,
   grants: {}, // grant_type -> successful responses
   grantErrors: {}, // error code -> count
@@ -70,7 +118,7 @@ const stats = {
 // Injected faults for the next `remaining` token requests: '503' answers 503, 'reset' drops the
 // connection, 'slow' does the work (a refresh token is rotated) and answers `ms` later.
 const faults = { remaining: 0, mode: '503', ms: 0 };
-const grantsByAccount = new Map(); // accountId -> Set(grantId)
+const grantsByAccount = new Map((saved?.grantsByAccount ?? []).map(([account, grants]) => [account, new Set(grants)])); // accountId -> Set(grantId)
 
 const httpServer = createServer();
 await new Promise((resolve, reject) => {
@@ -80,10 +128,13 @@ await new Promise((resolve, reject) => {
 const { port } = httpServer.address();
 const issuer = process.env.IDP_ISSUER || `http://127.0.0.1:${port}`;
 
-const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const signingKey = { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg: 'RS256', kid: `test-${Date.now()}` };
+const signingKey = saved?.signingKey ?? (() => {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg: 'RS256', kid: `test-${Date.now()}` };
+})();
 
 const provider = new Provider(issuer, {
+  ...(durable ? { adapter: (model) => new MemoryAdapter(model, durable) } : {}),
   clients: [
     {
       client_id: 'session-keeper',
@@ -272,6 +323,30 @@ process.stdout.on('error', () => {});
 httpServer.on('request', provider.callback());
 process.stdout.write(`${JSON.stringify({ issuer, port })}\n`);
 
-const stop = () => httpServer.close(() => process.exit(0));
+// A graceful stop: no new connections, the requests in flight answered, idle keep-alive connections
+// closed, then (with IDP_STATE_FILE) the state written, atomically, and the process ends.
+let inFlight = 0;
+httpServer.on('request', (_req, res) => {
+  inFlight += 1;
+  res.on('close', () => { inFlight -= 1; });
+});
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  httpServer.close();
+  const drained = setInterval(() => {
+    httpServer.closeIdleConnections();
+    if (inFlight > 0) return;
+    clearInterval(drained);
+    if (durable) {
+      const state = { entries: durable.toJSON(), signingKey, stats, grantsByAccount: [...grantsByAccount].map(([a, g]) => [a, [...g]]) };
+      writeFileSync(`${stateFile}.tmp`, JSON.stringify(state));
+      renameSync(`${stateFile}.tmp`, stateFile);
+    }
+    httpServer.closeAllConnections();
+    process.exit(0);
+  }, 5);
+};
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

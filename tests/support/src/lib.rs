@@ -3,6 +3,7 @@
 //! second, independently written one, django-oauth-toolkit ([`dot::Dot`]).
 
 pub mod dot;
+pub mod faults;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -35,6 +36,8 @@ pub struct Idp {
     /// The port it listens on.
     pub port: u16,
     http: reqwest::Client,
+    ttls: Ttls,
+    env: Vec<(String, String)>,
 }
 
 impl Idp {
@@ -43,6 +46,38 @@ impl Idp {
     }
 
     pub fn start_with(ttls: Ttls, env: &[(&str, &str)]) -> Idp {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let (child, issuer, port) = Self::spawn(ttls, &env);
+        Idp {
+            child,
+            issuer,
+            port,
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            ttls,
+            env,
+        }
+    }
+
+    /// Stops the provider gracefully (SIGTERM: the requests in flight are answered, and with
+    /// `IDP_STATE_FILE` its state is written) and starts it again on the same port and issuer, as an
+    /// update or a crash-free restart of a real provider does. Returns how long it was away.
+    pub fn restart(&mut self) -> Duration {
+        let began = std::time::Instant::now();
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = began + Duration::from_secs(10);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(std::time::Instant::now() < deadline, "the provider did not stop within 10 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut env = self.env.clone();
+        env.push(("IDP_PORT".into(), self.port.to_string()));
+        let (child, issuer, port) = Self::spawn(self.ttls, &env);
+        assert_eq!((issuer.as_str(), port), (self.issuer.as_str(), self.port), "the provider came back elsewhere");
+        self.child = child;
+        began.elapsed()
+    }
+
+    fn spawn(ttls: Ttls, env: &[(String, String)]) -> (Child, String, u16) {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../idp");
         assert!(
             std::path::Path::new(dir).join("node_modules/oidc-provider").exists(),
@@ -57,7 +92,7 @@ impl Idp {
             .env("IDP_ACCESS_TOKEN_TTL", ttls.access.to_string())
             .env("IDP_ID_TOKEN_TTL", ttls.access.to_string())
             .env("IDP_REFRESH_TOKEN_TTL", ttls.refresh.to_string())
-            .envs(env.iter().copied())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -68,12 +103,7 @@ impl Idp {
         // Keep reading: the provider logs to stdout and a closed pipe would end it.
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         let ready: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("provider said {line:?}"));
-        Idp {
-            child,
-            issuer: ready["issuer"].as_str().unwrap().to_owned(),
-            port: ready["port"].as_u64().unwrap() as u16,
-            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
-        }
+        (child, ready["issuer"].as_str().unwrap().to_owned(), ready["port"].as_u64().unwrap() as u16)
     }
 
     /// The base URL the provider actually listens on (differs from the issuer when IDP_ISSUER is set).
