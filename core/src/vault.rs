@@ -28,18 +28,56 @@ pub trait Vault: Send + Sync + 'static {
 /// failed; the keyring authors advise apps that need control to use `keyring-core` with the store
 /// crate directly, which is what this does so that a Secret Service that starts late (autostart at
 /// login) or restarts is picked up on the next call instead of after an app restart.
+///
+/// A locked keychain is reported as [`Error::KeychainLocked`] without touching it: the store, given a
+/// locked collection, asks the Secret Service to unlock it, which opens a password prompt, at whatever
+/// moment a background refresh happens to run, possibly with no window of ours in sight. The user
+/// unlocks the keychain when they choose (the card says so); the next retry finds it open.
 pub struct KeyringVault {
     service: String,
     store: Mutex<Option<Arc<keyring_core::CredentialStore>>>,
+    bus: Mutex<Option<zbus::blocking::Connection>>,
 }
+
+/// The default collection, where the store keeps the items it creates.
+const DEFAULT_COLLECTION: &str = "/org/freedesktop/secrets/aliases/default";
 
 impl KeyringVault {
     /// A vault whose items are labelled with `service` (for example "session-keeper").
     pub fn new(service: impl Into<String>) -> Self {
-        Self { service: service.into(), store: Mutex::new(None) }
+        Self { service: service.into(), store: Mutex::new(None), bus: Mutex::new(None) }
+    }
+
+    /// Whether the default collection is locked, read from its `Locked` property (reading never
+    /// prompts). `None` when that cannot be told (no Secret Service yet, no default collection): the
+    /// store then reports what is wrong.
+    fn locked(&self) -> Option<bool> {
+        let mut slot = self.bus.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if slot.is_none() {
+            *slot = zbus::blocking::Connection::session().ok();
+        }
+        let bus = slot.as_ref()?;
+        let locked = zbus::blocking::fdo::PropertiesProxy::builder(bus)
+            .destination("org.freedesktop.secrets")
+            .and_then(|proxy| proxy.path(DEFAULT_COLLECTION))
+            .and_then(|proxy| proxy.cache_properties(zbus::proxy::CacheProperties::No).build())
+            .map_err(zbus::fdo::Error::from)
+            .and_then(|proxy| proxy.get(zbus::names::InterfaceName::from_static_str_unchecked("org.freedesktop.Secret.Collection"), "Locked"));
+        match locked {
+            Ok(value) => bool::try_from(value).ok(),
+            Err(zbus::fdo::Error::ZBus(zbus::Error::InputOutput(_))) => {
+                // The bus connection broke: reconnect next time.
+                *slot = None;
+                None
+            }
+            Err(_) => None,
+        }
     }
 
     fn entry(&self, name: &str) -> Result<keyring_core::Entry> {
+        if self.locked() == Some(true) {
+            return Err(Error::KeychainLocked);
+        }
         let store = {
             let mut slot = self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             match &*slot {
