@@ -56,6 +56,13 @@ pub enum ErrorKind {
     ConsentTimedOut,
 }
 
+impl ErrorKind {
+    /// The keychain's own trouble (locked, absent, refusing): the tokens are fine and wait in memory.
+    pub fn is_keychain(self) -> bool {
+        matches!(self, ErrorKind::KeychainFailed | ErrorKind::KeychainLocked | ErrorKind::KeychainUnavailable)
+    }
+}
+
 /// Everything that can go wrong in `session-core`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

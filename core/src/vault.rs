@@ -81,15 +81,16 @@ impl KeyringVault {
         let store = {
             let mut slot = self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             match &*slot {
-                Some(store) => store.clone(),
-                None => {
-                    let store: Arc<keyring_core::CredentialStore> =
-                        zbus_secret_service_keyring_store::Store::new().map_err(|err| self.map_error(err))?;
+                Some(store) => Ok(store.clone()),
+                None => zbus_secret_service_keyring_store::Store::new().map(|store| {
+                    let store: Arc<keyring_core::CredentialStore> = store;
                     *slot = Some(store.clone());
                     store
-                }
+                }),
             }
+            // The slot is free again here: `map_error` takes it to drop a broken connection.
         };
+        let store = store.map_err(|err| self.map_error(err))?;
         store.build(&self.service, name, None).map_err(|err| self.map_error(err))
     }
 
@@ -103,6 +104,8 @@ impl KeyringVault {
                 *self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
                 if text.contains("ocked") {
                     Error::KeychainLocked
+                } else if text.contains("ServiceUnknown") || text.contains("NameHasNoOwner") {
+                    Error::keychain_unavailable("no program on this desktop provides it", Some(text))
                 } else {
                     Error::keychain_unavailable("the Secret Service did not answer as expected", Some(text))
                 }

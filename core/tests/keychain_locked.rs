@@ -73,7 +73,11 @@ async fn watch_for_prompts() -> tokio::task::JoinHandle<Vec<String>> {
             if member == "Ping" {
                 break;
             }
-            seen.push(format!("{}.{member}", header.interface().map(|i| i.to_string()).unwrap_or_default()));
+            let interface = header.interface().map(|i| i.to_string()).unwrap_or_default();
+            // The bus also tells the monitor about itself (NameLost); only the Secret Service counts.
+            if interface.starts_with("org.freedesktop.Secret.") {
+                seen.push(format!("{interface}.{member}"));
+            }
         }
         seen
     })

@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::commands::{Command, HandOut, Reply, Request};
+use super::commands::{Command, HandOut, Reply, Request, SignedInTokens};
 use super::effects::{Completion, Runner, SignOutTicket};
 use super::narrowing::Narrowing;
 use super::machine::transition;
@@ -407,7 +407,7 @@ impl Actor {
                 let _ = reply.send(answer);
             }
             Request::FinishSignIn { outcome, reply } => match outcome {
-                Ok((secrets, times, user, warning)) => {
+                Ok(SignedInTokens { secrets, times, user, warning, unsaved }) => {
                     entry.secrets = Some(secrets);
                     entry.last_failure = None;
                     if let Some(warning) = &warning {
@@ -415,6 +415,9 @@ impl Actor {
                     }
                     let warning = warning.map(ErrorInfo::misbehaved);
                     self.apply(id, Event::SignedIn { times, user, warning });
+                    if let Some(unsaved) = unsaved {
+                        self.apply(id, Event::TokensNotSaved(unsaved));
+                    }
                     let _ = reply.send(Ok(self.snapshot(id).expect("present")));
                 }
                 Err(err) => {

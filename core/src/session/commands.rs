@@ -7,7 +7,7 @@ use url::Url;
 use super::effects::SignOutTicket;
 use super::snapshot::SessionSnapshot;
 use super::state::{TokenTimes, Trigger};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorInfo, Result};
 use crate::oidc::PendingSignIn;
 use crate::policy::Policy;
 use crate::secret::SessionSecrets;
@@ -39,7 +39,7 @@ pub(crate) enum Request {
     Record { reply: Reply<SessionRecord> },
     BeginSignIn { pending: PendingSignIn, reply: Reply<()> },
     TakeSignIn { redirect: Url, reply: Reply<PendingSignIn> },
-    FinishSignIn { outcome: Result<(SessionSecrets, TokenTimes, UserProfile, Option<String>)>, reply: Reply<SessionSnapshot> },
+    FinishSignIn { outcome: Result<SignedInTokens>, reply: Reply<SessionSnapshot> },
     CancelSignIn { reply: Reply<SessionSnapshot> },
     Trigger { trigger: Trigger, reply: Reply<SessionSnapshot> },
     WantToken { min_valid: chrono::TimeDelta, reply: Reply<HandOut> },
@@ -76,4 +76,16 @@ impl Request {
             Request::SignOut { reply } => drop(reply.send(Err(error))),
         }
     }
+}
+
+/// What a completed sign-in brings the actor.
+#[derive(Debug)]
+pub(crate) struct SignedInTokens {
+    pub secrets: SessionSecrets,
+    pub times: TokenTimes,
+    pub user: UserProfile,
+    /// What the HTTP layer had to repair in the provider's answer.
+    pub warning: Option<String>,
+    /// Why the keychain does not hold the tokens yet (they live in memory until it does).
+    pub unsaved: Option<ErrorInfo>,
 }

@@ -143,7 +143,7 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
         },
         Event::TokensSaved => {
             next.keychain = KeychainCopy::Saved;
-            if next.last_error.as_ref().is_some_and(|e| is_keychain(e.kind)) {
+            if next.last_error.as_ref().is_some_and(|e| e.kind.is_keychain()) {
                 next.last_error = None;
             }
             (next, Vec::new())
@@ -388,9 +388,6 @@ fn during_sign_in(state: &SessionState, event: &Event, now: DateTime<Utc>, polic
     (next, effects)
 }
 
-fn is_keychain(kind: ErrorKind) -> bool {
-    matches!(kind, ErrorKind::KeychainFailed | ErrorKind::KeychainLocked | ErrorKind::KeychainUnavailable)
-}
 
 mod deadlines;
 mod marks;

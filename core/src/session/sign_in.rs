@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use super::commands::{Command, Request};
+use super::commands::{Command, Request, SignedInTokens};
 use super::handle::SessionManager;
 use super::snapshot::SessionSnapshot;
 use super::state::Phase;
@@ -98,8 +98,17 @@ impl SessionManager {
             let record = self.record(id).await?;
             let provider = self.shared.providers.get(id, &record.provider).await?;
             let signed_in = provider.complete_sign_in(pending, redirect).await?;
-            self.shared.vault.save_tokens(id, &signed_in.secrets).await?;
-            Ok((signed_in.secrets, signed_in.times, signed_in.user, signed_in.warning))
+            // A keychain that is locked, absent or refusing does not undo the sign-in: the tokens
+            // live in memory, the card says why, and the write is retried as after a refresh.
+            let unsaved = match self.shared.vault.save_tokens(id, &signed_in.secrets).await {
+                Ok(()) => None,
+                Err(err) if err.kind().is_keychain() => {
+                    tracing::warn!(session = id, error = %err, "signed in; the tokens are kept in memory until the keychain takes them");
+                    Some(err.info())
+                }
+                Err(err) => return Err(err),
+            };
+            Ok(SignedInTokens { secrets: signed_in.secrets, times: signed_in.times, user: signed_in.user, warning: signed_in.warning, unsaved })
         }
         .await;
         self.call(|reply| Command::session(id, Request::FinishSignIn { outcome, reply })).await?
