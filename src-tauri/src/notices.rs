@@ -320,4 +320,48 @@ mod tests {
         book.forget("work");
         assert_eq!(book.observe(&expired).len(), 1);
     }
+
+    /// A notification server that stops answering (dunst SIGSTOPped, as a hung one would be): the
+    /// notice gives up within [`SEND_TIMEOUT`] with a reason, and the runtime goes on meanwhile (the
+    /// window and tray stay live). Needs the test run's notification server
+    /// (`scripts/desktop-session.sh --display`); skipped without one.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_frozen_notification_server_holds_up_nothing() {
+        let Ok(bus) = zbus::Connection::session().await else { return };
+        let Ok(dbus) = zbus::fdo::DBusProxy::new(&bus).await else { return };
+        let name = zbus::names::BusName::try_from("org.freedesktop.Notifications").unwrap();
+        let Ok(pid) = dbus.get_connection_unix_process_id(name).await else {
+            eprintln!("no notification server: run under scripts/desktop-session.sh --display");
+            return;
+        };
+        struct Frozen(u32);
+        impl Drop for Frozen {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("kill").args(["-CONT", &self.0.to_string()]).status();
+            }
+        }
+        assert!(std::process::Command::new("kill").args(["-STOP", &pid.to_string()]).status().unwrap().success());
+        let frozen = Frozen(pid);
+        let notice = Notice::Expired { id: "s".into(), provider: "Test".into(), reason: "The grant was revoked.".into() };
+        let started = std::time::Instant::now();
+        let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let ticking = {
+            let ticks = ticks.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        };
+        let result = send(notice, || {}).await;
+        let took = started.elapsed();
+        drop(frozen);
+        ticking.abort();
+        let problem = result.expect_err("a frozen server cannot have shown it");
+        assert!(problem.contains("did not answer within 5 s"), "{problem}");
+        assert!(took < SEND_TIMEOUT + Duration::from_secs(1), "{took:?}");
+        // This runtime has one thread: it kept running other work while the notice waited.
+        assert!(ticks.load(std::sync::atomic::Ordering::Relaxed) >= 40, "the runtime stalled");
+    }
 }
