@@ -363,7 +363,13 @@ function applySessionEvent(event) {
   } else if (event.type === "removed") {
     state.sessions.delete(event.id);
   } else if (event.type === "storageFailed") {
+    state.storageProblem = event.error.message;
     showBanner(event.error.message);
+  } else if (event.type === "storageSaved") {
+    // The session list is saved again: the banner about it has said its piece.
+    if (state.storageProblem && $("#banner-text").textContent === state.storageProblem) $("#banner").hidden = true;
+    state.storageProblem = undefined;
+    announce("The session list is saved again.");
   }
   render(event.type === "changed" ? event.session.id : undefined);
 }

@@ -271,22 +271,50 @@ async fn validate(
 }
 
 /// Saves the latest records whenever they change; the last write wins, and a burst of changes
-/// becomes one write. Runs until the actor drops its sender, then exits after the final save.
+/// becomes one write. A failed save (a full disk, a read-only folder) is said once and retried every
+/// [`STORAGE_RETRY`] until it goes through, then said to be over; the last records get one more try
+/// when the actor drops its sender (the app quits), so that nothing only memory held is lost.
 pub(crate) async fn persist(
     store: Arc<dyn MetadataStore>,
     mut records: watch::Receiver<Vec<SessionRecord>>,
     events: broadcast::Sender<SessionEvent>,
 ) {
-    while records.changed().await.is_ok() {
+    let mut failing: Option<ErrorInfo> = None;
+    loop {
+        let changed = match failing {
+            None => records.changed().await.is_ok(),
+            Some(_) => tokio::select! {
+                changed = records.changed() => changed.is_ok(),
+                () = tokio::time::sleep(STORAGE_RETRY) => true,
+            },
+        };
+        if !changed && failing.is_none() {
+            return;
+        }
         let latest = records.borrow_and_update().clone();
         let store = store.clone();
         let saved = tokio::task::spawn_blocking(move || store.save(&latest)).await;
         let error = match saved {
-            Ok(Ok(())) => continue,
+            Ok(Ok(())) => {
+                if failing.take().is_some() {
+                    tracing::info!("session metadata saved again");
+                    let _ = events.send(SessionEvent::StorageSaved);
+                }
+                if changed { continue } else { return }
+            }
             Ok(Err(err)) => err.info(),
             Err(join_error) => ErrorInfo { kind: ErrorKind::StorageFailed, message: join_error.to_string() },
         };
-        tracing::warn!("session metadata not saved: {}", error.message);
-        let _ = events.send(SessionEvent::StorageFailed { error });
+        if failing.as_ref() != Some(&error) {
+            tracing::warn!("session metadata not saved: {}", error.message);
+            let _ = events.send(SessionEvent::StorageFailed { error: error.clone() });
+        }
+        failing = Some(error);
+        if !changed {
+            return;
+        }
     }
 }
+
+/// How soon a failed save of the session list is tried again.
+pub(crate) const STORAGE_RETRY: std::time::Duration = std::time::Duration::from_secs(5);

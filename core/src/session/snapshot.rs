@@ -105,11 +105,13 @@ pub enum SessionEvent {
         /// Its name.
         id: String,
     },
-    /// Session metadata could not be saved; the sessions go on in memory.
+    /// Session metadata could not be saved; the sessions go on in memory and the save is retried.
     StorageFailed {
         /// What went wrong.
         error: ErrorInfo,
     },
+    /// Session metadata is saved again after a [`SessionEvent::StorageFailed`].
+    StorageSaved,
 }
 
 /// A token handed to another program by [`crate::SessionManager::hand_out`].
