@@ -48,6 +48,19 @@ fn assert_no_token_written(driver: &Driver) {
     std::fs::remove_file(&planted).unwrap();
     let hits = harness::find_secrets(&driver.home, &driver.output(), &seen);
     assert!(hits.is_empty(), "tokens found where the app wrote them: {hits:?}");
+    // What the page received over IPC: the recorder saw the page's traffic (the signed-in user in
+    // session events and command replies), and no token in any of it.
+    let ipc = harness::IPC.lock().unwrap().clone();
+    assert!(ipc.iter().any(|m| m.starts_with("event session-changed") && m.contains("alice@example.test")), "the IPC recorder saw no session event");
+    let replies: Vec<&String> = ipc.iter().filter(|m| m.starts_with("callback: ") && !m.starts_with(r#"callback: {"event":"#)).collect();
+    assert!(ipc.iter().any(|m| m.starts_with(r#"callback: {"event":"session-changed""#) && m.contains("alice@example.test")), "the IPC recorder saw no callback with the user in it");
+    assert!(!replies.is_empty(), "the IPC recorder saw no command reply");
+    let replies = replies.len();
+    let leaks = |messages: &[String]| messages.iter().filter(|m| seen.iter().any(|token| m.contains(token.as_str()))).cloned().collect::<Vec<_>>();
+    let planted = format!(r#"callback: {{"planted":"{}"}}"#, seen[seen.len() - 1]);
+    assert_eq!(leaks(&[ipc.clone(), vec![planted.clone()]].concat()), vec![planted], "the IPC scan did not find exactly the planted token");
+    assert_eq!(leaks(&ipc), Vec::<String>::new(), "tokens sent to the page");
+    eprintln!("secrets scan: {} tokens looked for in the app's files, its output and {} IPC messages to the page ({replies} command replies)", seen.len(), ipc.len());
 }
 
 async fn add_provider(app: &App, name: &str, issuer: &str) {
@@ -226,6 +239,7 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     idp.slow_token_requests(1, 1500).await;
     app.click(&card("work", "[data-action=refresh]")).await;
     idp.wait_for_token_requests(requests + 1).await;
+    app.keep_ipc().await;
     let killed = std::process::Command::new("kill").args(["-TERM", &harness::app_pid().to_string()]).status().unwrap();
     assert!(killed.success());
     harness::wait_app_gone();
@@ -650,6 +664,7 @@ sys.exit("closed without an answer" if not answer else f"answered: {answer.decod
     tray.click("Sign out all");
     app.wait_badge("Demo", "Signed out").await;
     assert!(keychain_tokens("Demo").await.is_none());
+    app.keep_ipc().await;
     tray.click("Quit");
     harness::wait_until("the app to quit", || !harness::app_running());
 

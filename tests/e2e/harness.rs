@@ -218,6 +218,7 @@ impl Driver {
         let app = App { client, main };
         // The page marks itself ready once its first paint is on screen (the window starts hidden).
         app.find("html[data-ready=true]").await;
+        app.record_ipc().await;
         app
     }
 
@@ -335,10 +336,51 @@ pub fn screen_on_failure() -> PathBuf {
     shot
 }
 
+/// Everything the page received over IPC in this test run (command replies and events), kept by
+/// [`App::keep_ipc`] for the secrets scan.
+pub static IPC: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The events the shell emits to the page (`emit_to("main", …)` in `src-tauri/src`).
+pub const PAGE_EVENTS: &[&str] = &["session-changed", "sessions-replaced", "settings-changed", "consent-changed", "sign-in-finished"];
+
 impl App {
-    /// Ends the WebDriver session, which ends the app process.
+    /// Ends the WebDriver session, which ends the app process; what the page received is kept.
     pub async fn quit(self) {
+        self.keep_ipc().await;
         self.client.close().await.unwrap();
+    }
+
+    /// From now on, records in the page everything the shell sends it: every command reply or refusal
+    /// and every event reach the page through Tauri's table of IPC callbacks
+    /// (`__TAURI_INTERNALS__.callbacks`), whose entries, present and future, get a recording wrapper.
+    /// The events also get a listener of their own, so that the record names them.
+    pub async fn record_ipc(&self) {
+        let script = r#"
+            const [events, done] = [arguments[0], arguments[arguments.length - 1]];
+            if (window.__ipc) return done(true);
+            window.__ipc = [];
+            const callbacks = window.__TAURI_INTERNALS__.callbacks;
+            const recording = (callback) => (data) => {
+              window.__ipc.push(`callback: ${JSON.stringify(data)}`);
+              return callback(data);
+            };
+            for (const [id, callback] of callbacks) callbacks.set(id, recording(callback));
+            const set = callbacks.set.bind(callbacks);
+            callbacks.set = (id, callback) => set(id, recording(callback));
+            Promise.all(events.map((name) => window.__TAURI__.event.listen(name, (event) => {
+              window.__ipc.push(`event ${name}: ${JSON.stringify(event.payload)}`);
+            }))).then(() => done(true), (error) => done(String(error)));
+        "#;
+        let installed = self.client.execute_async(script, vec![serde_json::json!(PAGE_EVENTS)]).await.unwrap();
+        assert_eq!(installed, serde_json::json!(true), "the IPC recorder could not listen: {installed}");
+    }
+
+    /// Moves what the page received so far into [`IPC`].
+    pub async fn keep_ipc(&self) {
+        let taken = self.client.execute("const taken = window.__ipc || []; window.__ipc = []; return taken", vec![]).await;
+        if let Ok(serde_json::Value::Array(items)) = taken {
+            IPC.lock().unwrap().extend(items.into_iter().filter_map(|item| item.as_str().map(str::to_owned)));
+        }
     }
 
     /// Waits until an element's attribute passes `test`, and returns it.
