@@ -36,7 +36,8 @@ pub trait Vault: Send + Sync + 'static {
 pub struct KeyringVault {
     service: String,
     store: Mutex<Option<Arc<keyring_core::CredentialStore>>>,
-    bus: Mutex<Option<zbus::blocking::Connection>>,
+    /// The default collection's properties, on a bus connection of its own (made on first use).
+    collection: Mutex<Option<zbus::blocking::fdo::PropertiesProxy<'static>>>,
 }
 
 /// The default collection, where the store keeps the items it creates.
@@ -45,24 +46,24 @@ const DEFAULT_COLLECTION: &str = "/org/freedesktop/secrets/aliases/default";
 impl KeyringVault {
     /// A vault whose items are labelled with `service` (for example "session-keeper").
     pub fn new(service: impl Into<String>) -> Self {
-        Self { service: service.into(), store: Mutex::new(None), bus: Mutex::new(None) }
+        Self { service: service.into(), store: Mutex::new(None), collection: Mutex::new(None) }
     }
 
     /// Whether the default collection is locked, read from its `Locked` property (reading never
     /// prompts). `None` when that cannot be told (no Secret Service yet, no default collection): the
     /// store then reports what is wrong.
     fn locked(&self) -> Option<bool> {
-        let mut slot = self.bus.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slot = self.collection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if slot.is_none() {
-            *slot = zbus::blocking::Connection::session().ok();
+            *slot = zbus::blocking::Connection::session().ok().and_then(|bus| {
+                zbus::blocking::fdo::PropertiesProxy::builder(&bus)
+                    .destination("org.freedesktop.secrets")
+                    .and_then(|proxy| proxy.path(DEFAULT_COLLECTION))
+                    .and_then(|proxy| proxy.cache_properties(zbus::proxy::CacheProperties::No).build())
+                    .ok()
+            });
         }
-        let bus = slot.as_ref()?;
-        let locked = zbus::blocking::fdo::PropertiesProxy::builder(bus)
-            .destination("org.freedesktop.secrets")
-            .and_then(|proxy| proxy.path(DEFAULT_COLLECTION))
-            .and_then(|proxy| proxy.cache_properties(zbus::proxy::CacheProperties::No).build())
-            .map_err(zbus::fdo::Error::from)
-            .and_then(|proxy| proxy.get(zbus::names::InterfaceName::from_static_str_unchecked("org.freedesktop.Secret.Collection"), "Locked"));
+        let locked = slot.as_ref()?.get(zbus::names::InterfaceName::from_static_str_unchecked("org.freedesktop.Secret.Collection"), "Locked");
         match locked {
             Ok(value) => bool::try_from(value).ok(),
             Err(zbus::fdo::Error::ZBus(zbus::Error::InputOutput(_))) => {
