@@ -657,10 +657,17 @@ sys.exit("closed without an answer" if not answer else f"answered: {answer.decod
     // Sign out from the tray, then Quit from the tray ends the app. The session is signing in again
     // (as from a notification's "Sign in again"): it still holds its tokens, so Sign out all signs it
     // out too, and they leave the keychain.
+    let windows = app.windows().await.len();
     let started = app.run_async(r#"window.__TAURI__.core.invoke("sign_in", { id: "Demo" }).then(() => done("started"), (e) => done(String(e)))"#).await;
     assert_eq!(started, serde_json::json!("started"));
     app.wait_badge("Demo", "Signing in…").await;
     assert!(keychain_tokens("Demo").await.is_some(), "a new sign-in dropped the old tokens");
+    // A second "Sign in again" for the same session (a click on an older notification after a long
+    // sleep, say) replaces the window rather than opening another: one sign-in window per session.
+    let again = app.run_async(r#"window.__TAURI__.core.invoke("sign_in", { id: "Demo" }).then(() => done("started"), (e) => done(String(e)))"#).await;
+    assert_eq!(again, serde_json::json!("started"));
+    app.wait_badge("Demo", "Signing in…").await;
+    eventually("one sign-in window for the session", || async { (app.windows().await.len() == windows + 1).then_some(()) }).await;
     tray.click("Sign out all");
     app.wait_badge("Demo", "Signed out").await;
     assert!(keychain_tokens("Demo").await.is_none());
