@@ -349,6 +349,7 @@ fn software_rendering(window: &tauri::WebviewWindow) {
 /// tray's Quit does, and `RunEvent::Exit` lets the core finish the work in flight (bounded) and save.
 async fn quit_on_signals(app: AppHandle) {
     use tokio::signal::unix::{SignalKind, signal};
+    // A log-out ends the session bus, sometimes before any signal comes: that is a quit too.
     let (Ok(mut term), Ok(mut interrupt), Ok(mut hangup)) =
         (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
     else {
@@ -359,6 +360,7 @@ async fn quit_on_signals(app: AppHandle) {
         _ = term.recv() => "SIGTERM",
         _ = interrupt.recv() => "SIGINT",
         _ = hangup.recv() => "SIGHUP",
+        () = sleep::session_bus_gone() => "the session bus went away",
     };
     tracing::info!(signal = name, "quitting on a signal");
     app.exit(0);

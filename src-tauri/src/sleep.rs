@@ -53,6 +53,20 @@ pub async fn watch_system(manager: session_core::SessionManager) {
     }
 }
 
+/// Returns when the session bus goes away (the desktop session ends); never, if there is none.
+pub async fn session_bus_gone() {
+    match zbus::Connection::session().await {
+        Ok(bus) => closed(&bus).await,
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// Returns when `bus` is closed by the other end: its message stream ends.
+async fn closed(bus: &zbus::Connection) {
+    let mut messages = MessageStream::from(bus);
+    while messages.next().await.is_some() {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +96,43 @@ mod tests {
         // Neither the signal before sleep nor one from another sender counted.
         assert!(tokio::time::timeout(Duration::from_millis(300), wakes.recv()).await.is_err(), "one wake only");
         watcher.abort();
+    }
+
+    /// A bus daemon of the test's own, killed as a log-out ends the session's: the watch returns at once.
+    #[tokio::test]
+    async fn the_end_of_the_session_bus_is_noticed_at_once() {
+        let folder = std::env::temp_dir().join(format!("sk-bus-gone-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).unwrap();
+        let config = folder.join("bus.conf");
+        std::fs::write(
+            &config,
+            format!(
+                r#"<busconfig><type>session</type><listen>unix:dir={}</listen><policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>"#,
+                folder.display()
+            ),
+        )
+        .unwrap();
+        let Ok(mut daemon) = std::process::Command::new("dbus-daemon")
+            .args(["--nofork", "--print-address=1", &format!("--config-file={}", config.display())])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+        else {
+            eprintln!("no dbus-daemon: install dbus (scripts/setup.sh)");
+            return;
+        };
+        let mut address = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(daemon.stdout.take().unwrap()), &mut address).unwrap();
+        let bus = tokio::time::timeout(Duration::from_secs(5), zbus::connection::Builder::address(address.trim()).unwrap().build())
+            .await
+            .expect("the test bus answered")
+            .unwrap();
+        let watch = tokio::spawn(async move { closed(&bus).await });
+        assert!(tokio::time::timeout(Duration::from_millis(300), async { while !watch.is_finished() { tokio::task::yield_now().await } }).await.is_err(), "the watch ended while the bus was up");
+        daemon.kill().unwrap();
+        daemon.wait().unwrap();
+        let noticed = std::time::Instant::now();
+        tokio::time::timeout(Duration::from_secs(1), watch).await.expect("the end of the bus was noticed within a second").unwrap();
+        assert!(noticed.elapsed() < Duration::from_secs(1));
+        let _ = std::fs::remove_dir_all(&folder);
     }
 }
