@@ -2,8 +2,9 @@
 # Sets up and runs every test: unit, scheduler (paused clock), integration tests against the real
 # OpenID Provider and a real gnome-keyring, and end-to-end tests driving the real app window over
 # WebDriver (tauri-driver + WebKitWebDriver) on a private desktop (Xvfb, D-Bus, gnome-keyring,
-# dunst); then the refresh benchmark; then the release bundles: .deb and .rpm built, the .deb installed
-# with dpkg -i and started until its window shows, the .rpm's contents listed. Screenshots land in
+# dunst); then the release bundles: .deb and .rpm built, the .deb installed
+# with dpkg -i and started until its window shows, the .rpm's contents listed; then the benchmark
+# suite's short run (scripts/bench.sh --short). Screenshots land in
 # artifacts/screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,8 +14,9 @@ cargo build --locked -p session-keeper -p session-keeper-cli
 # The page's pure formatting (ES module), on the table of cases the tray's Rust test reads too.
 node --test tests/ui
 scripts/desktop-session.sh --open-bus --display -- cargo test --workspace --locked
-scripts/desktop-session.sh -- cargo run --quiet --locked -p session-core --example refresh_bench
 # On CI the debug build is done with; dropping it before the release build halves the peak disk use.
 if [ -n "${CI:-}" ]; then rm -rf target/debug; fi
 bash scripts/bundle.sh
 bash scripts/check-install.sh
+# The benchmark suite's short run, in release mode (ratios printed, no absolute time asserted).
+bash scripts/bench.sh --short

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The benchmark suite, release builds, every figure against a baseline measured in the same run:
+#   bash scripts/bench.sh            the full run whose figures BENCHMARKS.md holds (about 8 minutes)
+#   bash scripts/bench.sh --short    the short run CI makes (prints ratios, asserts no absolute time)
+# The refresh benchmark needs the test provider (tests/idp, installed by scripts/setup.sh) and a
+# private gnome-keyring, which scripts/desktop-session.sh starts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+short=0
+[ "${1:-}" = "--short" ] && short=1
+cargo build --quiet --release --locked -p session-keeper-e2e --example refresh --example timers --example scale
+bin=target/release/examples
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME"), $(uname -r)"
+if [ "$short" = 1 ]; then
+  scripts/desktop-session.sh -- "$bin/refresh" --rounds 30 --triggers 1000
+  "$bin/timers" --sessions 200
+  "$bin/scale" --sessions 2000 --seconds 20 --ttl 10
+else
+  mkdir -p docs/bench
+  scripts/desktop-session.sh -- "$bin/refresh" --rounds 300 --triggers 10000
+  "$bin/timers" --sessions 1000
+  "$bin/scale" --sessions 10000 --seconds 120 --ttl 60 --plot docs/bench
+  "$bin/scale" --sessions 100000 --seconds 60 --ttl 600
+fi

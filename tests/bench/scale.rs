@@ -1,0 +1,169 @@
+//! Scale: many sessions kept alive by one core against a scripted token authority (no network: what is
+//! measured is the scheduler and the core's own cost), release build:
+//!
+//! ```text
+//! cargo build --release --locked -p session-keeper-e2e --example scale
+//! target/release/examples/scale [--sessions 100000] [--seconds 120] [--ttl 60] [--plot BENCH_DIR]
+//! ```
+//!
+//! Access tokens live `--ttl` seconds and are refreshed with the default lead time (never more than half
+//! their life). The sessions start with expiries spread evenly over one lifetime, as sessions signed in
+//! over time are, and the run lasts `--seconds`. Reported: refreshes that started after their access
+//! token had expired (target 0), requests per second (peak against mean, target at most 2x), the core's
+//! memory per session (resident memory growth over the sessions, target under 16 KB) and CPU time per
+//! refresh; with `--plot`, an SVG of requests per second.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use session_core::{
+    BoxFuture, Event, MemoryStore, MemoryVault, MetadataStore, Policy, ProviderConfig, RefreshAnswer, RefreshFailure, SecretVault, SessionManager,
+    SessionRecord, SessionSecrets, SessionState, TokenAuthority, TokenTimes, UserCheck, UserProfile, Vault, transition,
+};
+
+/// Answers every refresh at once with a token of `ttl`, noting each arrival and whether the
+/// presented access token had already expired.
+struct Scripted {
+    ttl: TimeDelta,
+    expiries: Mutex<HashMap<String, DateTime<Utc>>>,
+    arrivals: Mutex<Vec<DateTime<Utc>>>,
+    after_expiry: AtomicU64,
+}
+
+impl TokenAuthority for Scripted {
+    fn refresh<'a>(&'a self, current: &'a SessionSecrets) -> BoxFuture<'a, Result<RefreshAnswer, RefreshFailure>> {
+        let now = Utc::now();
+        let id = current.refresh_token.as_ref().map(|t| t.expose_secret().trim_start_matches("rt-").to_owned()).unwrap_or_default();
+        let expires = now + self.ttl;
+        if let Some(previous) = self.expiries.lock().unwrap().insert(id.clone(), expires)
+            && previous <= now
+        {
+            self.after_expiry.fetch_add(1, Ordering::Relaxed);
+        }
+        self.arrivals.lock().unwrap().push(now);
+        Box::pin(async move {
+            Ok(RefreshAnswer::new(
+                SessionSecrets { access_token: SecretString::from(format!("at-{id}")), refresh_token: Some(SecretString::from(format!("rt-{id}"))), id_token: None },
+                TokenTimes { access_token_expires_at: Some(expires), refresh_token_expires_at: None, has_refresh_token: true },
+                None,
+            ))
+        })
+    }
+
+    fn user_info<'a>(&'a self, _access_token: &'a SecretString) -> BoxFuture<'a, UserCheck> {
+        Box::pin(async { UserCheck::Valid(user()) })
+    }
+}
+
+fn user() -> UserProfile {
+    UserProfile { subject: "u".into(), name: Some("A User".into()), email: Some("user@example.test".into()), preferred_username: None }
+}
+
+fn arg(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_owned())
+}
+
+/// Resident memory and CPU time (user + system) of this process, from /proc.
+fn resident_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap()
+}
+
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
+#[tokio::main]
+async fn main() {
+    assert!(!cfg!(debug_assertions), "benchmarks run release builds: cargo build --release -p session-keeper-e2e --example scale");
+    let sessions: usize = arg("--sessions", "100000").parse().unwrap();
+    let seconds: u64 = arg("--seconds", "120").parse().unwrap();
+    let ttl = TimeDelta::seconds(arg("--ttl", "60").parse().unwrap());
+    let plot = std::env::args().any(|a| a == "--plot").then(|| arg("--plot", "."));
+    let policy = Policy::default();
+    let start = Utc::now();
+    let store = Arc::new(MemoryStore::default());
+    let vault = Arc::new(MemoryVault::new());
+    let secrets = SecretVault::new(vault.clone() as Arc<dyn Vault>, Duration::from_secs(5));
+    let authority = Arc::new(Scripted { ttl, expiries: Mutex::new(HashMap::new()), arrivals: Mutex::new(Vec::new()), after_expiry: AtomicU64::new(0) });
+    let mut records = Vec::with_capacity(sessions);
+    let mut rng = rand::rng();
+    for n in 0..sessions {
+        let id = format!("s{n}");
+        // Signed in at some moment of the last lifetime: the token expires within one lifetime.
+        let signed_in = start - TimeDelta::milliseconds(rng.random_range(0..ttl.num_milliseconds()));
+        let expires = signed_in + ttl;
+        let times = TokenTimes { access_token_expires_at: Some(expires), refresh_token_expires_at: None, has_refresh_token: true };
+        let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn { times, user: user(), warning: None }, signed_in, &policy);
+        records.push(SessionRecord { id: session_core::SessionName::new(&id).unwrap(), provider: ProviderConfig::new("https://id.example.com", "client"), state });
+        let tokens = SessionSecrets { access_token: SecretString::from(format!("at-{id}")), refresh_token: Some(SecretString::from(format!("rt-{id}"))), id_token: None };
+        secrets.save_tokens(&id, &tokens).await.unwrap();
+        authority.expiries.lock().unwrap().insert(id, expires);
+    }
+    store.save(&records).unwrap();
+    drop(records);
+    let before = resident_kib();
+    let manager = SessionManager::builder().vault(vault).store(store).policy(policy).token_authority(authority.clone()).build().await.unwrap();
+    let loaded = resident_kib();
+    let cpu_before = cpu_seconds();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let cpu = cpu_seconds() - cpu_before;
+    let after = resident_kib();
+    manager.shutdown().await;
+
+    let arrivals = authority.arrivals.lock().unwrap().clone();
+    let mut per_second = vec![0u64; seconds as usize + 1];
+    for at in &arrivals {
+        let second = (*at - start).num_seconds().max(0) as usize;
+        if second < per_second.len() {
+            per_second[second] += 1;
+        }
+    }
+    // The first seconds catch up with sessions already due at start; the steady state follows.
+    let steady = &per_second[(ttl.num_seconds() as usize).min(per_second.len() - 1)..per_second.len() - 1];
+    let mean = steady.iter().sum::<u64>() as f64 / steady.len().max(1) as f64;
+    let peak = steady.iter().copied().max().unwrap_or(0);
+    println!("scale: {sessions} sessions, {}-s access tokens, {seconds} s, scripted authority, release build", ttl.num_seconds());
+    println!(
+        "  refreshes {}; started after their access token expired: {} (target 0)",
+        arrivals.len(),
+        authority.after_expiry.load(Ordering::Relaxed)
+    );
+    println!("  requests per second after the first lifetime: mean {mean:.0}, peak {peak}, peak/mean {:.2} (target at most 2)", peak as f64 / mean.max(1.0));
+    println!(
+        "  resident memory: {:.1} MiB before the manager, {:.1} MiB loaded, {:.1} MiB at the end: {:.2} KiB per session (target under 16 KiB)",
+        before as f64 / 1024.0,
+        loaded as f64 / 1024.0,
+        after as f64 / 1024.0,
+        (after.max(loaded) - before) as f64 / sessions as f64
+    );
+    println!("  CPU: {cpu:.2} s over {seconds} s ({:.1} % of a core), {:.1} µs per refresh", cpu / seconds as f64 * 100.0, cpu / arrivals.len().max(1) as f64 * 1e6);
+
+    if let Some(dir) = plot {
+        use plotters::prelude::*;
+        let path = std::path::Path::new(&dir).join("scale-requests-per-second.svg");
+        let root = SVGBackend::new(&path, (800, 360)).into_drawing_area();
+        root.fill(&WHITE).unwrap();
+        let top = (peak.max(*per_second.iter().max().unwrap_or(&1)) as f64 * 1.1) as u64 + 1;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("Token requests per second, {sessions} sessions, {}-s tokens", ttl.num_seconds()), ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0u64..seconds, 0u64..top)
+            .unwrap();
+        chart.configure_mesh().x_desc("seconds since start").y_desc("requests per second").draw().unwrap();
+        chart.draw_series(LineSeries::new(per_second.iter().enumerate().map(|(s, n)| (s as u64, *n)), &BLUE)).unwrap();
+        root.present().unwrap();
+        println!("  plot: {}", path.display());
+    }
+}
