@@ -13,6 +13,9 @@
 //! memory per session (resident memory growth over the sessions, target under 16 KB) and CPU time per
 //! refresh; with `--plot`, an SVG of requests per second.
 
+#[path = "scripted.rs"]
+mod scripted;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,11 +23,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng;
-use secrecy::{ExposeSecret, SecretString};
-use session_core::{
-    BoxFuture, Event, MemoryStore, MemoryVault, MetadataStore, Policy, ProviderConfig, RefreshAnswer, RefreshFailure, SecretVault, SessionManager,
-    SessionRecord, SessionSecrets, SessionState, TokenAuthority, TokenTimes, UserCheck, UserProfile, Vault, transition,
-};
+use secrecy::SecretString;
+use session_core::{BoxFuture, Policy, RefreshAnswer, RefreshFailure, SessionManager, SessionSecrets, TokenAuthority, UserCheck};
 
 /// Answers every refresh at once with a token of `ttl`, noting each arrival and whether the
 /// presented access token had already expired.
@@ -38,7 +38,7 @@ struct Scripted {
 impl TokenAuthority for Scripted {
     fn refresh<'a>(&'a self, current: &'a SessionSecrets) -> BoxFuture<'a, Result<RefreshAnswer, RefreshFailure>> {
         let now = Utc::now();
-        let id = current.refresh_token.as_ref().map(|t| t.expose_secret().trim_start_matches("rt-").to_owned()).unwrap_or_default();
+        let id = scripted::session_of(current);
         let expires = now + self.ttl;
         if let Some(previous) = self.expiries.lock().unwrap().insert(id.clone(), expires)
             && previous <= now
@@ -46,22 +46,13 @@ impl TokenAuthority for Scripted {
             self.after_expiry.fetch_add(1, Ordering::Relaxed);
         }
         self.arrivals.lock().unwrap().push(now);
-        Box::pin(async move {
-            Ok(RefreshAnswer::new(
-                SessionSecrets { access_token: SecretString::from(format!("at-{id}")), refresh_token: Some(SecretString::from(format!("rt-{id}"))), id_token: None },
-                TokenTimes { access_token_expires_at: Some(expires), refresh_token_expires_at: None, has_refresh_token: true },
-                None,
-            ))
-        })
+        let answer = scripted::answer(&id, expires);
+        Box::pin(async move { Ok(answer) })
     }
 
     fn user_info<'a>(&'a self, _access_token: &'a SecretString) -> BoxFuture<'a, UserCheck> {
-        Box::pin(async { UserCheck::Valid(user()) })
+        Box::pin(async { UserCheck::Valid(scripted::user()) })
     }
-}
-
-fn user() -> UserProfile {
-    UserProfile { subject: "u".into(), name: Some("A User".into()), email: Some("user@example.test".into()), preferred_username: None }
 }
 
 fn arg(name: &str, default: &str) -> String {
@@ -91,26 +82,17 @@ async fn main() {
     let plot = std::env::args().any(|a| a == "--plot").then(|| arg("--plot", "."));
     let policy = Policy::default();
     let start = Utc::now();
-    let store = Arc::new(MemoryStore::default());
-    let vault = Arc::new(MemoryVault::new());
-    let secrets = SecretVault::new(vault.clone() as Arc<dyn Vault>, Duration::from_secs(5));
     let authority = Arc::new(Scripted { ttl, expiries: Mutex::new(HashMap::new()), arrivals: Mutex::new(Vec::new()), after_expiry: AtomicU64::new(0) });
-    let mut records = Vec::with_capacity(sessions);
     let mut rng = rand::rng();
-    for n in 0..sessions {
-        let id = format!("s{n}");
-        // Signed in at some moment of the last lifetime: the token expires within one lifetime.
-        let signed_in = start - TimeDelta::milliseconds(rng.random_range(0..ttl.num_milliseconds()));
-        let expires = signed_in + ttl;
-        let times = TokenTimes { access_token_expires_at: Some(expires), refresh_token_expires_at: None, has_refresh_token: true };
-        let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn { times, user: user(), warning: None }, signed_in, &policy);
-        records.push(SessionRecord { id: session_core::SessionName::new(&id).unwrap(), provider: ProviderConfig::new("https://id.example.com", "client"), state });
-        let tokens = SessionSecrets { access_token: SecretString::from(format!("at-{id}")), refresh_token: Some(SecretString::from(format!("rt-{id}"))), id_token: None };
-        secrets.save_tokens(&id, &tokens).await.unwrap();
-        authority.expiries.lock().unwrap().insert(id, expires);
-    }
-    store.save(&records).unwrap();
-    drop(records);
+    // Signed in at some moment of the last lifetime: each token expires within one lifetime.
+    let sessions_list: Vec<(String, DateTime<Utc>, DateTime<Utc>)> = (0..sessions)
+        .map(|n| {
+            let signed_in = start - TimeDelta::milliseconds(rng.random_range(0..ttl.num_milliseconds()));
+            (format!("s{n}"), signed_in, signed_in + ttl)
+        })
+        .collect();
+    authority.expiries.lock().unwrap().extend(sessions_list.iter().map(|(id, _, expires)| (id.clone(), *expires)));
+    let (store, vault) = scripted::restored(sessions_list, &policy).await;
     let before = resident_kib();
     let manager = SessionManager::builder().vault(vault).store(store).policy(policy).token_authority(authority.clone()).build().await.unwrap();
     let loaded = resident_kib();

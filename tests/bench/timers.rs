@@ -9,17 +9,17 @@
 //! target/release/examples/timers [--sessions N]
 //! ```
 
+#[path = "scripted.rs"]
+mod scripted;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng;
-use secrecy::{ExposeSecret, SecretString};
-use session_core::{
-    BoxFuture, Event, MemoryStore, MemoryVault, MetadataStore, Policy, ProviderConfig, RefreshAnswer, RefreshFailure, SecretVault, SessionManager,
-    SessionRecord, SessionSecrets, SessionState, TokenAuthority, TokenTimes, UserCheck, UserProfile, Vault, transition,
-};
+use secrecy::SecretString;
+use session_core::{BoxFuture, Policy, RefreshAnswer, RefreshFailure, SessionManager, SessionSecrets, TokenAuthority, UserCheck};
 
 /// Answers every refresh at once with an hour-long token, noting when each session's came.
 struct Stopwatch {
@@ -29,19 +29,14 @@ struct Stopwatch {
 impl TokenAuthority for Stopwatch {
     fn refresh<'a>(&'a self, current: &'a SessionSecrets) -> BoxFuture<'a, Result<RefreshAnswer, RefreshFailure>> {
         let now = Utc::now();
-        let id = current.refresh_token.as_ref().map(|t| t.expose_secret().trim_start_matches("rt-").to_owned()).unwrap_or_default();
-        self.arrivals.lock().unwrap().push((id.clone(), now));
-        Box::pin(async move {
-            Ok(RefreshAnswer::new(
-                SessionSecrets { access_token: SecretString::from(format!("at-{id}")), refresh_token: Some(SecretString::from(format!("rt-{id}"))), id_token: None },
-                TokenTimes { access_token_expires_at: Some(now + TimeDelta::hours(1)), refresh_token_expires_at: None, has_refresh_token: true },
-                None,
-            ))
-        })
+        let id = scripted::session_of(current);
+        let answer = scripted::answer(&id, now + TimeDelta::hours(1));
+        self.arrivals.lock().unwrap().push((id, now));
+        Box::pin(async move { Ok(answer) })
     }
 
     fn user_info<'a>(&'a self, _access_token: &'a SecretString) -> BoxFuture<'a, UserCheck> {
-        Box::pin(async { UserCheck::Valid(UserProfile { subject: "u".into(), name: None, email: None, preferred_username: None }) })
+        Box::pin(async { UserCheck::Valid(scripted::user()) })
     }
 }
 
@@ -57,24 +52,11 @@ async fn main() {
     let mut policy = Policy::default();
     policy.refresh.lead_time = Duration::from_secs(1);
     let start = Utc::now();
-    let store = Arc::new(MemoryStore::default());
-    let vault = Arc::new(MemoryVault::new());
-    let secrets = SecretVault::new(vault.clone() as Arc<dyn Vault>, Duration::from_secs(5));
-    let mut deadlines = HashMap::new();
-    let mut records = Vec::new();
     let mut rng = rand::rng();
-    for n in 0..sessions {
-        let id = format!("s{n}");
-        let expires = start + TimeDelta::milliseconds(rng.random_range(7_000..17_000));
-        let times = TokenTimes { access_token_expires_at: Some(expires), refresh_token_expires_at: None, has_refresh_token: true };
-        let user = UserProfile { subject: "u".into(), name: None, email: None, preferred_username: None };
-        let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn { times, user, warning: None }, start, &policy);
-        records.push(SessionRecord { id: session_core::SessionName::new(&id).unwrap(), provider: ProviderConfig::new("https://id.example.com", "client"), state });
-        let tokens = SessionSecrets { access_token: SecretString::from(format!("at-{id}")), refresh_token: Some(SecretString::from(format!("rt-{id}"))), id_token: None };
-        secrets.save_tokens(&id, &tokens).await.unwrap();
-        deadlines.insert(id, expires - TimeDelta::seconds(1));
-    }
-    store.save(&records).unwrap();
+    let expiries: Vec<(String, DateTime<Utc>)> =
+        (0..sessions).map(|n| (format!("s{n}"), start + TimeDelta::milliseconds(rng.random_range(7_000..17_000)))).collect();
+    let deadlines: HashMap<String, DateTime<Utc>> = expiries.iter().map(|(id, expires)| (id.clone(), *expires - TimeDelta::seconds(1))).collect();
+    let (store, vault) = scripted::restored(expiries.into_iter().map(|(id, expires)| (id, start, expires)), &policy).await;
     let stopwatch = Arc::new(Stopwatch { arrivals: Mutex::new(Vec::new()) });
     let manager = SessionManager::builder().vault(vault).store(store).policy(policy).token_authority(stopwatch.clone()).build().await.unwrap();
     // Every deadline lies within 16 s of the start; wait for the last refresh (bounded).
