@@ -314,7 +314,7 @@ pub(crate) const ADVICE_ISSUER: &str =
 pub(crate) const ADVICE_CLIENT: &str = "Check the client ID and the client's settings at the provider (its type, redirect URIs and allowed grants).";
 
 /// The serializable face of an error: `{ "kind": "...", "message": "..." }`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct ErrorInfo {
     /// Stable classification.
     pub kind: ErrorKind,

@@ -44,7 +44,7 @@ pub struct ProviderConfig {
 }
 
 /// Where the provider's sign-in page is shown.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum SignInWith {
     /// The app's own sign-in window, which stops the redirect before it loads.

@@ -50,7 +50,7 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// All records. A missing store is empty; a corrupt one is an error and is left untouched.
     fn load(&self) -> Result<Vec<SessionRecord>>;
     /// Replaces all records, atomically: after a crash either the old or the new list is there.
-    fn save(&self, records: &[SessionRecord]) -> Result<()>;
+    fn save(&self, records: &[&SessionRecord]) -> Result<()>;
 }
 
 /// Records as one JSON file, written to a temporary file, flushed and renamed over the old one.
@@ -58,10 +58,16 @@ pub struct JsonFileStore {
     path: PathBuf,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct FileContents {
-    version: u32,
     sessions: Vec<SessionRecord>,
+}
+
+/// What a save writes: the same shape, borrowing the records.
+#[derive(Serialize)]
+struct SavedContents<'a> {
+    version: u32,
+    sessions: &'a [&'a SessionRecord],
 }
 
 impl JsonFileStore {
@@ -130,10 +136,10 @@ impl MetadataStore for JsonFileStore {
         Ok(contents.sessions)
     }
 
-    fn save(&self, records: &[SessionRecord]) -> Result<()> {
+    fn save(&self, records: &[&SessionRecord]) -> Result<()> {
         let folder = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(folder).map_err(|err| self.error(err))?;
-        let contents = FileContents { version: 1, sessions: records.to_vec() };
+        let contents = SavedContents { version: 1, sessions: records };
         let json = serde_json::to_vec_pretty(&contents).map_err(|err| self.error(err.into()))?;
         let mut temporary = tempfile_in(folder, &self.path).map_err(|err| self.error(err))?;
         let written = temporary.1.write_all(&json).and_then(|()| temporary.1.sync_all());
@@ -170,8 +176,8 @@ impl MetadataStore for MemoryStore {
         Ok(self.records.lock().expect("memory store poisoned").clone())
     }
 
-    fn save(&self, records: &[SessionRecord]) -> Result<()> {
-        *self.records.lock().expect("memory store poisoned") = records.to_vec();
+    fn save(&self, records: &[&SessionRecord]) -> Result<()> {
+        *self.records.lock().expect("memory store poisoned") = records.iter().map(|&r| r.clone()).collect();
         Ok(())
     }
 }
@@ -212,7 +218,7 @@ mod tests {
     fn missing_file_is_empty_and_saves_round_trip() {
         let store = JsonFileStore::new(scratch("round-trip"));
         assert!(store.load().unwrap().is_empty());
-        store.save(&[record("a"), record("b")]).unwrap();
+        store.save(&[&record("a"), &record("b")]).unwrap();
         let loaded = store.load().unwrap();
         assert_eq!(loaded.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
     }
@@ -231,11 +237,11 @@ mod tests {
     fn a_failed_save_keeps_the_previous_file() {
         let path = scratch("failed-save");
         let store = JsonFileStore::new(&path);
-        store.save(&[record("kept")]).unwrap();
+        store.save(&[&record("kept")]).unwrap();
         // A directory where the temporary file should go makes the write fail like a full disk would.
         let blocker = path.parent().unwrap().join(format!(".sessions.json.{}.tmp", std::process::id()));
         std::fs::create_dir_all(&blocker).unwrap();
-        let err = store.save(&[record("new")]).unwrap_err();
+        let err = store.save(&[&record("new")]).unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::StorageFailed);
         assert_eq!(store.load().unwrap()[0].id, "kept");
     }
@@ -244,7 +250,7 @@ mod tests {
     fn leftovers_of_interrupted_saves_are_removed_at_load_but_not_a_running_process_save() {
         let path = scratch("leftovers");
         let store = JsonFileStore::new(&path);
-        store.save(&[record("kept")]).unwrap();
+        store.save(&[&record("kept")]).unwrap();
         let folder = path.parent().unwrap();
         // pid_max is at most 2^22: this process cannot exist. Process 1 always does.
         let dead = folder.join(".sessions.json.4194305.tmp");

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The user's identity claims, from the ID token and the userinfo endpoint. Not secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserProfile {
     /// The provider's stable identifier for the user (`sub`).

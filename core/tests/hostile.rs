@@ -429,7 +429,7 @@ async fn signed_in(server: &Hostile) -> Signed {
     let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn { times, user: alice, warning: None }, now, &policy);
     let store = Arc::new(MemoryStore::default());
     let record = SessionRecord { id: SessionName::new("s").unwrap(), provider: ProviderConfig::new(server.issuer.clone(), "client"), state };
-    store.save(&[record]).unwrap();
+    store.save(&[&record]).unwrap();
     let memory = Arc::new(MemoryVault::new());
     let vault = secret_vault(&memory);
     let secrets = SessionSecrets { access_token: SecretString::from("at-0"), refresh_token: Some(SecretString::from("rt-0")), id_token: None };

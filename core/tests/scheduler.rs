@@ -122,7 +122,7 @@ async fn harness(access_seconds: i64, policy: Policy) -> Harness {
     let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn { times, user: alice(), warning: None }, start, &policy);
     let store = Arc::new(MemoryStore::default());
     store
-        .save(&[SessionRecord {
+        .save(&[&SessionRecord {
             id: session_core::SessionName::new("s").unwrap(),
             provider: ProviderConfig::new("https://id.example.com", "client"),
             state,
@@ -166,13 +166,16 @@ async fn elapse(duration: Duration) {
 #[tokio::test(start_paused = true)]
 async fn refreshes_the_lead_time_before_the_access_token_expires() {
     let h = harness(600, Policy::default()).await;
-    elapse(Duration::from_secs(535)).await;
-    assert_eq!(h.authority.refreshes(), 0, "refreshed before the 60 s lead time");
-    elapse(Duration::from_secs(10)).await;
+    // The 60-s lead time, spread up to 30 s earlier so that sessions do not refresh in lockstep.
+    let planned = h.manager.snapshot("s").await.unwrap().next_refresh_at.unwrap();
+    assert!((h.start + TimeDelta::seconds(510)..=h.start + TimeDelta::seconds(540)).contains(&planned), "{planned}");
+    elapse((planned - h.start - TimeDelta::seconds(1)).to_std().unwrap()).await;
+    assert_eq!(h.authority.refreshes(), 0, "refreshed before its planned instant");
+    elapse(Duration::from_secs(2)).await;
     assert_eq!(h.authority.refreshes(), 1);
     let session = h.manager.snapshot("s").await.unwrap();
     assert_eq!(session.phase, Phase::Active);
-    let expected = h.start + TimeDelta::seconds(540) + TimeDelta::milliseconds(200) + TimeDelta::seconds(600);
+    let expected = planned + TimeDelta::milliseconds(200) + TimeDelta::seconds(600);
     let expiry = session.access_token_expires_at.unwrap();
     assert!((expiry - expected).num_milliseconds().abs() < 50, "{expiry} vs {expected}");
     assert_eq!(stored_refresh_token(&h.vault).await.as_deref(), Some("rt-1"), "rotated token written through");

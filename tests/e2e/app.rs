@@ -206,7 +206,8 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     })
     .await;
     let moved = chrono::DateTime::parse_from_rfc3339(&next_before).unwrap() - chrono::DateTime::parse_from_rfc3339(&next_after).unwrap();
-    assert!((535..=545).contains(&moved.num_seconds()), "moved {} s earlier", moved.num_seconds());
+    // 540 s more lead time, and the spread of up to half the lead time grows with it (at most 270 s).
+    assert!((535..=815).contains(&moved.num_seconds()), "moved {} s earlier", moved.num_seconds());
     let saved = std::fs::read_to_string(driver.app_data().join("settings.json")).unwrap();
     assert!(saved.contains("\"leadTimeSeconds\":600") || saved.contains("\"leadTimeSeconds\": 600"), "{saved}");
     assert!(!saved.contains(&rotated), "no token in the settings file");

@@ -3,13 +3,20 @@
 //! `effects.rs`, so one slow provider never stalls another session), answers whoever waits, and sleeps
 //! until the earliest wall-clock deadline, waking at least every `wake_interval` to re-read the wall
 //! clock, because tokio's clock stands still while the machine sleeps. It decides nothing itself.
+//!
+//! A turn costs what changed, not how many sessions there are: the sessions' deadlines are kept in
+//! order ([`SessionState::next_deadline`], the earliest instant at which the passing of time can change
+//! a state), so a turn ticks only the sessions that are due; only the sessions an event reached are
+//! published and written to the [`RecordBook`]. Everything is looked at again only when the policy
+//! changes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use rand::Rng;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -17,6 +24,7 @@ use super::commands::{Command, HandOut, Reply, Request, SignedInTokens};
 use super::effects::{Completion, Runner, SignOutTicket};
 use super::narrowing::Narrowing;
 use super::machine::transition;
+use super::persist::RecordBook;
 use super::snapshot::{SessionEvent, SessionSnapshot};
 use super::state::{Effect, Event, RefreshFailure, Refusal, Trigger};
 use crate::clock::Clock;
@@ -29,7 +37,10 @@ use crate::store::SessionRecord;
 
 /// One session as the actor holds it: its record, its tokens in memory, and who waits for it.
 pub(crate) struct Entry {
-    record: SessionRecord,
+    /// Shared with the [`RecordBook`] until the next change.
+    record: Arc<SessionRecord>,
+    /// Where the session stands in the actor's deadline order.
+    deadline: Option<DateTime<Utc>>,
     secrets: Option<SessionSecrets>,
     pending_sign_in: Option<PendingSignIn>,
     waiters: Vec<Reply<SessionSnapshot>>,
@@ -37,7 +48,9 @@ pub(crate) struct Entry {
     sign_outs: Vec<Reply<SignOutTicket>>,
     /// Why the last refresh failed, for the callers of `refresh` once nothing is in flight.
     last_failure: Option<ErrorInfo>,
-    published: Option<SessionSnapshot>,
+    /// A fingerprint of the snapshot last published (not the snapshot: its history and user would be
+    /// a second copy of the record's).
+    published: Option<u64>,
     /// Programs waiting for narrower tokens, and those already made.
     narrowing: Narrowing,
 }
@@ -45,7 +58,8 @@ pub(crate) struct Entry {
 impl Entry {
     pub(crate) fn new(record: SessionRecord, secrets: Option<SessionSecrets>) -> Self {
         Self {
-            record,
+            record: Arc::new(record),
+            deadline: None,
             secrets,
             pending_sign_in: None,
             waiters: Vec::new(),
@@ -57,7 +71,7 @@ impl Entry {
         }
     }
 
-    pub(crate) fn record(&self) -> &SessionRecord {
+    pub(crate) fn record(&self) -> &Arc<SessionRecord> {
         &self.record
     }
 
@@ -83,7 +97,11 @@ pub(crate) struct Actor {
     pub runner: Runner,
     pub tasks: JoinSet<Completion>,
     pub task_sessions: HashMap<tokio::task::Id, (String, u64)>,
-    pub persist: watch::Sender<Vec<SessionRecord>>,
+    /// Sessions by their next deadline.
+    pub deadlines: BTreeSet<(DateTime<Utc>, SessionName)>,
+    /// Sessions an event reached since the last publish.
+    pub dirty: BTreeSet<SessionName>,
+    pub book: RecordBook,
     pub wake_interval: Duration,
     /// How long shutdown waits for the work in flight.
     pub stop_grace: Duration,
@@ -106,7 +124,7 @@ impl Actor {
                 Some(done) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => self.finished(done),
                 _ = tokio::time::sleep(sleep_for) => {}
             }
-            self.tick_all();
+            self.tick_due();
         }
         self.drain().await;
         self.publish();
@@ -140,19 +158,36 @@ impl Actor {
     }
 
     fn sleep_duration(&self) -> Duration {
-        let now = self.clock.now();
-        let mut sleep = self.wake_interval;
-        for entry in self.sessions.values() {
-            if let Some(deadline) = entry.record.state.next_deadline(now, &self.policy) {
-                sleep = sleep.min((deadline - now).to_std().unwrap_or(Duration::ZERO));
-            }
-        }
-        sleep
+        let earliest = self.deadlines.first().map(|(at, _)| (*at - self.clock.now()).to_std().unwrap_or(Duration::ZERO));
+        earliest.map_or(self.wake_interval, |earliest| earliest.min(self.wake_interval))
     }
 
+    /// Ticks every session (at start, and when the policy changes what is due).
     fn tick_all(&mut self) {
         let ids: Vec<SessionName> = self.sessions.keys().cloned().collect();
         for id in ids {
+            self.apply(&id, Event::Tick);
+        }
+    }
+
+    /// Ticks the sessions whose deadline has come. A wall clock that jumped (a suspend, an NTP
+    /// step) or a start with many sessions due makes many deadlines come at once: those whose access
+    /// token expires first go first, since their refreshes reach the provider in this order.
+    fn tick_due(&mut self) {
+        let now = self.clock.now();
+        let mut due = Vec::new();
+        while let Some((at, _)) = self.deadlines.first()
+            && *at <= now
+        {
+            let (_, id) = self.deadlines.pop_first().expect("looked at");
+            if let Some(entry) = self.sessions.get_mut(id.as_str()) {
+                entry.deadline = None;
+                let expires = entry.record.state.tokens.and_then(|t| t.access_token_expires_at);
+                due.push((expires.unwrap_or(DateTime::<Utc>::MAX_UTC), id));
+            }
+        }
+        due.sort();
+        for (_, id) in due {
             self.apply(&id, Event::Tick);
         }
     }
@@ -161,10 +196,31 @@ impl Actor {
         let now = self.clock.now();
         let Some(entry) = self.sessions.get_mut(id) else { return };
         let (next, effects) = transition(&entry.record.state, &event, now, &self.policy);
-        entry.record.state = next;
+        if next != entry.record.state {
+            Arc::make_mut(&mut entry.record).state = next;
+            self.dirty.insert(entry.record.id.clone());
+        }
+        // Any other event may leave something due now (a restored session past its end): the session
+        // is ticked at the end of the turn, and from then on only at its deadlines.
+        let deadline = if matches!(event, Event::Tick) { entry.record.state.next_deadline(now, &self.policy) } else { Some(now) };
+        Self::reschedule(&mut self.deadlines, entry, deadline);
         for effect in effects {
             self.run_effect(id, effect);
         }
+    }
+
+    /// Puts the session at its next deadline in the order.
+    fn reschedule(deadlines: &mut BTreeSet<(DateTime<Utc>, SessionName)>, entry: &mut Entry, next: Option<DateTime<Utc>>) {
+        if next == entry.deadline {
+            return;
+        }
+        if let Some(old) = entry.deadline.take() {
+            deadlines.remove(&(old, entry.record.id.clone()));
+        }
+        if let Some(at) = next {
+            deadlines.insert((at, entry.record.id.clone()));
+        }
+        entry.deadline = next;
     }
 
     fn run_effect(&mut self, id: &str, effect: Effect) {
@@ -356,12 +412,19 @@ impl Actor {
                 }
                 let entry = Entry::new(record, None);
                 let _ = reply.send(Ok(SessionSnapshot::of(&entry.record, &self.policy)));
-                self.sessions.insert(id, entry);
+                self.sessions.insert(id.clone(), entry);
+                self.dirty.insert(id.clone());
+                self.apply(&id, Event::Tick);
             }
             Command::Snapshots { reply } => {
                 let _ = reply.send(self.sessions.values().map(|e| SessionSnapshot::of(&e.record, &self.policy)).collect());
             }
-            Command::SetPolicy { policy } => self.policy = policy,
+            Command::SetPolicy { policy } => {
+                self.policy = policy;
+                self.tick_all();
+                // Snapshots show policy-derived instants (the next refresh).
+                self.dirty.extend(self.sessions.keys().cloned());
+            }
             Command::CheckAll { trigger } => {
                 let ids: Vec<SessionName> = self.sessions.keys().cloned().collect();
                 for id in ids {
@@ -383,13 +446,18 @@ impl Actor {
         let entry = self.sessions.get_mut(id).expect("checked by the caller");
         match request {
             Request::Remove { reply } => {
-                self.sessions.remove(id);
+                if let Some(entry) = self.sessions.remove(id)
+                    && let Some(at) = entry.deadline
+                {
+                    self.deadlines.remove(&(at, entry.record.id.clone()));
+                }
+                self.dirty.remove(id);
                 let _ = self.events.send(SessionEvent::Removed { id: id.to_owned() });
-                self.persist_now();
+                self.book.remove(id);
                 let _ = reply.send(Ok(()));
             }
             Request::Record { reply } => {
-                let _ = reply.send(Ok(entry.record.clone()));
+                let _ = reply.send(Ok(SessionRecord::clone(&entry.record)));
             }
             Request::BeginSignIn { pending, reply } => {
                 entry.pending_sign_in = Some(pending);
@@ -474,24 +542,22 @@ impl Actor {
         }
     }
 
-    fn persist_now(&mut self) {
-        let records: Vec<SessionRecord> = self.sessions.values().map(|e| e.record.clone()).collect();
-        self.persist.send_replace(records);
-    }
-
-    /// Emits an event per changed snapshot and hands changed records to the persister.
+    /// Emits an event per changed snapshot and hands the changed records to the persister.
     fn publish(&mut self) {
-        let mut changed = false;
-        for entry in self.sessions.values_mut() {
+        if self.dirty.is_empty() {
+            return;
+        }
+        let mut changed = Vec::new();
+        for id in std::mem::take(&mut self.dirty) {
+            let Some(entry) = self.sessions.get_mut(id.as_str()) else { continue };
             let snapshot = SessionSnapshot::of(&entry.record, &self.policy);
-            if entry.published.as_ref() != Some(&snapshot) {
-                let _ = self.events.send(SessionEvent::Changed { session: snapshot.clone() });
-                entry.published = Some(snapshot);
-                changed = true;
+            let fingerprint = std::hash::BuildHasher::hash_one(&std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default(), &snapshot);
+            if entry.published != Some(fingerprint) {
+                let _ = self.events.send(SessionEvent::Changed { session: snapshot });
+                entry.published = Some(fingerprint);
             }
+            changed.push(entry.record.clone());
         }
-        if changed {
-            self.persist_now();
-        }
+        self.book.write(changed);
     }
 }

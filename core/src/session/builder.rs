@@ -1,16 +1,17 @@
 //! Configures and starts a [`SessionManager`]: loads the stored sessions (each through
 //! [`Event::Restored`]) and their tokens, then spawns the actor, the persister and the refresh handler.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::actor::{Actor, Entry};
-use super::effects::{Runner, persist};
+use super::effects::Runner;
+use super::persist::{RecordBook, persist};
 use super::handle::{SessionManager, Shared};
 use super::machine::transition;
 use super::providers::Providers;
@@ -20,7 +21,7 @@ use crate::error::{Error, Result};
 use super::handler::{DefaultRefreshHandler, RefreshHandler};
 use crate::oidc::{TokenAuthority, http_client};
 use crate::policy::Policy;
-use crate::store::{MemoryStore, MetadataStore, SessionRecord};
+use crate::store::{MemoryStore, MetadataStore};
 use crate::vault::{SecretVault, Vault};
 
 /// Configures and starts a [`SessionManager`].
@@ -149,9 +150,8 @@ impl SessionManagerBuilder {
         let (events, _) = broadcast::channel(256);
         let (host, _) = broadcast::channel(16);
         let cancel = CancellationToken::new();
-        let initial: Vec<SessionRecord> = sessions.values().map(|e: &Entry| e.record().clone()).collect();
-        let (persist_tx, persist_rx) = watch::channel(initial);
-        let persister = tokio::spawn(persist(store, persist_rx, events.clone()));
+        let (book, reader) = RecordBook::new(sessions.values().map(|e: &Entry| e.record().clone()));
+        let persister = tokio::spawn(persist(store, reader, events.clone()));
         let actor = Actor {
             clock: self.clock,
             policy: self.policy.clone(),
@@ -160,7 +160,9 @@ impl SessionManagerBuilder {
             runner: Runner { providers: providers.clone(), vault: vault.clone() },
             tasks: JoinSet::new(),
             task_sessions: HashMap::new(),
-            persist: persist_tx,
+            deadlines: BTreeSet::new(),
+            dirty: BTreeSet::new(),
+            book,
             wake_interval: self.wake_interval,
             // A refresh in flight at shutdown ends within its own timeouts.
             stop_grace: self.request_timeout + self.vault_timeout,

@@ -3,16 +3,14 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, watch};
 use tokio::task::{AbortHandle, JoinSet};
 
-use super::snapshot::SessionEvent;
 use super::state::{Effect, RefreshFailure, SessionState};
 use crate::error::{Error, ErrorInfo, ErrorKind, Result};
 use crate::oidc::{Refreshed, UserCheck};
 use crate::provider::ProviderConfig;
 use crate::secret::SessionSecrets;
-use crate::store::{MetadataStore, SessionRecord};
+use crate::store::SessionRecord;
 use crate::vault::SecretVault;
 
 use super::providers::Providers;
@@ -269,52 +267,3 @@ async fn validate(
         Err(err) => UserCheck::Unavailable(err),
     }
 }
-
-/// Saves the latest records whenever they change; the last write wins, and a burst of changes
-/// becomes one write. A failed save (a full disk, a read-only folder) is said once and retried every
-/// [`STORAGE_RETRY`] until it goes through, then said to be over; the last records get one more try
-/// when the actor drops its sender (the app quits), so that nothing only memory held is lost.
-pub(crate) async fn persist(
-    store: Arc<dyn MetadataStore>,
-    mut records: watch::Receiver<Vec<SessionRecord>>,
-    events: broadcast::Sender<SessionEvent>,
-) {
-    let mut failing: Option<ErrorInfo> = None;
-    loop {
-        let changed = match failing {
-            None => records.changed().await.is_ok(),
-            Some(_) => tokio::select! {
-                changed = records.changed() => changed.is_ok(),
-                () = tokio::time::sleep(STORAGE_RETRY) => true,
-            },
-        };
-        if !changed && failing.is_none() {
-            return;
-        }
-        let latest = records.borrow_and_update().clone();
-        let store = store.clone();
-        let saved = tokio::task::spawn_blocking(move || store.save(&latest)).await;
-        let error = match saved {
-            Ok(Ok(())) => {
-                if failing.take().is_some() {
-                    tracing::info!("session metadata saved again");
-                    let _ = events.send(SessionEvent::StorageSaved);
-                }
-                if changed { continue } else { return }
-            }
-            Ok(Err(err)) => err.info(),
-            Err(join_error) => ErrorInfo { kind: ErrorKind::StorageFailed, message: join_error.to_string() },
-        };
-        if failing.as_ref() != Some(&error) {
-            tracing::warn!("session metadata not saved: {}", error.message);
-            let _ = events.send(SessionEvent::StorageFailed { error: error.clone() });
-        }
-        failing = Some(error);
-        if !changed {
-            return;
-        }
-    }
-}
-
-/// How soon a failed save of the session list is tried again.
-pub(crate) const STORAGE_RETRY: std::time::Duration = std::time::Duration::from_secs(5);

@@ -16,7 +16,7 @@ pub const HISTORY_SPAN: TimeDelta = TimeDelta::hours(24);
 pub const HISTORY_MAX: usize = 200;
 
 /// One thing that happened to a session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Mark {
     /// When.
@@ -29,7 +29,7 @@ pub struct Mark {
 }
 
 /// The kinds of [`Mark`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MarkKind {
     /// Signed in (or again).

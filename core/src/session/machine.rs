@@ -392,6 +392,8 @@ fn during_sign_in(state: &SessionState, event: &Event, now: DateTime<Utc>, polic
 mod deadlines;
 mod marks;
 #[cfg(test)]
+mod deadline_props;
+#[cfg(test)]
 mod tests;
 
 use deadlines::{cap, evaluate, expire, slide_lifetime};

@@ -3,7 +3,8 @@
 //! - `state.rs`: the vocabulary (state, events, effects) and the questions asked of a state;
 //! - `machine.rs`: [`transition`], where every decision is made (tests in `machine/tests.rs`);
 //! - `actor.rs`: the task that owns the sessions, feeds events in and runs effects out;
-//! - `effects.rs`: the I/O behind each effect (refresh, re-read, validate, save, discard, persist);
+//! - `effects.rs`: the I/O behind each effect (refresh, re-read, validate, save, discard);
+//! - `persist.rs`: the session list on disk, written from the actor's record book;
 //! - `handle.rs` and `builder.rs`: [`SessionManager`] and how it is started;
 //! - `sign_in.rs`: the sign-in transaction; `snapshot.rs`: what the shell and the page are told;
 //! - `handler.rs`: pluggable refresh triggers, which reach the actor through a [`TriggerSink`];
@@ -20,6 +21,7 @@ mod handler;
 mod history;
 mod machine;
 mod narrowing;
+mod persist;
 mod providers;
 mod sign_in;
 mod snapshot;

@@ -16,7 +16,7 @@ use crate::store::SessionRecord;
 use crate::user::UserProfile;
 
 /// What the UI may know about a session: no secrets.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionSnapshot {
     /// The session's name.

@@ -11,7 +11,7 @@ use crate::policy::Policy;
 use crate::user::UserProfile;
 
 /// Where a session stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// No tokens; the user signed out or never signed in.
@@ -62,7 +62,7 @@ pub enum KeychainCopy {
 }
 
 /// Why a signed-in session will end unless the user signs in again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum EndReason {
     /// The session's own lifetime (`expiresIn`, sliding with `updateAge`) runs out.

@@ -86,6 +86,29 @@ pub(super) fn expire(state: &SessionState, error: ErrorInfo, revoke: bool) -> (S
     (next, vec![Effect::Discard { revoke }])
 }
 
+/// How much earlier than the lead time a refresh may come, as a fraction of the lead time. Sessions
+/// whose tokens were issued together (all refreshed at start or after a wake, say) would otherwise
+/// stay in lockstep and reach the token endpoint in bursts. Earlier, not later: a token is still
+/// refreshed at least the lead time before it expires, so a program asking for one never waits.
+pub const REFRESH_SPREAD: f64 = 0.5;
+
+impl SessionState {
+    /// A number in `0..1`, the same for the same token and different for each session: drawn from the
+    /// instants the session signed in and its access token expires (nanoseconds: both come from this
+    /// computer's clock when an answer arrived). The machine stays a pure function, and the planned
+    /// refresh is the same after a restart.
+    fn spread_draw(&self, expires: DateTime<Utc>) -> f64 {
+        let nanos = |at: DateTime<Utc>| at.timestamp_nanos_opt().unwrap_or(at.timestamp()) as u64;
+        let seed = nanos(expires) ^ self.signed_in_at.map_or(0, nanos).rotate_left(32);
+        // SplitMix64's finaliser: neighbouring seeds give unrelated draws.
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 /// When things are due: the questions about time that the machine and the snapshot ask of a state.
 impl SessionState {
     /// How long before the access token's expiry to refresh: the configured lead time, but never
@@ -100,10 +123,14 @@ impl SessionState {
         }
     }
 
-    /// When the next automatic refresh is due: the lead time before the access token expires, but
-    /// never sooner than `min_refresh_interval` after the last one, whatever the provider said.
+    /// When the next automatic refresh is due: the lead time before the access token expires, and up
+    /// to [`REFRESH_SPREAD`] of it earlier (see there), but never sooner than `min_refresh_interval`
+    /// after the last one, whatever the provider said.
     pub(crate) fn refresh_due_at(&self, policy: &Policy) -> Option<DateTime<Utc>> {
-        let due = self.access_expires_at()? - self.refresh_lead(policy);
+        let expires = self.access_expires_at()?;
+        let lead = self.refresh_lead(policy);
+        let spread = lead.to_std().unwrap_or_default().mul_f64(REFRESH_SPREAD * self.spread_draw(expires));
+        let due = expires - lead - delta(spread);
         let last = self.last_refresh_at.max(self.signed_in_at);
         Some(last.map_or(due, |last| due.max(last + delta(policy.refresh.min_refresh_interval))))
     }
@@ -131,13 +158,18 @@ impl SessionState {
             return None;
         }
         let warning = delta(policy.refresh.expiry_warning);
-        let mut candidates = Vec::with_capacity(5);
+        let mut candidates = Vec::with_capacity(6);
         if let Some(end) = self.session_expires_at {
             candidates.extend([end, end - warning]);
         }
         if let Some(at) = self.access_expires_at() {
             if self.has_refresh_token() {
                 candidates.extend(self.refresh_due_at(policy));
+                // Failing refreshes make the session Expiring once the lead time is reached, even
+                // when the next retry or `min_refresh_interval` puts the refresh itself later.
+                if self.failures > 0 {
+                    candidates.push(at - self.refresh_lead(policy));
+                }
             } else {
                 candidates.extend([at, at - warning]);
             }

@@ -36,10 +36,12 @@ fn refreshes_once_the_lead_time_before_access_token_expiry() {
     let policy = Policy::default();
     let state = signed_in(600, true, &policy);
     assert_eq!(state.phase, Phase::Active);
-    assert_eq!(state.next_deadline(t(0), &policy), Some(t(540)));
-    let (same, effects) = transition(&state, &Event::Tick, t(539), &policy);
+    // The lead time (60 s) before expiry, spread up to half of it earlier.
+    let due = state.next_deadline(t(0), &policy).unwrap();
+    assert!((t(510)..=t(540)).contains(&due), "{due}");
+    let (same, effects) = transition(&state, &Event::Tick, due - TimeDelta::milliseconds(1), &policy);
     assert_eq!((same.phase, effects), (Phase::Active, vec![]));
-    let (refreshing, effects) = transition(&state, &Event::Tick, t(540), &policy);
+    let (refreshing, effects) = transition(&state, &Event::Tick, due, &policy);
     assert_eq!((refreshing.phase, effects), (Phase::Refreshing, vec![Effect::Refresh]));
 }
 
@@ -47,15 +49,38 @@ fn refreshes_once_the_lead_time_before_access_token_expiry() {
 fn a_lead_time_longer_than_the_tokens_life_refreshes_at_half_life_not_in_a_loop() {
     let policy = Policy::default(); // 60 s lead time
     let state = signed_in(30, true, &policy);
-    assert_eq!(state.next_deadline(t(0), &policy), Some(t(15)));
+    let due = state.next_deadline(t(0), &policy).unwrap();
+    assert!((t(7) + TimeDelta::milliseconds(500)..=t(15)).contains(&due), "{due}");
     let (same, effects) = transition(&state, &Event::Tick, t(1), &policy);
     assert_eq!((same.phase, effects), (Phase::Active, vec![]), "refreshed the moment it signed in");
-    let (refreshing, effects) = transition(&state, &Event::Tick, t(15), &policy);
+    let (refreshing, effects) = transition(&state, &Event::Tick, due, &policy);
     assert_eq!(effects, vec![Effect::Refresh]);
     let done = Event::RefreshSucceeded { times: times(45, true), warning: None };
     let (refreshed, effects) = transition(&refreshing, &done, t(15), &policy);
     assert_eq!((refreshed.phase, effects), (Phase::Active, vec![]), "asked again as soon as the refresh landed");
-    assert_eq!(refreshed.next_refresh_at(&policy), Some(t(30)));
+    let next = refreshed.next_refresh_at(&policy).unwrap();
+    assert!((t(22) + TimeDelta::milliseconds(500)..=t(30)).contains(&next), "{next}");
+}
+
+#[test]
+fn sessions_refreshed_together_spread_their_next_refreshes_over_half_the_lead_time() {
+    // 1,000 sessions whose answers arrived within the same millisecond (a catch-up at start).
+    let policy = Policy::default();
+    let dues: Vec<i64> = (0..1000)
+        .map(|n| {
+            let arrived = t(0) + TimeDelta::nanoseconds(n * 997);
+            let times = TokenTimes { access_token_expires_at: Some(arrived + TimeDelta::seconds(600)), refresh_token_expires_at: None, has_refresh_token: true };
+            let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn { times, user: alice(), warning: None }, arrived, &policy);
+            (state.next_refresh_at(&policy).unwrap() - t(0)).num_milliseconds()
+        })
+        .collect();
+    assert!(dues.iter().all(|due| (510_000..=540_000).contains(due)), "never later than the lead time, at most half of it earlier");
+    // Ten 3-second slots of the 30-second window: each gets about a tenth, none more than twice that.
+    let mut slots = [0u32; 10];
+    for due in &dues {
+        slots[(((due - 510_000) / 3_000) as usize).min(9)] += 1;
+    }
+    assert!(slots.iter().all(|&n| (50..=200).contains(&n)), "{slots:?}");
 }
 
 #[test]
