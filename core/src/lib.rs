@@ -35,6 +35,7 @@ mod loopback;
 mod names;
 mod oidc;
 mod policy;
+mod process;
 mod provider;
 mod secret;
 mod session;
@@ -49,6 +50,7 @@ pub use error::{Cause, Error, ErrorInfo, ErrorKind, Result, causes};
 pub use names::{ClientId, Issuer, RedirectUri, SessionName};
 pub use oidc::{BoxFuture, EndSessionUrl, RefreshAnswer, Refreshed, Revocation, TokenAuthority, UserCheck};
 pub use policy::{EnablePeriodically, Policy, RefreshPolicy, SessionLifetime};
+pub use process::limit_allocator_arenas;
 pub use provider::{DEFAULT_REDIRECT_URI, DEFAULT_SCOPES, ProviderConfig, SignInWith};
 pub use secret::SessionSecrets;
 pub use session::{

@@ -2,6 +2,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() {
+    session_core::limit_allocator_arenas();
     let args: Vec<String> = std::env::args().skip(1).collect();
     // `session-keeper token <session>` talks to the running app and never starts one (the lean
     // `session-keeper-token` does the same without loading the GUI libraries first).

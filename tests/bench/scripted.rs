@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use session_core::{
-    Event, MemoryStore, MemoryVault, MetadataStore, Policy, ProviderConfig, RefreshAnswer, SecretVault, SessionRecord, SessionSecrets, SessionState,
+    Event, JsonFileStore, MemoryVault, MetadataStore, Policy, ProviderConfig, RefreshAnswer, SecretVault, SessionRecord, SessionSecrets, SessionState,
     TokenTimes, UserProfile, Vault, transition,
 };
 
@@ -30,9 +30,34 @@ pub fn answer(id: &str, expires: DateTime<Utc>) -> RefreshAnswer {
     RefreshAnswer::new(tokens(id), TokenTimes { access_token_expires_at: Some(expires), refresh_token_expires_at: None, has_refresh_token: true }, None)
 }
 
-/// A session list and a vault holding `sessions`: (name, when signed in, when its access token expires).
-pub async fn restored(sessions: impl IntoIterator<Item = (String, DateTime<Utc>, DateTime<Utc>)>, policy: &Policy) -> (Arc<MemoryStore>, Arc<MemoryVault>) {
-    let store = Arc::new(MemoryStore::default());
+/// The session file the app uses (JSON, written atomically), in a folder of its own that is removed
+/// when the returned guard drops.
+pub struct SessionFile {
+    folder: std::path::PathBuf,
+    pub store: Arc<JsonFileStore>,
+}
+
+impl SessionFile {
+    pub fn new() -> Self {
+        let folder = std::env::temp_dir().join(format!("session-keeper-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).unwrap();
+        let store = Arc::new(JsonFileStore::new(folder.join("sessions.json")));
+        SessionFile { folder, store }
+    }
+}
+
+impl Drop for SessionFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.folder);
+    }
+}
+
+/// `store` (saved) and a vault holding `sessions`: (name, when signed in, when its access token expires).
+pub async fn restored(
+    store: &dyn MetadataStore,
+    sessions: impl IntoIterator<Item = (String, DateTime<Utc>, DateTime<Utc>)>,
+    policy: &Policy,
+) -> Arc<MemoryVault> {
     let vault = Arc::new(MemoryVault::new());
     let secrets = SecretVault::new(vault.clone() as Arc<dyn Vault>, Duration::from_secs(5));
     let mut records = Vec::new();
@@ -42,6 +67,6 @@ pub async fn restored(sessions: impl IntoIterator<Item = (String, DateTime<Utc>,
         records.push(SessionRecord { id: session_core::SessionName::new(&id).unwrap(), provider: ProviderConfig::new("https://id.example.com", "client"), state });
         secrets.save_tokens(&id, &tokens(&id)).await.unwrap();
     }
-    store.save(&records).unwrap();
-    (store, vault)
+    store.save(&records.iter().collect::<Vec<_>>()).unwrap();
+    vault
 }

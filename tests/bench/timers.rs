@@ -1,7 +1,8 @@
 //! Timer accuracy: how late the preemptive refresh starts after its wall-clock deadline. N sessions
 //! (1,000 by default) are restored with access tokens expiring 7 to 17 s from now, a lead time of
 //! 1 s, and a scripted token authority (no network: what is measured is the scheduler) that notes when
-//! each refresh reaches it. The deadline of each is known exactly: the expiry minus the lead time.
+//! each refresh reaches it. The deadline of each is the instant the core planned and published before
+//! the run (`next_refresh_at`: the expiry minus the lead time, spread up to half of it earlier).
 //! Release builds only:
 //!
 //! ```text
@@ -55,10 +56,17 @@ async fn main() {
     let mut rng = rand::rng();
     let expiries: Vec<(String, DateTime<Utc>)> =
         (0..sessions).map(|n| (format!("s{n}"), start + TimeDelta::milliseconds(rng.random_range(7_000..17_000)))).collect();
-    let deadlines: HashMap<String, DateTime<Utc>> = expiries.iter().map(|(id, expires)| (id.clone(), *expires - TimeDelta::seconds(1))).collect();
-    let (store, vault) = scripted::restored(expiries.into_iter().map(|(id, expires)| (id, start, expires)), &policy).await;
+    let file = scripted::SessionFile::new();
+    let store = file.store.clone();
+    let vault = scripted::restored(store.as_ref(), expiries.iter().map(|(id, expires)| (id.clone(), start, *expires)), &policy).await;
     let stopwatch = Arc::new(Stopwatch { arrivals: Mutex::new(Vec::new()) });
     let manager = SessionManager::builder().vault(vault).store(store).policy(policy).token_authority(stopwatch.clone()).build().await.unwrap();
+    let deadlines: HashMap<String, DateTime<Utc>> =
+        manager.snapshots().await.unwrap().into_iter().map(|s| (s.id.to_string(), s.next_refresh_at.expect("planned"))).collect();
+    for (id, expires) in &expiries {
+        let lead = *expires - deadlines[id];
+        assert!((TimeDelta::seconds(1)..=TimeDelta::milliseconds(1500)).contains(&lead), "{id}: planned {lead} before expiry");
+    }
     // Every deadline lies within 16 s of the start; wait for the last refresh (bounded).
     let until = std::time::Instant::now() + Duration::from_secs(30);
     while stopwatch.arrivals.lock().unwrap().len() < sessions && std::time::Instant::now() < until {
