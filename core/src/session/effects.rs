@@ -183,11 +183,17 @@ async fn refresh(
         Err(failure) => return (Some(secrets), Err(failure)),
     };
     // The write comes first, nothing else before it: from the provider's answer to the keychain's
-    // acknowledgement, a crash loses the rotated refresh token. The checks come after; tokens that
+    // acknowledgement, a crash loses the rotated refresh token. The checks run while the keychain
+    // writes (`join!` polls the write first, so it is under way before the check starts); tokens that
     // fail one are deleted from the keychain and revoked by the discard the machine decides.
-    let saved = vault.save_tokens(id, &answer.secrets).await;
-    tracing::debug!(session = %id, window_us = answer.received.elapsed().as_micros() as u64, "refresh answer written to the keychain");
-    let mut refreshed = provider.check_refresh(answer, subject.as_deref()).await;
+    let received = answer.received;
+    let written = answer.secrets.clone();
+    let write = async {
+        let saved = vault.save_tokens(id, &written).await;
+        tracing::debug!(session = %id, window_us = received.elapsed().as_micros() as u64, "refresh answer written to the keychain");
+        saved
+    };
+    let (saved, mut refreshed) = tokio::join!(write, provider.check_refresh(answer, subject.as_deref()));
     let saved = match saved {
         Ok(()) if refreshed.id_token_dropped && refreshed.rejected.is_none() => vault.save_tokens(id, &refreshed.secrets).await,
         other => other,
