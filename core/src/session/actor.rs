@@ -24,6 +24,7 @@ use super::commands::{Command, HandOut, Reply, Request, SignedInTokens};
 use super::effects::{Completion, Runner, SignOutTicket};
 use super::narrowing::Narrowing;
 use super::machine::transition;
+use super::deadlines::Deadlines;
 use super::persist::RecordBook;
 use super::snapshot::{SessionEvent, SessionSnapshot};
 use super::state::{Effect, Event, RefreshFailure, Refusal, Trigger};
@@ -39,8 +40,6 @@ use crate::store::SessionRecord;
 pub(crate) struct Entry {
     /// Shared with the [`RecordBook`] until the next change.
     record: Arc<SessionRecord>,
-    /// Where the session stands in the actor's deadline order.
-    deadline: Option<DateTime<Utc>>,
     secrets: Option<SessionSecrets>,
     pending_sign_in: Option<PendingSignIn>,
     waiters: Vec<Reply<SessionSnapshot>>,
@@ -59,7 +58,6 @@ impl Entry {
     pub(crate) fn new(record: SessionRecord, secrets: Option<SessionSecrets>) -> Self {
         Self {
             record: Arc::new(record),
-            deadline: None,
             secrets,
             pending_sign_in: None,
             waiters: Vec::new(),
@@ -97,8 +95,7 @@ pub(crate) struct Actor {
     pub runner: Runner,
     pub tasks: JoinSet<Completion>,
     pub task_sessions: HashMap<tokio::task::Id, (String, u64)>,
-    /// Sessions by their next deadline.
-    pub deadlines: BTreeSet<(DateTime<Utc>, SessionName)>,
+    pub deadlines: Deadlines,
     /// Sessions an event reached since the last publish.
     pub dirty: BTreeSet<SessionName>,
     pub book: RecordBook,
@@ -158,7 +155,7 @@ impl Actor {
     }
 
     fn sleep_duration(&self) -> Duration {
-        let earliest = self.deadlines.first().map(|(at, _)| (*at - self.clock.now()).to_std().unwrap_or(Duration::ZERO));
+        let earliest = self.deadlines.first().map(|at| (at - self.clock.now()).to_std().unwrap_or(Duration::ZERO));
         earliest.map_or(self.wake_interval, |earliest| earliest.min(self.wake_interval))
     }
 
@@ -174,18 +171,13 @@ impl Actor {
     /// step) or a start with many sessions due makes many deadlines come at once: those whose access
     /// token expires first go first, since their refreshes reach the provider in this order.
     fn tick_due(&mut self) {
-        let now = self.clock.now();
-        let mut due = Vec::new();
-        while let Some((at, _)) = self.deadlines.first()
-            && *at <= now
-        {
-            let (_, id) = self.deadlines.pop_first().expect("looked at");
-            if let Some(entry) = self.sessions.get_mut(id.as_str()) {
-                entry.deadline = None;
-                let expires = entry.record.state.tokens.and_then(|t| t.access_token_expires_at);
-                due.push((expires.unwrap_or(DateTime::<Utc>::MAX_UTC), id));
-            }
-        }
+        let mut due: Vec<(DateTime<Utc>, SessionName)> = self.deadlines.take_due(self.clock.now())
+            .into_iter()
+            .filter_map(|id| {
+                let expires = self.sessions.get(id.as_str())?.record.state.tokens.and_then(|t| t.access_token_expires_at);
+                Some((expires.unwrap_or(DateTime::<Utc>::MAX_UTC), id))
+            })
+            .collect();
         due.sort();
         for (_, id) in due {
             self.apply(&id, Event::Tick);
@@ -203,24 +195,10 @@ impl Actor {
         // Any other event may leave something due now (a restored session past its end): the session
         // is ticked at the end of the turn, and from then on only at its deadlines.
         let deadline = if matches!(event, Event::Tick) { entry.record.state.next_deadline(now, &self.policy) } else { Some(now) };
-        Self::reschedule(&mut self.deadlines, entry, deadline);
+        self.deadlines.set(&entry.record.id, deadline);
         for effect in effects {
             self.run_effect(id, effect);
         }
-    }
-
-    /// Puts the session at its next deadline in the order.
-    fn reschedule(deadlines: &mut BTreeSet<(DateTime<Utc>, SessionName)>, entry: &mut Entry, next: Option<DateTime<Utc>>) {
-        if next == entry.deadline {
-            return;
-        }
-        if let Some(old) = entry.deadline.take() {
-            deadlines.remove(&(old, entry.record.id.clone()));
-        }
-        if let Some(at) = next {
-            deadlines.insert((at, entry.record.id.clone()));
-        }
-        entry.deadline = next;
     }
 
     fn run_effect(&mut self, id: &str, effect: Effect) {
@@ -446,11 +424,8 @@ impl Actor {
         let entry = self.sessions.get_mut(id).expect("checked by the caller");
         match request {
             Request::Remove { reply } => {
-                if let Some(entry) = self.sessions.remove(id)
-                    && let Some(at) = entry.deadline
-                {
-                    self.deadlines.remove(&(at, entry.record.id.clone()));
-                }
+                self.sessions.remove(id);
+                self.deadlines.remove(id);
                 self.dirty.remove(id);
                 let _ = self.events.send(SessionEvent::Removed { id: id.to_owned() });
                 self.book.remove(id);

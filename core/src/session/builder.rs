@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::actor::{Actor, Entry};
 use super::effects::Runner;
+use super::deadlines::Deadlines;
 use super::persist::{RecordBook, persist};
 use super::handle::{SessionManager, Shared};
 use super::machine::transition;
@@ -160,7 +161,7 @@ impl SessionManagerBuilder {
             runner: Runner { providers: providers.clone(), vault: vault.clone() },
             tasks: JoinSet::new(),
             task_sessions: HashMap::new(),
-            deadlines: BTreeSet::new(),
+            deadlines: Deadlines::default(),
             dirty: BTreeSet::new(),
             book,
             wake_interval: self.wake_interval,

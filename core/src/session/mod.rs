@@ -3,6 +3,7 @@
 //! - `state.rs`: the vocabulary (state, events, effects) and the questions asked of a state;
 //! - `machine.rs`: [`transition`], where every decision is made (tests in `machine/tests.rs`);
 //! - `actor.rs`: the task that owns the sessions, feeds events in and runs effects out;
+//! - `deadlines.rs`: the actor's order of sessions by their next deadline;
 //! - `effects.rs`: the I/O behind each effect (refresh, re-read, validate, save, discard);
 //! - `persist.rs`: the session list on disk, written from the actor's record book;
 //! - `handle.rs` and `builder.rs`: [`SessionManager`] and how it is started;
@@ -15,6 +16,7 @@
 mod actor;
 mod commands;
 mod builder;
+mod deadlines;
 mod effects;
 mod handle;
 mod handler;
