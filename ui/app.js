@@ -150,12 +150,14 @@ function fillPrograms(card, session) {
   const handed = (session.history ?? []).filter((m) => m.what === "handed_out").slice(-HANDED_SHOWN).reverse();
   $(".handed-none", card).hidden = handed.length > 0;
   const handedList = $(".handed-list", card);
-  const handedKey = handed.map((m) => m.at + m.detail).join();
+  const handedKey = handed.map((m) => m.at + m.detail + (m.count ?? 1)).join();
   if (handedList.dataset.key !== handedKey) {
     handedList.dataset.key = handedKey;
     handedList.replaceChildren(...handed.map((m) => {
       const item = document.createElement("li");
-      item.textContent = `${timeOfDay.format(new Date(m.at))} · ${programName(m.detail ?? "")}`;
+      // Repeats within a minute are one mark with a count (kubectl and git ask on every command).
+      const times = (m.count ?? 1) > 1 ? ` ×${m.count}` : "";
+      item.textContent = `${timeOfDay.format(new Date(m.at))} · ${programName(m.detail ?? "")}${times}`;
       item.title = m.detail ?? "";
       return item;
     }));

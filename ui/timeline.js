@@ -30,11 +30,13 @@ function element(name, attributes, text) {
 
 // "Last 24 hours: 1 sign-in, 12 refreshes, 2 failed refreshes (provider_unavailable), 5 checks."
 export function describeHistory(history) {
+  // A mark stands for `count` repeats within a minute (the core counts them into one).
   const count = (what) => history.filter((mark) => mark.what === what);
+  const total = (marks) => marks.reduce((sum, mark) => sum + (mark.count ?? 1), 0);
   const parts = [];
   const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
   const add = (what, one, many) => {
-    const n = count(what).length;
+    const n = total(count(what));
     if (n) parts.push(plural(n, one, many));
   };
   add("signed_in", "sign-in", "sign-ins");
@@ -42,7 +44,7 @@ export function describeHistory(history) {
   const failed = count("refresh_failed");
   if (failed.length) {
     const kinds = [...new Set(failed.map((mark) => mark.detail).filter(Boolean))];
-    parts.push(`${plural(failed.length, "failed refresh", "failed refreshes")}${kinds.length ? ` (${kinds.join(", ")})` : ""}`);
+    parts.push(`${plural(total(failed), "failed refresh", "failed refreshes")}${kinds.length ? ` (${kinds.join(", ")})` : ""}`);
   }
   add("checked", "check", "checks");
   add("expired", "expiry", "expiries");
@@ -72,7 +74,8 @@ export function drawTimeline(svg, history, now) {
     const x = position(mark.at, now);
     const line = element("line", { class: `mark ${look.className}`, x1: x, y1: AXIS, x2: x, y2: AXIS - look.height });
     const detail = mark.detail ? ` (${mark.detail})` : "";
-    line.append(element("title", {}, `${look.label}${detail} at ${clock.format(new Date(mark.at))}`));
+    const times = (mark.count ?? 1) > 1 ? ` ×${mark.count}` : "";
+    line.append(element("title", {}, `${look.label}${detail}${times} at ${clock.format(new Date(mark.at))}`));
     line.dataset.what = mark.what;
     parts.push(line);
   }

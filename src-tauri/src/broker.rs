@@ -242,13 +242,13 @@ pub async fn hand_out(app: &AppHandle, session: &str, mut request: TokenRequest,
         return Err(CoreError::ConsentDenied { program: format!("a program of user {}", caller.uid), session: session.to_owned() });
     }
     let shell = app.state::<Shell>();
-    // An unknown or signed-out session is said at once, without a question.
-    let snapshot = shell.manager.snapshot(session).await?;
-    if !snapshot.signed_in {
-        return Err(CoreError::NotSignedIn(session.to_owned()));
-    }
     let program = program_of(caller.pid);
+    // An allowed program goes straight to the core, which refuses an unknown or signed-out session
+    // itself; before a question, such a session is said at once instead.
     if !shell.settings().allows(session, &program) {
+        if !shell.manager.snapshot(session).await?.signed_in {
+            return Err(CoreError::NotSignedIn(session.to_owned()));
+        }
         match ask(app, session, &program, caller.pid, caller.patience).await {
             Some(Answer::AllowOnce) => tracing::info!(session, %program, "allowed once"),
             Some(Answer::Always) => {

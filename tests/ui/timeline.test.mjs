@@ -25,3 +25,13 @@ test("the history is told in one sentence", () => {
   assert.equal(describeHistory(history), "Last 24 hours: 1 sign-in, 2 refreshes, 2 failed refreshes (provider_unavailable), 1 check.");
   assert.equal(describeHistory([]), "Last 24 hours: nothing happened.");
 });
+
+test("a mark that stands for repeats counts them all", () => {
+  const history = [
+    { at: "2026-12-03T10:00:00Z", what: "refreshed" },
+    { at: "2026-12-03T10:01:00Z", what: "handed_out", detail: "/usr/bin/kubectl", count: 37 },
+    { at: "2026-12-03T10:01:30Z", what: "handed_out", detail: "/usr/bin/git" },
+    { at: "2026-12-03T10:02:00Z", what: "refresh_failed", detail: "provider_unavailable", count: 2 },
+  ];
+  assert.equal(describeHistory(history), "Last 24 hours: 1 refresh, 2 failed refreshes (provider_unavailable), 38 tokens handed out.");
+});

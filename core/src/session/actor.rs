@@ -434,6 +434,9 @@ impl Actor {
             Request::Record { reply } => {
                 let _ = reply.send(Ok(SessionRecord::clone(&entry.record)));
             }
+            Request::Snapshot { reply } => {
+                let _ = reply.send(Ok(SessionSnapshot::of(&entry.record, &self.policy)));
+            }
             Request::BeginSignIn { pending, reply } => {
                 entry.pending_sign_in = Some(pending);
                 self.apply(id, Event::SignInStarted);

@@ -36,6 +36,8 @@ pub(crate) enum Command {
 /// What can be asked about one session.
 pub(crate) enum Request {
     Remove { reply: Reply<()> },
+    /// This session's snapshot (the token helper asks it on every hand-out: one session, not all).
+    Snapshot { reply: Reply<SessionSnapshot> },
     Record { reply: Reply<SessionRecord> },
     BeginSignIn { pending: PendingSignIn, reply: Reply<()> },
     TakeSignIn { redirect: Url, reply: Reply<PendingSignIn> },
@@ -65,6 +67,7 @@ impl Request {
         match self {
             Request::Remove { reply } | Request::BeginSignIn { reply, .. } => drop(reply.send(Err(error))),
             Request::Record { reply } => drop(reply.send(Err(error))),
+            Request::Snapshot { reply } => drop(reply.send(Err(error))),
             Request::TakeSignIn { reply, .. } => drop(reply.send(Err(error))),
             Request::FinishSignIn { reply, .. }
             | Request::CancelSignIn { reply }

@@ -75,7 +75,7 @@ impl SessionManager {
 
     /// One session.
     pub async fn snapshot(&self, id: &str) -> Result<SessionSnapshot> {
-        self.snapshots().await?.into_iter().find(|s| s.id == id).ok_or_else(|| Error::UnknownSession(id.to_owned()))
+        self.call(|reply| Command::session(id, Request::Snapshot { reply })).await?
     }
 
     pub(crate) async fn record(&self, id: &str) -> Result<SessionRecord> {

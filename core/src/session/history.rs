@@ -14,6 +14,12 @@ use serde::{Deserialize, Serialize};
 pub const HISTORY_SPAN: TimeDelta = TimeDelta::hours(24);
 /// At most this many marks (a periodic check every second would otherwise fill the file).
 pub const HISTORY_MAX: usize = 200;
+/// A mark that repeats the last one (same kind, same detail) within this long of that mark's first
+/// instant is counted into it: `kubectl` and `git` ask for a token on every command, and a burst of
+/// them would otherwise push the day's sign-ins and refreshes out of [`HISTORY_MAX`] (and rewrite a
+/// longer session file each time). The timeline draws a day across a few hundred pixels, so a minute
+/// is less than one.
+pub const REPEAT_WITHIN: TimeDelta = TimeDelta::minutes(1);
 
 /// One thing that happened to a session.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -26,6 +32,17 @@ pub struct Mark {
     /// A failure's error kind (`provider_unavailable`) or a check's trigger (`focus`, `timer`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// How many times it happened from `at` on, within [`REPEAT_WITHIN`] (1 when it did once).
+    #[serde(default = "once", skip_serializing_if = "is_once")]
+    pub count: u32,
+}
+
+fn once() -> u32 {
+    1
+}
+
+fn is_once(count: &u32) -> bool {
+    *count == 1
 }
 
 /// The kinds of [`Mark`].
@@ -54,10 +71,19 @@ pub enum MarkKind {
 pub struct History(Vec<Mark>);
 
 impl History {
-    /// Adds a mark, dropping what fell out of the span or over the count.
+    /// Adds a mark, or counts it into the last one it repeats (see [`REPEAT_WITHIN`]), dropping what
+    /// fell out of the span or over the count.
     pub fn record(&mut self, mark: Mark) {
         let since = mark.at - HISTORY_SPAN;
         self.0.retain(|old| old.at >= since);
+        if let Some(last) = self.0.last_mut()
+            && (last.what, &last.detail) == (mark.what, &mark.detail)
+            && mark.at >= last.at
+            && mark.at - last.at < REPEAT_WITHIN
+        {
+            last.count = last.count.saturating_add(mark.count);
+            return;
+        }
         self.0.push(mark);
         let over = self.0.len().saturating_sub(HISTORY_MAX);
         self.0.drain(..over);
@@ -71,7 +97,7 @@ impl History {
 
 /// A mark of `what` at `at`, with an optional detail.
 pub(super) fn mark(at: DateTime<Utc>, what: MarkKind, detail: Option<&str>) -> Mark {
-    Mark { at, what, detail: detail.map(str::to_owned) }
+    Mark { at, what, detail: detail.map(str::to_owned), count: 1 }
 }
 
 #[cfg(test)]
@@ -90,10 +116,38 @@ mod tests {
         history.record(mark(at(24 * 60 + 30), MarkKind::Refreshed, None));
         assert_eq!(history.marks().iter().map(|m| m.at).collect::<Vec<_>>(), vec![at(60), at(24 * 60 + 30)], "the sign-in is over a day old");
         for n in 0..(HISTORY_MAX as i64 + 50) {
-            history.record(mark(at(24 * 60 + 31) + TimeDelta::seconds(n), MarkKind::Checked, Some("timer")));
+            // Alternating kinds: repeats would be counted into one mark.
+            let what = if n % 2 == 0 { MarkKind::Checked } else { MarkKind::Refreshed };
+            history.record(mark(at(24 * 60 + 31) + TimeDelta::seconds(n), what, None));
         }
         assert_eq!(history.marks().len(), HISTORY_MAX);
         assert_eq!(history.marks().last().unwrap().at, at(24 * 60 + 31) + TimeDelta::seconds(HISTORY_MAX as i64 + 49));
+    }
+
+    #[test]
+    fn repeats_within_a_minute_are_counted_into_one_mark() {
+        let mut history = History::default();
+        history.record(mark(at(0), MarkKind::Refreshed, None));
+        let second = |n: i64| at(1) + TimeDelta::seconds(n);
+        for n in 0..500 {
+            history.record(mark(second(n % 60), MarkKind::HandedOut, Some("/usr/bin/kubectl")));
+        }
+        history.record(mark(second(30), MarkKind::HandedOut, Some("/usr/bin/git")));
+        history.record(mark(second(31), MarkKind::HandedOut, Some("/usr/bin/kubectl")));
+        history.record(mark(second(60), MarkKind::HandedOut, Some("/usr/bin/kubectl")));
+        let story: Vec<_> = history.marks().iter().map(|m| (m.what, m.detail.as_deref(), m.at, m.count)).collect();
+        assert_eq!(
+            story,
+            vec![
+                (MarkKind::Refreshed, None, at(0), 1),
+                (MarkKind::HandedOut, Some("/usr/bin/kubectl"), second(0), 500),
+                (MarkKind::HandedOut, Some("/usr/bin/git"), second(30), 1),
+                (MarkKind::HandedOut, Some("/usr/bin/kubectl"), second(31), 2),
+            ],
+            "500 hand-outs in a minute keep the refresh before them; another program's breaks the run"
+        );
+        history.record(mark(second(91), MarkKind::HandedOut, Some("/usr/bin/kubectl")));
+        assert_eq!(history.marks().last().map(|m| (m.at, m.count)), Some((second(91), 1)), "a minute after a mark began, a new one begins");
     }
 
     #[test]
@@ -105,6 +159,7 @@ mod tests {
         assert_eq!(json[0]["what"], "refresh_failed");
         assert_eq!(json[0]["detail"], "provider_unavailable");
         assert!(json[1].get("detail").is_none());
+        assert!(json[1].get("count").is_none(), "a count of one is left out");
         assert_eq!(serde_json::from_value::<History>(json).unwrap(), history);
     }
 }
