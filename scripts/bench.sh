@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 short=0
 [ "${1:-}" = "--short" ] && short=1
-cargo build --quiet --release --locked -p session-keeper-e2e --example refresh --example timers --example scale --example provider_scale --example idle
+cargo build --quiet --release --locked -p session-keeper-e2e --example refresh --example timers --example scale --example provider_scale --example idle --example hand_out
 # The app against an empty window of the same Tauri release, both built here (separate invocations,
 # so that each gets the features it is shipped with). The short run in CI measures the app binary
 # the bundle step has just built.
@@ -16,6 +16,8 @@ if [ "$short" = 0 ] || [ ! -x target/release/session-keeper ]; then
   cargo build --quiet --release --locked -p session-keeper
 fi
 cargo build --quiet --release --locked -p empty-window
+# The token helper, measured against oidc-agent's `oidc-token` (Debian's oidc-agent-cli, setup.sh).
+cargo build --quiet --release --locked -p session-keeper-cli
 bin=target/release/examples
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME"), $(uname -r)"
 if [ "$short" = 1 ]; then
@@ -24,6 +26,7 @@ if [ "$short" = 1 ]; then
   "$bin/scale" --sessions 2000 --seconds 20 --ttl 10
   "$bin/provider_scale" --sessions 300 --seconds 30 --ttl 20
   scripts/desktop-session.sh --display -- "$bin/idle" --sessions 5 --seconds 10 --settle 5 --starts 2
+  scripts/desktop-session.sh --display -- "$bin/hand_out" --calls 200
 else
   mkdir -p docs/bench
   scripts/desktop-session.sh -- "$bin/refresh" --rounds 300 --triggers 10000
@@ -32,5 +35,6 @@ else
   "$bin/scale" --sessions 100000 --seconds 60 --ttl 600
   "$bin/provider_scale" --sessions 10000 --seconds 600 --ttl 120
   scripts/desktop-session.sh --display -- "$bin/idle" --sessions 20 --seconds 60 --settle 15 --starts 5
+  scripts/desktop-session.sh --display -- "$bin/hand_out" --calls 1000
   ls -l target/release/session-keeper target/release/empty-window | awk '{printf "release binary: %s %.1f MB\n", $NF, $5 / 1e6}'
 fi

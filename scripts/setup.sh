@@ -11,9 +11,9 @@ app_packages=(libwebkit2gtk-4.1-dev build-essential libssl-dev libayatana-appind
 # chromium + chromium-driver stand in for the user's browser in the system-browser sign-in test;
 # python3-xlib closes the window as a window manager would; gdbus (libglib2.0-bin) reads the tray
 # menu; rpm lists the .rpm bundle's contents; python3-venv holds the second test provider
-# (django-oauth-toolkit, from PyPI).
+# (django-oauth-toolkit, from PyPI); oidc-agent-cli's `oidc-token` is the token helper benchmark's peer.
 test_packages=(webkit2gtk-driver dunst libnotify-bin imagemagick xdotool chromium chromium-driver python3-xlib
-  libglib2.0-bin rpm python3-venv)
+  libglib2.0-bin rpm python3-venv oidc-agent-cli)
 packages=("${app_packages[@]}")
 [ "${1:-}" = "--app" ] || packages+=("${test_packages[@]}")
 # run.sh on a machine without a display offers a screenshot command (ImageMagick's import).

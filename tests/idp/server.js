@@ -157,6 +157,17 @@ const provider = new Provider(issuer, {
       redirect_uris: ['http://127.0.0.1/callback'],
       post_logout_redirect_uris: ['http://127.0.0.1/signed-out'],
     },
+    {
+      // A client that sends its secret in the form body (client_secret_post, RFC 6749 section 2.3.1),
+      // as oidc-agent does: the token helper benchmark's peer refreshes as this client.
+      client_id: 'secret-in-body',
+      client_secret: 'secret-in-body-test-secret',
+      application_type: 'native',
+      token_endpoint_auth_method: 'client_secret_post',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      redirect_uris: ['http://127.0.0.1/callback'],
+    },
   ],
   jwks: { keys: [signingKey] },
   cookies: { keys: ['session-keeper-test-provider-only'] },
