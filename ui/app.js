@@ -48,7 +48,10 @@ function render(changedId) {
   }
   const ids = [...state.sessions.keys()].sort((a, b) => a.localeCompare(b));
   for (const card of [...list.children]) {
-    if (!state.sessions.has(card.dataset.id)) card.remove();
+    if (!state.sessions.has(card.dataset.id)) {
+      onScreen.unobserve(card);
+      card.remove();
+    }
   }
   ids.forEach((id, index) => {
     let card = [...list.children].find((c) => c.dataset.id === id);
@@ -56,6 +59,7 @@ function render(changedId) {
       card = $("#card-template").content.firstElementChild.cloneNode(true);
       card.dataset.id = id;
       wireCard(card, id);
+      onScreen.observe(card);
     }
     if (list.children[index] !== card) list.insertBefore(card, list.children[index] ?? null);
     fillCard(card, state.sessions.get(id));
@@ -219,6 +223,22 @@ function setPast(element, iso) {
   }
 }
 
+// The cards in view. Only their countdowns are counted down: a text changing every second in a card
+// nobody sees would still cost the web process its work and an accessibility event each (the card's
+// `datetime` and title keep the instant). A card coming into view is brought up to date at once.
+const visibleCards = new Set();
+const onScreen = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    if (entry.isIntersecting) visibleCards.add(entry.target);
+    else visibleCards.delete(entry.target);
+  }
+  tick();
+});
+const counting = (element) => {
+  const card = element.closest(".card");
+  return !card || visibleCards.has(card);
+};
+
 // Recount from the wall clock (right after the machine sleeps, with no IPC), write only the texts
 // that changed, and wake again when the next one changes, on the wall clock's whole second so that
 // every countdown on screen changes in the same repaint: at most once a second while seconds show,
@@ -231,6 +251,7 @@ function tick() {
   const now = Date.now();
   let wait = null;
   for (const element of document.querySelectorAll("time[data-deadline]")) {
+    if (!counting(element)) continue;
     const remaining = Date.parse(element.dataset.deadline) - now;
     const text = formatRemaining(remaining);
     setText(element, text);

@@ -17,6 +17,8 @@
 //!   the baseline is the easier of the two; the page cache is warm after the first start.
 //! - starts each once more, lets it settle for `--settle` seconds, then reads the CPU ticks and
 //!   `RssAnon` of its process tree from /proc at the start and end of `--seconds`.
+//! `--ttl SECONDS` sets the access tokens' lifetime (default 120); with 3 hours no refresh falls in
+//! the window and the countdowns change once a minute, which isolates the page's per-second repaint.
 //! `--app PATH` and `--baseline PATH` measure other builds.
 
 #[path = "common.rs"]
@@ -33,6 +35,7 @@ struct Options {
     seconds: u64,
     settle: u64,
     starts: usize,
+    ttl: u64,
     app: PathBuf,
     baseline: PathBuf,
 }
@@ -43,6 +46,7 @@ fn options() -> Options {
         seconds: 60,
         settle: 15,
         starts: 5,
+        ttl: 120,
         app: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/session-keeper")),
         baseline: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/empty-window")),
     };
@@ -54,6 +58,7 @@ fn options() -> Options {
             "--seconds" => options.seconds = value().parse().expect("--seconds S"),
             "--settle" => options.settle = value().parse().expect("--settle S"),
             "--starts" => options.starts = value().parse().expect("--starts N"),
+            "--ttl" => options.ttl = value().parse().expect("--ttl SECONDS"),
             "--app" => options.app = PathBuf::from(value()),
             "--baseline" => options.baseline = PathBuf::from(value()),
             other => panic!("unknown option {other}"),
@@ -184,7 +189,7 @@ async fn main() {
     assert!(std::env::var_os("DISPLAY").is_some(), "run inside scripts/desktop-session.sh --display");
     assert!(options.app.exists(), "{} is missing: cargo build --release -p session-keeper", options.app.display());
     assert!(options.baseline.exists(), "{} is missing: cargo build --release -p empty-window", options.baseline.display());
-    let idp = Idp::start(Ttls { access: 120, refresh: 86400 });
+    let idp = Idp::start(Ttls { access: options.ttl, refresh: 86400 });
     let home = common::private_home("idle");
     let sessions: Vec<(String, &str)> =
         (1..=options.sessions).map(|n| (format!("session-{n:02}"), if n % 2 == 0 { "bob" } else { "alice" })).collect();
