@@ -35,6 +35,9 @@ else
   "$bin/scale" --sessions 100000 --seconds 60 --ttl 600
   "$bin/provider_scale" --sessions 10000 --seconds 600 --ttl 120
   scripts/desktop-session.sh --display -- "$bin/idle" --sessions 20 --seconds 60 --settle 15 --starts 5
+  # The same with 3-hour tokens: no refresh, countdowns at minute resolution (what the page's
+  # once-a-second repaint costs, by difference).
+  scripts/desktop-session.sh --display -- "$bin/idle" --sessions 20 --seconds 60 --settle 15 --starts 1 --ttl 10800
   scripts/desktop-session.sh --display -- "$bin/hand_out" --calls 1000
   ls -l target/release/session-keeper target/release/empty-window | awk '{printf "release binary: %s %.1f MB\n", $NF, $5 / 1e6}'
 fi
