@@ -811,7 +811,7 @@ async fn refresh_lifetimes(suite: &mut Suite) {
             assert_eq!(session.phase, Phase::Active);
             // 1 s from the answer; a loaded machine may take a few seconds to get here.
             assert!((-5..=1).contains(&seconds_from_now(session.access_token_expires_at)), "{:?}", session.access_token_expires_at);
-            let warning = session.last_error.expect("the card says the lifetime was adjusted");
+            let warning = session.last_error.as_ref().expect("the card says the lifetime was adjusted");
             assert_eq!(warning.kind, ErrorKind::ProviderMisbehaved);
             assert!(warning.message.contains("lifetime (0) was taken as 1 s"), "{}", warning.message);
             assert!(session.next_refresh_at.unwrap() >= session.last_refresh_at.unwrap() + TimeDelta::seconds(5), "no floor between refreshes");
@@ -832,7 +832,7 @@ async fn refresh_lifetimes(suite: &mut Suite) {
                 let session = s.manager.refresh("s", true).await.unwrap_or_else(|e| panic!("{e}"));
                 assert_eq!(session.phase, Phase::Active);
                 assert!((lifetime - 5..=lifetime).contains(&seconds_from_now(session.access_token_expires_at)), "{:?}", session.access_token_expires_at);
-                assert_eq!(session.last_error.map(|e| e.kind), Some(ErrorKind::ProviderMisbehaved), "said nothing");
+                assert_eq!(session.last_error.as_ref().map(|e| e.kind), Some(ErrorKind::ProviderMisbehaved), "said nothing");
                 assert_eq!(s.stored_refresh_token().await.as_deref(), Some("rt-1"), "rotated token lost");
                 assert_eq!(server.asked(TOKEN), 1);
             })

@@ -49,7 +49,7 @@ async fn a_frozen_keychain_holds_up_nothing_and_loses_no_rotated_token() {
     let session = manager.refresh("s", true).await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(4), "the refresh waited {:?} for the keychain", started.elapsed());
     assert_eq!(session.phase, Phase::Active);
-    assert_eq!(session.last_error.map(|e| e.kind), Some(ErrorKind::KeychainUnavailable));
+    assert_eq!(session.last_error.as_ref().map(|e| e.kind), Some(ErrorKind::KeychainUnavailable));
     // The next refresh uses the rotated token from memory: the provider accepts it.
     let session = tokio::time::timeout(Duration::from_secs(10), manager.refresh("s", true)).await.expect("hung").unwrap();
     assert_eq!(session.phase, Phase::Active);

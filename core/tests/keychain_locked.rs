@@ -112,7 +112,7 @@ async fn a_locked_keychain_is_reported_at_once_without_a_prompt_and_loses_nothin
     let took = started.elapsed();
     assert!(took < Duration::from_secs(2), "the refresh waited {took:?}: an unlock prompt was opened");
     assert_eq!(session.phase, Phase::Active);
-    let error = session.last_error.expect("the card says why the tokens are not saved");
+    let error = session.last_error.as_ref().expect("the card says why the tokens are not saved");
     assert_eq!(error.kind, ErrorKind::KeychainLocked, "{}", error.message);
     assert!(error.message.contains("unlock it"), "{}", error.message);
     // The keychain is still locked: nobody unlocked it behind the user's back.

@@ -312,7 +312,7 @@ async fn a_keychain_outage_after_rotation_keeps_the_new_tokens_and_saves_them_la
     let h = harness(3600, Policy::default()).await;
     h.vault.fail_with(Some(|| session_core::Error::KeychainLocked));
     let session = h.manager.refresh("s", true).await.unwrap();
-    assert_eq!(session.last_error.map(|e| e.kind), Some(ErrorKind::KeychainLocked));
+    assert_eq!(session.last_error.as_ref().map(|e| e.kind), Some(ErrorKind::KeychainLocked));
     h.vault.fail_with(None);
     elapse(Duration::from_secs(11)).await;
     assert_eq!(stored_refresh_token(&h.vault).await.as_deref(), Some("rt-1"), "rotated token never saved");

@@ -161,7 +161,7 @@ pub fn cancel_sign_in(app: AppHandle, id: String) -> Result<()> {
 /// Refreshes now, whether due or not.
 #[tauri::command]
 pub async fn refresh_session(shell: State<'_, Shell>, id: String) -> Result<SessionSnapshot> {
-    Ok(shell.manager.refresh(&id, true).await?)
+    Ok(std::sync::Arc::unwrap_or_clone(shell.manager.refresh(&id, true).await?))
 }
 
 /// Signs out: revokes at the provider, deletes the tokens, and opens the provider's end-session page.

@@ -238,7 +238,7 @@ impl SessionObject {
         let (app, session) = (self.app.clone(), self.snapshot.id.to_string());
         let snapshot = self.on_runtime(async move { app.state::<Shell>().manager.refresh(&session, false).await }).await?;
         if !snapshot.signed_in {
-            let reason = snapshot.last_error.map(|e| e.message).unwrap_or_else(|| format!("Session \"{}\" is not signed in: sign in first.", snapshot.id));
+            let reason = snapshot.last_error.as_ref().map(|e| e.message.clone()).unwrap_or_else(|| format!("Session \"{}\" is not signed in: sign in first.", snapshot.id));
             return Err(SessionError::SignInRequired(reason));
         }
         let left = snapshot.access_token_expires_at.map(|at| (at - chrono::Utc::now()).num_seconds()).unwrap_or(i64::from(i32::MAX));

@@ -17,7 +17,7 @@
 //!    and the keychain writes counted per token change;
 //! 3. coalescing: N triggers (a third of them forced) issued while one refresh is in flight, slowed
 //!    by the provider, must join it: the provider's count of token requests, and how long after that
-//!    refresh's answer the last caller had its result.
+//!    refresh's answer the last caller had its result, over `--coalescing-runs` runs (default 5).
 //!
 //! It prints medians, p90 and p99 and the ratios, and asserts nothing about absolute times.
 
@@ -123,6 +123,7 @@ async fn refresh_token_of(vault: &Arc<dyn Vault>, id: &str) -> String {
 async fn main() {
     let rounds = arg("--rounds", 300);
     let triggers = arg("--triggers", 10_000);
+    let runs = arg("--coalescing-runs", 5);
     assert!(!cfg!(debug_assertions), "benchmarks run release builds: cargo build --release -p session-keeper-e2e --example refresh");
     let idp = Idp::start(Ttls::default());
     let endpoint = format!("{}/token", idp.base());
@@ -194,9 +195,36 @@ async fn main() {
         writes as f64 / rounds as f64
     );
 
-    // 3. Coalescing: every trigger joins the refresh in flight.
+    // 3. Coalescing: every trigger joins the refresh in flight, over several runs (one run's last
+    // caller depends on how the two cores share out ten thousand wake-ups).
     let core = Arc::new(manager(Arc::new(MemoryVault::new())).await);
     support::signed_in(&core, &idp, "busy", "alice").await;
+    let mut lasts = Vec::new();
+    for run in 0..runs {
+        let joined = coalesce(&core, &idp, triggers).await;
+        if run == 0 {
+            println!("3. coalescing: {triggers} triggers ({} forced) issued in {:.1} ms while one refresh was in flight (the provider held its answer 200 ms); {runs} runs", triggers.div_ceil(3), joined.issuing.as_secs_f64() * 1e3);
+        }
+        println!("  run {}: token requests: {} (target 1); callers with that refresh's result: {} of {triggers}; the last had it {:.2} ms after the refresh's own caller", run + 1, joined.requests, joined.same, joined.last.as_secs_f64() * 1e3);
+        lasts.push(joined.last);
+    }
+    let (median, _, _) = spread(lasts.clone());
+    let worst = lasts.iter().max().unwrap().as_secs_f64() * 1e3;
+    println!("  the last caller after the refresh's own: median {median:.2} ms, worst {worst:.2} ms over {runs} runs (target at most 5 ms)");
+    core.shutdown().await;
+}
+
+/// One coalescing run's figures.
+struct Joined {
+    issuing: Duration,
+    requests: u64,
+    same: usize,
+    last: Duration,
+}
+
+/// Holds one forced refresh of `busy` at the provider, issues `triggers` more (a third forced) while
+/// it is in flight, and counts what they caused.
+async fn coalesce(core: &Arc<SessionManager>, idp: &Idp, triggers: usize) -> Joined {
     let requests_before = idp.token_requests().await;
     idp.slow_token_requests(1, 200).await;
     let first = {
@@ -208,16 +236,24 @@ async fn main() {
     };
     idp.wait_for_token_requests(requests_before + 1).await;
     let issued = Instant::now();
+    // The last caller to finish wakes this task once: polling the join set meanwhile would wake it
+    // (a third thread on two cores) for every caller, and time the harness instead of the core.
+    let (pending, all_done) = (Arc::new(AtomicU64::new(triggers as u64)), Arc::new(tokio::sync::Notify::new()));
     let mut callers = tokio::task::JoinSet::new();
     for n in 0..triggers {
-        let core = core.clone();
+        let (core, pending, all_done) = (core.clone(), pending.clone(), all_done.clone());
         callers.spawn(async move {
             let result = if n % 3 == 0 { core.refresh("busy", true).await } else { core.trigger("busy", session_core::Trigger::Manual { force: false }).await };
-            (result.map(|s| s.access_token_expires_at), Instant::now())
+            let at = Instant::now();
+            if pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+                all_done.notify_one();
+            }
+            (result.map(|s| s.access_token_expires_at), at)
         });
     }
     let issuing = issued.elapsed();
     let (first_result, answered) = first.await.unwrap();
+    all_done.notified().await;
     let expiry = first_result.unwrap().access_token_expires_at;
     let mut last = answered;
     let mut same = 0;
@@ -228,11 +264,5 @@ async fn main() {
         }
         last = last.max(at);
     }
-    let requests = idp.token_requests().await - requests_before;
-    println!("3. coalescing: {triggers} triggers ({} forced) issued in {:.1} ms while one refresh was in flight (the provider held its answer 200 ms)", triggers.div_ceil(3), issuing.as_secs_f64() * 1e3);
-    println!(
-        "  token requests: {requests} (target 1); callers with that refresh's result: {same} of {triggers}; the last had it {:.2} ms after the refresh's own caller (target at most 5 ms)",
-        (last - answered).as_secs_f64() * 1e3
-    );
-    core.shutdown().await;
+    Joined { issuing, requests: idp.token_requests().await - requests_before, same, last: last - answered }
 }

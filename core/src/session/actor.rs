@@ -42,7 +42,7 @@ pub(crate) struct Entry {
     record: Arc<SessionRecord>,
     secrets: Option<SessionSecrets>,
     pending_sign_in: Option<PendingSignIn>,
-    waiters: Vec<Reply<SessionSnapshot>>,
+    waiters: Vec<Reply<Arc<SessionSnapshot>>>,
     token_waiters: Vec<Reply<HandOut>>,
     sign_outs: Vec<Reply<SignOutTicket>>,
     /// Why the last refresh failed, for the callers of `refresh` once nothing is in flight.
@@ -367,7 +367,7 @@ impl Actor {
         if entry.record.state.is_busy() || entry.waiters.is_empty() {
             return;
         }
-        let snapshot = SessionSnapshot::of(&entry.record, policy);
+        let snapshot = Arc::new(SessionSnapshot::of(&entry.record, policy));
         for waiter in entry.waiters.drain(..) {
             let _ = waiter.send(match &entry.last_failure {
                 Some(info) => Err(Error::from(info.clone())),

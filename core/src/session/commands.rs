@@ -1,5 +1,7 @@
 //! What the handle asks of the actor, and how a command about an unknown session is answered.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use url::Url;
@@ -43,7 +45,7 @@ pub(crate) enum Request {
     TakeSignIn { redirect: Url, reply: Reply<PendingSignIn> },
     FinishSignIn { outcome: Result<SignedInTokens>, reply: Reply<SessionSnapshot> },
     CancelSignIn { reply: Reply<SessionSnapshot> },
-    Trigger { trigger: Trigger, reply: Reply<SessionSnapshot> },
+    Trigger { trigger: Trigger, reply: Reply<Arc<SessionSnapshot>> },
     WantToken { min_valid: chrono::TimeDelta, reply: Reply<HandOut> },
     /// A token for a narrower scope, made by a refresh with `scope` unless one made earlier lasts
     /// `min_valid` more.
@@ -69,9 +71,9 @@ impl Request {
             Request::Record { reply } => drop(reply.send(Err(error))),
             Request::Snapshot { reply } => drop(reply.send(Err(error))),
             Request::TakeSignIn { reply, .. } => drop(reply.send(Err(error))),
+            Request::Trigger { reply, .. } => drop(reply.send(Err(error))),
             Request::FinishSignIn { reply, .. }
             | Request::CancelSignIn { reply }
-            | Request::Trigger { reply, .. }
             | Request::SignOutFinished { reply, .. } => drop(reply.send(Err(error))),
             Request::WantToken { reply, .. } => drop(reply.send(Err(error))),
             Request::HandedOut { .. } => {}

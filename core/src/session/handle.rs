@@ -196,13 +196,15 @@ impl SessionManager {
     }
 
     /// Refreshes one session and waits for the result. `force` always calls the token endpoint;
-    /// otherwise the session is refreshed only if due. Concurrent calls share one token request.
-    pub async fn refresh(&self, id: &str, force: bool) -> Result<SessionSnapshot> {
+    /// otherwise the session is refreshed only if due. Concurrent calls share one token request and
+    /// one answer: every caller that joined gets the same snapshot, so ten thousand joiners cost ten
+    /// thousand reference counts rather than ten thousand copies of the session's history.
+    pub async fn refresh(&self, id: &str, force: bool) -> Result<Arc<SessionSnapshot>> {
         self.trigger(id, Trigger::Manual { force }).await
     }
 
     /// Sends one trigger to one session and waits until what it started has finished.
-    pub async fn trigger(&self, id: &str, trigger: Trigger) -> Result<SessionSnapshot> {
+    pub async fn trigger(&self, id: &str, trigger: Trigger) -> Result<Arc<SessionSnapshot>> {
         self.call(|reply| Command::session(id, Request::Trigger { trigger, reply })).await?
     }
 
