@@ -223,9 +223,9 @@ function setPast(element, iso) {
   }
 }
 
-// The cards in view. Only their countdowns are counted down: a text changing every second in a card
-// nobody sees would still cost the web process its work and an accessibility event each (the card's
-// `datetime` and title keep the instant). A card coming into view is brought up to date at once.
+// The cards in view. Only their countdowns are counted down: a text changing in a card nobody sees
+// would still cost the web process its work and an accessibility event each (the card's `datetime`
+// and title keep the instant). A card coming into view is brought up to date at once.
 const visibleCards = new Set();
 const onScreen = new IntersectionObserver((entries) => {
   for (const entry of entries) {
@@ -241,8 +241,8 @@ const counting = (element) => {
 
 // Recount from the wall clock (right after the machine sleeps, with no IPC), write only the texts
 // that changed, and wake again when the next one changes, on the wall clock's whole second so that
-// every countdown on screen changes in the same repaint: at most once a second while seconds show,
-// once a minute while only hours and minutes show. Nothing runs while the window is hidden.
+// every countdown on screen changes in the same repaint: once a second only while one of them is in
+// its last minute, otherwise once a minute. Nothing runs while the window is hidden.
 let nextTick = null;
 function tick() {
   clearTimeout(nextTick);

@@ -10,6 +10,10 @@ test("countdowns round down like the tray's text", () => {
   for (const { ms, page } of cases) assert.equal(formatRemaining(ms), page, `${ms} ms`);
 });
 
+test("from a second on, the page says what the tray says, after \"in\"", () => {
+  for (const { ms, tray, page } of cases) if (ms >= 1000) assert.equal(page, `in ${tray}`, `${ms} ms`);
+});
+
 test("a user reads as name and address, or whatever the provider gave", () => {
   assert.equal(describeUser({ subject: "s1", name: "Alice Example", email: "alice@example.test" }), "Alice Example <alice@example.test>");
   assert.equal(describeUser({ subject: "s1", preferredUsername: "alice" }), "alice");
@@ -24,14 +28,17 @@ test("any session name makes a valid, distinct element id", () => {
 });
 
 test("the countdown is repainted exactly when its text changes, and not in between", () => {
-  for (const ms of [999, 1000, 1001, 45000, 59999, 60000, 90500, 3599999, 3600000, 3600001, 11520000, 86400000, 183659000]) {
+  for (const ms of [999, 1000, 1001, 45000, 59999, 60000, 60001, 90500, 779000, 3599999, 3600000, 3600001, 11520000, 86400000, 183659000]) {
     const wait = msUntilChange(ms);
     assert.ok(wait > 0, `${ms} ms`);
     // One millisecond before the change the text is still the same; at the change it differs.
     assert.equal(formatRemaining(ms - wait + 1), formatRemaining(ms), `${ms} ms, ${wait} ms later`);
     assert.notEqual(formatRemaining(ms - wait), formatRemaining(ms), `${ms} ms, ${wait} ms later`);
   }
-  // Hours and days change once a minute and once an hour, not once a second.
+  // Minutes and hours change once a minute, days once an hour; only the last minute ticks each second.
+  assert.equal(msUntilChange(779000 + 500), 59501);
+  assert.equal(msUntilChange(60000 + 500), 501);
+  assert.equal(msUntilChange(59500), 501);
   assert.equal(msUntilChange(11520000 + 30000), 30001);
   assert.equal(msUntilChange(183659000 + 1800000), 1800001 + 183659000 % 3600000);
   assert.equal(msUntilChange(0), null);
