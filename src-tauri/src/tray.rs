@@ -1,9 +1,11 @@
 //! The tray icon: each session with its state and time left, and Open, Refresh all, Sign out all, Quit.
 //! Closing the main window only hides it (see `lib.rs`); the app keeps refreshing and notifying from here.
 //!
-//! The menu is rebuilt whenever a session changes and every 30 seconds, so the times stay current
-//! without a timer per item.
+//! The menu is brought up to date whenever a session changes and every 30 seconds, so the times stay
+//! current without a timer per item; it is rebuilt only when a line of it reads differently (a
+//! refresh, twenty times a minute with twenty sessions, seldom changes what it says).
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -24,11 +26,34 @@ const SESSION_PREFIX: &str = "session:";
 /// How often the times in the menu are brought up to date.
 pub const TICK: Duration = Duration::from_secs(30);
 
+/// What the menu shows: each session's id and line, and whether Refresh all and Sign out all apply.
+#[derive(Debug, PartialEq, Eq)]
+struct Shown {
+    lines: Vec<(String, String)>,
+    signed_in: bool,
+}
+
+impl Shown {
+    fn of(sessions: &[SessionSnapshot], now: DateTime<Utc>) -> Self {
+        Shown {
+            lines: sessions.iter().map(|s| (s.id.to_string(), session_line(s, now))).collect(),
+            signed_in: signed_in(sessions).next().is_some(),
+        }
+    }
+}
+
+/// The menu as last set, so that an update that changes no word of it costs no rebuild.
+#[derive(Default)]
+pub struct TrayMenu(Mutex<Option<Shown>>);
+
 /// Creates the tray icon with its menu.
 pub fn create(app: &AppHandle, sessions: &[SessionSnapshot]) -> tauri::Result<TrayIcon> {
+    let shown = Shown::of(sessions, Utc::now());
+    let menu = menu(app, &shown)?;
+    app.manage(TrayMenu(Mutex::new(Some(shown))));
     let mut builder = TrayIconBuilder::with_id(TRAY_ID)
         .tooltip("Session Keeper")
-        .menu(&menu(app, sessions, Utc::now())?)
+        .menu(&menu)
         .show_menu_on_left_click(true)
         .on_menu_event(on_menu_event);
     if let Some(icon) = app.default_window_icon() {
@@ -37,28 +62,32 @@ pub fn create(app: &AppHandle, sessions: &[SessionSnapshot]) -> tauri::Result<Tr
     builder.build(app)
 }
 
-/// Brings the menu up to date with `sessions`.
+/// Brings the menu up to date with `sessions`, if any line of it reads differently.
 pub fn update(app: &AppHandle, sessions: &[SessionSnapshot]) {
-    let Some(tray) = app.tray_by_id(TRAY_ID) else { return };
-    match menu(app, sessions, Utc::now()) {
-        Ok(menu) => {
-            if let Err(err) = tray.set_menu(Some(menu)) {
-                tracing::warn!(error = %err, "tray menu not updated");
-            }
-        }
+    let (Some(tray), Some(last)) = (app.tray_by_id(TRAY_ID), app.try_state::<TrayMenu>()) else { return };
+    let shown = Shown::of(sessions, Utc::now());
+    let mut last = last.0.lock().expect("tray menu poisoned");
+    if last.as_ref() == Some(&shown) {
+        return;
+    }
+    match menu(app, &shown) {
+        Ok(menu) => match tray.set_menu(Some(menu)) {
+            Ok(()) => *last = Some(shown),
+            Err(err) => tracing::warn!(error = %err, "tray menu not updated"),
+        },
         Err(err) => tracing::warn!(error = %err, "tray menu not built"),
     }
 }
 
-fn menu(app: &AppHandle, sessions: &[SessionSnapshot], now: DateTime<Utc>) -> tauri::Result<Menu<tauri::Wry>> {
+fn menu(app: &AppHandle, shown: &Shown) -> tauri::Result<Menu<tauri::Wry>> {
     let mut builder = MenuBuilder::new(app);
-    if sessions.is_empty() {
+    if shown.lines.is_empty() {
         builder = builder.item(&tauri::menu::MenuItem::with_id(app, "none", "No sessions yet", false, None::<&str>)?);
     }
-    for session in sessions {
-        builder = builder.text(format!("{SESSION_PREFIX}{}", session.id), session_line(session, now));
+    for (id, line) in &shown.lines {
+        builder = builder.text(format!("{SESSION_PREFIX}{id}"), line);
     }
-    let signed_in = signed_in(sessions).next().is_some();
+    let signed_in = shown.signed_in;
     builder
         .separator()
         .text(OPEN, "Open Session Keeper")
@@ -173,6 +202,30 @@ mod tests {
         let active = snapshot();
         let sessions = [resigning, first_sign_in, expired, active];
         assert_eq!(signed_in(&sessions).collect::<Vec<_>>(), ["Resigning", "Work"]);
+    }
+
+    /// A refresh moves the access token's expiry and the phase through Refreshing, which the menu
+    /// does not show: no rebuild. A session signing out changes its line and the actions: rebuild.
+    #[test]
+    fn the_menu_is_rebuilt_only_when_it_reads_differently() {
+        let now = Utc::now();
+        let mut before = snapshot();
+        before.ends_at = Some(now + TimeDelta::seconds(3 * 3600 + 12 * 60 + 30));
+        let shown = Shown::of(std::slice::from_ref(&before), now);
+        let mut refreshing = before.clone();
+        refreshing.phase = Phase::Refreshing;
+        let mut refreshed = before.clone();
+        refreshed.access_token_expires_at = Some(now + TimeDelta::hours(1));
+        refreshed.last_refresh_at = Some(now);
+        for same in [refreshing, refreshed] {
+            assert_eq!(Shown::of(&[same], now + TimeDelta::seconds(5)), shown);
+        }
+        let mut signed_out = before.clone();
+        (signed_out.phase, signed_out.signed_in) = (Phase::SignedOut, false);
+        let after = Shown::of(&[signed_out], now);
+        assert_ne!(after, shown);
+        assert!(!after.signed_in, "Refresh all and Sign out all turn off");
+        assert_ne!(Shown::of(std::slice::from_ref(&before), now + TimeDelta::minutes(1)), shown, "the time left moved a minute");
     }
 
     fn snapshot() -> SessionSnapshot {
