@@ -17,8 +17,10 @@
 //!   the baseline is the easier of the two; the page cache is warm after the first start.
 //! - starts each once more, lets it settle for `--settle` seconds, then reads the CPU ticks and
 //!   `RssAnon` of its process tree from /proc at the start and end of `--seconds`.
-//! `--ttl SECONDS` sets the access tokens' lifetime (default 120); with 3 hours no refresh falls in
-//! the window and the countdowns change once a minute, which isolates the page's per-second repaint.
+//! `--ttl SECONDS` sets the access tokens' lifetime (default 120, the demo's: each session refreshes
+//! about once a minute and its next-refresh countdown is always in its last minute, so the page
+//! repaints every second). With an hour (the test provider's default, and what Google, Okta and
+//! Entra ID issue) no refresh falls in the window and the countdowns change once a minute.
 //! `--app PATH` and `--baseline PATH` measure other builds.
 
 #[path = "common.rs"]

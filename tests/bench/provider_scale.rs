@@ -19,12 +19,66 @@ mod scripted;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use session_core::{MemoryVault, Phase, Policy, SessionManager};
+use secrecy::{ExposeSecret, SecretString};
+use session_core::{MemoryVault, Phase, Policy, SessionManager, Vault};
 use session_keeper_testkit as support;
 use support::{Idp, Ttls};
+
+/// The system allocator, counting the bytes live on the heap: the core's own memory per session,
+/// apart from what the allocator keeps for reuse (resident memory reports both).
+struct Counting;
+
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size, Ordering::Relaxed);
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// An in-memory vault that knows how many bytes of secrets it holds: in the app they live in
+/// gnome-keyring's process, so they are taken out of the core's figure.
+struct Sizing {
+    inner: MemoryVault,
+    held: std::sync::Mutex<HashMap<String, usize>>,
+}
+
+impl Sizing {
+    fn bytes(&self) -> usize {
+        self.held.lock().unwrap().iter().map(|(name, len)| name.len() + len).sum()
+    }
+}
+
+impl Vault for Sizing {
+    fn get(&self, name: &str) -> session_core::Result<Option<SecretString>> {
+        self.inner.get(name)
+    }
+    fn set(&self, name: &str, value: &SecretString) -> session_core::Result<()> {
+        self.held.lock().unwrap().insert(name.to_owned(), value.expose_secret().len());
+        self.inner.set(name, value)
+    }
+    fn delete(&self, name: &str) -> session_core::Result<()> {
+        self.held.lock().unwrap().remove(name);
+        self.inner.delete(name)
+    }
+}
 
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
@@ -56,9 +110,11 @@ async fn main() {
     let state = std::env::temp_dir().join(format!("session-keeper-provider-scale-{}.json", std::process::id()));
     let idp = Arc::new(Idp::start_with(Ttls { access: ttl, refresh: 86_400 }, &[("IDP_STATE_FILE", state.to_str().unwrap())]));
     let before = status_kib("VmRSS:");
+    let heap_before = LIVE.load(Ordering::Relaxed);
+    let vault = Arc::new(Sizing { inner: MemoryVault::new(), held: Default::default() });
     let manager = Arc::new(
         SessionManager::builder()
-            .vault(Arc::new(MemoryVault::new()))
+            .vault(vault.clone())
             .store(file.store.clone())
             .policy(Policy::default())
             .build()
@@ -121,6 +177,10 @@ async fn main() {
     }
     let cpu = cpu_seconds() - cpu_before;
     let after = status_kib("VmRSS:");
+    // Live heap with no snapshot of this program's held: the core, the vault and the HTTP client.
+    drop(last);
+    let heap = LIVE.load(Ordering::Relaxed).saturating_sub(heap_before);
+    let secrets = vault.bytes();
     let at_end = manager.snapshots().await.unwrap();
     let ended = at_end.iter().filter(|s| !matches!(s.phase, Phase::Active | Phase::Refreshing)).count();
     if let Some(one) = at_end.iter().find(|s| !matches!(s.phase, Phase::Active | Phase::Refreshing)) {
@@ -141,6 +201,12 @@ async fn main() {
         loaded as f64 / 1024.0,
         after as f64 / 1024.0,
         (after.max(loaded) - before) as f64 / sessions as f64
+    );
+    println!(
+        "  live heap: {:.2} KiB per session; of it the vault's copy of the tokens {:.2} KiB (in the app they are in gnome-keyring's process): the core {:.2} KiB per session (target under 16 KiB)",
+        heap as f64 / 1024.0 / sessions as f64,
+        secrets as f64 / 1024.0 / sessions as f64,
+        heap.saturating_sub(secrets) as f64 / 1024.0 / sessions as f64
     );
     println!("  CPU of the core's process: {cpu:.2} s, {:.0} µs per refresh", cpu / refreshes.max(1) as f64 * 1e6);
 }
