@@ -43,14 +43,13 @@ impl Shown {
 }
 
 /// The menu as last set, so that an update that changes no word of it costs no rebuild.
-#[derive(Default)]
-pub struct TrayMenu(Mutex<Option<Shown>>);
+pub struct TrayMenu(Mutex<Shown>);
 
 /// Creates the tray icon with its menu.
 pub fn create(app: &AppHandle, sessions: &[SessionSnapshot]) -> tauri::Result<TrayIcon> {
     let shown = Shown::of(sessions, Utc::now());
     let menu = menu(app, &shown)?;
-    app.manage(TrayMenu(Mutex::new(Some(shown))));
+    app.manage(TrayMenu(Mutex::new(shown)));
     let mut builder = TrayIconBuilder::with_id(TRAY_ID)
         .tooltip("Session Keeper")
         .menu(&menu)
@@ -67,12 +66,12 @@ pub fn update(app: &AppHandle, sessions: &[SessionSnapshot]) {
     let (Some(tray), Some(last)) = (app.tray_by_id(TRAY_ID), app.try_state::<TrayMenu>()) else { return };
     let shown = Shown::of(sessions, Utc::now());
     let mut last = last.0.lock().expect("tray menu poisoned");
-    if last.as_ref() == Some(&shown) {
+    if *last == shown {
         return;
     }
     match menu(app, &shown) {
         Ok(menu) => match tray.set_menu(Some(menu)) {
-            Ok(()) => *last = Some(shown),
+            Ok(()) => *last = shown,
             Err(err) => tracing::warn!(error = %err, "tray menu not updated"),
         },
         Err(err) => tracing::warn!(error = %err, "tray menu not built"),
