@@ -21,9 +21,7 @@ fn main() {
         "set_git_hosts",
     ];
     tauri_build::try_build(
-        tauri_build::Attributes::new()
-            .config_path("../tauri.conf.json")
-            .app_manifest(tauri_build::AppManifest::new().commands(commands)),
+        tauri_build::Attributes::new().config_path("../tauri.conf.json").app_manifest(tauri_build::AppManifest::new().commands(commands)),
     )
     .expect("failed to run tauri-build");
 }

@@ -54,12 +54,8 @@ pub fn run(args: &[String], input: impl std::io::BufRead, mut out: impl std::io:
         return 0;
     }
     let Some(host) = attributes.get("host").cloned() else { return 0 };
-    let request = Request {
-        git_host: session.is_none().then(|| host.clone()),
-        session,
-        min_valid: GIT_MIN_VALID.as_secs(),
-        ..Request::default()
-    };
+    let request =
+        Request { git_host: session.is_none().then(|| host.clone()), session, min_valid: GIT_MIN_VALID.as_secs(), ..Request::default() };
     match ask_app(&request, "git-credential-session-keeper") {
         Ok(granted) => {
             let mut answer = format!("username=oauth2\npassword={}\n", granted.access_token);
@@ -76,7 +72,6 @@ pub fn run(args: &[String], input: impl std::io::BufRead, mut out: impl std::io:
 
 /// A push or clone of a large repository takes a while: the token git gets lives this long at least.
 const GIT_MIN_VALID: Duration = Duration::from_secs(120);
-
 
 #[cfg(test)]
 mod tests {

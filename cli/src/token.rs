@@ -133,7 +133,6 @@ pub fn run(args: &[String]) -> i32 {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

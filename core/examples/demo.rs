@@ -18,11 +18,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("demo provider: {}", idp.issuer);
     let mut policy = Policy::default();
     policy.refresh.lead_time = Duration::from_secs(10);
-    let manager = SessionManager::builder()
-        .vault(Arc::new(KeyringVault::new("session-keeper-demo")))
-        .policy(policy)
-        .build()
-        .await?;
+    let manager = SessionManager::builder().vault(Arc::new(KeyringVault::new("session-keeper-demo"))).policy(policy).build().await?;
     manager.add_session("demo", idp.config(), None).await?;
     let url = manager.begin_sign_in("demo").await?;
     let redirect = idp.login(&url, "alice").await;

@@ -56,7 +56,10 @@ impl ClockOffset {
         samples.push_back(sample);
         let estimate = Self::estimate(&samples);
         if samples.len() == 1 && estimate.abs() >= TimeDelta::seconds(30) {
-            tracing::warn!(offset_seconds = estimate.num_seconds(), "this computer's clock differs from the provider's; the provider's times are read on its clock");
+            tracing::warn!(
+                offset_seconds = estimate.num_seconds(),
+                "this computer's clock differs from the provider's; the provider's times are read on its clock"
+            );
         }
     }
 

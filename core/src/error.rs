@@ -95,7 +95,9 @@ pub enum Error {
         source: Option<Cause>,
     },
     /// Discovery announced another issuer.
-    #[error("The provider says its issuer is {found}, but {expected} was configured. Use the issuer URL exactly as the provider announces it.")]
+    #[error(
+        "The provider says its issuer is {found}, but {expected} was configured. Use the issuer URL exactly as the provider announces it."
+    )]
     IssuerMismatch {
         /// The configured issuer.
         expected: String,
@@ -112,7 +114,9 @@ pub enum Error {
     #[error("No sign-in is in progress for session \"{0}\". Start the sign-in again.")]
     NoSignInPending(String),
     /// ID token validation failed.
-    #[error("The provider's ID token was refused: {reason}. Nothing was stored; try signing in again, and if it fails again, tell the provider's administrator.")]
+    #[error(
+        "The provider's ID token was refused: {reason}. Nothing was stored; try signing in again, and if it fails again, tell the provider's administrator."
+    )]
     InvalidIdToken {
         /// Which check failed, in a few words of ours.
         reason: String,
@@ -190,7 +194,9 @@ pub enum Error {
     #[error("{0}")]
     NotOffered(String),
     /// The user denied this program the session's token.
-    #[error("You did not allow {program} to use session \"{session}\". Allow it in Session Keeper's window (the card lists the programs), or ask again to be asked again.")]
+    #[error(
+        "You did not allow {program} to use session \"{session}\". Allow it in Session Keeper's window (the card lists the programs), or ask again to be asked again."
+    )]
     ConsentDenied {
         /// The executable that asked.
         program: String,
@@ -242,10 +248,7 @@ impl Error {
 
     /// True when the same operation may succeed later without the user doing anything.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self.kind(),
-            ErrorKind::ProviderUnavailable | ErrorKind::KeychainUnavailable | ErrorKind::KeychainLocked
-        )
+        matches!(self.kind(), ErrorKind::ProviderUnavailable | ErrorKind::KeychainUnavailable | ErrorKind::KeychainLocked)
     }
 
     /// `invalid_grant`: the provider no longer accepts the session; `cause` is its own words.
@@ -311,7 +314,8 @@ pub(crate) const ADVICE_ADMIN: &str = "Try again later; if it keeps happening, t
 pub(crate) const ADVICE_ISSUER: &str =
     "Check the issuer URL: it is the address the provider's documentation gives, without /.well-known/openid-configuration.";
 /// Advice when the provider refuses this client.
-pub(crate) const ADVICE_CLIENT: &str = "Check the client ID and the client's settings at the provider (its type, redirect URIs and allowed grants).";
+pub(crate) const ADVICE_CLIENT: &str =
+    "Check the client ID and the client's settings at the provider (its type, redirect URIs and allowed grants).";
 
 /// The serializable face of an error: `{ "kind": "...", "message": "..." }`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
@@ -407,12 +411,29 @@ mod tests {
             }
         };
         let all = [
-            ErrorKind::InvalidConfiguration, ErrorKind::ProviderUnavailable, ErrorKind::ProviderMisbehaved, ErrorKind::IssuerMismatch,
-            ErrorKind::SignInRejected, ErrorKind::InvalidRedirect, ErrorKind::NoSignInPending, ErrorKind::InvalidIdToken,
-            ErrorKind::SessionRevoked, ErrorKind::NotSignedIn, ErrorKind::UnknownSession, ErrorKind::SessionExists,
-            ErrorKind::KeychainLocked, ErrorKind::KeychainUnavailable, ErrorKind::KeychainFailed, ErrorKind::StorageFailed,
-            ErrorKind::Shutdown, ErrorKind::SignInTimedOut, ErrorKind::SignInCancelled, ErrorKind::BrowserUnavailable,
-            ErrorKind::NotOffered, ErrorKind::ConsentDenied, ErrorKind::ConsentTimedOut,
+            ErrorKind::InvalidConfiguration,
+            ErrorKind::ProviderUnavailable,
+            ErrorKind::ProviderMisbehaved,
+            ErrorKind::IssuerMismatch,
+            ErrorKind::SignInRejected,
+            ErrorKind::InvalidRedirect,
+            ErrorKind::NoSignInPending,
+            ErrorKind::InvalidIdToken,
+            ErrorKind::SessionRevoked,
+            ErrorKind::NotSignedIn,
+            ErrorKind::UnknownSession,
+            ErrorKind::SessionExists,
+            ErrorKind::KeychainLocked,
+            ErrorKind::KeychainUnavailable,
+            ErrorKind::KeychainFailed,
+            ErrorKind::StorageFailed,
+            ErrorKind::Shutdown,
+            ErrorKind::SignInTimedOut,
+            ErrorKind::SignInCancelled,
+            ErrorKind::BrowserUnavailable,
+            ErrorKind::NotOffered,
+            ErrorKind::ConsentDenied,
+            ErrorKind::ConsentTimedOut,
         ];
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
         for kind in all {
@@ -426,10 +447,20 @@ mod tests {
     #[test]
     fn library_words_stay_out_of_messages() {
         let io = std::io::Error::from(std::io::ErrorKind::StorageFull);
-        let full = Error::StorageFailed { path: "p".into(), detail: "the disk is full".into(), advice: "Free some disk space and try again.", source: Some(Cause(io.to_string())) };
+        let full = Error::StorageFailed {
+            path: "p".into(),
+            detail: "the disk is full".into(),
+            advice: "Free some disk space and try again.",
+            source: Some(Cause(io.to_string())),
+        };
         assert_eq!(full.to_string(), "Session Keeper could not use p: the disk is full. Free some disk space and try again.");
         assert_eq!(full.chain(), io.to_string());
-        let refused = Error::misbehaved("https://id.example/token", "it refused to refresh the session for this client", ADVICE_CLIENT, Some("invalid_client: bad secret".into()));
+        let refused = Error::misbehaved(
+            "https://id.example/token",
+            "it refused to refresh the session for this client",
+            ADVICE_CLIENT,
+            Some("invalid_client: bad secret".into()),
+        );
         assert!(!refused.to_string().contains("bad secret"), "{refused}");
         assert_eq!(refused.chain(), "invalid_client: bad secret");
     }
@@ -442,7 +473,11 @@ mod tests {
         let revoked = Error::revoked(Some("invalid_grant: grant request is invalid".into()));
         assert_eq!(revoked.to_string(), "The provider no longer accepts this session: sign in again.");
         assert_eq!(revoked.source().unwrap().to_string(), "invalid_grant: grant request is invalid");
-        let outage = Error::unavailable("http://127.0.0.1:9/token", "connection refused", Some("tcp connect error: Connection refused (os error 111)".into()));
+        let outage = Error::unavailable(
+            "http://127.0.0.1:9/token",
+            "connection refused",
+            Some("tcp connect error: Connection refused (os error 111)".into()),
+        );
         assert_eq!(
             outage.to_string(),
             "The provider at http://127.0.0.1:9/token could not be reached (connection refused). Check the network and try again."

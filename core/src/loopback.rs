@@ -311,7 +311,18 @@ mod tests {
         fn request_line() -> impl Strategy<Value = Vec<u8>> {
             (
                 prop::sample::select(vec!["GET", "POST", "HEAD", "get", "CONNECT", "OPTIONS", ""]),
-                prop::sample::select(vec!["/callback", "/callback/", "/callbackx", "/", "//callback", "/Callback", "*", "http://evil/callback", "/%63allback", ""]),
+                prop::sample::select(vec![
+                    "/callback",
+                    "/callback/",
+                    "/callbackx",
+                    "/",
+                    "//callback",
+                    "/Callback",
+                    "*",
+                    "http://evil/callback",
+                    "/%63allback",
+                    "",
+                ]),
                 "[ -~]{0,40}",
                 prop::sample::select(vec!["HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "HTTP/9", ""]),
                 prop::collection::vec("[ -~]{0,30}", 0..4),

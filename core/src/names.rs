@@ -19,9 +19,8 @@ pub struct SessionName(String);
 impl SessionName {
     /// Checks `name` once; everything past this point may rely on it.
     pub fn new(name: &str) -> Result<Self> {
-        let valid = !name.is_empty()
-            && name.len() <= 64
-            && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | ' '));
+        let valid =
+            !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | ' '));
         if valid {
             Ok(Self(name.to_owned()))
         } else {
@@ -149,8 +148,11 @@ pub struct RedirectUri {
 impl RedirectUri {
     /// Parses a redirect URI; a URI with a fragment is refused (RFC 6749 section 3.1.2).
     pub fn parse(text: &str) -> Result<Self> {
-        let url = Url::parse(text)
-            .map_err(|_| Error::InvalidConfiguration(format!("The redirect URI \"{text}\" is not a URL: write it in full, like http://127.0.0.1/callback.")))?;
+        let url = Url::parse(text).map_err(|_| {
+            Error::InvalidConfiguration(format!(
+                "The redirect URI \"{text}\" is not a URL: write it in full, like http://127.0.0.1/callback."
+            ))
+        })?;
         if url.fragment().is_some() {
             return Err(Error::InvalidConfiguration(format!("The redirect URI \"{text}\" must not have a fragment.")));
         }

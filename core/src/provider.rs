@@ -60,10 +60,7 @@ impl ProviderConfig {
     pub fn new(issuer: impl Into<String>, client_id: impl Into<String>) -> Self {
         let issuer = issuer.into();
         Self {
-            display_name: Url::parse(&issuer)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .unwrap_or_else(|| issuer.clone()),
+            display_name: Url::parse(&issuer).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_else(|| issuer.clone()),
             issuer: issuer.into(),
             client_id: ClientId::from(client_id.into()),
             scopes: DEFAULT_SCOPES.split(' ').map(str::to_owned).collect(),
@@ -88,8 +85,12 @@ impl ProviderConfig {
 
     /// Checks the settings before anything is sent anywhere.
     pub fn validate(&self) -> Result<()> {
-        let issuer = Url::parse(&self.issuer)
-            .map_err(|_| Error::InvalidConfiguration(format!("The issuer URL \"{}\" is not a URL: write it in full, like https://id.example.com.", self.issuer)))?;
+        let issuer = Url::parse(&self.issuer).map_err(|_| {
+            Error::InvalidConfiguration(format!(
+                "The issuer URL \"{}\" is not a URL: write it in full, like https://id.example.com.",
+                self.issuer
+            ))
+        })?;
         require_secure(&issuer, "issuer URL")?;
         if issuer.query().is_some() || issuer.fragment().is_some() {
             return Err(Error::InvalidConfiguration(
@@ -97,7 +98,9 @@ impl ProviderConfig {
             ));
         }
         if self.client_id.trim().is_empty() {
-            return Err(Error::InvalidConfiguration("The client ID is empty: copy it from the client's registration at the provider.".into()));
+            return Err(Error::InvalidConfiguration(
+                "The client ID is empty: copy it from the client's registration at the provider.".into(),
+            ));
         }
         if !self.scopes.iter().any(|scope| scope == "openid") {
             return Err(Error::InvalidConfiguration("The scopes must include \"openid\".".into()));

@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Cause, Error, Result};
-use crate::provider::ProviderConfig;
 use crate::names::SessionName;
+use crate::provider::ProviderConfig;
 use crate::session::SessionState;
 use crate::user::UserProfile;
 
@@ -107,11 +107,14 @@ impl JsonFileStore {
             let Some(pid) = file.to_str().and_then(|f| f.strip_prefix(&prefix)).and_then(|rest| rest.strip_suffix(".tmp")) else {
                 continue;
             };
-            let running = pid.parse::<u32>().is_ok_and(|pid| pid != std::process::id() && Path::new("/proc").join(pid.to_string()).exists());
+            let running =
+                pid.parse::<u32>().is_ok_and(|pid| pid != std::process::id() && Path::new("/proc").join(pid.to_string()).exists());
             if !running {
                 match std::fs::remove_file(entry.path()) {
                     Ok(()) => tracing::info!(file = %entry.path().display(), "removed a temporary file an interrupted save left"),
-                    Err(err) => tracing::warn!(file = %entry.path().display(), error = %err, "a temporary file an interrupted save left could not be removed"),
+                    Err(err) => {
+                        tracing::warn!(file = %entry.path().display(), error = %err, "a temporary file an interrupted save left could not be removed")
+                    }
                 }
             }
         }

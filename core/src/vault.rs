@@ -63,7 +63,8 @@ impl KeyringVault {
                     .ok()
             });
         }
-        let locked = slot.as_ref()?.get(zbus::names::InterfaceName::from_static_str_unchecked("org.freedesktop.Secret.Collection"), "Locked");
+        let locked =
+            slot.as_ref()?.get(zbus::names::InterfaceName::from_static_str_unchecked("org.freedesktop.Secret.Collection"), "Locked");
         match locked {
             Ok(value) => bool::try_from(value).ok(),
             Err(zbus::fdo::Error::ZBus(zbus::Error::InputOutput(_))) => {
@@ -115,10 +116,9 @@ impl KeyringVault {
             K::BadEncoding(_) | K::BadDataFormat(..) => {
                 Error::keychain_failed("an item holds data that is not text; it was left untouched", None)
             }
-            K::Ambiguous(_) => Error::keychain_failed(
-                "several keychain items match one session; remove the duplicates in your keychain manager",
-                None,
-            ),
+            K::Ambiguous(_) => {
+                Error::keychain_failed("several keychain items match one session; remove the duplicates in your keychain manager", None)
+            }
             other => Error::keychain_failed("it refused the operation; try again", Some(other.to_string())),
         }
     }
@@ -237,7 +237,9 @@ impl SecretVault {
         };
         match tokio::time::timeout(self.timeout, task).await {
             Ok(Ok(result)) => result,
-            Ok(Err(join_error)) => Err(Error::keychain_failed("the keychain call ended unexpectedly; try again", Some(join_error.to_string()))),
+            Ok(Err(join_error)) => {
+                Err(Error::keychain_failed("the keychain call ended unexpectedly; try again", Some(join_error.to_string())))
+            }
             Err(_) => Err(Error::keychain_unavailable(format!("it did not answer within {} s", self.timeout.as_secs_f32()), None)),
         }
     }
@@ -254,10 +256,7 @@ impl SecretVault {
     pub async fn load_tokens(&self, session: &str) -> Result<Option<SessionSecrets>> {
         let name = Self::tokens_item(session);
         let session = session.to_owned();
-        self.call(move |vault| {
-            vault.get(&name)?.map(|value| SessionSecrets::from_keychain_value(&session, &value)).transpose()
-        })
-        .await
+        self.call(move |vault| vault.get(&name)?.map(|value| SessionSecrets::from_keychain_value(&session, &value)).transpose()).await
     }
 
     /// Stores (replaces) the session's tokens.
@@ -322,11 +321,8 @@ mod tests {
     #[tokio::test]
     async fn tokens_round_trip_and_delete() {
         let vault = SecretVault::new(Arc::new(MemoryVault::new()), Duration::from_secs(1));
-        let secrets = SessionSecrets {
-            access_token: SecretString::from("a"),
-            refresh_token: Some(SecretString::from("r")),
-            id_token: None,
-        };
+        let secrets =
+            SessionSecrets { access_token: SecretString::from("a"), refresh_token: Some(SecretString::from("r")), id_token: None };
         vault.save_tokens("s", &secrets).await.unwrap();
         assert!(vault.load_tokens("s").await.unwrap().unwrap().same_refresh_token(&secrets));
         vault.delete_tokens("s").await.unwrap();

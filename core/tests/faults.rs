@@ -31,22 +31,15 @@ async fn random_faults_discard_no_session_and_all_recover_within_one_backoff() {
     let proxy = FaultProxy::start().await;
     let state = std::env::temp_dir().join(format!("session-core-faults-idp-{}.json", std::process::id()));
     let issuer = format!("http://127.0.0.1:{}", proxy.port);
-    let mut idp = Idp::start_with(
-        Ttls { access: 10, ..Ttls::default() },
-        &[("IDP_ISSUER", &issuer), ("IDP_STATE_FILE", state.to_str().unwrap())],
-    );
+    let mut idp =
+        Idp::start_with(Ttls { access: 10, ..Ttls::default() }, &[("IDP_ISSUER", &issuer), ("IDP_STATE_FILE", state.to_str().unwrap())]);
     proxy.set_upstream(idp.port);
 
     let mut policy = Policy::default();
     policy.refresh.enable_periodically = EnablePeriodically::EveryMilliseconds(2000);
     policy.refresh.retry_max_delay = RETRY_MAX;
-    let manager = SessionManager::builder()
-        .vault(keychain("faults"))
-        .policy(policy)
-        .request_timeout(REQUEST_TIMEOUT)
-        .build()
-        .await
-        .unwrap();
+    let manager =
+        SessionManager::builder().vault(keychain("faults")).policy(policy).request_timeout(REQUEST_TIMEOUT).build().await.unwrap();
     let names: Vec<String> = (1..=SESSIONS).map(|n| format!("user{n:02}")).collect();
     for name in &names {
         support::signed_in(&manager, &idp, name, name).await;
@@ -151,14 +144,15 @@ async fn random_faults_discard_no_session_and_all_recover_within_one_backoff() {
             }
             _ => unreachable!(),
         };
-        *played.entry(match fault {
-            Fault::None => "none",
-            Fault::Latency(_) => "latency",
-            Fault::Reset => "reset",
-            Fault::Status(_) => "5xx",
-            Fault::BlackHole => "black hole",
-        })
-        .or_default() += 1;
+        *played
+            .entry(match fault {
+                Fault::None => "none",
+                Fault::Latency(_) => "latency",
+                Fault::Reset => "reset",
+                Fault::Status(_) => "5xx",
+                Fault::BlackHole => "black hole",
+            })
+            .or_default() += 1;
         proxy.set(fault);
         tokio::time::sleep(hold).await;
     }
@@ -175,7 +169,9 @@ async fn random_faults_discard_no_session_and_all_recover_within_one_backoff() {
         let waiting: Vec<_> = sessions
             .iter()
             .filter(|s| !(s.phase == Phase::Active && s.consecutive_failures == 0 && s.access_token_expires_at.is_some_and(|at| at > now)))
-            .map(|s| format!("{} {:?} failures {} {:?}", s.id, s.phase, s.consecutive_failures, s.last_error.as_ref().map(|e| e.message.clone())))
+            .map(|s| {
+                format!("{} {:?} failures {} {:?}", s.id, s.phase, s.consecutive_failures, s.last_error.as_ref().map(|e| e.message.clone()))
+            })
             .collect();
         if waiting.is_empty() {
             break faults_stopped.elapsed();
@@ -189,8 +185,15 @@ async fn random_faults_discard_no_session_and_all_recover_within_one_backoff() {
     let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
     eprintln!(
         "{seconds} s of faults on {SESSIONS} sessions: phases played {played:?}; requests: {} passed, {} delayed, {} reset, {} 5xx, {} black-holed, {} refused while the provider restarted; restarts took {restarts:?}; triggers {triggered:?}; provider: {} token requests, grants {}, errors {}; all active again {recovered:?} after the faults stopped (bound {bound:?})",
-        load(&c.passed), load(&c.delayed), load(&c.reset), load(&c.status), load(&c.black_holed), load(&c.upstream_down),
-        stats["tokenRequests"], stats["grants"], stats["grantErrors"],
+        load(&c.passed),
+        load(&c.delayed),
+        load(&c.reset),
+        load(&c.status),
+        load(&c.black_holed),
+        load(&c.upstream_down),
+        stats["tokenRequests"],
+        stats["grants"],
+        stats["grantErrors"],
     );
     manager.shutdown().await;
     stop_watching.cancel();
@@ -200,4 +203,3 @@ async fn random_faults_discard_no_session_and_all_recover_within_one_backoff() {
     assert!(load(&c.reset) + load(&c.status) + load(&c.black_holed) + load(&c.upstream_down) > 0, "no fault met a request");
     let _ = std::fs::remove_file(&state);
 }
-

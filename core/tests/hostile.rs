@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use openidconnect::core::{CoreHmacKey, CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm};
 use openidconnect::{
-    AccessToken, AccessTokenHash, Audience, ClientId, EmptyAdditionalClaims, IssuerUrl, Nonce, PrivateSigningKey as _,
-    StandardClaims, SubjectIdentifier,
+    AccessToken, AccessTokenHash, Audience, ClientId, EmptyAdditionalClaims, IssuerUrl, Nonce, PrivateSigningKey as _, StandardClaims,
+    SubjectIdentifier,
 };
 use secrecy::{ExposeSecret, SecretString};
 use session_core::{
@@ -189,7 +189,13 @@ impl Hostile {
         answers.insert(KEYS_PATH, json(serde_json::json!({ "keys": [] })));
         answers.insert(TOKEN, token);
         answers.insert(OAUTH_METADATA, status(404, serde_json::json!({})));
-        let server = Arc::new(Hostile { issuer, answers: Mutex::new(answers), asked: Mutex::default(), revocations: Mutex::default(), bytes_sent: Mutex::new(0) });
+        let server = Arc::new(Hostile {
+            issuer,
+            answers: Mutex::new(answers),
+            asked: Mutex::default(),
+            revocations: Mutex::default(),
+            bytes_sent: Mutex::new(0),
+        });
         let serving = server.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -424,15 +430,18 @@ struct Signed {
 async fn signed_in(server: &Hostile) -> Signed {
     let now = Utc::now();
     let policy = Policy::default();
-    let times = TokenTimes { access_token_expires_at: Some(now + TimeDelta::hours(1)), refresh_token_expires_at: None, has_refresh_token: true };
+    let times =
+        TokenTimes { access_token_expires_at: Some(now + TimeDelta::hours(1)), refresh_token_expires_at: None, has_refresh_token: true };
     let alice = UserProfile { subject: "alice".into(), name: None, email: None, preferred_username: None };
     let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn { times, user: alice, warning: None }, now, &policy);
     let store = Arc::new(MemoryStore::default());
-    let record = SessionRecord { id: SessionName::new("s").unwrap(), provider: ProviderConfig::new(server.issuer.clone(), "client"), state };
+    let record =
+        SessionRecord { id: SessionName::new("s").unwrap(), provider: ProviderConfig::new(server.issuer.clone(), "client"), state };
     store.save(&[&record]).unwrap();
     let memory = Arc::new(MemoryVault::new());
     let vault = secret_vault(&memory);
-    let secrets = SessionSecrets { access_token: SecretString::from("at-0"), refresh_token: Some(SecretString::from("rt-0")), id_token: None };
+    let secrets =
+        SessionSecrets { access_token: SecretString::from("at-0"), refresh_token: Some(SecretString::from("rt-0")), id_token: None };
     vault.save_tokens("s", &secrets).await.unwrap();
     let manager = manager_builder(memory).store(store).build().await.unwrap();
     Signed { manager, vault }
@@ -522,7 +531,14 @@ impl SigningIn {
     /// Completes the sign-in with the redirect `http://127.0.0.1/callback?{query}` and checks what
     /// the user would see: the error `kind` (none: success), the session's `phase` afterwards, the
     /// tokens in the vault on success and none on failure, and the number of token requests.
-    async fn complete_at(&self, server: &Hostile, query: &str, kind: Option<ErrorKind>, phase: Phase, requests: usize) -> Result<SessionSnapshot, Error> {
+    async fn complete_at(
+        &self,
+        server: &Hostile,
+        query: &str,
+        kind: Option<ErrorKind>,
+        phase: Phase,
+        requests: usize,
+    ) -> Result<SessionSnapshot, Error> {
         let redirect = Url::parse(&format!("http://127.0.0.1/callback?{query}")).unwrap();
         let result = self.manager.complete_sign_in("s", &redirect).await;
         assert_eq!(result.as_ref().err().map(Error::kind), kind, "{:?}", result.as_ref().err().map(ToString::to_string));
@@ -545,7 +561,12 @@ async fn discovery(suite: &mut Suite) {
     let cases: [(&str, u16, Change, ErrorKind); 9] = [
         ("discovery: another issuer", 200, |d| d["issuer"] = "https://evil.example".into(), ErrorKind::IssuerMismatch),
         ("discovery: no token endpoint", 200, |d| drop(d.as_object_mut().unwrap().remove("token_endpoint")), ErrorKind::ProviderMisbehaved),
-        ("discovery: a remote plain-http token endpoint", 200, |d| d["token_endpoint"] = "http://id.example.com/token".into(), ErrorKind::InvalidConfiguration),
+        (
+            "discovery: a remote plain-http token endpoint",
+            200,
+            |d| d["token_endpoint"] = "http://id.example.com/token".into(),
+            ErrorKind::InvalidConfiguration,
+        ),
         ("discovery: a token endpoint that is no URL", 200, |d| d["token_endpoint"] = "not a url".into(), ErrorKind::ProviderMisbehaved),
         ("discovery: no jwks_uri", 200, |d| drop(d.as_object_mut().unwrap().remove("jwks_uri")), ErrorKind::ProviderMisbehaved),
         ("discovery: not JSON", 200, |d| *d = serde_json::Value::String("<html>".into()), ErrorKind::ProviderMisbehaved),
@@ -567,7 +588,11 @@ async fn discovery(suite: &mut Suite) {
     let bodies: [(&str, &'static str, fn() -> Answer); 4] = [
         ("discovery: a 52 MB document", DISCOVERY, huge),
         ("signing keys: a 52 MB key set", KEYS_PATH, huge),
-        ("signing keys: not JSON", KEYS_PATH, || Answer { content_type: "text/html", body: b"<html>Sign in</html>".to_vec(), ..json(serde_json::json!({})) }),
+        ("signing keys: not JSON", KEYS_PATH, || Answer {
+            content_type: "text/html",
+            body: b"<html>Sign in</html>".to_vec(),
+            ..json(serde_json::json!({}))
+        }),
         ("discovery: a gzip bomb (50 MiB of zeros in 50 KB, sent unasked)", DISCOVERY, || Answer {
             header: Some(("content-encoding", "gzip".into())),
             body: include_bytes!("fixtures/zeros-50mib.gz").to_vec(),
@@ -601,14 +626,49 @@ async fn add_expecting(server: &Hostile, kind: ErrorKind) {
 async fn sign_in_redirects(suite: &mut Suite) {
     type Query = fn(&SigningIn, &str) -> String;
     let cases: [(&str, bool, Query, Option<ErrorKind>, Phase, usize); 6] = [
-        ("redirect: the error access_denied", false, |s, _| format!("error=access_denied&error_description=User%20said%20no&state={}", s.state), Some(ErrorKind::SignInRejected), Phase::SignedOut, 0),
-        ("redirect: another issuer's iss (mix-up, RFC 9207)", false, |s, _| format!("code=c&state={}&iss=https%3A%2F%2Fevil.example", s.state), Some(ErrorKind::IssuerMismatch), Phase::SignedOut, 0),
-        ("redirect: no iss from a provider that announces it (RFC 9207)", true, |s, _| format!("code=c&state={}", s.state), Some(ErrorKind::InvalidRedirect), Phase::SignedOut, 0),
-        ("redirect: this issuer's iss where it is announced (RFC 9207)", true, |s, issuer| {
-            format!("code=c&state={}&iss={}", s.state, url::form_urlencoded::byte_serialize(issuer.as_bytes()).collect::<String>())
-        }, None, Phase::Active, 1),
+        (
+            "redirect: the error access_denied",
+            false,
+            |s, _| format!("error=access_denied&error_description=User%20said%20no&state={}", s.state),
+            Some(ErrorKind::SignInRejected),
+            Phase::SignedOut,
+            0,
+        ),
+        (
+            "redirect: another issuer's iss (mix-up, RFC 9207)",
+            false,
+            |s, _| format!("code=c&state={}&iss=https%3A%2F%2Fevil.example", s.state),
+            Some(ErrorKind::IssuerMismatch),
+            Phase::SignedOut,
+            0,
+        ),
+        (
+            "redirect: no iss from a provider that announces it (RFC 9207)",
+            true,
+            |s, _| format!("code=c&state={}", s.state),
+            Some(ErrorKind::InvalidRedirect),
+            Phase::SignedOut,
+            0,
+        ),
+        (
+            "redirect: this issuer's iss where it is announced (RFC 9207)",
+            true,
+            |s, issuer| {
+                format!("code=c&state={}&iss={}", s.state, url::form_urlencoded::byte_serialize(issuer.as_bytes()).collect::<String>())
+            },
+            None,
+            Phase::Active,
+            1,
+        ),
         ("redirect: no code", false, |s, _| format!("state={}", s.state), Some(ErrorKind::InvalidRedirect), Phase::SignedOut, 0),
-        ("redirect: another sign-in's state (this one keeps waiting)", false, |_, _| "code=c&state=forged".into(), Some(ErrorKind::InvalidRedirect), Phase::SigningIn, 0),
+        (
+            "redirect: another sign-in's state (this one keeps waiting)",
+            false,
+            |_, _| "code=c&state=forged".into(),
+            Some(ErrorKind::InvalidRedirect),
+            Phase::SigningIn,
+            0,
+        ),
     ];
     for (name, announces_iss, query, kind, phase, requests) in cases {
         suite
@@ -641,22 +701,45 @@ async fn sign_in_token_answers(suite: &mut Suite) {
         .await;
     type Shape = fn(serde_json::Value) -> Answer;
     let cases: [(&str, Shape, Option<ErrorKind>); 7] = [
-        ("sign-in: invalid_grant for the code", |_| status(400, serde_json::json!({ "error": "invalid_grant" })), Some(ErrorKind::SignInRejected)),
-        ("sign-in: a 503 with Retry-After", |_| Answer { header: Some(("retry-after", "30".into())), ..status(503, serde_json::json!({ "error": "temporarily_unavailable" })) }, Some(ErrorKind::ProviderUnavailable)),
+        (
+            "sign-in: invalid_grant for the code",
+            |_| status(400, serde_json::json!({ "error": "invalid_grant" })),
+            Some(ErrorKind::SignInRejected),
+        ),
+        (
+            "sign-in: a 503 with Retry-After",
+            |_| Answer {
+                header: Some(("retry-after", "30".into())),
+                ..status(503, serde_json::json!({ "error": "temporarily_unavailable" }))
+            },
+            Some(ErrorKind::ProviderUnavailable),
+        ),
         ("sign-in: a 52 MB answer", |_| huge(), Some(ErrorKind::ProviderMisbehaved)),
-        ("sign-in: no ID token", |mut body| {
-            body.as_object_mut().unwrap().remove("id_token");
-            json(body)
-        }, Some(ErrorKind::InvalidIdToken)),
-        ("sign-in: no access token", |mut body| {
-            body.as_object_mut().unwrap().remove("access_token");
-            json(body)
-        }, Some(ErrorKind::ProviderMisbehaved)),
+        (
+            "sign-in: no ID token",
+            |mut body| {
+                body.as_object_mut().unwrap().remove("id_token");
+                json(body)
+            },
+            Some(ErrorKind::InvalidIdToken),
+        ),
+        (
+            "sign-in: no access token",
+            |mut body| {
+                body.as_object_mut().unwrap().remove("access_token");
+                json(body)
+            },
+            Some(ErrorKind::ProviderMisbehaved),
+        ),
         ("sign-in: an answer labelled text/html", |body| Answer { content_type: "text/html", ..json(body) }, None),
-        ("sign-in: token_type in lower case (bearer)", |mut body| {
-            body["token_type"] = "bearer".into();
-            json(body)
-        }, None),
+        (
+            "sign-in: token_type in lower case (bearer)",
+            |mut body| {
+                body["token_type"] = "bearer".into();
+                json(body)
+            },
+            None,
+        ),
     ];
     for (name, shape, kind) in cases {
         suite
@@ -689,7 +772,11 @@ async fn sign_in_token_answers(suite: &mut Suite) {
     }
     suite
         .case("sign-in: a token endpoint that redirects elsewhere is not followed", async {
-            let server = Hostile::start(Answer { header: Some(("location", "http://127.0.0.1:9/token".into())), ..status(307, serde_json::json!({})) }).await;
+            let server = Hostile::start(Answer {
+                header: Some(("location", "http://127.0.0.1:9/token".into())),
+                ..status(307, serde_json::json!({}))
+            })
+            .await;
             let s = signing_in(&server).await;
             s.complete(&server, Some(ErrorKind::ProviderMisbehaved), 1).await.ok();
         })
@@ -814,7 +901,10 @@ async fn refresh_lifetimes(suite: &mut Suite) {
             let warning = session.last_error.as_ref().expect("the card says the lifetime was adjusted");
             assert_eq!(warning.kind, ErrorKind::ProviderMisbehaved);
             assert!(warning.message.contains("lifetime (0) was taken as 1 s"), "{}", warning.message);
-            assert!(session.next_refresh_at.unwrap() >= session.last_refresh_at.unwrap() + TimeDelta::seconds(5), "no floor between refreshes");
+            assert!(
+                session.next_refresh_at.unwrap() >= session.last_refresh_at.unwrap() + TimeDelta::seconds(5),
+                "no floor between refreshes"
+            );
             assert_eq!(server.asked(TOKEN), 1);
             assert_eq!(s.stored_refresh_token().await.as_deref(), Some("rt-1"), "the rotated refresh token was not kept");
         })
@@ -831,7 +921,11 @@ async fn refresh_lifetimes(suite: &mut Suite) {
                 let s = signed_in(&server).await;
                 let session = s.manager.refresh("s", true).await.unwrap_or_else(|e| panic!("{e}"));
                 assert_eq!(session.phase, Phase::Active);
-                assert!((lifetime - 5..=lifetime).contains(&seconds_from_now(session.access_token_expires_at)), "{:?}", session.access_token_expires_at);
+                assert!(
+                    (lifetime - 5..=lifetime).contains(&seconds_from_now(session.access_token_expires_at)),
+                    "{:?}",
+                    session.access_token_expires_at
+                );
                 assert_eq!(session.last_error.as_ref().map(|e| e.kind), Some(ErrorKind::ProviderMisbehaved), "said nothing");
                 assert_eq!(s.stored_refresh_token().await.as_deref(), Some("rt-1"), "rotated token lost");
                 assert_eq!(server.asked(TOKEN), 1);
@@ -840,7 +934,8 @@ async fn refresh_lifetimes(suite: &mut Suite) {
     }
     suite
         .case("refresh: no new refresh token keeps the old one (no rotation)", async {
-            let server = Hostile::start(json(serde_json::json!({ "access_token": "at-1", "token_type": "Bearer", "expires_in": 600 }))).await;
+            let server =
+                Hostile::start(json(serde_json::json!({ "access_token": "at-1", "token_type": "Bearer", "expires_in": 600 }))).await;
             let s = signed_in(&server).await;
             s.refresh_expecting(&server, None, Phase::Active, Some("rt-0"), 1).await;
         })
@@ -883,16 +978,41 @@ async fn refresh_bodies_and_refusals(suite: &mut Suite) {
             assert_eq!(s.stored_refresh_token().await.as_deref(), Some("rt-0"), "the stored tokens changed");
         })
         .await;
-    let html = |code, body: &str| Answer { content_type: "text/html", body: body.as_bytes().to_vec(), ..status(code, serde_json::json!({})) };
+    let html =
+        |code, body: &str| Answer { content_type: "text/html", body: body.as_bytes().to_vec(), ..status(code, serde_json::json!({})) };
     let oauth = |code, error: &str| status(code, serde_json::json!({ "error": error, "error_description": "scripted" }));
     let cases = [
         ("refresh: a 502 error page", html(502, "<html>Bad gateway</html>"), ErrorKind::ProviderUnavailable, Phase::Active, Some("rt-0")),
-        ("refresh: a 200 that is not a token answer", html(200, "<html>Welcome</html>"), ErrorKind::ProviderUnavailable, Phase::Active, Some("rt-0")),
+        (
+            "refresh: a 200 that is not a token answer",
+            html(200, "<html>Welcome</html>"),
+            ErrorKind::ProviderUnavailable,
+            Phase::Active,
+            Some("rt-0"),
+        ),
         ("refresh: invalid_client", oauth(401, "invalid_client"), ErrorKind::ProviderMisbehaved, Phase::Active, Some("rt-0")),
         ("refresh: server_error", oauth(500, "server_error"), ErrorKind::ProviderUnavailable, Phase::Active, Some("rt-0")),
-        ("refresh: no access token in a 200", json(serde_json::json!({ "token_type": "Bearer", "refresh_token": "rt-1" })), ErrorKind::ProviderMisbehaved, Phase::Active, Some("rt-0")),
-        ("refresh: a redirect to another host is not followed", Answer { header: Some(("location", "http://127.0.0.1:9/token".into())), ..status(307, serde_json::json!({})) }, ErrorKind::ProviderMisbehaved, Phase::Active, Some("rt-0")),
-        ("refresh: a token endpoint that never answers gives up in time", status(0, serde_json::json!({})), ErrorKind::ProviderUnavailable, Phase::Active, Some("rt-0")),
+        (
+            "refresh: no access token in a 200",
+            json(serde_json::json!({ "token_type": "Bearer", "refresh_token": "rt-1" })),
+            ErrorKind::ProviderMisbehaved,
+            Phase::Active,
+            Some("rt-0"),
+        ),
+        (
+            "refresh: a redirect to another host is not followed",
+            Answer { header: Some(("location", "http://127.0.0.1:9/token".into())), ..status(307, serde_json::json!({})) },
+            ErrorKind::ProviderMisbehaved,
+            Phase::Active,
+            Some("rt-0"),
+        ),
+        (
+            "refresh: a token endpoint that never answers gives up in time",
+            status(0, serde_json::json!({})),
+            ErrorKind::ProviderUnavailable,
+            Phase::Active,
+            Some("rt-0"),
+        ),
         // After invalid_grant the keychain holds the same refresh token, so nothing is retried.
         ("refresh: invalid_grant ends the session", oauth(400, "invalid_grant"), ErrorKind::SessionRevoked, Phase::Expired, None),
     ];
@@ -989,17 +1109,37 @@ async fn sign_out(suite: &mut Suite) {
     type Setup = fn(&Hostile);
     let cases: [(&str, Setup, bool, &str, usize); 5] = [
         ("sign-out: revoked at the announced endpoint, refresh token first", |_| {}, true, "", 2),
-        ("sign-out: a revocation endpoint answering 503 is reported, the local sign-out stands", |s| s.set(REVOKE, status(503, serde_json::json!({}))), true, "HTTP 503", 2),
+        (
+            "sign-out: a revocation endpoint answering 503 is reported, the local sign-out stands",
+            |s| s.set(REVOKE, status(503, serde_json::json!({}))),
+            true,
+            "HTTP 503",
+            2,
+        ),
         ("sign-out: a revocation endpoint answering 52 MB is not read", |s| s.set(REVOKE, huge()), true, "", 2),
         ("sign-out: no revocation endpoint anywhere is said plainly", |_| {}, false, "offers no revocation", 0),
-        ("sign-out: RFC 8414 metadata of another issuer is not used", |s| {
-            s.set(OAUTH_METADATA, json(serde_json::json!({ "issuer": "https://evil.example", "revocation_endpoint": format!("{}{REVOKE}", s.issuer) })));
-        }, false, "offers no revocation", 0),
+        (
+            "sign-out: RFC 8414 metadata of another issuer is not used",
+            |s| {
+                s.set(
+                    OAUTH_METADATA,
+                    json(serde_json::json!({ "issuer": "https://evil.example", "revocation_endpoint": format!("{}{REVOKE}", s.issuer) })),
+                );
+            },
+            false,
+            "offers no revocation",
+            0,
+        ),
     ];
     for (name, setup, announced, problem, revocations) in cases {
         suite
             .case(name, async {
-                let server = Hostile::start_with(json(serde_json::json!({})), |d| if announced { with_revocation(d) }).await;
+                let server = Hostile::start_with(json(serde_json::json!({})), |d| {
+                    if announced {
+                        with_revocation(d)
+                    }
+                })
+                .await;
                 server.set(REVOKE, json(serde_json::json!({})));
                 setup(&server);
                 let s = signed_in(&server).await;
@@ -1014,8 +1154,14 @@ async fn sign_out(suite: &mut Suite) {
                     assert!(outcome.revocation.refresh_token_revoked && outcome.revocation.access_token_revoked, "{problems}");
                     // The refresh token first: some providers void it once the access token is revoked.
                     let revocations = server.revocations.lock().unwrap().clone();
-                    assert!(revocations[0].contains("token=rt-0") && revocations[0].contains("token_type_hint=refresh_token"), "{revocations:?}");
-                    assert!(revocations[1].contains("token=at-0") && revocations[1].contains("token_type_hint=access_token"), "{revocations:?}");
+                    assert!(
+                        revocations[0].contains("token=rt-0") && revocations[0].contains("token_type_hint=refresh_token"),
+                        "{revocations:?}"
+                    );
+                    assert!(
+                        revocations[1].contains("token=at-0") && revocations[1].contains("token_type_hint=access_token"),
+                        "{revocations:?}"
+                    );
                     assert!(revocations.iter().all(|r| r.contains("client_id=client")), "{revocations:?}");
                 } else {
                     assert!(problems.contains(problem), "{problems}");

@@ -119,4 +119,3 @@ async fn without_a_secret_service_sessions_work_from_memory_and_the_card_says_wh
     assert!(!file.contains(secrecy::ExposeSecret::expose_secret(&token.token)), "a token reached the session file");
     let _ = std::fs::remove_dir_all(&folder);
 }
-

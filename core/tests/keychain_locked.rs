@@ -35,7 +35,13 @@ async fn lock(bus: &zbus::Connection) {
 /// unlocking with the password, over a plain session of this connection.
 async fn unlock(bus: &zbus::Connection) {
     let reply = bus
-        .call_method(Some(SERVICE), "/org/freedesktop/secrets", Some("org.freedesktop.Secret.Service"), "OpenSession", &("plain", Value::from("")))
+        .call_method(
+            Some(SERVICE),
+            "/org/freedesktop/secrets",
+            Some("org.freedesktop.Secret.Service"),
+            "OpenSession",
+            &("plain", Value::from("")),
+        )
         .await
         .unwrap();
     let (_, session): (zbus::zvariant::OwnedValue, OwnedObjectPath) = reply.body().deserialize().unwrap();
@@ -91,7 +97,8 @@ async fn seen_so_far(bus: &zbus::Connection, monitor: tokio::task::JoinHandle<Ve
 
 async fn is_locked(bus: &zbus::Connection) -> bool {
     let proxy = zbus::fdo::PropertiesProxy::builder(bus).destination(SERVICE).unwrap().path(LOGIN).unwrap().build().await.unwrap();
-    let value = proxy.get(zbus::names::InterfaceName::from_static_str_unchecked("org.freedesktop.Secret.Collection"), "Locked").await.unwrap();
+    let value =
+        proxy.get(zbus::names::InterfaceName::from_static_str_unchecked("org.freedesktop.Secret.Collection"), "Locked").await.unwrap();
     bool::try_from(value).unwrap()
 }
 

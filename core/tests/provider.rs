@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use session_core::{
-    ErrorKind, JsonFileStore, Phase, Policy, SessionManager,
-};
+use session_core::{ErrorKind, JsonFileStore, Phase, Policy, SessionManager};
 use support::{Idp, Ttls, keychain, manager, refresh_token, signed_in, stored, wait_for_phase};
 use url::Url;
 
@@ -51,17 +49,23 @@ async fn a_redirect_that_is_not_ours_is_refused_and_nothing_is_stored() {
     let redirect = idp.login(&url, "alice").await;
 
     let mut forged_state = redirect.clone();
-    forged_state.query_pairs_mut().clear().extend_pairs(redirect.query_pairs().map(|(k, v)| {
-        if k == "state" { (k.into_owned(), "forged".to_owned()) } else { (k.into_owned(), v.into_owned()) }
-    }));
+    forged_state.query_pairs_mut().clear().extend_pairs(
+        redirect.query_pairs().map(
+            |(k, v)| {
+                if k == "state" { (k.into_owned(), "forged".to_owned()) } else { (k.into_owned(), v.into_owned()) }
+            },
+        ),
+    );
     let err = manager.complete_sign_in("s", &forged_state).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRedirect, "{err}");
     assert_eq!(manager.snapshot("s").await.unwrap().phase, Phase::SigningIn, "a forged redirect cancelled the sign-in");
 
     let mut wrong_issuer = redirect.clone();
-    wrong_issuer.query_pairs_mut().clear().extend_pairs(redirect.query_pairs().map(|(k, v)| {
-        if k == "iss" { (k.into_owned(), "https://evil.example".to_owned()) } else { (k.into_owned(), v.into_owned()) }
-    }));
+    wrong_issuer.query_pairs_mut().clear().extend_pairs(
+        redirect
+            .query_pairs()
+            .map(|(k, v)| if k == "iss" { (k.into_owned(), "https://evil.example".to_owned()) } else { (k.into_owned(), v.into_owned()) }),
+    );
     let err = manager.complete_sign_in("s", &wrong_issuer).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::IssuerMismatch, "{err}");
     assert_eq!(manager.snapshot("s").await.unwrap().phase, Phase::SignedOut);
@@ -94,15 +98,9 @@ async fn discovery_refuses_a_wrong_issuer_and_an_unreachable_host_and_saves_noth
     assert_eq!(err.kind(), ErrorKind::IssuerMismatch, "{err}");
     assert!(err.to_string().contains("http://localhost:1/not-this-one"), "{err}");
 
-    let err = manager
-        .add_session("offline", session_core::ProviderConfig::new("http://127.0.0.1:9", "c"), None)
-        .await
-        .unwrap_err();
+    let err = manager.add_session("offline", session_core::ProviderConfig::new("http://127.0.0.1:9", "c"), None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ProviderUnavailable, "{err}");
-    let err = manager
-        .add_session("plain", session_core::ProviderConfig::new("http://id.example.com", "c"), None)
-        .await
-        .unwrap_err();
+    let err = manager.add_session("plain", session_core::ProviderConfig::new("http://id.example.com", "c"), None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
     assert!(manager.snapshots().await.unwrap().is_empty(), "a failed add saved a session");
 }
@@ -406,13 +404,8 @@ async fn the_token_helper_gets_the_current_token_and_refreshes_first_within_the_
     // The scheduler checks the wall clock only hourly here, so the jump below (a machine waking from
     // sleep) is seen first by the token helper's call.
     let clock = Arc::new(session_core::TestClock::starting_at(chrono::Utc::now()));
-    let manager = SessionManager::builder()
-        .vault(vault.clone())
-        .clock(clock.clone())
-        .wake_interval(Duration::from_secs(3600))
-        .build()
-        .await
-        .unwrap();
+    let manager =
+        SessionManager::builder().vault(vault.clone()).clock(clock.clone()).wake_interval(Duration::from_secs(3600)).build().await.unwrap();
     let err = manager.access_token("nobody").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnknownSession);
     manager.add_session("s", idp.config(), None).await.unwrap();
@@ -438,10 +431,18 @@ async fn the_token_helper_gets_the_current_token_and_refreshes_first_within_the_
     assert!(!format!("{token:?}").contains(token.token.expose_secret()), "Debug shows the token");
 
     // A program that needs the token for longer than it has left gets a refreshed one, once.
-    let needs = |seconds| session_core::TokenRequest { min_valid: Duration::from_secs(seconds), program: "/usr/bin/kubectl".into(), ..Default::default() };
+    let needs = |seconds| session_core::TokenRequest {
+        min_valid: Duration::from_secs(seconds),
+        program: "/usr/bin/kubectl".into(),
+        ..Default::default()
+    };
     let before = idp.token_requests().await;
     let same = manager.hand_out("s", &needs(600)).await.unwrap();
-    assert_eq!((idp.token_requests().await, same.token.expose_secret()), (before, token.token.expose_secret()), "enough time left: no refresh");
+    assert_eq!(
+        (idp.token_requests().await, same.token.expose_secret()),
+        (before, token.token.expose_secret()),
+        "enough time left: no refresh"
+    );
     // (Past the 5-s floor between automatic refreshes, which keeps a program asking in a loop from
     // storming the provider.)
     clock.jump(chrono::TimeDelta::seconds(10));
@@ -520,7 +521,8 @@ async fn a_narrower_scope_comes_from_a_refresh_with_scope_and_the_session_keeps_
     let before = stored(&vault, "s").await.unwrap();
     let requests = idp.token_requests().await;
 
-    let narrow = |scope: &str| session_core::TokenRequest { scope: Some(scope.into()), program: "/usr/bin/curl".into(), ..Default::default() };
+    let narrow =
+        |scope: &str| session_core::TokenRequest { scope: Some(scope.into()), program: "/usr/bin/curl".into(), ..Default::default() };
     let token = manager.hand_out("s", &narrow("openid")).await.unwrap();
     assert_eq!(idp.token_requests().await, requests + 1, "one refresh with scope");
     let (status, claims) = userinfo(&idp, token.token.expose_secret()).await;
@@ -603,12 +605,8 @@ async fn a_client_clock_five_minutes_off_the_providers_neither_expires_nor_refus
     let idp = Idp::start(Ttls { access: 120, ..Ttls::default() });
     for skew in [chrono::TimeDelta::minutes(5), chrono::TimeDelta::minutes(-5)] {
         let clock = Arc::new(session_core::TestClock::starting_at(chrono::Utc::now() + skew));
-        let manager = SessionManager::builder()
-            .vault(Arc::new(session_core::MemoryVault::default()))
-            .clock(clock.clone())
-            .build()
-            .await
-            .unwrap();
+        let manager =
+            SessionManager::builder().vault(Arc::new(session_core::MemoryVault::default())).clock(clock.clone()).build().await.unwrap();
         let session = signed_in(&manager, &idp, "skewed", "alice").await;
         assert_eq!((session.phase, session.last_error), (Phase::Active, None), "sign-in with the clock {skew} off");
         let session = manager.refresh("skewed", true).await.unwrap_or_else(|err| panic!("refresh with the clock {skew} off: {err}"));

@@ -10,11 +10,10 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use session_core::{
-    BoxFuture, Clock, EnablePeriodically, ErrorInfo, ErrorKind, Event, MemoryStore, MemoryVault, MetadataStore, Phase,
-    Policy, ProviderConfig, RefreshFailure, RefreshAnswer, SecretVault, SessionManager, SessionRecord, SessionSecrets,
-    SessionState, TestClock, TokenAuthority, TokenTimes, UserCheck, UserProfile, Vault, transition,
+    BoxFuture, Clock, EnablePeriodically, ErrorInfo, ErrorKind, Event, MemoryStore, MemoryVault, MetadataStore, Phase, Policy,
+    ProviderConfig, RefreshAnswer, RefreshFailure, SecretVault, SessionManager, SessionRecord, SessionSecrets, SessionState, TestClock,
+    TokenAuthority, TokenTimes, UserCheck, UserProfile, Vault, transition,
 };
-
 
 struct ScriptedAuthority {
     clock: TestClock,
@@ -75,7 +74,11 @@ impl TokenAuthority for ScriptedAuthority {
                     refresh_token: Some(SecretString::from(format!("rt-{call}"))),
                     id_token: None,
                 },
-                TokenTimes { access_token_expires_at: Some(now + self.access_ttl), refresh_token_expires_at: None, has_refresh_token: true },
+                TokenTimes {
+                    access_token_expires_at: Some(now + self.access_ttl),
+                    refresh_token_expires_at: None,
+                    has_refresh_token: true,
+                },
                 None,
             ))
         })
@@ -194,9 +197,7 @@ async fn a_hundred_concurrent_refreshes_make_one_token_request() {
     }
     for i in 0..99 {
         let manager = h.manager.clone();
-        callers.spawn(async move {
-            if i % 2 == 0 { manager.refresh("s", true).await } else { manager.refresh("s", false).await }
-        });
+        callers.spawn(async move { if i % 2 == 0 { manager.refresh("s", true).await } else { manager.refresh("s", false).await } });
     }
     h.manager.window_focused();
     let mut expiries = Vec::new();

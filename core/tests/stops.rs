@@ -99,7 +99,8 @@ async fn sigterm_loses_nothing_and_kill_9_leaves_a_consistent_state() {
             }
             tally.stops += 1;
 
-            let restarted = manager_on(&store, &service).await.unwrap_or_else(|e| panic!("round {round}: the state left does not load: {e}"));
+            let restarted =
+                manager_on(&store, &service).await.unwrap_or_else(|e| panic!("round {round}: the state left does not load: {e}"));
             assert_eq!(leftovers(&folder), Vec::<PathBuf>::new(), "round {round}: temporary files left");
             match restarted.refresh("s", true).await {
                 Ok(session) => {

@@ -40,12 +40,7 @@ impl Drop for SmallDisk {
 }
 
 async fn manager(file: &Path) -> SessionManager {
-    SessionManager::builder()
-        .vault(Arc::new(MemoryVault::new()))
-        .store(Arc::new(JsonFileStore::new(file)))
-        .build()
-        .await
-        .unwrap()
+    SessionManager::builder().vault(Arc::new(MemoryVault::new())).store(Arc::new(JsonFileStore::new(file))).build().await.unwrap()
 }
 
 /// The next storage event, within the retry interval and a second.
@@ -63,7 +58,12 @@ async fn next_storage_event(events: &mut tokio::sync::broadcast::Receiver<Sessio
 }
 
 fn leftovers(folder: &Path) -> Vec<String> {
-    std::fs::read_dir(folder).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".tmp")).collect()
+    std::fs::read_dir(folder)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -201,7 +201,9 @@ fn named(pid: u32, exe: &std::path::Path) -> String {
         return plain;
     }
     match std::fs::canonicalize(&path) {
-        Ok(script) if script.is_file() && !script.starts_with("/dev") && !script.starts_with("/proc") => format!("{plain} {}", script.display()),
+        Ok(script) if script.is_file() && !script.starts_with("/dev") && !script.starts_with("/proc") => {
+            format!("{plain} {}", script.display())
+        }
         _ => plain,
     }
 }
@@ -218,7 +220,8 @@ fn is_ours(exe: &std::path::Path, own: &std::path::Path) -> bool {
 fn runs_a_command_line(pid: u32) -> bool {
     let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
     let mut args = cmdline.split(|byte| *byte == 0);
-    let shell = args.next().map(|arg0| String::from_utf8_lossy(arg0).rsplit('/').next().unwrap_or_default().trim_start_matches('-').to_owned());
+    let shell =
+        args.next().map(|arg0| String::from_utf8_lossy(arg0).rsplit('/').next().unwrap_or_default().trim_start_matches('-').to_owned());
     matches!(shell.as_deref(), Some("sh" | "dash" | "bash" | "zsh")) && args.next() == Some(b"-c".as_slice())
 }
 
@@ -332,12 +335,12 @@ fn notify(app: AppHandle, session: &str, program: &str, pid: Option<u32>, within
             Ok(handle) => {
                 let _ = shown.send(handle.id());
                 handle.wait_for_action(|action| match Answer::from_action(action) {
-                Some(answer) => {
-                    app.state::<Shell>().consent.answer(&session, &program, answer);
-                }
-                None if action == crate::notices::SIGN_IN_ACTION => crate::show_main_window(&app),
-                None => {}
-            })
+                    Some(answer) => {
+                        app.state::<Shell>().consent.answer(&session, &program, answer);
+                    }
+                    None if action == crate::notices::SIGN_IN_ACTION => crate::show_main_window(&app),
+                    None => {}
+                })
             }
             Err(err) => tracing::warn!(error = %err, "consent notification not shown; the card asks instead"),
         }
@@ -354,7 +357,13 @@ async fn close_notification(id: u32) {
     let close = async {
         let connection = zbus::Connection::session().await?;
         connection
-            .call_method(Some("org.freedesktop.Notifications"), "/org/freedesktop/Notifications", Some("org.freedesktop.Notifications"), "CloseNotification", &(id,))
+            .call_method(
+                Some("org.freedesktop.Notifications"),
+                "/org/freedesktop/Notifications",
+                Some("org.freedesktop.Notifications"),
+                "CloseNotification",
+                &(id,),
+            )
             .await
             .map(drop)
     };

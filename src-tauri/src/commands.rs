@@ -269,7 +269,8 @@ pub async fn forget_program(app: AppHandle, shell: State<'_, Shell>, id: String,
 pub async fn set_git_hosts(app: AppHandle, shell: State<'_, Shell>, id: String, hosts: Vec<String>) -> Result<Settings> {
     let mut cleaned = Vec::new();
     for host in hosts.iter().map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()) {
-        let valid = url::Url::parse(&format!("https://{host}/")).is_ok_and(|url| url.path() == "/" && url.query().is_none() && url.username().is_empty());
+        let valid = url::Url::parse(&format!("https://{host}/"))
+            .is_ok_and(|url| url.path() == "/" && url.query().is_none() && url.username().is_empty());
         if !valid || host.contains('/') {
             return Err(crate::Error::InvalidSettings(format!(
                 "\"{host}\" is not a host name: write it as git shows it, like git.example.com or git.example.com:8443."

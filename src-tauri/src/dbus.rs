@@ -233,12 +233,20 @@ impl SessionObject {
     /// Makes sure the session's credentials are valid (refreshing if due) without handing out a
     /// token, and says for how many seconds; fails with `SignInRequired` when only signing in helps.
     #[zbus(out_args("expires_in"))]
-    async fn ensure_credentials(&self, #[zbus(header)] header: Header<'_>, #[zbus(connection)] connection: &zbus::Connection) -> Result<i32, SessionError> {
+    async fn ensure_credentials(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<i32, SessionError> {
         self.caller(&header, connection).await?;
         let (app, session) = (self.app.clone(), self.snapshot.id.to_string());
         let snapshot = self.on_runtime(async move { app.state::<Shell>().manager.refresh(&session, false).await }).await?;
         if !snapshot.signed_in {
-            let reason = snapshot.last_error.as_ref().map(|e| e.message.clone()).unwrap_or_else(|| format!("Session \"{}\" is not signed in: sign in first.", snapshot.id));
+            let reason = snapshot
+                .last_error
+                .as_ref()
+                .map(|e| e.message.clone())
+                .unwrap_or_else(|| format!("Session \"{}\" is not signed in: sign in first.", snapshot.id));
             return Err(SessionError::SignInRequired(reason));
         }
         let left = snapshot.access_token_expires_at.map(|at| (at - chrono::Utc::now()).num_seconds()).unwrap_or(i64::from(i32::MAX));
@@ -246,7 +254,11 @@ impl SessionObject {
     }
 
     /// Brings up Session Keeper's sign-in for this session.
-    async fn sign_in(&self, #[zbus(header)] header: Header<'_>, #[zbus(connection)] connection: &zbus::Connection) -> Result<(), SessionError> {
+    async fn sign_in(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &zbus::Connection,
+    ) -> Result<(), SessionError> {
         self.caller(&header, connection).await?;
         crate::sign_in_from_notification(self.app.clone(), self.snapshot.id.to_string());
         Ok(())

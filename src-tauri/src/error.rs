@@ -17,7 +17,9 @@ pub enum Error {
     #[error("{0}")]
     InvalidSettings(String),
     /// The settings file could not be written.
-    #[error("The settings could not be saved, so they apply only until Session Keeper restarts. Free some disk space or check that the settings folder can be written.")]
+    #[error(
+        "The settings could not be saved, so they apply only until Session Keeper restarts. Free some disk space or check that the settings folder can be written."
+    )]
     SettingsNotSaved(#[source] session_core::Cause),
     /// The user closed the sign-in window before the provider redirected back.
     #[error("The sign-in window was closed before the sign-in finished. Choose Sign in to try again.")]
@@ -37,10 +39,9 @@ impl Error {
     /// The stable, machine-readable kind the page switches on.
     pub fn kind(&self) -> String {
         match self {
-            Error::Core(err) => serde_json::to_value(err.kind())
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_else(|| "core_failed".into()),
+            Error::Core(err) => {
+                serde_json::to_value(err.kind()).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_else(|| "core_failed".into())
+            }
             Error::Window(_) => "window_failed".into(),
             Error::InvalidSettings(_) => "invalid_settings".into(),
             Error::SettingsNotSaved(_) => "settings_not_saved".into(),
@@ -125,7 +126,8 @@ mod tests {
     #[test]
     fn an_issuer_announced_with_a_trailing_slash_is_offered_and_nothing_else_is() {
         let mismatch = |expected: &str, found: &str| {
-            serde_json::to_value(Error::from(session_core::Error::IssuerMismatch { expected: expected.into(), found: found.into() })).unwrap()
+            serde_json::to_value(Error::from(session_core::Error::IssuerMismatch { expected: expected.into(), found: found.into() }))
+                .unwrap()
         };
         assert_eq!(mismatch("https://x.auth0.com", "https://x.auth0.com/")["suggestedIssuer"], json!("https://x.auth0.com/"));
         assert_eq!(mismatch("https://a.example/o/app/", "https://a.example/o/app")["suggestedIssuer"], json!("https://a.example/o/app"));

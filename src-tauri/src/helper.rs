@@ -112,10 +112,12 @@ async fn token_for(app: &AppHandle, request: Request, caller: Caller) -> Answer 
         (Some(session), _) => session.clone(),
         (None, Some(host)) => match app.state::<Shell>().settings().git_session(host) {
             Some(session) => session.to_owned(),
-            None => return refused(ErrorInfo {
-                kind: ErrorKind::UnknownSession,
-                message: format!("No session is set up for git at {host}: add the host to a session's Git hosts in Session Keeper."),
-            }),
+            None => {
+                return refused(ErrorInfo {
+                    kind: ErrorKind::UnknownSession,
+                    message: format!("No session is set up for git at {host}: add the host to a session's Git hosts in Session Keeper."),
+                });
+            }
         },
         (None, None) => return refusal("Name a session."),
     };

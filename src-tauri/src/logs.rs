@@ -46,9 +46,8 @@ pub fn init(dir: &Path) -> Option<WorkerGuard> {
     };
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let file = tracing_subscriber::fmt::layer().json().with_current_span(false).with_writer(writer).with_ansi(false);
-    let stderr = tracing_subscriber::fmt::layer().compact().with_writer(std::io::stderr).with_filter(
-        "warn".parse::<Targets>().expect("parses"),
-    );
+    let stderr =
+        tracing_subscriber::fmt::layer().compact().with_writer(std::io::stderr).with_filter("warn".parse::<Targets>().expect("parses"));
     // A second init (tests) keeps the first subscriber.
     let _ = tracing_subscriber::registry().with(file.with_filter(filter)).with(stderr).try_init();
     Some(guard)

@@ -245,7 +245,8 @@ mod tests {
         assert!(book.observe(&session(Phase::Expiring)).is_empty(), "said once");
 
         let mut expired = session(Phase::Expired);
-        expired.last_error = Some(ErrorInfo { kind: ErrorKind::SessionRevoked, message: "The access token expired: sign in again.".into() });
+        expired.last_error =
+            Some(ErrorInfo { kind: ErrorKind::SessionRevoked, message: "The access token expired: sign in again.".into() });
         let notices = book.observe(&expired);
         assert!(matches!(&notices[..], [Notice::Expired { reason, .. }] if reason.contains("sign in again")));
         assert!(book.observe(&expired).is_empty(), "said once");
@@ -361,7 +362,13 @@ mod tests {
         // The server now shows the notice it was sent while frozen; later tests must not meet it.
         // A call after the notice's reaches the server after it (the bus keeps order), then all go.
         let _ = bus
-            .call_method(Some("org.freedesktop.Notifications"), "/org/freedesktop/Notifications", Some("org.freedesktop.Notifications"), "GetServerInformation", &())
+            .call_method(
+                Some("org.freedesktop.Notifications"),
+                "/org/freedesktop/Notifications",
+                Some("org.freedesktop.Notifications"),
+                "GetServerInformation",
+                &(),
+            )
             .await;
         let closed = std::process::Command::new("dunstctl").arg("close-all").status();
         assert!(closed.is_ok_and(|status| status.success()), "dunstctl close-all");

@@ -180,8 +180,7 @@ mod tests {
 
     #[test]
     fn the_page_shape_round_trips_and_partial_files_fill_in_defaults() {
-        let settings: Settings =
-            serde_json::from_value(json!({ "enablePeriodically": 30000, "leadTimeSeconds": 120 })).unwrap();
+        let settings: Settings = serde_json::from_value(json!({ "enablePeriodically": 30000, "leadTimeSeconds": 120 })).unwrap();
         assert_eq!(settings.enable_periodically, EnablePeriodically::EveryMilliseconds(30000));
         assert!(settings.enable_on_window_focus);
         let policy = settings.policy(&Policy::default());
@@ -189,7 +188,10 @@ mod tests {
         assert_eq!(policy.refresh.enable_periodically.interval(), Some(Duration::from_secs(30)));
         let value = serde_json::to_value(&settings).unwrap();
         assert_eq!(value["enablePeriodically"], json!(30000));
-        assert_eq!(serde_json::from_value::<Settings>(json!({ "enablePeriodically": true })).unwrap().enable_periodically, EnablePeriodically::Enabled(true));
+        assert_eq!(
+            serde_json::from_value::<Settings>(json!({ "enablePeriodically": true })).unwrap().enable_periodically,
+            EnablePeriodically::Enabled(true)
+        );
     }
 
     #[test]
@@ -261,8 +263,18 @@ mod properties {
 
     /// Field names the loader knows (and a stranger), so that generated objects reach the fields.
     const KEYS: &[&str] = &[
-        "enablePeriodically", "enableOnWindowFocus", "leadTimeSeconds", "validationMaxAgeSeconds", "notifications",
-        "mutedSessions", "ephemeralSignIn", "askBeforeHandOut", "allowedPrograms", "gitHosts", "Demo", "x",
+        "enablePeriodically",
+        "enableOnWindowFocus",
+        "leadTimeSeconds",
+        "validationMaxAgeSeconds",
+        "notifications",
+        "mutedSessions",
+        "ephemeralSignIn",
+        "askBeforeHandOut",
+        "allowedPrograms",
+        "gitHosts",
+        "Demo",
+        "x",
     ];
 
     fn json() -> impl Strategy<Value = Value> {

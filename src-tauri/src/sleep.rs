@@ -49,7 +49,9 @@ pub async fn watch_system(manager: session_core::SessionManager) {
     };
     match subscribe(&bus).await {
         Ok(signals) => watch(signals, move || manager.resumed()).await,
-        Err(err) => tracing::info!(error = %err, "logind's sleep signal is not available: a wake from sleep is noticed within 10 s instead of at once"),
+        Err(err) => {
+            tracing::info!(error = %err, "logind's sleep signal is not available: a wake from sleep is noticed within 10 s instead of at once")
+        }
     }
 }
 
@@ -127,7 +129,16 @@ mod tests {
             .expect("the test bus answered")
             .unwrap();
         let watch = tokio::spawn(async move { closed(&bus).await });
-        assert!(tokio::time::timeout(Duration::from_millis(300), async { while !watch.is_finished() { tokio::task::yield_now().await } }).await.is_err(), "the watch ended while the bus was up");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), async {
+                while !watch.is_finished() {
+                    tokio::task::yield_now().await
+                }
+            })
+            .await
+            .is_err(),
+            "the watch ended while the bus was up"
+        );
         daemon.kill().unwrap();
         daemon.wait().unwrap();
         let noticed = std::time::Instant::now();

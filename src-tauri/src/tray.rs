@@ -50,11 +50,8 @@ pub fn create(app: &AppHandle, sessions: &[SessionSnapshot]) -> tauri::Result<Tr
     let shown = Shown::of(sessions, Utc::now());
     let menu = menu(app, &shown)?;
     app.manage(TrayMenu(Mutex::new(shown)));
-    let mut builder = TrayIconBuilder::with_id(TRAY_ID)
-        .tooltip("Session Keeper")
-        .menu(&menu)
-        .show_menu_on_left_click(true)
-        .on_menu_event(on_menu_event);
+    let mut builder =
+        TrayIconBuilder::with_id(TRAY_ID).tooltip("Session Keeper").menu(&menu).show_menu_on_left_click(true).on_menu_event(on_menu_event);
     if let Some(icon) = app.default_window_icon() {
         builder = builder.icon(icon.clone());
     }
@@ -105,10 +102,7 @@ pub fn signed_in(sessions: &[SessionSnapshot]) -> impl Iterator<Item = String> +
 
 /// One session's line: "Work: alice, 7 h 58 min left".
 pub fn session_line(session: &SessionSnapshot, now: DateTime<Utc>) -> String {
-    let who = session
-        .user
-        .as_ref()
-        .map(|user| user.name.clone().or_else(|| user.email.clone()).unwrap_or_else(|| user.subject.clone()));
+    let who = session.user.as_ref().map(|user| user.name.clone().or_else(|| user.email.clone()).unwrap_or_else(|| user.subject.clone()));
     let state = if session.phase == Phase::SigningIn {
         "signing in…".to_owned()
     } else if session.signed_in {
@@ -145,15 +139,21 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
         QUIT => app.exit(0),
         REFRESH_ALL => {
             let app = app.clone();
-            tauri::async_runtime::spawn(async move { crate::for_each_signed_in(&app, "refresh", |app, id| async move {
-                app.state::<Shell>().manager.refresh(&id, true).await.map(|_| ()).map_err(Into::into)
-            }).await });
+            tauri::async_runtime::spawn(async move {
+                crate::for_each_signed_in(&app, "refresh", |app, id| async move {
+                    app.state::<Shell>().manager.refresh(&id, true).await.map(|_| ()).map_err(Into::into)
+                })
+                .await
+            });
         }
         SIGN_OUT_ALL => {
             let app = app.clone();
-            tauri::async_runtime::spawn(async move { crate::for_each_signed_in(&app, "sign out", |app, id| async move {
-                crate::commands::sign_out_session(&app, &id).await.map(|_| ())
-            }).await });
+            tauri::async_runtime::spawn(async move {
+                crate::for_each_signed_in(&app, "sign out", |app, id| async move {
+                    crate::commands::sign_out_session(&app, &id).await.map(|_| ())
+                })
+                .await
+            });
         }
         // "Open" and a session's line both bring the dashboard forward.
         _ => crate::show_main_window(app),

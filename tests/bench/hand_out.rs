@@ -62,21 +62,27 @@ async fn seed(home: &Path, idp: &Idp) {
 /// client (the secret in the form body, as oidc-agent sends it), through the provider's pages.
 async fn peer_refresh_token(idp: &Idp) -> String {
     use openidconnect::core::{CoreAuthPrompt, CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
-    use openidconnect::{AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope};
+    use openidconnect::{
+        AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+        RedirectUrl, Scope,
+    };
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(idp.issuer.clone()).unwrap(), &http).await.unwrap();
-    let client = CoreClient::from_provider_metadata(metadata, ClientId::new(PEER_CLIENT.into()), Some(ClientSecret::new(PEER_SECRET.into())))
-        .set_auth_type(AuthType::RequestBody)
-        .set_redirect_uri(RedirectUrl::new("http://127.0.0.1/callback".into()).unwrap());
+    let client =
+        CoreClient::from_provider_metadata(metadata, ClientId::new(PEER_CLIENT.into()), Some(ClientSecret::new(PEER_SECRET.into())))
+            .set_auth_type(AuthType::RequestBody)
+            .set_redirect_uri(RedirectUrl::new("http://127.0.0.1/callback".into()).unwrap());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, _, _) = client.authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+    let (url, _, _) = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
         .add_scope(Scope::new("offline_access".into()))
         .add_prompt(CoreAuthPrompt::Consent)
         .set_pkce_challenge(challenge)
         .url();
     let redirect = idp.login(&url, "alice").await;
     let code = redirect.query_pairs().find(|(key, _)| key == "code").expect("a code in the redirect").1.into_owned();
-    let answer = client.exchange_code(AuthorizationCode::new(code)).unwrap().set_pkce_verifier(verifier).request_async(&http).await.unwrap();
+    let answer =
+        client.exchange_code(AuthorizationCode::new(code)).unwrap().set_pkce_verifier(verifier).request_async(&http).await.unwrap();
     answer.refresh_token().expect("a refresh token for the peer").secret().clone()
 }
 
@@ -85,7 +91,13 @@ async fn peer_refresh_token(idp: &Idp) -> String {
 /// socket and the agent, which stops when dropped.
 fn start_oidc_agent(home: &Path, issuer: &str, refresh_token: &str) -> (PathBuf, Agent) {
     let socket = home.join("run/oidc-agent/agent.sock");
-    let out = common::in_home("oidc-agent", home).args(["--json", "--quiet"]).arg(format!("--socket-path={}", socket.display())).stdin(Stdio::null()).stderr(Stdio::null()).output().expect("oidc-agent starts (apt install oidc-agent-cli)");
+    let out = common::in_home("oidc-agent", home)
+        .args(["--json", "--quiet"])
+        .arg(format!("--socket-path={}", socket.display()))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .expect("oidc-agent starts (apt install oidc-agent-cli)");
     assert!(out.status.success(), "oidc-agent: {}", String::from_utf8_lossy(&out.stderr));
     let started: serde_json::Value = serde_json::from_slice(&out.stdout).expect("oidc-agent prints its socket and pid as JSON");
     let agent = Agent(started["dpid"].as_str().and_then(|pid| pid.parse().ok()).expect("oidc-agent's pid"));
@@ -93,7 +105,17 @@ fn start_oidc_agent(home: &Path, issuer: &str, refresh_token: &str) -> (PathBuf,
         .env("OIDC_SOCK", &socket)
         .env("OIDC_REFRESH_TOKEN", refresh_token)
         .env("OIDC_ENCRYPTION_PW", "benchmark-only")
-        .args(["--manual", "--flow=refresh", "--rt-env", "--pw-env", "--confirm-yes", "--prompt=none", "--no-url-call", "--scope=openid", "--redirect-uri=http://localhost:8080"])
+        .args([
+            "--manual",
+            "--flow=refresh",
+            "--rt-env",
+            "--pw-env",
+            "--confirm-yes",
+            "--prompt=none",
+            "--no-url-call",
+            "--scope=openid",
+            "--redirect-uri=http://localhost:8080",
+        ])
         .arg(format!("--iss={issuer}"))
         .arg(format!("--client-id={PEER_CLIENT}"))
         .arg(format!("--client-secret={PEER_SECRET}"))
@@ -146,7 +168,8 @@ async fn main() {
     let socket = home.join("run/session-keeper/token.sock");
     let path = format!("/dev/sessionkeeper/desktop/sessions/{SESSION}");
     let connection = zbus::Connection::session().await.unwrap();
-    let proxy = zbus::Proxy::new(&connection, "dev.sessionkeeper.desktop", path.as_str(), "dev.sessionkeeper.desktop.Session").await.unwrap();
+    let proxy =
+        zbus::Proxy::new(&connection, "dev.sessionkeeper.desktop", path.as_str(), "dev.sessionkeeper.desktop.Session").await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let ready = socket.exists() && proxy.call::<_, _, (String, i32)>("GetAccessToken", &(0u32,)).await.is_ok();
@@ -209,7 +232,17 @@ async fn main() {
     const GAP: Duration = Duration::from_millis(100);
     let gdbus = time_command(&|| {
         let mut command = common::in_home("gdbus", &home);
-        command.args(["call", "--session", "--dest", "dev.sessionkeeper.desktop", "--object-path", &path, "--method", "dev.sessionkeeper.desktop.Session.GetAccessToken", "0"]);
+        command.args([
+            "call",
+            "--session",
+            "--dest",
+            "dev.sessionkeeper.desktop",
+            "--object-path",
+            &path,
+            "--method",
+            "dev.sessionkeeper.desktop.Session.GetAccessToken",
+            "0",
+        ]);
         command
     });
     let helper = time_command(&|| {
@@ -241,7 +274,11 @@ async fn main() {
     println!("  ratio lean client / oidc-token: {:.2} (target at most 1.00)", lean_median.as_secs_f64() / peer_median.as_secs_f64());
     let lean_spaced = report(&format!("`session-keeper-token bench`, {} ms apart", GAP.as_millis()), lean_spaced);
     let peer_spaced = report(&format!("`oidc-token peer`, {} ms apart", GAP.as_millis()), peer_spaced);
-    println!("  ratio lean client / oidc-token, {} ms apart: {:.2} (target at most 1.00)", GAP.as_millis(), lean_spaced.as_secs_f64() / peer_spaced.as_secs_f64());
+    println!(
+        "  ratio lean client / oidc-token, {} ms apart: {:.2} (target at most 1.00)",
+        GAP.as_millis(),
+        lean_spaced.as_secs_f64() / peer_spaced.as_secs_f64()
+    );
     println!("  ratio gdbus / lean client: {:.2}", gdbus_median.as_secs_f64() / lean_median.as_secs_f64());
     println!("  ratio app binary / lean client: {:.2}", helper_median.as_secs_f64() / lean_median.as_secs_f64());
 

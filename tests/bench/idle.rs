@@ -124,7 +124,12 @@ impl Program<'_> {
 
     fn on_screen(&self) -> bool {
         let pattern = format!("^{}$", self.title);
-        Command::new("xdotool").args(["search", "--onlyvisible", "--name", &pattern]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+        Command::new("xdotool")
+            .args(["search", "--onlyvisible", "--name", &pattern])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
     }
 }
 

@@ -112,15 +112,8 @@ async fn main() {
     let before = status_kib("VmRSS:");
     let heap_before = LIVE.load(Ordering::Relaxed);
     let vault = Arc::new(Sizing { inner: MemoryVault::new(), held: Default::default() });
-    let manager = Arc::new(
-        SessionManager::builder()
-            .vault(vault.clone())
-            .store(file.store.clone())
-            .policy(Policy::default())
-            .build()
-            .await
-            .unwrap(),
-    );
+    let manager =
+        Arc::new(SessionManager::builder().vault(vault.clone()).store(file.store.clone()).policy(Policy::default()).build().await.unwrap());
 
     // Sign-ins through the provider's pages, eight at a time, spread over one token lifetime so that
     // the sessions do not start in step (as users sign in over time).
@@ -193,7 +186,9 @@ async fn main() {
     let steady = &per_second[..per_second.len() - 1];
     let mean = steady.iter().sum::<u64>() as f64 / steady.len().max(1) as f64;
     let peak = steady.iter().copied().max().unwrap_or(0);
-    println!("  refreshes {refreshes} in {seconds} s; after their access token expired: {late} (target 0); sessions not active at the end: {ended}");
+    println!(
+        "  refreshes {refreshes} in {seconds} s; after their access token expired: {late} (target 0); sessions not active at the end: {ended}"
+    );
     println!("  refreshes per second: mean {mean:.1}, peak {peak}, peak/mean {:.2} (target at most 2)", peak as f64 / mean.max(1.0));
     println!(
         "  resident memory: {:.1} MiB before, {:.1} MiB signed in, {:.1} MiB at the end: {:.2} KiB per session (target under 16 KiB)",

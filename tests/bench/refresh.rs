@@ -203,14 +203,26 @@ async fn main() {
     for run in 0..runs {
         let joined = coalesce(&core, &idp, triggers).await;
         if run == 0 {
-            println!("3. coalescing: {triggers} triggers ({} forced) issued in {:.1} ms while one refresh was in flight (the provider held its answer 200 ms); {runs} runs", triggers.div_ceil(3), joined.issuing.as_secs_f64() * 1e3);
+            println!(
+                "3. coalescing: {triggers} triggers ({} forced) issued in {:.1} ms while one refresh was in flight (the provider held its answer 200 ms); {runs} runs",
+                triggers.div_ceil(3),
+                joined.issuing.as_secs_f64() * 1e3
+            );
         }
-        println!("  run {}: token requests: {} (target 1); callers with that refresh's result: {} of {triggers}; the last had it {:.2} ms after the refresh's own caller", run + 1, joined.requests, joined.same, joined.last.as_secs_f64() * 1e3);
+        println!(
+            "  run {}: token requests: {} (target 1); callers with that refresh's result: {} of {triggers}; the last had it {:.2} ms after the refresh's own caller",
+            run + 1,
+            joined.requests,
+            joined.same,
+            joined.last.as_secs_f64() * 1e3
+        );
         lasts.push(joined.last);
     }
     let (median, _, _) = spread(lasts.clone());
     let worst = lasts.iter().max().unwrap().as_secs_f64() * 1e3;
-    println!("  the last caller after the refresh's own: median {median:.2} ms, worst {worst:.2} ms over {runs} runs (target at most 5 ms)");
+    println!(
+        "  the last caller after the refresh's own: median {median:.2} ms, worst {worst:.2} ms over {runs} runs (target at most 5 ms)"
+    );
     core.shutdown().await;
 }
 
@@ -243,7 +255,11 @@ async fn coalesce(core: &Arc<SessionManager>, idp: &Idp, triggers: usize) -> Joi
     for n in 0..triggers {
         let (core, pending, all_done) = (core.clone(), pending.clone(), all_done.clone());
         callers.spawn(async move {
-            let result = if n % 3 == 0 { core.refresh("busy", true).await } else { core.trigger("busy", session_core::Trigger::Manual { force: false }).await };
+            let result = if n % 3 == 0 {
+                core.refresh("busy", true).await
+            } else {
+                core.trigger("busy", session_core::Trigger::Manual { force: false }).await
+            };
             let at = Instant::now();
             if pending.fetch_sub(1, Ordering::AcqRel) == 1 {
                 all_done.notify_one();

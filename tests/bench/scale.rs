@@ -117,7 +117,8 @@ async fn main() {
     let store = file.store.clone();
     let vault = scripted::restored(store.as_ref(), sessions_list, &policy).await;
     let before = resident_kib();
-    let manager = SessionManager::builder().vault(vault).store(store).policy(policy).token_authority(authority.clone()).build().await.unwrap();
+    let manager =
+        SessionManager::builder().vault(vault).store(store).policy(policy).token_authority(authority.clone()).build().await.unwrap();
     *authority.ready.lock().unwrap() = Some(Utc::now());
     let loaded = resident_kib();
     let cpu_before = cpu_seconds();
@@ -149,7 +150,10 @@ async fn main() {
         authority.expired_before_ready.load(Ordering::Relaxed)
     );
     println!("  at start: {catch_up} refreshes in the first {CATCH_UP} s (the sessions already within their lead time)");
-    println!("  requests per second after that: mean {mean:.0}, peak {peak}, peak/mean {:.2} (target at most 2)", peak as f64 / mean.max(1.0));
+    println!(
+        "  requests per second after that: mean {mean:.0}, peak {peak}, peak/mean {:.2} (target at most 2)",
+        peak as f64 / mean.max(1.0)
+    );
     println!(
         "  resident memory: {:.1} MiB before the manager, {:.1} MiB loaded, {:.1} MiB at the end: {:.2} KiB per session (target under 16 KiB)",
         before as f64 / 1024.0,
@@ -157,7 +161,11 @@ async fn main() {
         after as f64 / 1024.0,
         (after.max(loaded) - before) as f64 / sessions as f64
     );
-    println!("  CPU: {cpu:.2} s over {seconds} s ({:.1} % of a core), {:.1} µs per refresh", cpu / seconds as f64 * 100.0, cpu / arrivals.len().max(1) as f64 * 1e6);
+    println!(
+        "  CPU: {cpu:.2} s over {seconds} s ({:.1} % of a core), {:.1} µs per refresh",
+        cpu / seconds as f64 * 100.0,
+        cpu / arrivals.len().max(1) as f64 * 1e6
+    );
 
     if let Some(dir) = plot {
         use plotters::prelude::*;

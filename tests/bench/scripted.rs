@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use session_core::{
-    Event, JsonFileStore, MemoryVault, MetadataStore, Policy, ProviderConfig, RefreshAnswer, SecretVault, SessionRecord, SessionSecrets, SessionState,
-    TokenTimes, UserProfile, Vault, transition,
+    Event, JsonFileStore, MemoryVault, MetadataStore, Policy, ProviderConfig, RefreshAnswer, SecretVault, SessionRecord, SessionSecrets,
+    SessionState, TokenTimes, UserProfile, Vault, transition,
 };
 
 pub fn user() -> UserProfile {
@@ -17,7 +17,11 @@ pub fn user() -> UserProfile {
 }
 
 fn tokens(id: &str) -> SessionSecrets {
-    SessionSecrets { access_token: SecretString::from(format!("at-{id}")), refresh_token: Some(SecretString::from(format!("rt-{id}"))), id_token: None }
+    SessionSecrets {
+        access_token: SecretString::from(format!("at-{id}")),
+        refresh_token: Some(SecretString::from(format!("rt-{id}"))),
+        id_token: None,
+    }
 }
 
 /// The session whose refresh token this is.
@@ -27,7 +31,11 @@ pub fn session_of(current: &SessionSecrets) -> String {
 
 /// New tokens for session `id`, with an access token valid until `expires`.
 pub fn answer(id: &str, expires: DateTime<Utc>) -> RefreshAnswer {
-    RefreshAnswer::new(tokens(id), TokenTimes { access_token_expires_at: Some(expires), refresh_token_expires_at: None, has_refresh_token: true }, None)
+    RefreshAnswer::new(
+        tokens(id),
+        TokenTimes { access_token_expires_at: Some(expires), refresh_token_expires_at: None, has_refresh_token: true },
+        None,
+    )
 }
 
 /// The session file the app uses (JSON, written atomically), in a folder of its own that is removed
@@ -63,8 +71,13 @@ pub async fn restored(
     let mut records = Vec::new();
     for (id, signed_in, expires) in sessions {
         let times = TokenTimes { access_token_expires_at: Some(expires), refresh_token_expires_at: None, has_refresh_token: true };
-        let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn { times, user: user(), warning: None }, signed_in, policy);
-        records.push(SessionRecord { id: session_core::SessionName::new(&id).unwrap(), provider: ProviderConfig::new("https://id.example.com", "client"), state });
+        let (state, _) =
+            transition(&SessionState::signed_out(), &Event::SignedIn { times, user: user(), warning: None }, signed_in, policy);
+        records.push(SessionRecord {
+            id: session_core::SessionName::new(&id).unwrap(),
+            provider: ProviderConfig::new("https://id.example.com", "client"),
+            state,
+        });
         secrets.save_tokens(&id, &tokens(&id)).await.unwrap();
     }
     store.save(&records.iter().collect::<Vec<_>>()).unwrap();

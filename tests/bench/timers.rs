@@ -60,7 +60,8 @@ async fn main() {
     let store = file.store.clone();
     let vault = scripted::restored(store.as_ref(), expiries.iter().map(|(id, expires)| (id.clone(), start, *expires)), &policy).await;
     let stopwatch = Arc::new(Stopwatch { arrivals: Mutex::new(Vec::new()) });
-    let manager = SessionManager::builder().vault(vault).store(store).policy(policy).token_authority(stopwatch.clone()).build().await.unwrap();
+    let manager =
+        SessionManager::builder().vault(vault).store(store).policy(policy).token_authority(stopwatch.clone()).build().await.unwrap();
     let deadlines: HashMap<String, DateTime<Utc>> =
         manager.snapshots().await.unwrap().into_iter().map(|s| (s.id.to_string(), s.next_refresh_at.expect("planned"))).collect();
     for (id, expires) in &expiries {

@@ -44,23 +44,38 @@ fn assert_no_token_written(driver: &Driver) {
     let planted = driver.home.join("data/planted-by-the-test");
     std::fs::write(&planted, format!("noise {} noise", seen[0])).unwrap();
     let hits = harness::find_secrets(&driver.home, &driver.output(), &seen);
-    assert_eq!(hits.iter().map(|(place, _)| place.clone()).collect::<Vec<_>>(), vec![planted.display().to_string()], "the scan did not find exactly the planted token");
+    assert_eq!(
+        hits.iter().map(|(place, _)| place.clone()).collect::<Vec<_>>(),
+        vec![planted.display().to_string()],
+        "the scan did not find exactly the planted token"
+    );
     std::fs::remove_file(&planted).unwrap();
     let hits = harness::find_secrets(&driver.home, &driver.output(), &seen);
     assert!(hits.is_empty(), "tokens found where the app wrote them: {hits:?}");
     // What the page received over IPC: the recorder saw the page's traffic (the signed-in user in
     // session events and command replies), and no token in any of it.
     let ipc = harness::IPC.lock().unwrap().clone();
-    assert!(ipc.iter().any(|m| m.starts_with("event session-changed") && m.contains("alice@example.test")), "the IPC recorder saw no session event");
+    assert!(
+        ipc.iter().any(|m| m.starts_with("event session-changed") && m.contains("alice@example.test")),
+        "the IPC recorder saw no session event"
+    );
     let replies: Vec<&String> = ipc.iter().filter(|m| m.starts_with("callback: ") && !m.starts_with(r#"callback: {"event":"#)).collect();
-    assert!(ipc.iter().any(|m| m.starts_with(r#"callback: {"event":"session-changed""#) && m.contains("alice@example.test")), "the IPC recorder saw no callback with the user in it");
+    assert!(
+        ipc.iter().any(|m| m.starts_with(r#"callback: {"event":"session-changed""#) && m.contains("alice@example.test")),
+        "the IPC recorder saw no callback with the user in it"
+    );
     assert!(!replies.is_empty(), "the IPC recorder saw no command reply");
     let replies = replies.len();
-    let leaks = |messages: &[String]| messages.iter().filter(|m| seen.iter().any(|token| m.contains(token.as_str()))).cloned().collect::<Vec<_>>();
+    let leaks =
+        |messages: &[String]| messages.iter().filter(|m| seen.iter().any(|token| m.contains(token.as_str()))).cloned().collect::<Vec<_>>();
     let planted = format!(r#"callback: {{"planted":"{}"}}"#, seen[seen.len() - 1]);
     assert_eq!(leaks(&[ipc.clone(), vec![planted.clone()]].concat()), vec![planted], "the IPC scan did not find exactly the planted token");
     assert_eq!(leaks(&ipc), Vec::<String>::new(), "tokens sent to the page");
-    eprintln!("secrets scan: {} tokens looked for in the app's files, its output and {} IPC messages to the page ({replies} command replies)", seen.len(), ipc.len());
+    eprintln!(
+        "secrets scan: {} tokens looked for in the app's files, its output and {} IPC messages to the page ({replies} command replies)",
+        seen.len(),
+        ipc.len()
+    );
 }
 
 async fn add_provider(app: &App, name: &str, issuer: &str) {
@@ -160,7 +175,9 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     // The card's timeline shows the sign-in, the manual check and the refresh, and says so in words.
     let story = app.wait_text_attr(&card("work", ".timeline"), "aria-label", |t| t.contains("1 refresh")).await;
     assert!(story.starts_with("Last 24 hours: 1 sign-in, 1 refresh,"), "{story}");
-    let marks = app.run_async(&format!("done([...document.querySelectorAll({:?})].map((m) => m.dataset.what))", card("work", ".timeline line.mark"))).await;
+    let marks = app
+        .run_async(&format!("done([...document.querySelectorAll({:?})].map((m) => m.dataset.what))", card("work", ".timeline line.mark")))
+        .await;
     let marks: Vec<&str> = marks.as_array().unwrap().iter().filter_map(|m| m.as_str()).collect();
     assert_eq!((marks.first(), marks.last()), (Some(&"signed_in"), Some(&"refreshed")), "{marks:?}");
     assert!(marks.contains(&"checked"), "the manual check: {marks:?}");
@@ -184,7 +201,8 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
 
     // Nothing the page can ask for carries a token.
     let access = keychain_tokens("work").await.unwrap().access_token.expose_secret().to_owned();
-    let state = app.run_async("window.__TAURI__.core.invoke('get_app_state').then((s) => done(JSON.stringify(s)), (e) => done(String(e)));").await;
+    let state =
+        app.run_async("window.__TAURI__.core.invoke('get_app_state').then((s) => done(JSON.stringify(s)), (e) => done(String(e)));").await;
     let state = state.as_str().unwrap();
     assert!(state.contains("\"sessions\"") && state.contains("alice@example.test"), "{state}");
     assert!(!state.contains(&rotated) && !state.contains(&access), "no token crosses to the page");
@@ -220,7 +238,10 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     assert_eq!(app.text(&card("work", ".user")).await, "Alice Example <alice@example.test>");
     assert_eq!(idp.token_requests().await, token_requests, "restored without a new sign-in or refresh");
     let story = app.attr(&card("work", ".timeline"), "aria-label").await.unwrap();
-    assert!(story.contains("1 sign-in") && story.contains("refreshes") && story.contains("failed refreshes (provider_unavailable)"), "the history survives a restart: {story}");
+    assert!(
+        story.contains("1 sign-in") && story.contains("refreshes") && story.contains("failed refreshes (provider_unavailable)"),
+        "the history survives a restart: {story}"
+    );
     app.click("#open-settings").await;
     let lead = app.find("#settings-form input[name=leadTimeSeconds]").await.prop("value").await.unwrap();
     assert_eq!(lead.as_deref(), Some("600"), "settings survive the restart");
@@ -388,7 +409,10 @@ async fn a_lapsing_session_warns_then_offers_sign_in_again_from_the_notification
     // Hidden, the page stops counting; shown again, it counts again.
     harness::close_main_window();
     harness::wait_until("the window to hide", || !harness::main_window_visible());
-    eventually("the page to know it is hidden", || async { app.run_async("done(document.hidden)").await.as_bool().filter(|hidden| *hidden) }).await;
+    eventually("the page to know it is hidden", || async {
+        app.run_async("done(document.hidden)").await.as_bool().filter(|hidden| *hidden)
+    })
+    .await;
     let (code, _, err) = driver.run_binary(&[]);
     assert_eq!(code, 0, "the second launch failed: {err}");
     harness::wait_until("the window to come back", harness::main_window_visible);
@@ -419,7 +443,6 @@ async fn a_lapsing_session_warns_then_offers_sign_in_again_from_the_notification
     assert_eq!(app.text(&card("Demo", ".user")).await, "Bob Example <bob@example.test>");
     app.quit().await;
 }
-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn focus_rechecks_the_session_and_notices_a_revocation_elsewhere() {
@@ -476,7 +499,12 @@ async fn unreadable_files_are_moved_aside_and_the_app_starts_with_a_clear_messag
     std::fs::write(driver.app_data().join("settings.json"), b"\x00\x00 not json").unwrap();
     let app = driver.launch().await;
     let banner = app.wait_text("#banner-text", "the start-up warning", |t| !t.is_empty()).await;
-    assert!(banner.contains("session list could not be read") && banner.contains("settings file could not be read") && banner.contains("started with no sessions"), "{banner}");
+    assert!(
+        banner.contains("session list could not be read")
+            && banner.contains("settings file could not be read")
+            && banner.contains("started with no sessions"),
+        "{banner}"
+    );
     app.screenshot("10-unreadable-files").await;
     let kept: Vec<String> = std::fs::read_dir(driver.app_data())
         .unwrap()
@@ -591,7 +619,8 @@ sys.exit("closed without an answer" if not answer else f"answered: {answer.decod
         assert!(refused.contains("refused: Permission denied"), "{refused}");
         // Even with the folders and the socket opened to everyone (a careless chmod), the app checks
         // the caller's uid and answers nothing.
-        let chmod = |path: &std::path::Path, mode: u32| std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+        let chmod =
+            |path: &std::path::Path, mode: u32| std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
         let folders = [driver.home.join("run"), driver.home.join("run/session-keeper")];
         folders.iter().for_each(|folder| chmod(folder, 0o711));
         chmod(&socket, 0o666);
@@ -618,7 +647,10 @@ sys.exit("closed without an answer" if not answer else f"answered: {answer.decod
     harness::wait_until("the window to hide", || !harness::main_window_visible());
     assert!(harness::app_running(), "closing the window ended the app");
     // A hidden page knows it, so its countdowns stop repainting (ui/app.js `tick`).
-    eventually("the page to know it is hidden", || async { app.run_async("done(document.hidden)").await.as_bool().filter(|hidden| *hidden) }).await;
+    eventually("the page to know it is hidden", || async {
+        app.run_async("done(document.hidden)").await.as_bool().filter(|hidden| *hidden)
+    })
+    .await;
     let refreshes = idp.stats().await["grants"]["refresh_token"].as_u64().unwrap_or(0);
     tray.click("Refresh all");
     eventually("one refresh from the tray", || async {
@@ -642,15 +674,26 @@ sys.exit("closed without an answer" if not answer else f"answered: {answer.decod
     app.client.switch_to_window(app.main.clone()).await.unwrap();
     app.wait_badge("Demo", "Active").await;
     // Shown again, the page knows it (the lapse test watches its countdown tick again).
-    eventually("the page to know it is shown", || async { app.run_async("done(document.hidden)").await.as_bool().filter(|hidden| !*hidden).map(|_| ()) }).await;
+    eventually("the page to know it is shown", || async {
+        app.run_async("done(document.hidden)").await.as_bool().filter(|hidden| !*hidden).map(|_| ())
+    })
+    .await;
 
     // 4. Start at login: off by default, an autostart entry once switched on, gone once off.
     let autostart = driver.home.join(".config/autostart");
-    let entries = || std::fs::read_dir(&autostart).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect::<Vec<_>>()).unwrap_or_default();
+    let entries =
+        || std::fs::read_dir(&autostart).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect::<Vec<_>>()).unwrap_or_default();
     assert!(entries().is_empty(), "autostart is on by default");
     for on in [true, false] {
         app.click("#open-settings").await;
-        let checked = app.client.find(fantoccini::Locator::Css("#settings-form input[name=launchAtLogin]")).await.unwrap().prop("checked").await.unwrap();
+        let checked = app
+            .client
+            .find(fantoccini::Locator::Css("#settings-form input[name=launchAtLogin]"))
+            .await
+            .unwrap()
+            .prop("checked")
+            .await
+            .unwrap();
         assert_eq!(checked.as_deref(), Some(if on { "false" } else { "true" }), "the box shows the state");
         app.click("#settings-form input[name=launchAtLogin]").await;
         app.click("#settings-submit").await;
@@ -670,13 +713,17 @@ sys.exit("closed without an answer" if not answer else f"answered: {answer.decod
     // (as from a notification's "Sign in again"): it still holds its tokens, so Sign out all signs it
     // out too, and they leave the keychain.
     let windows = app.windows().await.len();
-    let started = app.run_async(r#"window.__TAURI__.core.invoke("sign_in", { id: "Demo" }).then(() => done("started"), (e) => done(String(e)))"#).await;
+    let started = app
+        .run_async(r#"window.__TAURI__.core.invoke("sign_in", { id: "Demo" }).then(() => done("started"), (e) => done(String(e)))"#)
+        .await;
     assert_eq!(started, serde_json::json!("started"));
     app.wait_badge("Demo", "Signing in…").await;
     assert!(keychain_tokens("Demo").await.is_some(), "a new sign-in dropped the old tokens");
     // A second "Sign in again" for the same session (a click on an older notification after a long
     // sleep, say) replaces the window rather than opening another: one sign-in window per session.
-    let again = app.run_async(r#"window.__TAURI__.core.invoke("sign_in", { id: "Demo" }).then(() => done("started"), (e) => done(String(e)))"#).await;
+    let again = app
+        .run_async(r#"window.__TAURI__.core.invoke("sign_in", { id: "Demo" }).then(() => done("started"), (e) => done(String(e)))"#)
+        .await;
     assert_eq!(again, serde_json::json!("started"));
     app.wait_badge("Demo", "Signing in…").await;
     eventually("one sign-in window for the session", || async { (app.windows().await.len() == windows + 1).then_some(()) }).await;
@@ -692,7 +739,15 @@ sys.exit("closed without an answer" if not answer else f"answered: {answer.decod
     for line in logs.lines() {
         serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
     }
-    for fact in ["Session Keeper starting", "session changed", "token handed to a program", "window closed to the tray", "second launch", "signed out", "Session Keeper quitting"] {
+    for fact in [
+        "Session Keeper starting",
+        "session changed",
+        "token handed to a program",
+        "window closed to the tray",
+        "second launch",
+        "signed out",
+        "Session Keeper quitting",
+    ] {
         assert!(logs.contains(fact), "the logs lack {fact:?}");
     }
     if running_as_root() {
@@ -790,10 +845,8 @@ async fn sign_in_in_the_system_browser_through_a_loopback_redirect() {
     // The app opens the default browser (no window of its own) and waits on a loopback port.
     let windows = app.windows().await.len();
     app.click(&card("Browser", "[data-action=sign-in]")).await;
-    let url = eventually("the browser to be opened", || async {
-        std::fs::read_to_string(&opened).ok()?.lines().next().map(str::to_owned)
-    })
-    .await;
+    let url =
+        eventually("the browser to be opened", || async { std::fs::read_to_string(&opened).ok()?.lines().next().map(str::to_owned) }).await;
     assert_eq!(app.windows().await.len(), windows, "no embedded sign-in window");
     let url = url::Url::parse(&url).unwrap();
     assert!(url.as_str().starts_with(&idp.issuer), "{url}");
@@ -830,7 +883,6 @@ async fn sign_in_in_the_system_browser_through_a_loopback_redirect() {
     app.screenshot("14-browser-signed-in").await;
 }
 
-
 /// The same page in the dark, the Add provider dialog's presets and its fresh start, the offer to
 /// fix an issuer's trailing slash, and a sign-out the provider could not confirm, shown as
 /// information rather than as an error. axe-core checks each state at both window sizes.
@@ -860,7 +912,9 @@ async fn dark_presets_issuer_fix_and_a_sign_out_notice() {
     app.find("#add-preset").await.select_by_value("google").await.unwrap();
     let owned = app;
     let app = &owned;
-    let form = |name: &'static str| async move { app.find(&format!("#add-form [name={name}]")).await.prop("value").await.unwrap().unwrap_or_default() };
+    let form = |name: &'static str| async move {
+        app.find(&format!("#add-form [name={name}]")).await.prop("value").await.unwrap().unwrap_or_default()
+    };
     assert_eq!(form("signInWith").await, "systemBrowser");
     assert_eq!(form("issuer").await, "https://accounts.google.com");
     assert!(!form("scopes").await.contains("offline_access"));
@@ -915,7 +969,10 @@ async fn dark_presets_issuer_fix_and_a_sign_out_notice() {
     app.wait_badge("short", "Expired").await;
     app.check_state("expired").await;
     app.click(&card("short", "[data-action=remove]")).await;
-    eventually("the short session to go", || async { app.client.find(fantoccini::Locator::Css(&card("short", ".badge"))).await.is_err().then_some(()) }).await;
+    eventually("the short session to go", || async {
+        app.client.find(fantoccini::Locator::Css(&card("short", ".badge"))).await.is_err().then_some(())
+    })
+    .await;
 
     app.click("#open-settings").await;
     // A private sign-in window keeps no provider cookie, so a sign-out opens no provider page.
@@ -978,13 +1035,22 @@ async fn other_programs_get_tokens_over_dbus_the_helper_and_git_with_the_users_c
 
     // The service is on the bus as another program sees it: its interface is the one documented.
     let mut introspect = driver.command(&gdbus);
-    introspect.args(["introspect", "--session", "--xml", "--dest", "dev.sessionkeeper.desktop", "--object-path", "/dev/sessionkeeper/desktop/sessions/Demo"]);
+    introspect.args([
+        "introspect",
+        "--session",
+        "--xml",
+        "--dest",
+        "dev.sessionkeeper.desktop",
+        "--object-path",
+        "/dev/sessionkeeper/desktop/sessions/Demo",
+    ]);
     let (code, xml, err) = output_of(introspect).await;
     assert_eq!(code, 0, "{err}");
     // What the app publishes is kept beside the screenshots, to copy over the documented file when the
     // interface changes on purpose.
     std::fs::write(harness::artifacts().join("dev.sessionkeeper.desktop.Session.xml"), &xml).unwrap();
-    let documented = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/dev.sessionkeeper.desktop.Session.xml")).unwrap_or_default();
+    let documented =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/dev.sessionkeeper.desktop.Session.xml")).unwrap_or_default();
     let interface = |text: &str| -> String {
         let Some(start) = text.find("<interface name=\"dev.sessionkeeper.desktop.Session\">") else { return String::new() };
         let end = start + text[start..].find("</interface>").unwrap();
@@ -998,7 +1064,16 @@ async fn other_programs_get_tokens_over_dbus_the_helper_and_git_with_the_users_c
     assert_eq!(interface(&xml), interface(&documented), "docs/dev.sessionkeeper.desktop.Session.xml is not what the app publishes");
     // Signed out: attention needed, and a typed error that says to sign in.
     let mut managed = driver.command(&gdbus);
-    managed.args(["call", "--session", "--dest", "dev.sessionkeeper.desktop", "--object-path", "/dev/sessionkeeper/desktop", "--method", "org.freedesktop.DBus.ObjectManager.GetManagedObjects"]);
+    managed.args([
+        "call",
+        "--session",
+        "--dest",
+        "dev.sessionkeeper.desktop",
+        "--object-path",
+        "/dev/sessionkeeper/desktop",
+        "--method",
+        "org.freedesktop.DBus.ObjectManager.GetManagedObjects",
+    ]);
     let (_, objects, _) = output_of(managed).await;
     assert!(objects.contains("'Phase': <'signed_out'>") && objects.contains("'AttentionNeeded': <true>"), "{objects}");
     let (code, _, err) = output_of(get_access_token(&driver, &gdbus, "Demo", 0)).await;
@@ -1021,7 +1096,16 @@ async fn other_programs_get_tokens_over_dbus_the_helper_and_git_with_the_users_c
     // SignIn() brings up the app's sign-in for the session, as the card's button does.
     let known = app.windows().await;
     let mut sign_in_call = driver.command(&gdbus);
-    sign_in_call.args(["call", "--session", "--dest", "dev.sessionkeeper.desktop", "--object-path", "/dev/sessionkeeper/desktop/sessions/Demo", "--method", "dev.sessionkeeper.desktop.Session.SignIn"]);
+    sign_in_call.args([
+        "call",
+        "--session",
+        "--dest",
+        "dev.sessionkeeper.desktop",
+        "--object-path",
+        "/dev/sessionkeeper/desktop/sessions/Demo",
+        "--method",
+        "dev.sessionkeeper.desktop.Session.SignIn",
+    ]);
     let (code, _, err) = output_of(sign_in_call).await;
     assert_eq!(code, 0, "{err}");
     let window = app.switch_to_new_window(&known).await;
@@ -1076,7 +1160,10 @@ async fn other_programs_get_tokens_over_dbus_the_helper_and_git_with_the_users_c
     app.wait_text(&card("Demo", ".allowed-list"), "the allowed program", |t| t.contains("/usr/bin/gdbus")).await;
     // Repeats within a minute are one line with a count: "10:03 · gdbus ×3".
     let gdbus_hand_outs = |t: &str| -> u32 {
-        t.lines().filter(|line| line.contains("gdbus")).map(|line| line.rsplit_once('×').and_then(|(_, n)| n.trim().parse().ok()).unwrap_or(1)).sum()
+        t.lines()
+            .filter(|line| line.contains("gdbus"))
+            .map(|line| line.rsplit_once('×').and_then(|(_, n)| n.trim().parse().ok()).unwrap_or(1))
+            .sum()
     };
     app.wait_text(&card("Demo", ".handed-list"), "the hand-outs", |t| gdbus_hand_outs(t) >= 3).await;
     app.screenshot("41-programs").await;
@@ -1149,7 +1236,16 @@ async fn other_programs_get_tokens_over_dbus_the_helper_and_git_with_the_users_c
     assert_eq!((token_reply(&out).0, idp.token_requests().await), (fresh, requests + 1), "the fresh token lasts: no request");
     // EnsureCredentials: valid, and for how long, without a token.
     let mut ensure = driver.command(&gdbus);
-    ensure.args(["call", "--session", "--dest", "dev.sessionkeeper.desktop", "--object-path", "/dev/sessionkeeper/desktop/sessions/Demo", "--method", "dev.sessionkeeper.desktop.Session.EnsureCredentials"]);
+    ensure.args([
+        "call",
+        "--session",
+        "--dest",
+        "dev.sessionkeeper.desktop",
+        "--object-path",
+        "/dev/sessionkeeper/desktop/sessions/Demo",
+        "--method",
+        "dev.sessionkeeper.desktop.Session.EnsureCredentials",
+    ]);
     let (code, out, err) = output_of(ensure).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.trim().trim_start_matches('(').trim_end_matches(",)").parse::<i64>().unwrap() > 3500, "{out}");
@@ -1171,7 +1267,14 @@ async fn other_programs_get_tokens_over_dbus_the_helper_and_git_with_the_users_c
     let work = driver.home.join("git");
     std::fs::create_dir_all(&work).unwrap();
     let git = |args: &[&str]| {
-        let out = driver.command("git").current_dir(&work).env("GIT_CONFIG_NOSYSTEM", "1").env("GIT_TERMINAL_PROMPT", "0").args(args).output().unwrap();
+        let out = driver
+            .command("git")
+            .current_dir(&work)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .args(args)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
     git(&["init", "-q", "--bare", "repo.git"]);
@@ -1212,7 +1315,21 @@ async fn other_programs_get_tokens_over_dbus_the_helper_and_git_with_the_users_c
     // 9. Another user is refused on D-Bus as on the socket (the tests' bus lets other users in).
     if running_as_root() {
         let out = std::process::Command::new("runuser")
-            .args(["-u", "nobody", "--", "gdbus", "call", "--session", "--dest", "dev.sessionkeeper.desktop", "--object-path", "/dev/sessionkeeper/desktop/sessions/Demo", "--method", "dev.sessionkeeper.desktop.Session.GetAccessToken", "0"])
+            .args([
+                "-u",
+                "nobody",
+                "--",
+                "gdbus",
+                "call",
+                "--session",
+                "--dest",
+                "dev.sessionkeeper.desktop",
+                "--object-path",
+                "/dev/sessionkeeper/desktop/sessions/Demo",
+                "--method",
+                "dev.sessionkeeper.desktop.Session.GetAccessToken",
+                "0",
+            ])
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
@@ -1221,8 +1338,15 @@ async fn other_programs_get_tokens_over_dbus_the_helper_and_git_with_the_users_c
     }
 
     // Every hand-out is in the log with its program, and no token is.
-    let logs = std::fs::read_dir(driver.logs()).unwrap().flatten().map(|e| std::fs::read_to_string(e.path()).unwrap_or_default()).collect::<String>();
-    assert!(logs.contains("token handed to a program") && logs.contains("/usr/bin/gdbus") && logs.contains("git-remote-http"), "hand-outs are logged");
+    let logs = std::fs::read_dir(driver.logs())
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(
+        logs.contains("token handed to a program") && logs.contains("/usr/bin/gdbus") && logs.contains("git-remote-http"),
+        "hand-outs are logged"
+    );
     app.quit().await;
     assert_no_token_written(&driver);
 }

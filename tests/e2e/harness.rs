@@ -8,9 +8,9 @@
 use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,11 +28,7 @@ pub fn app_binary() -> PathBuf {
     let path = std::env::var_os("SESSION_KEEPER_APP")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/session-keeper"));
-    assert!(
-        path.exists(),
-        "the app is not built at {}: run scripts/test.sh (or `cargo build -p session-keeper` first)",
-        path.display()
-    );
+    assert!(path.exists(), "the app is not built at {}: run scripts/test.sh (or `cargo build -p session-keeper` first)", path.display());
     path
 }
 
@@ -127,12 +123,23 @@ pub fn find_secrets(root: &Path, printed: &str, secrets: &[String]) -> Vec<(Stri
 /// The process id of the running app (the owner of the single-instance name on the session bus).
 pub fn app_pid() -> u32 {
     let out = Command::new("dbus-send")
-        .args(["--session", "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.GetConnectionUnixProcessID"])
+        .args([
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.GetConnectionUnixProcessID",
+        ])
         .arg(format!("string:{SINGLE_INSTANCE_NAME}"))
         .output()
         .expect("dbus-send (package dbus) is needed");
     let reply = String::from_utf8_lossy(&out.stdout);
-    reply.split_whitespace().skip_while(|w| *w != "uint32").nth(1).and_then(|pid| pid.parse().ok()).unwrap_or_else(|| panic!("no app running: {reply}"))
+    reply
+        .split_whitespace()
+        .skip_while(|w| *w != "uint32")
+        .nth(1)
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no app running: {reply}"))
 }
 
 /// Waits until no app holds the single-instance name, so that the next launch is not taken for a
@@ -225,13 +232,8 @@ impl Driver {
     /// Runs the app binary itself with this test's environment (`session-keeper token …`, or a second
     /// launch), bounded by [`PATIENCE`]: (exit status, stdout, stderr).
     pub fn run_binary(&self, args: &[&str]) -> (i32, String, String) {
-        let mut child = Command::new(app_binary())
-            .args(args)
-            .envs(app_env(&self.home))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child =
+            Command::new(app_binary()).args(args).envs(app_env(&self.home)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let deadline = Instant::now() + PATIENCE;
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -406,7 +408,8 @@ impl App {
         .await;
         // As a person scrolls what they want to click to the middle: WebDriver scrolls it only just
         // into view, where a dialog's sticky footer can cover it.
-        let _ = self.client.execute("arguments[0].scrollIntoView({ block: 'center' })", vec![serde_json::to_value(&element).unwrap()]).await;
+        let _ =
+            self.client.execute("arguments[0].scrollIntoView({ block: 'center' })", vec![serde_json::to_value(&element).unwrap()]).await;
         if let Err(err) = element.click().await {
             panic!("click {css}: {err:?} (screen: {})", screen_on_failure().display());
         }
@@ -418,7 +421,11 @@ impl App {
     pub async fn click_leaving(&self, css: &str) {
         let element = self.find(css).await;
         match element.click().await {
-            Ok(()) | Err(fantoccini::error::CmdError::Standard(fantoccini::error::WebDriver { error: fantoccini::error::ErrorStatus::Timeout, .. })) => {}
+            Ok(())
+            | Err(fantoccini::error::CmdError::Standard(fantoccini::error::WebDriver {
+                error: fantoccini::error::ErrorStatus::Timeout,
+                ..
+            })) => {}
             Err(err) => panic!("click {css}: {err:?} (screen: {})", screen_on_failure().display()),
         }
     }
@@ -557,7 +564,11 @@ impl App {
                 .await;
             assert!(result.get("error").is_none(), "axe did not run: {result}");
             let violations = result["violations"].as_array().unwrap();
-            assert!(violations.is_empty(), "accessibility violations in state {state} ({scheme}, {size} window):\n{}", serde_json::to_string_pretty(violations).unwrap());
+            assert!(
+                violations.is_empty(),
+                "accessibility violations in state {state} ({scheme}, {size} window):\n{}",
+                serde_json::to_string_pretty(violations).unwrap()
+            );
             report.insert(size.into(), result);
             self.screenshot(&format!("{state}-{scheme}-{size}")).await;
         }
@@ -755,19 +766,36 @@ impl TrayMenu {
     /// Finds the running app's menu (the process that holds the single-instance name).
     pub fn find() -> TrayMenu {
         let pid_of = |name: &str| {
-            gdbus(&["--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus", "--method", "org.freedesktop.DBus.GetConnectionUnixProcessID", name])
+            gdbus(&[
+                "--dest",
+                "org.freedesktop.DBus",
+                "--object-path",
+                "/org/freedesktop/DBus",
+                "--method",
+                "org.freedesktop.DBus.GetConnectionUnixProcessID",
+                name,
+            ])
         };
         let mut found = None;
         let deadline = Instant::now() + PATIENCE;
         while found.is_none() {
             assert!(Instant::now() < deadline, "no tray menu on the session bus");
             let app_pid = pid_of(SINGLE_INSTANCE_NAME);
-            let names = gdbus(&["--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus", "--method", "org.freedesktop.DBus.ListNames"]).unwrap_or_default();
+            let names = gdbus(&[
+                "--dest",
+                "org.freedesktop.DBus",
+                "--object-path",
+                "/org/freedesktop/DBus",
+                "--method",
+                "org.freedesktop.DBus.ListNames",
+            ])
+            .unwrap_or_default();
             for name in names.split('\'').filter(|n| n.starts_with(':')) {
                 if app_pid.is_none() || pid_of(name) != app_pid {
                     continue;
                 }
-                let tree = Command::new("gdbus").args(["introspect", "--session", "--dest", name, "--object-path", "/", "--recurse"]).output();
+                let tree =
+                    Command::new("gdbus").args(["introspect", "--session", "--dest", name, "--object-path", "/", "--recurse"]).output();
                 let Ok(tree) = tree else { continue };
                 let tree = String::from_utf8_lossy(&tree.stdout).into_owned();
                 // Each node line is "node /path {"; the menu's node is the one with com.canonical.dbusmenu.
@@ -792,7 +820,20 @@ impl TrayMenu {
     /// The menu's layout (gdbus's text form of `GetLayout`).
     pub fn layout(&self) -> String {
         let out = Command::new("gdbus")
-            .args(["call", "--session", "--dest", &self.bus_name, "--object-path", &self.path, "--method", "com.canonical.dbusmenu.GetLayout", "--", "0", "-1", "[]"])
+            .args([
+                "call",
+                "--session",
+                "--dest",
+                &self.bus_name,
+                "--object-path",
+                &self.path,
+                "--method",
+                "com.canonical.dbusmenu.GetLayout",
+                "--",
+                "0",
+                "-1",
+                "[]",
+            ])
             .output()
             .unwrap();
         assert!(out.status.success(), "GetLayout on {} {}: {}", self.bus_name, self.path, String::from_utf8_lossy(&out.stderr));
@@ -802,11 +843,7 @@ impl TrayMenu {
     /// The items' labels, top to bottom.
     pub fn labels(&self) -> Vec<String> {
         let layout = self.layout();
-        layout
-            .split("'label': <'")
-            .skip(1)
-            .map(|rest| rest.split("'>").next().unwrap_or_default().replace('_', ""))
-            .collect()
+        layout.split("'label': <'").skip(1).map(|rest| rest.split("'>").next().unwrap_or_default().replace('_', "")).collect()
     }
 
     /// Clicks the item labelled `label`, as the panel does.
@@ -817,7 +854,19 @@ impl TrayMenu {
         let before = &layout[..at];
         let open = before.rfind('(').unwrap();
         let id: String = before[open + 1..].chars().take_while(char::is_ascii_digit).collect();
-        gdbus(&["--dest", &self.bus_name, "--object-path", &self.path, "--method", "com.canonical.dbusmenu.Event", "--", &id, "clicked", "<0>", "0"])
-            .unwrap_or_else(|| panic!("clicking {label:?} failed"));
+        gdbus(&[
+            "--dest",
+            &self.bus_name,
+            "--object-path",
+            &self.path,
+            "--method",
+            "com.canonical.dbusmenu.Event",
+            "--",
+            &id,
+            "clicked",
+            "<0>",
+            "0",
+        ])
+        .unwrap_or_else(|| panic!("clicking {label:?} failed"));
     }
 }

@@ -106,7 +106,9 @@ pub(super) fn discovery_error(err: DiscoveryError<HttpClientError<reqwest::Error
             let found = message.split('`').nth(1).unwrap_or(&message).to_owned();
             Error::IssuerMismatch { expected: issuer.to_owned(), found }
         }
-        DiscoveryError::Parse(err) => Error::misbehaved(url, "its metadata is not valid OpenID Provider metadata", ADVICE_ISSUER, Some(err.to_string())),
+        DiscoveryError::Parse(err) => {
+            Error::misbehaved(url, "its metadata is not valid OpenID Provider metadata", ADVICE_ISSUER, Some(err.to_string()))
+        }
         other => misbehaved(url, "its metadata could not be read", Some(&other)),
     }
 }
@@ -147,9 +149,7 @@ pub(super) fn classify_token_error(err: TokenError, endpoint: &str) -> TokenCall
         RequestTokenError::Parse(err, body) if serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| v.is_object()) => {
             TokenCallError::Unavailable(misbehaved(endpoint, "its answer is not a valid token response", Some(&err)))
         }
-        RequestTokenError::Parse(_, body) => {
-            unavailable(format!("a page of {} bytes came back instead of a token answer", body.len()))
-        }
+        RequestTokenError::Parse(_, body) => unavailable(format!("a page of {} bytes came back instead of a token answer", body.len())),
         RequestTokenError::Other(message) => unavailable(message),
     }
 }

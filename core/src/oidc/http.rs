@@ -131,7 +131,9 @@ pub(crate) async fn oauth_revocation_endpoint(http: &ProviderHttp, issuer: &str)
         candidates.push(format!("{}/.well-known/oauth-authorization-server", issuer.trim_end_matches('/')));
     }
     for candidate in candidates {
-        let Ok(request) = http::Request::get(&candidate).header(http::header::ACCEPT, "application/json").body(Vec::new()) else { continue };
+        let Ok(request) = http::Request::get(&candidate).header(http::header::ACCEPT, "application/json").body(Vec::new()) else {
+            continue;
+        };
         let Ok(response) = http.call(request).await else { continue };
         if !response.status().is_success() {
             continue;
@@ -246,11 +248,7 @@ mod tests {
     use super::*;
 
     fn token_response(body: Value, content_type: &str) -> HttpResponse {
-        http::Response::builder()
-            .status(200)
-            .header("content-type", content_type)
-            .body(serde_json::to_vec(&body).unwrap())
-            .unwrap()
+        http::Response::builder().status(200).header("content-type", content_type).body(serde_json::to_vec(&body).unwrap()).unwrap()
     }
 
     fn repaired(body: Value) -> Value {
@@ -295,7 +293,8 @@ mod tests {
 
     #[test]
     fn a_json_token_answer_with_a_wrong_content_type_is_read_as_json() {
-        let mut response = token_response(serde_json::json!({ "access_token": "at", "token_type": "Bearer", "expires_in": 60 }), "text/plain");
+        let mut response =
+            token_response(serde_json::json!({ "access_token": "at", "token_type": "Bearer", "expires_in": 60 }), "text/plain");
         repair_token_response(&mut response, Utc::now());
         assert_eq!(response.headers()["content-type"], "application/json");
         let body: Value = serde_json::from_slice(response.body()).unwrap();

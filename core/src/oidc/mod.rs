@@ -8,18 +8,17 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use openidconnect::core::{
-    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClientAuthMethod,
-    CoreErrorResponseType, CoreGenderClaim, CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
-    CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
-    CoreJsonWebKeySet, CoreRevocableToken, CoreRevocationErrorResponse, CoreSubjectIdentifierType, CoreTokenIntrospectionResponse,
-    CoreTokenType, CoreUserInfoClaims,
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreErrorResponseType,
+    CoreGenderClaim, CoreGrantType, CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreRevocableToken, CoreRevocationErrorResponse,
+    CoreSubjectIdentifierType, CoreTokenIntrospectionResponse, CoreTokenType, CoreUserInfoClaims,
 };
 use openidconnect::{
-    AccessToken, AccessTokenHash, AdditionalProviderMetadata, AuthorizationCode, Client, ClientId, ClientSecret,
-    CsrfToken, DiscoveryError, EmptyAdditionalClaims, EndpointMaybeSet, EndpointNotSet, EndpointSet,
-    ClaimsVerificationError, HttpClientError, IdTokenFields, IdTokenVerifier, IssuerUrl, JsonWebKeySetUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, ProviderMetadata, RedirectUrl, RefreshToken, RequestTokenError, Scope, SignatureVerificationError,
-    StandardErrorResponse, StandardTokenResponse, TokenResponse as _, UserInfoError,
+    AccessToken, AccessTokenHash, AdditionalProviderMetadata, AuthorizationCode, ClaimsVerificationError, Client, ClientId, ClientSecret,
+    CsrfToken, DiscoveryError, EmptyAdditionalClaims, EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpClientError, IdTokenFields,
+    IdTokenVerifier, IssuerUrl, JsonWebKeySetUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata,
+    RedirectUrl, RefreshToken, RequestTokenError, Scope, SignatureVerificationError, StandardErrorResponse, StandardTokenResponse,
+    TokenResponse as _, UserInfoError,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -75,13 +74,8 @@ type Metadata = ProviderMetadata<
     CoreResponseType,
     CoreSubjectIdentifierType,
 >;
-type IdFields = IdTokenFields<
-    EmptyAdditionalClaims,
-    ExtraTokenFields,
-    CoreGenderClaim,
-    CoreJweContentEncryptionAlgorithm,
-    CoreJwsSigningAlgorithm,
->;
+type IdFields =
+    IdTokenFields<EmptyAdditionalClaims, ExtraTokenFields, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
 type TokenResponse = StandardTokenResponse<IdFields, CoreTokenType>;
 type OidcClient = Client<
     EmptyAdditionalClaims,
@@ -137,7 +131,11 @@ pub trait TokenAuthority: Send + Sync + 'static {
     fn user_info<'a>(&'a self, access_token: &'a SecretString) -> BoxFuture<'a, UserCheck>;
     /// A refresh for a narrower `scope`; the answer's access token goes to the program that asked,
     /// its refresh token (rotated or not) stays the session's. An authority without scopes refuses.
-    fn refresh_narrowed<'a>(&'a self, _current: &'a SessionSecrets, _scope: &'a str) -> BoxFuture<'a, std::result::Result<RefreshAnswer, RefreshFailure>> {
+    fn refresh_narrowed<'a>(
+        &'a self,
+        _current: &'a SessionSecrets,
+        _scope: &'a str,
+    ) -> BoxFuture<'a, std::result::Result<RefreshAnswer, RefreshFailure>> {
         Box::pin(async {
             Err(RefreshFailure::Rejected(Error::NotOffered("This session's token authority makes no narrower tokens.".into()).info()))
         })
@@ -157,7 +155,11 @@ impl TokenAuthority for Provider {
         Box::pin(Provider::user_info(self, access_token))
     }
 
-    fn refresh_narrowed<'a>(&'a self, current: &'a SessionSecrets, scope: &'a str) -> BoxFuture<'a, std::result::Result<RefreshAnswer, RefreshFailure>> {
+    fn refresh_narrowed<'a>(
+        &'a self,
+        current: &'a SessionSecrets,
+        scope: &'a str,
+    ) -> BoxFuture<'a, std::result::Result<RefreshAnswer, RefreshFailure>> {
         Box::pin(Provider::refresh_narrowed(self, current, scope))
     }
 }
@@ -250,7 +252,14 @@ impl RefreshAnswer {
 
     /// The answer taken as it is, with nothing to check.
     pub fn unchecked(self) -> Refreshed {
-        Refreshed { secrets: self.secrets, times: self.times, warning: self.warning, rejected: None, unsaved: None, id_token_dropped: false }
+        Refreshed {
+            secrets: self.secrets,
+            times: self.times,
+            warning: self.warning,
+            rejected: None,
+            unsaved: None,
+            id_token_dropped: false,
+        }
     }
 }
 
@@ -344,19 +353,20 @@ impl Provider {
     ) -> Result<Self> {
         config.validate()?;
         let http = &http.for_provider();
-        let issuer = IssuerUrl::new(config.issuer.to_string())
-            .map_err(|_| Error::InvalidConfiguration("The issuer URL is not valid: write it in full, like https://id.example.com.".into()))?;
+        let issuer = IssuerUrl::new(config.issuer.to_string()).map_err(|_| {
+            Error::InvalidConfiguration("The issuer URL is not valid: write it in full, like https://id.example.com.".into())
+        })?;
         let discovery_url = format!("{}/.well-known/openid-configuration", config.issuer.trim_end_matches('/'));
-        let metadata = Metadata::discover_async(issuer.clone(), http)
-            .await
-            .map_err(|err| discovery_error(err, &config.issuer, &discovery_url))?;
+        let metadata =
+            Metadata::discover_async(issuer.clone(), http).await.map_err(|err| discovery_error(err, &config.issuer, &discovery_url))?;
         for (what, endpoint) in [
             ("authorization endpoint", Some(metadata.authorization_endpoint().as_str())),
             ("token endpoint", metadata.token_endpoint().map(|u| u.as_str())),
             ("revocation endpoint", metadata.additional_metadata().revocation_endpoint.as_deref()),
         ] {
             if let Some(endpoint) = endpoint {
-                let url = Url::parse(endpoint).map_err(|err| misbehaved(&discovery_url, &format!("its {what} is not a URL"), Some(&err)))?;
+                let url =
+                    Url::parse(endpoint).map_err(|err| misbehaved(&discovery_url, &format!("its {what} is not a URL"), Some(&err)))?;
                 require_secure(&url, what)?;
             }
         }
@@ -365,12 +375,12 @@ impl Provider {
             .map(|u| u.to_string())
             .ok_or_else(|| misbehaved(&discovery_url, "it announces no token endpoint", None))?;
         let extra = metadata.additional_metadata().clone();
-        let redirect = RedirectUrl::new(config.redirect_uri.as_str().to_owned())
-            .map_err(|_| Error::InvalidConfiguration("The redirect URI is not valid: write it in full, like http://127.0.0.1/callback.".into()))?;
+        let redirect = RedirectUrl::new(config.redirect_uri.as_str().to_owned()).map_err(|_| {
+            Error::InvalidConfiguration("The redirect URI is not valid: write it in full, like http://127.0.0.1/callback.".into())
+        })?;
         let jwks_uri = metadata.jwks_uri().clone();
-        let token_exchange = metadata
-            .grant_types_supported()
-            .is_some_and(|grants| grants.iter().any(|grant| grant.as_ref() == TOKEN_EXCHANGE_GRANT));
+        let token_exchange =
+            metadata.grant_types_supported().is_some_and(|grants| grants.iter().any(|grant| grant.as_ref() == TOKEN_EXCHANGE_GRANT));
         let client = OidcClient::from_provider_metadata(
             metadata,
             ClientId::new(config.client_id.to_string()),

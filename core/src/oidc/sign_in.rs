@@ -1,11 +1,11 @@
 //! The sign-in transaction at the provider: the authorization URL, the redirect's checks, the
 //! code exchange and the ID token's validation.
 
+use super::errors::{TokenCallError, classify_token_error};
+use super::tokens::token_times;
 use super::*;
 use openidconnect::NonceVerifier;
 use openidconnect::core::{CoreIdToken, CoreIdTokenClaims};
-use super::errors::{TokenCallError, classify_token_error};
-use super::tokens::token_times;
 
 impl Provider {
     /// Starts a sign-in: the authorization URL to open, and the transaction to keep until the redirect.
@@ -34,8 +34,7 @@ impl Provider {
     /// validates the ID token and fetches userinfo. Nothing is stored here.
     pub async fn complete_sign_in(&self, pending: PendingSignIn, redirect: &Url) -> Result<SignedIn> {
         self.check_redirect(&pending, redirect)?;
-        let code = query_param(redirect, "code")
-            .ok_or_else(|| Error::InvalidRedirect("it has no authorization code".into()))?;
+        let code = query_param(redirect, "code").ok_or_else(|| Error::InvalidRedirect("it has no authorization code".into()))?;
         let mut exchange = self
             .client
             .exchange_code(AuthorizationCode::new(code.into_owned()))
@@ -44,17 +43,12 @@ impl Provider {
         if let Some(uri) = &pending.redirect_uri {
             exchange = exchange.set_redirect_uri(Cow::Owned(RedirectUrl::from_url(uri.url().clone())));
         }
-        let response = exchange
-            .request_async(&self.http)
-            .await
-            .map_err(|err| match classify_token_error(err, &self.token_endpoint) {
-                TokenCallError::Unavailable(error) | TokenCallError::Throttled(error, _) => error,
-                TokenCallError::Grant(message) | TokenCallError::Refused(message) => Error::SignInRejected(message),
-            })?;
+        let response = exchange.request_async(&self.http).await.map_err(|err| match classify_token_error(err, &self.token_endpoint) {
+            TokenCallError::Unavailable(error) | TokenCallError::Throttled(error, _) => error,
+            TokenCallError::Grant(message) | TokenCallError::Refused(message) => Error::SignInRejected(message),
+        })?;
         let arrived = self.clock.now();
-        let id_token = response
-            .id_token()
-            .ok_or_else(|| Error::invalid_id_token("the token answer has none", None))?;
+        let id_token = response.id_token().ok_or_else(|| Error::invalid_id_token("the token answer has none", None))?;
         let claims = self.verify(id_token, &pending.nonce).await.map_err(|err| id_token_error(&err))?;
         let verifier = self.id_token_verifier();
         if let Some(expected) = claims.access_token_hash() {
@@ -106,9 +100,7 @@ impl Provider {
                 return Err(Error::IssuerMismatch { expected: self.issuer.to_string(), found: iss.into_owned() });
             }
             None if self.extra.authorization_response_iss_parameter_supported => {
-                return Err(Error::InvalidRedirect(
-                    "it lacks the iss parameter that this provider always sends (RFC 9207)".into(),
-                ));
+                return Err(Error::InvalidRedirect("it lacks the iss parameter that this provider always sends (RFC 9207)".into()));
             }
             _ => {}
         }

@@ -1,7 +1,7 @@
 //! Token work after sign-in: refresh, userinfo, revocation (RFC 7009) and the end-session URL.
 
-use super::*;
 use super::errors::{TokenCallError, classify_token_error, client_refused, request_error, short_reason};
+use super::*;
 
 impl Provider {
     /// Exchanges a refresh token for new tokens, and nothing more: the answer's tokens are to go to
@@ -26,22 +26,19 @@ impl Provider {
             }));
         };
         let token = RefreshToken::new(refresh_token.expose_secret().to_owned());
-        let mut request = self
-            .client
-            .exchange_refresh_token(&token)
-            .map_err(|err| RefreshFailure::Rejected(misbehaved(&self.config.issuer, "it announces no usable token endpoint", Some(&err)).info()))?;
+        let mut request = self.client.exchange_refresh_token(&token).map_err(|err| {
+            RefreshFailure::Rejected(misbehaved(&self.config.issuer, "it announces no usable token endpoint", Some(&err)).info())
+        })?;
         if let Some(scope) = scope {
             request = request.add_scopes(scope.split_whitespace().map(|s| Scope::new(s.to_owned())));
         }
-        let response = request.request_async(&self.http).await.map_err(|err| {
-            match classify_token_error(err, &self.token_endpoint) {
-                TokenCallError::Grant(message) => RefreshFailure::Revoked(Error::revoked(Some(message)).info()),
-                TokenCallError::Refused(message) => {
-                    RefreshFailure::Rejected(client_refused(&self.token_endpoint, "it refused to refresh the session for this client", message).info())
-                }
-                TokenCallError::Unavailable(error) => RefreshFailure::Transient(error.info()),
-                TokenCallError::Throttled(error, retry_after) => RefreshFailure::Throttled { error: error.info(), retry_after },
-            }
+        let response = request.request_async(&self.http).await.map_err(|err| match classify_token_error(err, &self.token_endpoint) {
+            TokenCallError::Grant(message) => RefreshFailure::Revoked(Error::revoked(Some(message)).info()),
+            TokenCallError::Refused(message) => RefreshFailure::Rejected(
+                client_refused(&self.token_endpoint, "it refused to refresh the session for this client", message).info(),
+            ),
+            TokenCallError::Unavailable(error) => RefreshFailure::Transient(error.info()),
+            TokenCallError::Throttled(error, retry_after) => RefreshFailure::Throttled { error: error.info(), retry_after },
         })?;
         let received = std::time::Instant::now();
         let arrived = self.clock.now();
@@ -53,10 +50,7 @@ impl Provider {
             secrets: SessionSecrets {
                 access_token: SecretString::from(response.access_token().secret().clone()),
                 refresh_token: Some(
-                    response
-                        .refresh_token()
-                        .map(|t| SecretString::from(t.secret().clone()))
-                        .unwrap_or_else(|| refresh_token.clone()),
+                    response.refresh_token().map(|t| SecretString::from(t.secret().clone())).unwrap_or_else(|| refresh_token.clone()),
                 ),
                 id_token: id_token.as_ref().map(|t| SecretString::from(t.to_string())).or_else(|| current.id_token.clone()),
             },
@@ -83,9 +77,11 @@ impl Provider {
             match checked {
                 Ok(named) if subject.is_none_or(|s| s == named) => {}
                 Ok(_) => rejected = insecure("the provider answered the refresh with another user's tokens", None),
-                Err(err @ (ClaimsVerificationError::SignatureVerification(_)
-                | ClaimsVerificationError::InvalidIssuer(_)
-                | ClaimsVerificationError::InvalidAudience(_))) => {
+                Err(
+                    err @ (ClaimsVerificationError::SignatureVerification(_)
+                    | ClaimsVerificationError::InvalidIssuer(_)
+                    | ClaimsVerificationError::InvalidAudience(_)),
+                ) => {
                     rejected = insecure(super::errors::id_token_reason(&err), Some(err.to_string()));
                 }
                 Err(err) => {
@@ -113,7 +109,9 @@ impl Provider {
         match result {
             Ok(claims) => UserCheck::Valid(profile_of!(&claims)),
             Err(UserInfoError::Response(status, ..)) if status == 401 || status == 403 => UserCheck::Rejected,
-            Err(UserInfoError::Response(status, ..)) => UserCheck::Unavailable(Error::unavailable(endpoint(), format!("HTTP {status}"), None)),
+            Err(UserInfoError::Response(status, ..)) => {
+                UserCheck::Unavailable(Error::unavailable(endpoint(), format!("HTTP {status}"), None))
+            }
             Err(UserInfoError::Request(err)) => UserCheck::Unavailable(request_error(endpoint(), &err)),
             Err(err) => UserCheck::Unavailable(misbehaved(&endpoint(), "its user information could not be read", Some(&err))),
         }
@@ -172,7 +170,12 @@ impl Provider {
     /// A token for another audience made from the session's access token by RFC 8693 token exchange
     /// (the refresh token is not involved, so nothing the session holds changes). Providers that do
     /// not list the grant in their metadata get a clear error without a request.
-    pub async fn exchange(&self, subject: &SecretString, audience: &str, scope: Option<&str>) -> Result<(SecretString, Option<chrono::DateTime<chrono::Utc>>)> {
+    pub async fn exchange(
+        &self,
+        subject: &SecretString,
+        audience: &str,
+        scope: Option<&str>,
+    ) -> Result<(SecretString, Option<chrono::DateTime<chrono::Utc>>)> {
         if !self.token_exchange {
             return Err(Error::NotOffered(format!(
                 "The provider does not offer token exchange (RFC 8693), so no token for audience \"{audience}\" can be made: ask its administrator to enable it, or use the session's own token."
@@ -199,16 +202,18 @@ impl Provider {
             .and_then(|v| v.as_str())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| misbehaved(&endpoint, "its token exchange answer has no access token", None))?;
-        let expires_at = body
-            .get("expires_in")
-            .and_then(serde_json::Value::as_i64)
-            .filter(|s| *s > 0)
-            .map(|s| arrived + TimeDelta::seconds(s));
+        let expires_at =
+            body.get("expires_in").and_then(serde_json::Value::as_i64).filter(|s| *s > 0).map(|s| arrived + TimeDelta::seconds(s));
         Ok((SecretString::from(token.to_owned()), expires_at))
     }
 
     /// The RFC 8693 request: the access token as the subject, client authentication as revocation does.
-    fn exchange_request(&self, subject: &SecretString, audience: &str, scope: Option<&str>) -> std::result::Result<openidconnect::HttpRequest, openidconnect::http::Error> {
+    fn exchange_request(
+        &self,
+        subject: &SecretString,
+        audience: &str,
+        scope: Option<&str>,
+    ) -> std::result::Result<openidconnect::HttpRequest, openidconnect::http::Error> {
         let mut form = url::form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", TOKEN_EXCHANGE_GRANT)
             .append_pair("subject_token", subject.expose_secret())

@@ -21,16 +21,16 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::commands::{Command, HandOut, Reply, Request, SignedInTokens};
-use super::effects::{Completion, Runner, SignOutTicket};
-use super::narrowing::Narrowing;
-use super::machine::transition;
 use super::deadlines::Deadlines;
+use super::effects::{Completion, Runner, SignOutTicket};
+use super::machine::transition;
+use super::narrowing::Narrowing;
 use super::persist::RecordBook;
 use super::snapshot::{SessionEvent, SessionSnapshot};
 use super::state::{Effect, Event, RefreshFailure, Refusal, Trigger};
 use crate::clock::Clock;
-use crate::names::SessionName;
 use crate::error::{Error, ErrorInfo};
+use crate::names::SessionName;
 use crate::oidc::{PendingSignIn, UserCheck};
 use crate::policy::Policy;
 use crate::secret::SessionSecrets;
@@ -171,7 +171,9 @@ impl Actor {
     /// step) or a start with many sessions due makes many deadlines come at once: those whose access
     /// token expires first go first, since their refreshes reach the provider in this order.
     fn tick_due(&mut self) {
-        let mut due: Vec<(DateTime<Utc>, SessionName)> = self.deadlines.take_due(self.clock.now())
+        let mut due: Vec<(DateTime<Utc>, SessionName)> = self
+            .deadlines
+            .take_due(self.clock.now())
             .into_iter()
             .filter_map(|id| {
                 let expires = self.sessions.get(id.as_str())?.record.state.tokens.and_then(|t| t.access_token_expires_at);
@@ -352,7 +354,9 @@ impl Actor {
             let state = &entry.record.state;
             let error = || match (&state.last_error, state.is_signed_in()) {
                 (Some(info), _) => Error::from(info.clone()),
-                (None, true) => Error::NotOffered("This session has no refresh token, so no narrower token can be made: ask for the session's own token.".into()),
+                (None, true) => Error::NotOffered(
+                    "This session has no refresh token, so no narrower token can be made: ask for the session's own token.".into(),
+                ),
                 (None, false) => Error::NotSignedIn(id.to_owned()),
             };
             entry.narrowing.refuse_all(error);
@@ -529,7 +533,8 @@ impl Actor {
         for id in std::mem::take(&mut self.dirty) {
             let Some(entry) = self.sessions.get_mut(id.as_str()) else { continue };
             let snapshot = SessionSnapshot::of(&entry.record, &self.policy);
-            let fingerprint = std::hash::BuildHasher::hash_one(&std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default(), &snapshot);
+            let fingerprint =
+                std::hash::BuildHasher::hash_one(&std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default(), &snapshot);
             if entry.published != Some(fingerprint) {
                 let _ = self.events.send(SessionEvent::Changed { session: snapshot });
                 entry.published = Some(fingerprint);

@@ -10,16 +10,16 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::actor::{Actor, Entry};
-use super::effects::Runner;
 use super::deadlines::Deadlines;
-use super::persist::{RecordBook, persist};
+use super::effects::Runner;
 use super::handle::{SessionManager, Shared};
+use super::handler::{DefaultRefreshHandler, RefreshHandler};
 use super::machine::transition;
+use super::persist::{RecordBook, persist};
 use super::providers::Providers;
 use super::state::Event;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
-use super::handler::{DefaultRefreshHandler, RefreshHandler};
 use crate::oidc::{TokenAuthority, http_client};
 use crate::policy::Policy;
 use crate::store::{MemoryStore, MetadataStore};
@@ -124,21 +124,22 @@ impl SessionManagerBuilder {
     /// snapshots are the true state (the UI's `ready`).
     pub async fn build(self) -> Result<SessionManager> {
         self.policy.validate()?;
-        let vault_impl = self
-            .vault
-            .ok_or_else(|| Error::InvalidConfiguration("A vault is required (KeyringVault in the app).".into()))?;
+        let vault_impl = self.vault.ok_or_else(|| Error::InvalidConfiguration("A vault is required (KeyringVault in the app).".into()))?;
         let vault = SecretVault::new(vault_impl, self.vault_timeout);
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::default()));
         let store_for_load = store.clone();
-        let records = tokio::task::spawn_blocking(move || store_for_load.load())
-            .await
-            .map_err(|err| Error::StorageFailed {
-                path: "the session list".into(),
-                detail: "reading it stopped unexpectedly".into(),
-                advice: "Start Session Keeper again.",
-                source: Some(crate::Cause(err.to_string())),
-            })??;
-        let providers = Arc::new(Providers::new(http_client(self.request_timeout, self.clock.clone())?, vault.clone(), self.clock.clone(), self.authority));
+        let records = tokio::task::spawn_blocking(move || store_for_load.load()).await.map_err(|err| Error::StorageFailed {
+            path: "the session list".into(),
+            detail: "reading it stopped unexpectedly".into(),
+            advice: "Start Session Keeper again.",
+            source: Some(crate::Cause(err.to_string())),
+        })??;
+        let providers = Arc::new(Providers::new(
+            http_client(self.request_timeout, self.clock.clone())?,
+            vault.clone(),
+            self.clock.clone(),
+            self.authority,
+        ));
         let now = self.clock.now();
         let mut sessions = BTreeMap::new();
         for mut record in records {

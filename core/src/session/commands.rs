@@ -26,34 +26,81 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
 
 /// What the handle asks of the actor.
 pub(crate) enum Command {
-    Add { record: SessionRecord, reply: Reply<SessionSnapshot> },
-    Snapshots { reply: oneshot::Sender<Vec<SessionSnapshot>> },
-    SetPolicy { policy: Policy },
+    Add {
+        record: SessionRecord,
+        reply: Reply<SessionSnapshot>,
+    },
+    Snapshots {
+        reply: oneshot::Sender<Vec<SessionSnapshot>>,
+    },
+    SetPolicy {
+        policy: Policy,
+    },
     /// A trigger for every session (the refresh handler, a wake from sleep); nobody waits.
-    CheckAll { trigger: Trigger },
+    CheckAll {
+        trigger: Trigger,
+    },
     /// A request about one session; answered with [`Error::UnknownSession`] if there is none.
-    Session { id: String, request: Request },
+    Session {
+        id: String,
+        request: Request,
+    },
 }
 
 /// What can be asked about one session.
 pub(crate) enum Request {
-    Remove { reply: Reply<()> },
+    Remove {
+        reply: Reply<()>,
+    },
     /// This session's snapshot (the token helper asks it on every hand-out: one session, not all).
-    Snapshot { reply: Reply<SessionSnapshot> },
-    Record { reply: Reply<SessionRecord> },
-    BeginSignIn { pending: PendingSignIn, reply: Reply<()> },
-    TakeSignIn { redirect: Url, reply: Reply<PendingSignIn> },
-    FinishSignIn { outcome: Result<SignedInTokens>, reply: Reply<SessionSnapshot> },
-    CancelSignIn { reply: Reply<SessionSnapshot> },
-    Trigger { trigger: Trigger, reply: Reply<Arc<SessionSnapshot>> },
-    WantToken { min_valid: chrono::TimeDelta, reply: Reply<HandOut> },
+    Snapshot {
+        reply: Reply<SessionSnapshot>,
+    },
+    Record {
+        reply: Reply<SessionRecord>,
+    },
+    BeginSignIn {
+        pending: PendingSignIn,
+        reply: Reply<()>,
+    },
+    TakeSignIn {
+        redirect: Url,
+        reply: Reply<PendingSignIn>,
+    },
+    FinishSignIn {
+        outcome: Result<SignedInTokens>,
+        reply: Reply<SessionSnapshot>,
+    },
+    CancelSignIn {
+        reply: Reply<SessionSnapshot>,
+    },
+    Trigger {
+        trigger: Trigger,
+        reply: Reply<Arc<SessionSnapshot>>,
+    },
+    WantToken {
+        min_valid: chrono::TimeDelta,
+        reply: Reply<HandOut>,
+    },
     /// A token for a narrower scope, made by a refresh with `scope` unless one made earlier lasts
     /// `min_valid` more.
-    Narrow { scope: String, min_valid: chrono::TimeDelta, reply: Reply<super::effects::NarrowedToken> },
+    Narrow {
+        scope: String,
+        min_valid: chrono::TimeDelta,
+        reply: Reply<super::effects::NarrowedToken>,
+    },
     /// A token reached a program (for the history).
-    HandedOut { program: String },
-    SignOut { reply: Reply<SignOutTicket> },
-    SignOutFinished { ticket: SignOutTicket, result: Result<()>, reply: Reply<SessionSnapshot> },
+    HandedOut {
+        program: String,
+    },
+    SignOut {
+        reply: Reply<SignOutTicket>,
+    },
+    SignOutFinished {
+        ticket: SignOutTicket,
+        result: Result<()>,
+        reply: Reply<SessionSnapshot>,
+    },
 }
 
 impl Command {
@@ -72,9 +119,9 @@ impl Request {
             Request::Snapshot { reply } => drop(reply.send(Err(error))),
             Request::TakeSignIn { reply, .. } => drop(reply.send(Err(error))),
             Request::Trigger { reply, .. } => drop(reply.send(Err(error))),
-            Request::FinishSignIn { reply, .. }
-            | Request::CancelSignIn { reply }
-            | Request::SignOutFinished { reply, .. } => drop(reply.send(Err(error))),
+            Request::FinishSignIn { reply, .. } | Request::CancelSignIn { reply } | Request::SignOutFinished { reply, .. } => {
+                drop(reply.send(Err(error)))
+            }
             Request::WantToken { reply, .. } => drop(reply.send(Err(error))),
             Request::HandedOut { .. } => {}
             Request::Narrow { reply, .. } => drop(reply.send(Err(error))),

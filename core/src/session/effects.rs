@@ -26,10 +26,24 @@ pub(crate) enum Completion {
         /// A narrowed refresh's access token, for the program that asked (never the session's).
         narrowed: Option<NarrowedToken>,
     },
-    Reread { id: String, generation: u64, stored: Option<SessionSecrets> },
-    Validate { id: String, generation: u64, check: UserCheck },
-    Saved { id: String, generation: u64, result: Result<()> },
-    Discarded { id: String },
+    Reread {
+        id: String,
+        generation: u64,
+        stored: Option<SessionSecrets>,
+    },
+    Validate {
+        id: String,
+        generation: u64,
+        check: UserCheck,
+    },
+    Saved {
+        id: String,
+        generation: u64,
+        result: Result<()>,
+    },
+    Discarded {
+        id: String,
+    },
 }
 
 impl Completion {
@@ -117,36 +131,30 @@ impl Runner {
                 let stored = vault.load_tokens(&id).await.ok().flatten();
                 Completion::Reread { id, generation, stored }
             }),
-            Effect::Validate => {
-                tasks.spawn(async move {
-                    let check = validate(&providers, &vault, &id, &config, secrets).await;
-                    Completion::Validate { id, generation, check }
-                })
-            }
-            Effect::SaveTokens => {
-                tasks.spawn(async move {
-                    let result = match &secrets {
-                        Some(secrets) => vault.save_tokens(&id, secrets).await,
-                        None => Ok(()),
-                    };
-                    Completion::Saved { id, generation, result }
-                })
-            }
-            Effect::Discard { revoke } => {
-                tasks.spawn(async move {
-                    if revoke
-                        && let Some(secrets) = &secrets
-                        && let Ok(provider) = providers.get(&id, &config).await
-                    {
-                        let outcome = provider.revoke(secrets, None).await;
-                        tracing::info!(session = %id, ?outcome, "revoked tokens of an ended session");
-                    }
-                    if let Err(err) = vault.delete_tokens(&id).await {
-                        tracing::warn!(session = %id, error = %err, "could not delete the tokens of an ended session");
-                    }
-                    Completion::Discarded { id }
-                })
-            }
+            Effect::Validate => tasks.spawn(async move {
+                let check = validate(&providers, &vault, &id, &config, secrets).await;
+                Completion::Validate { id, generation, check }
+            }),
+            Effect::SaveTokens => tasks.spawn(async move {
+                let result = match &secrets {
+                    Some(secrets) => vault.save_tokens(&id, secrets).await,
+                    None => Ok(()),
+                };
+                Completion::Saved { id, generation, result }
+            }),
+            Effect::Discard { revoke } => tasks.spawn(async move {
+                if revoke
+                    && let Some(secrets) = &secrets
+                    && let Ok(provider) = providers.get(&id, &config).await
+                {
+                    let outcome = provider.revoke(secrets, None).await;
+                    tracing::info!(session = %id, ?outcome, "revoked tokens of an ended session");
+                }
+                if let Err(err) = vault.delete_tokens(&id).await {
+                    tracing::warn!(session = %id, error = %err, "could not delete the tokens of an ended session");
+                }
+                Completion::Discarded { id }
+            }),
             Effect::SignOut { .. } | Effect::HandOut | Effect::Refuse(_) => unreachable!("answered by the actor"),
         }
     }
@@ -242,7 +250,9 @@ async fn narrowed_refresh(
     };
     let saved = vault.save_tokens(id, &answer.secrets).await;
     answer.times = match times {
-        Some(times) => super::state::TokenTimes { refresh_token_expires_at: refresh_token_expires_at.or(times.refresh_token_expires_at), ..times },
+        Some(times) => {
+            super::state::TokenTimes { refresh_token_expires_at: refresh_token_expires_at.or(times.refresh_token_expires_at), ..times }
+        }
         None => answer.times,
     };
     let mut refreshed = answer.unchecked();

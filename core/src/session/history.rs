@@ -9,7 +9,6 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-
 /// How far back the history reaches.
 pub const HISTORY_SPAN: TimeDelta = TimeDelta::hours(24);
 /// At most this many marks (a periodic check every second would otherwise fill the file).
@@ -114,7 +113,11 @@ mod tests {
         history.record(mark(at(0), MarkKind::SignedIn, None));
         history.record(mark(at(60), MarkKind::Refreshed, None));
         history.record(mark(at(24 * 60 + 30), MarkKind::Refreshed, None));
-        assert_eq!(history.marks().iter().map(|m| m.at).collect::<Vec<_>>(), vec![at(60), at(24 * 60 + 30)], "the sign-in is over a day old");
+        assert_eq!(
+            history.marks().iter().map(|m| m.at).collect::<Vec<_>>(),
+            vec![at(60), at(24 * 60 + 30)],
+            "the sign-in is over a day old"
+        );
         for n in 0..(HISTORY_MAX as i64 + 50) {
             // Alternating kinds: repeats would be counted into one mark.
             let what = if n % 2 == 0 { MarkKind::Checked } else { MarkKind::Refreshed };

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::state::{Effect, Event, KEYCHAIN_RETRY, KeychainCopy, Phase, Refusal, RefreshFailure, SessionState, Trigger, delta};
+use super::state::{Effect, Event, KEYCHAIN_RETRY, KeychainCopy, Phase, RefreshFailure, Refusal, SessionState, Trigger, delta};
 use crate::error::{ErrorInfo, ErrorKind};
 use crate::policy::Policy;
 
@@ -135,9 +135,9 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
         }
         Event::Reread { rotated } => match (&state.refused, rotated) {
             (Some(_), true) => {
-            next.phase = Phase::Refreshing;
-            (next, vec![Effect::Refresh])
-        }
+                next.phase = Phase::Refreshing;
+                (next, vec![Effect::Refresh])
+            }
             (Some(error), _) => expire(state, error.clone(), false),
             (None, _) => (next, Vec::new()),
         },
@@ -388,11 +388,10 @@ fn during_sign_in(state: &SessionState, event: &Event, now: DateTime<Utc>, polic
     (next, effects)
 }
 
-
-mod deadlines;
-mod marks;
 #[cfg(test)]
 mod deadline_props;
+mod deadlines;
+mod marks;
 #[cfg(test)]
 mod tests;
 

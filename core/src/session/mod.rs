@@ -14,8 +14,8 @@
 //! - `narrowing.rs`: the actor's bookkeeping of narrower tokens for other programs (`--scope`).
 
 mod actor;
-mod commands;
 mod builder;
+mod commands;
 mod deadlines;
 mod effects;
 mod handle;

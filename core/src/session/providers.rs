@@ -53,7 +53,8 @@ impl Providers {
         {
             return Ok(provider);
         }
-        let shared = Self::settings_key(config).and_then(|key| self.by_settings.lock().expect("provider cache poisoned").get(&key).cloned());
+        let shared =
+            Self::settings_key(config).and_then(|key| self.by_settings.lock().expect("provider cache poisoned").get(&key).cloned());
         match shared {
             Some(provider) => {
                 self.cache.lock().expect("provider cache poisoned").insert(id.to_owned(), provider.clone());

@@ -108,7 +108,13 @@ impl SessionManager {
                 }
                 Err(err) => return Err(err),
             };
-            Ok(SignedInTokens { secrets: signed_in.secrets, times: signed_in.times, user: signed_in.user, warning: signed_in.warning, unsaved })
+            Ok(SignedInTokens {
+                secrets: signed_in.secrets,
+                times: signed_in.times,
+                user: signed_in.user,
+                warning: signed_in.warning,
+                unsaved,
+            })
         }
         .await;
         self.call(|reply| Command::session(id, Request::FinishSignIn { outcome, reply })).await?

@@ -40,12 +40,7 @@ impl Dot {
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("the provider printed nothing");
         let ready: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("the provider said {line:?}"));
-        Dot {
-            child,
-            folder,
-            issuer: ready["issuer"].as_str().unwrap().to_owned(),
-            port: ready["port"].as_u64().unwrap() as u16,
-        }
+        Dot { child, folder, issuer: ready["issuer"].as_str().unwrap().to_owned(), port: ready["port"].as_u64().unwrap() as u16 }
     }
 
     /// The session's settings as a user would enter them for this provider: its issuer, the client,
@@ -106,14 +101,16 @@ impl Drop for Dot {
 
 /// The `name`/`value` pairs of a page's hidden inputs (a form's CSRF token and carried parameters).
 fn hidden_fields(page: &str) -> Vec<(String, String)> {
-    page.split("<input").skip(1).filter_map(|tag| {
-        let tag = &tag[..tag.find('>')?];
-        if !tag.contains("type=\"hidden\"") {
-            return None;
-        }
-        Some((attribute(tag, "name")?, attribute(tag, "value").unwrap_or_default()))
-    })
-    .collect()
+    page.split("<input")
+        .skip(1)
+        .filter_map(|tag| {
+            let tag = &tag[..tag.find('>')?];
+            if !tag.contains("type=\"hidden\"") {
+                return None;
+            }
+            Some((attribute(tag, "name")?, attribute(tag, "value").unwrap_or_default()))
+        })
+        .collect()
 }
 
 fn attribute(tag: &str, name: &str) -> Option<String> {

@@ -10,8 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use secrecy::ExposeSecret;
+use serde_json::Value;
 use session_core::{KeyringVault, Policy, ProviderConfig, SecretVault, SessionManager, SessionSecrets, Vault};
 use url::Url;
 
@@ -157,11 +157,7 @@ impl Idp {
     /// Plays the user in the provider's login and consent pages, like a browser with cookies, and
     /// returns the URL the provider finally redirects to (the app's redirect URI).
     pub async fn login(&self, authorization_url: &Url, user: &str) -> Url {
-        let browser = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
-            .build()
-            .unwrap();
+        let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
         let mut response = browser.get(authorization_url.clone()).send().await.unwrap();
         for _ in 0..20 {
             let location = response
@@ -237,22 +233,27 @@ pub fn keychain(test: &str) -> Arc<KeyringVault> {
 /// The process id of the Secret Service on the test run's private bus (gnome-keyring-daemon).
 pub fn secret_service_pid() -> u32 {
     let out = Command::new("dbus-send")
-        .args(["--session", "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.GetConnectionUnixProcessID"])
+        .args([
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.GetConnectionUnixProcessID",
+        ])
         .arg("string:org.freedesktop.secrets")
         .output()
         .expect("dbus-send (package dbus) is needed");
     let reply = String::from_utf8_lossy(&out.stdout);
-    reply.split_whitespace().skip_while(|w| *w != "uint32").nth(1).and_then(|pid| pid.parse().ok()).unwrap_or_else(|| panic!("no Secret Service: {reply}"))
+    reply
+        .split_whitespace()
+        .skip_while(|w| *w != "uint32")
+        .nth(1)
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no Secret Service: {reply}"))
 }
 
 pub async fn manager(vault: Arc<dyn Vault>, policy: Policy) -> SessionManager {
-    SessionManager::builder()
-        .vault(vault)
-        .policy(policy)
-        .request_timeout(Duration::from_secs(5))
-        .build()
-        .await
-        .unwrap()
+    SessionManager::builder().vault(vault).policy(policy).request_timeout(Duration::from_secs(5)).build().await.unwrap()
 }
 
 /// Adds session `id` for `idp` and signs `user` in through the real login pages.

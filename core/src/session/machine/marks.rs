@@ -41,4 +41,3 @@ pub(super) fn marks(before: &SessionState, after: &SessionState, event: &Event, 
     }
     out
 }
-

@@ -1,24 +1,25 @@
 use super::*;
-use crate::session::state::{EndReason, Event, KeychainCopy, Phase, Refusal, RefreshFailure, SessionState, TokenTimes, Trigger};
-use crate::session::history::MarkKind;
-use chrono::TimeDelta;
 use crate::error::ErrorKind;
+use crate::session::history::MarkKind;
+use crate::session::state::{EndReason, Event, KeychainCopy, Phase, RefreshFailure, Refusal, SessionState, TokenTimes, Trigger};
 use crate::user::UserProfile;
+use chrono::TimeDelta;
 
 fn t(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
 }
 
 fn times(access_seconds: i64, refresh: bool) -> TokenTimes {
-    TokenTimes {
-        access_token_expires_at: Some(t(access_seconds)),
-        refresh_token_expires_at: None,
-        has_refresh_token: refresh,
-    }
+    TokenTimes { access_token_expires_at: Some(t(access_seconds)), refresh_token_expires_at: None, has_refresh_token: refresh }
 }
 
 fn signed_in(access_seconds: i64, refresh: bool, policy: &Policy) -> SessionState {
-    let (state, effects) = transition(&SessionState::signed_out(), &Event::SignedIn { times: times(access_seconds, refresh), user: alice(), warning: None }, t(0), policy);
+    let (state, effects) = transition(
+        &SessionState::signed_out(),
+        &Event::SignedIn { times: times(access_seconds, refresh), user: alice(), warning: None },
+        t(0),
+        policy,
+    );
     assert!(effects.is_empty());
     state
 }
@@ -69,8 +70,13 @@ fn sessions_refreshed_together_spread_their_next_refreshes_over_half_the_lead_ti
     let dues: Vec<i64> = (0..1000)
         .map(|n| {
             let arrived = t(0) + TimeDelta::nanoseconds(n * 997);
-            let times = TokenTimes { access_token_expires_at: Some(arrived + TimeDelta::seconds(600)), refresh_token_expires_at: None, has_refresh_token: true };
-            let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn { times, user: alice(), warning: None }, arrived, &policy);
+            let times = TokenTimes {
+                access_token_expires_at: Some(arrived + TimeDelta::seconds(600)),
+                refresh_token_expires_at: None,
+                has_refresh_token: true,
+            };
+            let (state, _) =
+                transition(&SessionState::signed_out(), &Event::SignedIn { times, user: alice(), warning: None }, arrived, &policy);
             (state.next_refresh_at(&policy).unwrap() - t(0)).num_milliseconds()
         })
         .collect();
@@ -198,15 +204,15 @@ fn the_providers_refresh_token_expiry_caps_the_session() {
     let policy = Policy::default();
     let mut short = times(300, true);
     short.refresh_token_expires_at = Some(t(3600));
-    let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn { times: short, user: alice(), warning: None }, t(0), &policy);
+    let (state, _) =
+        transition(&SessionState::signed_out(), &Event::SignedIn { times: short, user: alice(), warning: None }, t(0), &policy);
     assert_eq!(state.session_expires_at, Some(t(3600)));
 }
 
 #[test]
 fn a_rejected_access_token_is_confirmed_at_the_token_endpoint() {
     let policy = Policy::default();
-    let (validating, effects) =
-        transition(&signed_in(3600, true, &policy), &Event::Trigger(Trigger::Interval), t(400), &policy);
+    let (validating, effects) = transition(&signed_in(3600, true, &policy), &Event::Trigger(Trigger::Interval), t(400), &policy);
     assert_eq!(effects, vec![Effect::Validate]);
     let (next, effects) = transition(&validating, &Event::ValidationRejected, t(401), &policy);
     assert_eq!((next.phase, effects), (Phase::Refreshing, vec![Effect::Refresh]));
@@ -242,8 +248,7 @@ fn a_refresh_that_finishes_during_a_new_sign_in_keeps_the_sign_in_in_front() {
     let (refreshing, _) = transition(&signed_in(600, true, &policy), &Event::Tick, t(540), &policy);
     let (signing, _) = transition(&refreshing, &Event::SignInStarted, t(541), &policy);
     assert_eq!(signing.resume_phase, Some(Phase::Active));
-    let (after, effects) =
-        transition(&signing, &Event::RefreshSucceeded { times: times(1200, true), warning: None }, t(542), &policy);
+    let (after, effects) = transition(&signing, &Event::RefreshSucceeded { times: times(1200, true), warning: None }, t(542), &policy);
     assert_eq!((after.phase, effects), (Phase::SigningIn, vec![]));
     assert_eq!(after.tokens, Some(times(1200, true)));
     let (back, _) = transition(&after, &Event::SignInAbandoned, t(543), &policy);
@@ -451,8 +456,12 @@ fn a_refresh_answer_that_fails_a_security_check_ends_the_session_and_revokes_wha
     let policy = Policy::default();
     let (refreshing, _) = transition(&signed_in(600, true, &policy), &Event::Tick, t(540), &policy);
     let insecure = ErrorInfo { kind: ErrorKind::InvalidIdToken, message: "another user's tokens".into() };
-    let (next, effects) =
-        transition(&refreshing, &Event::RefreshFailed { failure: RefreshFailure::Security(insecure.clone()), jitter: 0.5 }, t(541), &policy);
+    let (next, effects) = transition(
+        &refreshing,
+        &Event::RefreshFailed { failure: RefreshFailure::Security(insecure.clone()), jitter: 0.5 },
+        t(541),
+        &policy,
+    );
     assert_eq!((next.phase, next.last_error, next.tokens), (Phase::Expired, Some(insecure), None));
     assert_eq!(effects, vec![Effect::Discard { revoke: true }], "no keychain re-read, no retry");
 }
@@ -475,7 +484,8 @@ fn the_history_tells_the_story_of_a_session() {
     let (state, _) = transition(&state, &Event::SignedOut, t(601), &policy);
     let (state, _) = transition(&state, &Event::SignedIn { times: times(700, false), user: alice(), warning: None }, t(602), &policy);
     let (state, _) = transition(&state, &Event::Tick, t(700), &policy);
-    let story: Vec<(MarkKind, Option<&str>, DateTime<Utc>)> = state.history.marks().iter().map(|m| (m.what, m.detail.as_deref(), m.at)).collect();
+    let story: Vec<(MarkKind, Option<&str>, DateTime<Utc>)> =
+        state.history.marks().iter().map(|m| (m.what, m.detail.as_deref(), m.at)).collect();
     assert_eq!(
         story,
         vec![
