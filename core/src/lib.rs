@@ -56,8 +56,8 @@ pub use secret::SessionSecrets;
 pub use session::{
     AccessToken, DefaultRefreshHandler, Effect, EndReason, Event, HISTORY_MAX, HISTORY_SPAN, History, HostEvent, KeychainCopy, Mark,
     MarkKind, Phase, REVOKED_MESSAGE, RefreshContext, RefreshFailure, RefreshHandler, Refusal, SessionEvent, SessionManager,
-    SessionManagerBuilder, SessionSnapshot, SessionState, SignOutOutcome, TokenRequest, TokenTimes, Trigger, TriggerSink, transition,
+    SessionManagerBuilder, SessionSnapshot, SessionState, Shown, SignOutOutcome, TokenRequest, TokenTimes, Trigger, TriggerSink, transition,
 };
 pub use store::{JsonFileStore, MemoryStore, MetadataStore, SessionRecord};
-pub use user::UserProfile;
+pub use user::{UserProfile, Who};
 pub use vault::{KeyringVault, MemoryVault, SecretVault, Vault};

@@ -71,6 +71,10 @@ pub struct RefreshPolicy {
     /// Longest delay between retries (default 5 min).
     #[serde(with = "millis")]
     pub retry_max_delay: Duration,
+    /// After this many refreshes in a row have failed, the session needs the person's attention: one
+    /// notification, D-Bus `AttentionNeeded`, the card's warning (default 3). The one threshold every
+    /// reader uses, through [`crate::SessionSnapshot::failing`].
+    pub attention_after_failures: u32,
 }
 
 impl Default for RefreshPolicy {
@@ -84,6 +88,7 @@ impl Default for RefreshPolicy {
             min_refresh_interval: Duration::from_secs(5),
             retry_initial_delay: Duration::from_secs(1),
             retry_max_delay: Duration::from_secs(5 * 60),
+            attention_after_failures: 3,
         }
     }
 }

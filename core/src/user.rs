@@ -16,7 +16,29 @@ pub struct UserProfile {
     pub preferred_username: Option<String>,
 }
 
+/// Who a session belongs to, as every reader names them (card, tray, D-Bus, notices): one rule.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Who {
+    /// The name to show: `name`, else `preferred_username`, else `email`, else `sub`.
+    pub name: String,
+    /// The e-mail address, when it is not already the name (the card adds it in angle brackets).
+    pub email: Option<String>,
+}
+
 impl UserProfile {
+    /// The one display rule for a user.
+    pub fn who(&self) -> Who {
+        let name = [&self.name, &self.preferred_username, &self.email]
+            .into_iter()
+            .flatten()
+            .find(|text| !text.trim().is_empty())
+            .cloned()
+            .unwrap_or_else(|| self.subject.clone());
+        let email = self.email.clone().filter(|email| *email != name && !email.trim().is_empty());
+        Who { name, email }
+    }
+
     /// The ID token's profile completed by the userinfo endpoint's (same user; userinfo wins where
     /// both say something, being the fresher source).
     pub(crate) fn merged_with(self, from_userinfo: UserProfile) -> UserProfile {
@@ -26,5 +48,29 @@ impl UserProfile {
             preferred_username: from_userinfo.preferred_username.or(self.preferred_username),
             subject: self.subject,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(name: Option<&str>, username: Option<&str>, email: Option<&str>) -> UserProfile {
+        UserProfile {
+            subject: "248289761001".into(),
+            name: name.map(Into::into),
+            email: email.map(Into::into),
+            preferred_username: username.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn one_rule_names_a_user() {
+        let full = profile(Some("Alice Example"), Some("alice"), Some("alice@example.test"));
+        assert_eq!(full.who(), Who { name: "Alice Example".into(), email: Some("alice@example.test".into()) });
+        assert_eq!(profile(None, Some("alice"), None).who().name, "alice");
+        let only_email = profile(None, None, Some("alice@example.test")).who();
+        assert_eq!((only_email.name.as_str(), only_email.email), ("alice@example.test", None));
+        assert_eq!(profile(Some(" "), None, None).who().name, "248289761001");
     }
 }

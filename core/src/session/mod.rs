@@ -34,5 +34,5 @@ pub use handle::SessionManager;
 pub use handler::{DefaultRefreshHandler, HostEvent, RefreshContext, RefreshHandler, TriggerSink};
 pub use history::{HISTORY_MAX, HISTORY_SPAN, History, Mark, MarkKind};
 pub use machine::{REVOKED_MESSAGE, transition};
-pub use snapshot::{AccessToken, SessionEvent, SessionSnapshot, SignOutOutcome, TokenRequest};
+pub use snapshot::{AccessToken, SessionEvent, SessionSnapshot, Shown, SignOutOutcome, TokenRequest};
 pub use state::{Effect, EndReason, Event, KeychainCopy, Phase, RefreshFailure, Refusal, SessionState, TokenTimes, Trigger};

@@ -6,14 +6,14 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::Serialize;
 
-use super::state::{EndReason, Phase};
+use super::state::{EndReason, Phase, SessionState};
 use crate::error::ErrorInfo;
 use crate::names::SessionName;
 use crate::oidc::{EndSessionUrl, Revocation};
 use crate::policy::Policy;
 use crate::provider::SignInWith;
 use crate::store::SessionRecord;
-use crate::user::UserProfile;
+use crate::user::{UserProfile, Who};
 
 /// What the UI may know about a session: no secrets.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -29,8 +29,22 @@ pub struct SessionSnapshot {
     pub sign_in_with: SignInWith,
     /// Who is signed in.
     pub user: Option<UserProfile>,
-    /// The state badge.
+    /// Who is signed in (or was last), by the one display rule.
+    pub who: Option<Who>,
+    /// The machine's phase: D-Bus's `Phase` property and the logs. Readers that show a session read
+    /// [`Self::shown`], [`Self::refreshing`] and [`Self::ending_soon`] instead.
     pub phase: Phase,
+    /// What a person is shown: signed out, signing in, signed in or expired.
+    pub shown: Shown,
+    /// A token request is in flight (a refresh button is disabled meanwhile).
+    pub refreshing: bool,
+    /// Signed in, but it ends within the warning time and cannot be extended (the "expiring" badge
+    /// and notice).
+    pub ending_soon: bool,
+    /// Refreshing has failed [`crate::RefreshPolicy::attention_after_failures`] times in a row.
+    pub failing: bool,
+    /// The person has to act: signed out, expired, or refreshing keeps failing (GOA's `AttentionNeeded`).
+    pub needs_attention: bool,
     /// Whether the session holds tokens: signed in, possibly refreshing, expiring or signing in again.
     pub signed_in: bool,
     /// When the session ends unless the user signs in again (see [`Self::end_reason`]).
@@ -66,13 +80,21 @@ impl SessionSnapshot {
     pub fn of(record: &SessionRecord, policy: &Policy) -> Self {
         let state = &record.state;
         let ending = state.ending();
+        let shown = Shown::of(state);
+        let failing = state.is_signed_in() && state.failures >= policy.refresh.attention_after_failures;
         SessionSnapshot {
             id: record.id.clone(),
             provider_name: record.provider.display_name.clone(),
             issuer: record.provider.issuer.to_string(),
             sign_in_with: record.provider.sign_in_with,
             user: state.user.clone(),
+            who: state.user.as_ref().map(UserProfile::who),
             phase: state.phase,
+            shown,
+            refreshing: state.phase == Phase::Refreshing,
+            ending_soon: state.phase == Phase::Expiring,
+            failing,
+            needs_attention: failing || matches!(shown, Shown::SignedOut | Shown::Expired),
             signed_in: state.is_signed_in(),
             ends_at: ending.map(|(at, _)| at),
             end_reason: ending.map(|(_, reason)| reason),
@@ -87,6 +109,42 @@ impl SessionSnapshot {
             consecutive_failures: state.failures,
             last_error: state.last_error.clone(),
             history: state.history.marks().to_vec(),
+        }
+    }
+}
+
+/// What a person is shown about a session: the four states every reader distinguishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shown {
+    /// No tokens: never signed in, or signed out.
+    SignedOut,
+    /// A sign-in is in progress (the provider's page is open, in the window or the browser).
+    SigningIn,
+    /// Tokens are held (possibly refreshing or ending soon).
+    SignedIn,
+    /// The session ended without the person signing out: sign in again.
+    Expired,
+}
+
+impl Shown {
+    /// What `state` shows.
+    pub fn of(state: &SessionState) -> Self {
+        match state.phase {
+            Phase::SigningIn => Shown::SigningIn,
+            Phase::Expired => Shown::Expired,
+            _ if state.is_signed_in() => Shown::SignedIn,
+            _ => Shown::SignedOut,
+        }
+    }
+
+    /// The serialized name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shown::SignedOut => "signed_out",
+            Shown::SigningIn => "signing_in",
+            Shown::SignedIn => "signed_in",
+            Shown::Expired => "expired",
         }
     }
 }
