@@ -29,7 +29,6 @@ use crate::error::{Error, ErrorInfo, ErrorKind, Result};
 use crate::names::RedirectUri;
 use crate::provider::{ProviderConfig, require_secure};
 use crate::secret::SessionSecrets;
-use crate::session::{RefreshFailure, TokenTimes};
 use crate::user::UserProfile;
 
 /// How far the ID token's `exp` may lie in the past before it is refused (client clock skew).
@@ -441,6 +440,8 @@ macro_rules! profile_of {
     }};
 }
 
+mod outcome;
+pub use outcome::{RefreshFailure, TokenTimes};
 mod errors;
 pub(crate) mod http;
 mod sign_in;

@@ -7,6 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorInfo;
+pub use crate::oidc::{RefreshFailure, TokenTimes};
 use crate::policy::Policy;
 use crate::user::UserProfile;
 
@@ -27,18 +28,6 @@ pub enum Phase {
     Expiring,
     /// The session ended without the user signing out (lifetime over, grant revoked, token lapsed).
     Expired,
-}
-
-/// Expiry instants of a token set, measured from when the token response arrived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TokenTimes {
-    /// When the access token expires (`None` if the provider did not say).
-    pub access_token_expires_at: Option<DateTime<Utc>>,
-    /// When the refresh token expires, if the provider reports it (`refresh_expires_in`).
-    pub refresh_token_expires_at: Option<DateTime<Utc>>,
-    /// Whether a refresh token is held.
-    pub has_refresh_token: bool,
 }
 
 /// How long after the keychain refused rotated tokens the write is tried again.
@@ -157,42 +146,6 @@ impl Trigger {
     /// Triggers that show the user is there extend the session's sliding lifetime.
     pub(crate) fn is_user_activity(self) -> bool {
         matches!(self, Trigger::Focus | Trigger::Manual { .. })
-    }
-}
-
-/// Why a refresh failed.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RefreshFailure {
-    /// Network, timeout, 5xx, keychain busy: retry with backoff, keep the session.
-    Transient(ErrorInfo),
-    /// `invalid_grant`: the refresh token is dead (unless another process rotated it; see
-    /// [`Event::Reread`]).
-    Revoked(ErrorInfo),
-    /// The provider refused for another reason (client misconfigured): keep the tokens, retry slowly.
-    Rejected(ErrorInfo),
-    /// The answer failed a security check (an ID token for another user, or one whose signature,
-    /// issuer or audience is wrong): the session ends, and the tokens that came with it are revoked.
-    Security(ErrorInfo),
-    /// The provider is busy and said when to come back (`Retry-After` on 429 or 503): keep the
-    /// session, retry no sooner than that (capped by the longest retry delay).
-    Throttled {
-        /// What the provider answered.
-        error: ErrorInfo,
-        /// How long it asked to wait.
-        retry_after: std::time::Duration,
-    },
-}
-
-impl RefreshFailure {
-    /// What went wrong.
-    pub fn info(&self) -> &ErrorInfo {
-        match self {
-            RefreshFailure::Transient(info)
-            | RefreshFailure::Revoked(info)
-            | RefreshFailure::Rejected(info)
-            | RefreshFailure::Security(info)
-            | RefreshFailure::Throttled { error: info, .. } => info,
-        }
     }
 }
 
