@@ -18,8 +18,7 @@
 //! from a refresh token of the test provider (the refresh flow, no browser), so it too hands out a
 //! cached token. The two commands run in turn, back to back and 100 ms apart.
 
-#[path = "common.rs"]
-mod common;
+use session_keeper_testkit::bench::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

@@ -23,8 +23,7 @@
 //! Entra ID issue) no refresh falls in the window and the countdowns change once a minute.
 //! `--app PATH` and `--baseline PATH` measure other builds.
 
-#[path = "common.rs"]
-mod common;
+use session_keeper_testkit::bench::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -13,9 +13,7 @@
 //! (target 0), sessions that ended, refreshes per second (peak against mean, target at most 2), the
 //! core's resident memory per session and CPU per refresh (the provider runs in its own process).
 
-#[path = "scripted.rs"]
-#[allow(dead_code)]
-mod scripted;
+use session_keeper_testkit::bench::scripted;
 
 use std::collections::HashMap;
 use std::sync::Arc;

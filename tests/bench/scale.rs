@@ -14,8 +14,7 @@
 //! memory per session (resident memory growth over the sessions, target under 16 KB) and CPU time per
 //! refresh; with `--plot`, an SVG of requests per second.
 
-#[path = "scripted.rs"]
-mod scripted;
+use session_keeper_testkit::bench::scripted;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -10,8 +10,7 @@
 //! target/release/examples/timers [--sessions N]
 //! ```
 
-#[path = "scripted.rs"]
-mod scripted;
+use session_keeper_testkit::bench::scripted;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -2,6 +2,7 @@
 //! test-only control routes, and a non-interactive login through its development login form; and a
 //! second, independently written one, django-oauth-toolkit ([`dot::Dot`]).
 
+pub mod bench;
 pub mod dot;
 pub mod faults;
 

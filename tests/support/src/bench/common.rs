@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use session_core::{JsonFileStore, KeyringVault, SessionManager};
-use session_keeper_testkit::Idp;
+use crate::Idp;
 
 /// A fresh private home (XDG data, config, cache and a 0700 runtime folder) named after `what`.
 pub fn private_home(what: &str) -> PathBuf {
