@@ -1,0 +1,96 @@
+use super::*;
+
+#[test]
+fn serializes_as_kind_and_message() {
+    let json = serde_json::to_value(Error::NotSignedIn("work".into())).unwrap();
+    assert_eq!(json["kind"], "not_signed_in");
+    assert_eq!(json["message"], "Session \"work\" is not signed in: sign in first.");
+}
+
+#[test]
+fn only_outages_and_keychain_trouble_are_transient() {
+    let outage = Error::unavailable("x", "HTTP 503", None);
+    assert!(outage.is_transient());
+    assert!(!Error::revoked(Some("invalid_grant".into())).is_transient());
+}
+
+/// The README's table of messages has a row for every kind (the shell's own kinds are listed there
+/// too): a kind added to the one list in `kind.rs` is in `ErrorKind::ALL`, and the README must follow.
+#[test]
+fn every_kind_is_in_the_readme_table() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    for kind in ErrorKind::ALL {
+        let name = kind.as_str();
+        assert!(readme.contains(&format!("\n| `{name}` | ")), "README's message table has no row for `{name}`");
+    }
+}
+
+/// `as_str` is the serialized name, for every kind, both ways: a name cannot drift from serde's.
+#[test]
+fn every_kind_names_itself_as_serde_does() {
+    for &kind in ErrorKind::ALL {
+        assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str(), "the serialized name of {kind:?}");
+        assert_eq!(serde_json::from_value::<ErrorKind>(kind.as_str().into()).unwrap(), kind, "{kind:?} read back");
+        assert_eq!(kind.to_string(), kind.as_str());
+    }
+}
+
+/// `ALL` holds each kind once; `Error::kind` and the README table rely on it being complete, which the
+/// macro guarantees by building the enum and the list from the same tokens.
+#[test]
+fn all_lists_each_kind_once() {
+    let distinct: std::collections::HashSet<_> = ErrorKind::ALL.iter().collect();
+    assert_eq!(distinct.len(), ErrorKind::ALL.len());
+    assert_eq!(ErrorKind::ALL.len(), 23, "a kind was added or removed: the README's table and the shell's follow");
+    assert_eq!(ErrorKind::ALL[0].as_str(), "invalid_configuration");
+    assert_eq!(ErrorKind::SessionRevoked.as_str(), "session_revoked");
+}
+
+/// No message a user reads carries a library's words: the causes are sources, for logs.
+#[test]
+fn library_words_stay_out_of_messages() {
+    let io = std::io::Error::from(std::io::ErrorKind::StorageFull);
+    let full = Error::StorageFailed {
+        path: "p".into(),
+        detail: "the disk is full".into(),
+        advice: "Free some disk space and try again.",
+        source: Some(Cause(io.to_string())),
+    };
+    assert_eq!(full.to_string(), "Session Keeper could not use p: the disk is full. Free some disk space and try again.");
+    assert_eq!(full.chain(), io.to_string());
+    let refused = Error::misbehaved(
+        "https://id.example/token",
+        "it refused to refresh the session for this client",
+        ADVICE_CLIENT,
+        Some("invalid_client: bad secret".into()),
+    );
+    assert!(!refused.to_string().contains("bad secret"), "{refused}");
+    assert_eq!(refused.chain(), "invalid_client: bad secret");
+}
+
+/// The texts a user reads most often, pinned: one layer of message, the cause kept as a source,
+/// and the same text after a trip through a session's recorded error.
+#[test]
+fn the_commonest_messages_read_exactly_so() {
+    use std::error::Error as _;
+    let revoked = Error::revoked(Some("invalid_grant: grant request is invalid".into()));
+    assert_eq!(revoked.to_string(), "The provider no longer accepts this session: sign in again.");
+    assert_eq!(revoked.source().unwrap().to_string(), "invalid_grant: grant request is invalid");
+    let outage = Error::unavailable(
+        "http://127.0.0.1:9/token",
+        "connection refused",
+        Some("tcp connect error: Connection refused (os error 111)".into()),
+    );
+    assert_eq!(
+        outage.to_string(),
+        "The provider at http://127.0.0.1:9/token could not be reached (connection refused). Check the network and try again."
+    );
+    assert_eq!(
+        Error::KeychainLocked.to_string(),
+        "The keychain is locked: unlock it (for example by signing in to the desktop) and try again."
+    );
+    for error in [revoked, outage, Error::KeychainLocked] {
+        let again = Error::from(error.info());
+        assert_eq!((again.kind(), again.to_string()), (error.kind(), error.to_string()), "wrapped twice");
+    }
+}
