@@ -1,3 +1,4 @@
+// @ts-check
 // The Add provider dialog's presets: for each well-known provider, the few values that vary (a tenant,
 // a realm, a domain) and how its issuer URL is built from them, the scopes it accepts, where its
 // sign-in page can be shown, and its page on registering a desktop client. Pure data and functions,
@@ -5,21 +6,49 @@
 
 const STANDARD_SCOPES = "openid profile email offline_access";
 
+/**
+ * A value a preset's issuer is made from, asked for in the dialog.
+ * @typedef {Object} PresetField
+ * @property {string} name
+ * @property {string} label
+ * @property {string} [placeholder]
+ * @property {string} [value]
+ * @property {boolean} [optional]
+ */
+
+/**
+ * A well-known provider. `issuer` builds the issuer URL from the fields' values (null: typed in).
+ * @typedef {Object} Preset
+ * @property {string} id
+ * @property {string} label
+ * @property {PresetField[]} fields
+ * @property {((values: Record<string, string>) => string) | null} issuer
+ * @property {string} scopes
+ * @property {"embeddedWindow" | "systemBrowser"} signInWith
+ * @property {string | null} guide
+ * @property {boolean} [clientSecret]
+ * @property {Record<string, string>} [extraAuthorizationParams]
+ */
+
 // "id.example.com", "https://id.example.com/" or "id.example.com/some/path" → "id.example.com".
+/** @param {unknown} text @returns {string} */
 export function hostOf(text) {
   return String(text ?? "").trim().replace(/^[a-z][a-z0-9+.-]*:\/\//i, "").replace(/[/?#].*$/, "");
 }
 
 // "sso.example.com" or "https://sso.example.com/" → "https://sso.example.com" (a scheme the user
 // typed is kept, so a local http:// test server works).
+/** @param {unknown} text @returns {string} */
 export function originOf(text) {
   const trimmed = String(text ?? "").trim();
   const scheme = /^(https?):\/\//i.exec(trimmed)?.[1]?.toLowerCase() ?? "https";
   return `${scheme}://${hostOf(trimmed)}`;
 }
 
+/** @param {unknown} text */
 const segment = (text) => encodeURIComponent(String(text ?? "").trim());
 
+/** @type {Preset[]} */
 export const PRESETS = [
   {
     id: "generic",
@@ -114,11 +143,13 @@ export const PRESETS = [
   },
 ];
 
+/** @param {string} id @returns {Preset} */
 export function preset(id) {
   return PRESETS.find((p) => p.id === id) ?? PRESETS[0];
 }
 
 // The issuer a preset builds from its fields, or null while a required field is empty.
+/** @param {string} presetId @param {Record<string, string>} values @returns {string | null} */
 export function issuerFor(presetId, values) {
   const chosen = preset(presetId);
   if (!chosen.issuer) return null;
@@ -127,6 +158,7 @@ export function issuerFor(presetId, values) {
 }
 
 // The issuer a provider announced, when it differs from the one typed only by a trailing slash.
+/** @param {unknown} typed @param {unknown} announced @returns {string | null} */
 export function trailingSlashFix(typed, announced) {
   if (typeof typed !== "string" || typeof announced !== "string" || typed === announced) return null;
   return typed.replace(/\/+$/, "") === announced.replace(/\/+$/, "") ? announced : null;

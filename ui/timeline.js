@@ -1,7 +1,12 @@
+// @ts-check
 // The card's picture of the last 24 hours, drawn as SVG from the history the core keeps (no chart
-// library): sign-ins, refreshes, failures and their kind, focus, timer and wake checks, expiry,
-// sign-outs and hand-outs along a day-long axis, each with its time as a tooltip, and the whole told in
-// one sentence for screen readers.
+// library): sign-ins, refreshes, failures and why, scheduled, focus, wake and requested checks,
+// expiry, sign-outs and hand-outs along a day-long axis, each with its time as a tooltip, and the
+// whole told in one sentence for screen readers. Both say words (ui/words.js), never a raw kind.
+
+import { detailWords, errorWords } from "./words.js";
+
+/** @typedef {import("./types.js").Mark} Mark */
 
 const SPAN = 24 * 3600 * 1000;
 const WIDTH = 300;
@@ -9,6 +14,7 @@ const AXIS = 22;
 const SVG = "http://www.w3.org/2000/svg";
 
 // What each mark looks like: a tall line for what changed the session, a short one for a check.
+/** @type {Record<string, { label: string, className: string, height: number }>} */
 const LOOK = {
   signed_in: { label: "Signed in", className: "ok", height: 16 },
   refreshed: { label: "Refreshed", className: "ok", height: 10 },
@@ -21,20 +27,35 @@ const LOOK = {
 
 const clock = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
 
+/**
+ * @param {string} name
+ * @param {Record<string, string | number>} attributes
+ * @param {string} [text]
+ * @returns {SVGElement}
+ */
 function element(name, attributes, text) {
   const node = document.createElementNS(SVG, name);
-  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
   if (text !== undefined) node.textContent = text;
   return node;
 }
 
-// "Last 24 hours: 1 sign-in, 12 refreshes, 2 failed refreshes (provider_unavailable), 5 checks."
+/**
+ * "Last 24 hours: 1 sign-in, 12 refreshes, 2 failed refreshes (provider unreachable), 5 checks."
+ * @param {Mark[]} history
+ * @returns {string}
+ */
 export function describeHistory(history) {
   // A mark stands for `count` repeats within a minute (the core counts them into one).
+  /** @param {string} what */
   const count = (what) => history.filter((mark) => mark.what === what);
+  /** @param {Mark[]} marks */
   const total = (marks) => marks.reduce((sum, mark) => sum + (mark.count ?? 1), 0);
+  /** @type {string[]} */
   const parts = [];
+  /** @param {number} n @param {string} one @param {string} many */
   const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+  /** @param {string} what @param {string} one @param {string} many */
   const add = (what, one, many) => {
     const n = total(count(what));
     if (n) parts.push(plural(n, one, many));
@@ -43,7 +64,8 @@ export function describeHistory(history) {
   add("refreshed", "refresh", "refreshes");
   const failed = count("refresh_failed");
   if (failed.length) {
-    const kinds = [...new Set(failed.map((mark) => mark.detail).filter(Boolean))];
+    // Two kinds with the same words (or two unknown ones) are said once.
+    const kinds = [...new Set(failed.flatMap((mark) => (mark.detail ? [errorWords(mark.detail)] : [])))];
     parts.push(`${plural(total(failed), "failed refresh", "failed refreshes")}${kinds.length ? ` (${kinds.join(", ")})` : ""}`);
   }
   add("checked", "check", "checks");
@@ -53,18 +75,30 @@ export function describeHistory(history) {
   return `Last 24 hours: ${parts.length ? parts.join(", ") : "nothing happened"}.`;
 }
 
-// x of an instant on the axis that ends at `now`.
+/**
+ * x of an instant on the axis that ends at `now`.
+ * @param {string} at
+ * @param {number} now
+ */
 export function position(at, now) {
   return Math.max(0, Math.min(WIDTH, ((Date.parse(at) - (now - SPAN)) / SPAN) * WIDTH));
 }
 
+/**
+ * Draws `history` into the card's `svg`, unless it drew the same within the minute.
+ * @param {SVGSVGElement} svg
+ * @param {Mark[]} history
+ * @param {number} now
+ */
 export function drawTimeline(svg, history, now) {
   const key = JSON.stringify(history) + Math.floor(now / 60000);
   if (svg.dataset.key === key) return; // unchanged within the minute: no repaint
   svg.dataset.key = key;
   svg.setAttribute("aria-label", describeHistory(history));
   const parts = [element("line", { class: "axis", x1: 0, y1: AXIS, x2: WIDTH, y2: AXIS })];
-  for (const [hours, anchor] of [[24, "start"], [12, "middle"], [0, "end"]]) {
+  /** @type {[number, string][]} */
+  const ticks = [[24, "start"], [12, "middle"], [0, "end"]];
+  for (const [hours, anchor] of ticks) {
     const x = WIDTH - (hours / 24) * WIDTH;
     parts.push(element("line", { class: "tick", x1: x, y1: AXIS, x2: x, y2: AXIS + 3 }));
     parts.push(element("text", { x, y: 33, "text-anchor": anchor }, hours ? `−${hours} h` : "now"));
@@ -73,7 +107,8 @@ export function drawTimeline(svg, history, now) {
     const look = LOOK[mark.what] ?? LOOK.checked;
     const x = position(mark.at, now);
     const line = element("line", { class: `mark ${look.className}`, x1: x, y1: AXIS, x2: x, y2: AXIS - look.height });
-    const detail = mark.detail ? ` (${mark.detail})` : "";
+    const words = detailWords(mark);
+    const detail = words ? ` (${words})` : "";
     const times = (mark.count ?? 1) > 1 ? ` ×${mark.count}` : "";
     line.append(element("title", {}, `${look.label}${detail}${times} at ${clock.format(new Date(mark.at))}`));
     line.dataset.what = mark.what;

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { formatRemaining, msUntilChange, describeUser, cssId } from "../../ui/format.js";
+import { formatRemaining, msUntilChange, describeWho, cssId } from "../../ui/format.js";
 
 const cases = JSON.parse(readFileSync(new URL("./countdown-cases.json", import.meta.url)));
 
@@ -14,11 +14,13 @@ test("from a second on, the page says what the tray says, after \"in\"", () => {
   for (const { ms, tray, page } of cases) if (ms >= 1000) assert.equal(page, `in ${tray}`, `${ms} ms`);
 });
 
+// The core chooses the name (`UserProfile::who`: name, login name, e-mail, subject; its own test in
+// core/src/user.rs); the page writes it with the address in angle brackets when there is one.
 test("a user reads as name and address, or whatever the provider gave", () => {
-  assert.equal(describeUser({ subject: "s1", name: "Alice Example", email: "alice@example.test" }), "Alice Example <alice@example.test>");
-  assert.equal(describeUser({ subject: "s1", preferredUsername: "alice" }), "alice");
-  assert.equal(describeUser({ subject: "s1" }), "s1");
-  assert.equal(describeUser(null), "");
+  assert.equal(describeWho({ name: "Alice Example", email: "alice@example.test" }), "Alice Example <alice@example.test>");
+  assert.equal(describeWho({ name: "alice", email: null }), "alice");
+  assert.equal(describeWho({ name: "s1", email: null }), "s1");
+  assert.equal(describeWho(null), "");
 });
 
 test("any session name makes a valid, distinct element id", () => {

@@ -22,7 +22,7 @@ test("the history is told in one sentence", () => {
     { at: "2026-12-03T10:31:00Z", what: "refresh_failed", detail: "provider_unavailable" },
     { at: "2026-12-03T11:00:00Z", what: "checked", detail: "focus" },
   ];
-  assert.equal(describeHistory(history), "Last 24 hours: 1 sign-in, 2 refreshes, 2 failed refreshes (provider_unavailable), 1 check.");
+  assert.equal(describeHistory(history), "Last 24 hours: 1 sign-in, 2 refreshes, 2 failed refreshes (provider unreachable), 1 check.");
   assert.equal(describeHistory([]), "Last 24 hours: nothing happened.");
 });
 
@@ -33,5 +33,18 @@ test("a mark that stands for repeats counts them all", () => {
     { at: "2026-12-03T10:01:30Z", what: "handed_out", detail: "/usr/bin/git" },
     { at: "2026-12-03T10:02:00Z", what: "refresh_failed", detail: "provider_unavailable", count: 2 },
   ];
-  assert.equal(describeHistory(history), "Last 24 hours: 1 refresh, 2 failed refreshes (provider_unavailable), 38 tokens handed out.");
+  assert.equal(describeHistory(history), "Last 24 hours: 1 refresh, 2 failed refreshes (provider unreachable), 38 tokens handed out.");
+});
+
+test("the sentence says why in words, never a raw kind, and each reason once", () => {
+  const history = [
+    { at: "2026-12-03T10:00:00Z", what: "refresh_failed", detail: "provider_unavailable" },
+    { at: "2026-12-03T10:05:00Z", what: "refresh_failed", detail: "keychain_locked" },
+    { at: "2026-12-03T10:10:00Z", what: "refresh_failed", detail: "something_new" },
+    { at: "2026-12-03T10:15:00Z", what: "refresh_failed", detail: "another_new_one" },
+    { at: "2026-12-03T10:20:00Z", what: "refresh_failed" },
+  ];
+  const sentence = describeHistory(history);
+  assert.equal(sentence, "Last 24 hours: 5 failed refreshes (provider unreachable, keychain locked, another problem).");
+  assert.doesNotMatch(sentence, /_/);
 });

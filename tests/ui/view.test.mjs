@@ -1,0 +1,125 @@
+// What a card shows, read off the snapshot's own answers (ui/view.js), and the page's shape.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { actions, badgeText, badgeTone, cardTone, changeAnnouncement, deadlines, endWords, userLine } from "../../ui/view.js";
+
+const alice = { name: "Alice Example", email: "alice@example.test" };
+
+// A snapshot as the core sends it, signed in unless the case says otherwise.
+const snapshot = (fields = {}) => ({
+  id: "work",
+  providerName: "Example ID",
+  issuer: "https://id.example.test",
+  signInWith: "embeddedWindow",
+  user: { subject: "s1", name: "Alice Example", email: "alice@example.test", preferredUsername: "alice" },
+  who: alice,
+  phase: "active",
+  shown: "signed_in",
+  refreshing: false,
+  endingSoon: false,
+  failing: false,
+  needsAttention: false,
+  signedIn: true,
+  endsAt: "2026-12-10T12:00:00Z",
+  endReason: "lifetime",
+  canExtend: true,
+  accessTokenExpiresAt: "2026-12-03T13:00:00Z",
+  refreshTokenExpiresAt: null,
+  sessionExpiresAt: "2026-12-10T12:00:00Z",
+  signedInAt: "2026-12-03T12:00:00Z",
+  lastRefreshAt: null,
+  nextRefreshAt: "2026-12-03T12:59:00Z",
+  hasRefreshToken: true,
+  consecutiveFailures: 0,
+  lastError: null,
+  history: [],
+  ...fields,
+});
+
+test("the badge says what is shown, and while signed in whether it refreshes or ends soon", () => {
+  assert.equal(badgeText(snapshot({ shown: "signed_out", signedIn: false })), "Signed out");
+  assert.equal(badgeText(snapshot({ shown: "signing_in" })), "Signing in…");
+  assert.equal(badgeText(snapshot()), "Active");
+  assert.equal(badgeText(snapshot({ refreshing: true })), "Refreshing…");
+  assert.equal(badgeText(snapshot({ endingSoon: true })), "Expiring");
+  assert.equal(badgeText(snapshot({ shown: "expired", signedIn: false })), "Expired");
+});
+
+test("the badge's colour follows the badge; the card's edge warns while refreshing keeps failing", () => {
+  assert.equal(badgeTone(snapshot()), "active");
+  assert.equal(badgeTone(snapshot({ refreshing: true })), "active");
+  assert.equal(badgeTone(snapshot({ endingSoon: true })), "warning");
+  assert.equal(badgeTone(snapshot({ shown: "expired" })), "danger");
+  assert.equal(badgeTone(snapshot({ shown: "signed_out" })), "neutral");
+  assert.equal(badgeTone(snapshot({ shown: "signing_in" })), "neutral");
+  assert.equal(cardTone(snapshot({ failing: true, needsAttention: true })), "warning");
+  assert.equal(badgeText(snapshot({ failing: true })), "Active", "the badge still says it is signed in");
+  assert.equal(cardTone(snapshot()), "active");
+});
+
+test("who is shown by the core's display rule, with the address in angle brackets", () => {
+  assert.equal(userLine(snapshot()), "Alice Example <alice@example.test>");
+  assert.equal(userLine(snapshot({ who: { name: "alice@example.test", email: null } })), "alice@example.test");
+  assert.equal(userLine(snapshot({ who: null })), "Signed in");
+  assert.equal(userLine(snapshot({ shown: "signed_out" })), "Last signed in: Alice Example <alice@example.test>");
+  assert.equal(userLine(snapshot({ shown: "expired", who: null })), "Nobody signed in");
+  assert.match(userLine(snapshot({ shown: "signing_in", signInWith: "systemBrowser" })), /^Continue in your web browser/);
+  assert.equal(userLine(snapshot({ shown: "signing_in" })), "Last signed in: Alice Example <alice@example.test>");
+});
+
+test("the actions follow what is shown", () => {
+  assert.deepEqual(actions(snapshot()), { signIn: false, signInLabel: "Sign in", cancelSignIn: false, refresh: true, refreshBusy: false, signOut: true });
+  assert.equal(actions(snapshot({ refreshing: true })).refreshBusy, true);
+  assert.deepEqual(actions(snapshot({ shown: "signed_out" })), { signIn: true, signInLabel: "Sign in", cancelSignIn: false, refresh: false, refreshBusy: false, signOut: false });
+  assert.deepEqual(actions(snapshot({ shown: "expired" })), { signIn: true, signInLabel: "Sign in again", cancelSignIn: false, refresh: false, refreshBusy: false, signOut: false });
+  // Signing in again while signed in: the tokens are still held, but only the cancel button shows.
+  assert.deepEqual(actions(snapshot({ shown: "signing_in", signedIn: true })), { signIn: false, signInLabel: "Sign in", cancelSignIn: true, refresh: false, refreshBusy: false, signOut: false });
+});
+
+test("'Session ends' is the core's end, the one the tray and the notice show", () => {
+  // No refresh token: the session ends with the access token in 2 minutes, though its lifetime
+  // would run a week (the card said "in 6 d 23 h" while the tray said "2 min left").
+  const short = snapshot({
+    hasRefreshToken: false,
+    canExtend: false,
+    accessTokenExpiresAt: "2026-12-03T12:02:00Z",
+    sessionExpiresAt: "2026-12-10T12:00:00Z",
+    endsAt: "2026-12-03T12:02:00Z",
+    endReason: "noRefreshToken",
+    nextRefreshAt: null,
+  });
+  assert.equal(deadlines(short).session, "2026-12-03T12:02:00Z");
+  assert.match(endWords(short), /no refresh token/);
+  assert.deepEqual(deadlines(snapshot({ shown: "expired" })), { access: null, session: null, next: null });
+  assert.equal(endWords(snapshot({ endReason: null })), "");
+});
+
+test("a screen reader hears each change of the badge, but not refreshes", () => {
+  assert.equal(changeAnnouncement(undefined, snapshot()), "work: Active.");
+  assert.equal(changeAnnouncement(snapshot(), snapshot()), null);
+  assert.equal(changeAnnouncement(snapshot(), snapshot({ refreshing: true })), null);
+  assert.equal(changeAnnouncement(snapshot({ refreshing: true }), snapshot()), null);
+  assert.equal(changeAnnouncement(snapshot(), snapshot({ endingSoon: true })), "work: Expiring.");
+  assert.equal(changeAnnouncement(snapshot({ endingSoon: true }), snapshot({ shown: "expired" })), "work: Expired.");
+});
+
+const ui = new URL("../../ui/", import.meta.url);
+const files = readdirSync(ui).filter((name) => !name.startsWith("."));
+
+test("the page lists no phases: no module but the payload types names one", () => {
+  for (const name of files.filter((n) => n.endsWith(".js") && n !== "types.js")) {
+    const source = readFileSync(new URL(name, ui), "utf8");
+    assert.doesNotMatch(source, /\.phase\b|data-phase|\bPHASES\b/, `${name} reads the machine's phase`);
+  }
+  assert.doesNotMatch(readFileSync(new URL("style.css", ui), "utf8"), /data-phase/);
+});
+
+test("every file of the page stays readable at once, and every module is type-checked", () => {
+  for (const name of files) {
+    const source = readFileSync(new URL(name, ui), "utf8");
+    const lines = source.split("\n").length - (source.endsWith("\n") ? 1 : 0);
+    assert.ok(lines <= 300, `ui/${name} has ${lines} lines (at most 300)`);
+    if (name.endsWith(".js")) assert.ok(source.startsWith("// @ts-check\n"), `ui/${name} starts with // @ts-check`);
+  }
+});
