@@ -9,6 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# House rules first, as they fail fastest: formatted (rustfmt.toml), clippy-clean with warnings as
+# errors (what the team allows is in Cargo.toml's [workspace.lints], each with its reason).
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 # The end-to-end tests start the app binary and its command-line clients, so they are built first.
 cargo build --locked -p session-keeper -p session-keeper-cli
 # The page's pure formatting (ES module), on the table of cases the tray's Rust test reads too.

@@ -444,6 +444,50 @@ async fn a_lapsing_session_warns_then_offers_sign_in_again_from_the_notification
     app.quit().await;
 }
 
+/// A session without a refresh token ends with its access token, and every reader says so: the
+/// card's "Session ends", the tray's line and the notification count to the same instant (the core's
+/// `endsAt`), not the card to the session's 7-day lifetime while the tray says minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_without_refresh_token_shows_one_end_on_card_tray_and_notice() {
+    let _serial = SERIAL.lock().await;
+    // 270-s access tokens and no refresh token: expiring at once (inside the 5-minute warning), and
+    // the first 30 s after sign-in are far from a minute's boundary for every reader's rounding.
+    let idp = Idp::start_with(Ttls { access: 270, refresh: 3600 }, &[("IDP_NO_REFRESH_TOKEN", "1")]);
+    let watch = NotificationWatch::start();
+    let driver = Driver::start("one-end", &[("SESSION_KEEPER_DEMO_ISSUER", &idp.issuer)]);
+    let app = driver.launch().await;
+    app.wait_badge("Demo", "Signed out").await;
+    let known = app.windows().await;
+    app.click(&card("Demo", "[data-action=sign-in]")).await;
+    let window = app.switch_to_new_window(&known).await;
+    app.provider_login("bob").await;
+    app.wait_closed(&window).await;
+    app.wait_badge("Demo", "Expiring").await;
+
+    // The card: the session ends when the access token does.
+    let ends = app.text(&card("Demo", "[data-field=session]")).await;
+    let access = app.text(&card("Demo", "[data-field=access]")).await;
+    assert_eq!(ends, access, "the card's session end is the access token's expiry");
+    assert!(ends == "in 4 min" || ends == "in 3 min", "the card counts minutes to the token's end, not days: {ends}");
+
+    // The tray: the same words after "Demo: Bob Example, " (the page and the tray share one table).
+    let tray = harness::TrayMenu::find();
+    let line = eventually("the tray's line for Demo", || async {
+        tray.labels().into_iter().find(|l| l.starts_with("Demo: Bob Example, ") && l.ends_with(" left"))
+    })
+    .await;
+    let left = line.trim_start_matches("Demo: Bob Example, ").trim_end_matches(" left");
+    assert_eq!(format!("in {left}"), ends, "tray {line:?} against card {ends:?}");
+
+    // The notice: whole minutes rounded up, so the tray's N minutes are N or N + 1 in the notice.
+    let notice = watch.wait_for("expires in").await;
+    let minutes: i64 = left.trim_end_matches(" min").parse().unwrap();
+    let said = [minutes, minutes + 1].map(|m| format!("expires in {m} minutes"));
+    assert!(said.iter().any(|text| notice.contains(text.as_str())), "notice {notice} against tray {line:?}");
+    assert!(notice.contains("no refresh token"), "{notice}");
+    app.quit().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn focus_rechecks_the_session_and_notices_a_revocation_elsewhere() {
     let _serial = SERIAL.lock().await;
