@@ -7,6 +7,23 @@ use super::*;
 use openidconnect::NonceVerifier;
 use openidconnect::core::{CoreIdToken, CoreIdTokenClaims};
 
+/// An authorization request waiting for its redirect. Its values are secrets of the transaction.
+#[derive(Debug)]
+pub struct PendingSignIn {
+    state: CsrfToken,
+    nonce: Nonce,
+    pkce_verifier: PkceCodeVerifier,
+    /// The redirect URI of this attempt when it is not the configured one (a loopback port).
+    redirect_uri: Option<RedirectUri>,
+}
+
+impl PendingSignIn {
+    /// True when `redirect` carries this transaction's `state`.
+    pub fn matches(&self, redirect: &Url) -> bool {
+        query_param(redirect, "state").is_some_and(|state| state.as_ref() == self.state.secret())
+    }
+}
+
 impl Provider {
     /// Starts a sign-in: the authorization URL to open, and the transaction to keep until the redirect.
     /// `redirect_uri` replaces the configured one for this attempt (a loopback listener's port).

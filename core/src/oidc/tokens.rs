@@ -1,6 +1,7 @@
-//! Token work after sign-in: refresh, userinfo, revocation (RFC 7009) and the end-session URL.
+//! Token work after sign-in: refresh (whole or narrowed) and its ID token's check, userinfo, and
+//! RFC 8693 token exchange.
 
-use super::errors::{TokenCallError, classify_token_error, client_refused, request_error, short_reason};
+use super::errors::{TokenCallError, classify_token_error, client_refused, request_error};
 use super::*;
 
 impl Provider {
@@ -117,56 +118,6 @@ impl Provider {
         }
     }
 
-    /// Revokes the refresh token, then the access token (RFC 7009). Never fails: what could not be done
-    /// is listed in the result, because a local sign-out must succeed with the provider unreachable.
-    ///
-    /// Written with reqwest rather than `openidconnect::revoke_token` because that refuses `http://`
-    /// endpoints, which this crate allows on loopback.
-    /// `times` are the tokens' expiry instants, to say how long they stay valid where there is no
-    /// revocation.
-    pub async fn revoke(&self, secrets: &SessionSecrets, times: Option<&TokenTimes>) -> Revocation {
-        let mut outcome = Revocation::default();
-        // Only a provider whose OpenID metadata names none is asked for its OAuth metadata, and only
-        // when a sign-out needs it.
-        let endpoint = match &self.extra.revocation_endpoint {
-            Some(endpoint) => Some(endpoint.clone()),
-            None => super::http::oauth_revocation_endpoint(&self.http, self.config.issuer.as_str()).await,
-        };
-        let Some(endpoint) = &endpoint else {
-            outcome.problems.push("the provider offers no revocation endpoint".into());
-            outcome.notice = Some(no_revocation(times));
-            return outcome;
-        };
-        if let Some(refresh_token) = &secrets.refresh_token {
-            match self.revoke_one(endpoint, refresh_token, "refresh_token").await {
-                Ok(()) => outcome.refresh_token_revoked = true,
-                Err(problem) => outcome.problems.push(problem),
-            }
-        }
-        match self.revoke_one(endpoint, &secrets.access_token, "access_token").await {
-            Ok(()) => outcome.access_token_revoked = true,
-            Err(problem) => outcome.problems.push(problem),
-        }
-        if let Some(first) = outcome.problems.first() {
-            outcome.notice = Some(super::unrevoked_notice(first));
-        }
-        outcome
-    }
-
-    async fn revoke_one(&self, endpoint: &str, token: &SecretString, hint: &str) -> std::result::Result<(), String> {
-        let mut form = vec![("token", token.expose_secret()), ("token_type_hint", hint)];
-        let mut request = self.http.client().post(endpoint);
-        match &self.client_secret {
-            Some(secret) => request = request.basic_auth(&self.config.client_id, Some(secret.expose_secret())),
-            None => form.push(("client_id", &self.config.client_id)),
-        }
-        match request.form(&form).send().await {
-            Ok(response) if response.status().is_success() => Ok(()),
-            Ok(response) => Err(format!("it answered HTTP {}", response.status().as_u16())),
-            Err(err) => Err(short_reason(&err)),
-        }
-    }
-
     /// A token for another audience made from the session's access token by RFC 8693 token exchange
     /// (the refresh token is not involved, so nothing the session holds changes). Providers that do
     /// not list the grant in their metadata get a clear error without a request.
@@ -240,22 +191,6 @@ impl Provider {
         }
         request.body(form.finish().into_bytes())
     }
-
-    /// The URL that ends the user's session at the provider (RP-initiated logout), if it has one.
-    pub fn end_session_url(&self, id_token: Option<&SecretString>) -> Option<EndSessionUrl> {
-        let mut url = Url::parse(self.extra.end_session_endpoint.as_deref()?).ok()?;
-        {
-            let mut query = url.query_pairs_mut();
-            query.append_pair("client_id", &self.config.client_id);
-            if let Some(id_token) = id_token {
-                query.append_pair("id_token_hint", id_token.expose_secret());
-            }
-            if let Some(after) = &self.config.post_logout_redirect_uri {
-                query.append_pair("post_logout_redirect_uri", after.as_str());
-            }
-        }
-        Some(EndSessionUrl(url))
-    }
 }
 
 pub(super) fn token_times(response: &TokenResponse, arrived: chrono::DateTime<chrono::Utc>) -> TokenTimes {
@@ -270,26 +205,4 @@ pub(super) fn token_times(response: &TokenResponse, arrived: chrono::DateTime<ch
             .and_then(|seconds| after(Duration::from_secs(seconds))),
         has_refresh_token: response.refresh_token().is_some(),
     }
-}
-
-/// What a sign-out at a provider without revocation leaves behind, and until when.
-fn no_revocation(times: Option<&TokenTimes>) -> String {
-    let at = |instant: chrono::DateTime<chrono::Utc>| instant.format("%Y-%m-%d %H:%M UTC").to_string();
-    let access = match times.and_then(|t| t.access_token_expires_at) {
-        Some(expiry) => format!("the access token until {}", at(expiry)),
-        None => "the access token until it expires".to_owned(),
-    };
-    let refresh = match times {
-        Some(TokenTimes { has_refresh_token: true, refresh_token_expires_at: Some(expiry), .. }) => {
-            format!(", the refresh token until {}", at(*expiry))
-        }
-        Some(TokenTimes { has_refresh_token: true, refresh_token_expires_at: None, .. }) => {
-            ", the refresh token for as long as the provider keeps it".to_owned()
-        }
-        _ => String::new(),
-    };
-    format!(
-        "This provider offers no revocation: the tokens were deleted here but stay valid there ({access}{refresh}). \
-         To end them sooner, remove Session Keeper's access in your account at the provider."
-    )
 }
