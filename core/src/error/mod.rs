@@ -121,8 +121,8 @@ pub enum Error {
     #[error("The session manager has stopped.")]
     Shutdown,
     /// An error that was recorded on a session ([`ErrorInfo`]) and is now given to a caller: its
-    /// message and kind as they were, not wrapped again.
-    #[error("{}", .0.message)]
+    /// message, kind and cause as they were, not wrapped again.
+    #[error(transparent)]
     Session(ErrorInfo),
     /// The browser sign-in did not come back in time.
     #[error("The sign-in in the browser did not finish within {} minutes, so Session Keeper stopped waiting. Start the sign-in again.", .0.as_secs().div_ceil(60))]
@@ -276,11 +276,26 @@ impl From<ErrorInfo> for Error {
 }
 
 impl ErrorInfo {
+    /// An error of `kind` that reads `message`, recorded without an [`Error`] behind it (a test's, or
+    /// a failure described in our own words).
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ErrorInfo { kind, message: message.into() }
+    }
+
     /// A problem with the provider's answer that did not stop the operation.
     pub fn misbehaved(message: String) -> Self {
-        ErrorInfo { kind: ErrorKind::ProviderMisbehaved, message }
+        ErrorInfo::new(ErrorKind::ProviderMisbehaved, message)
     }
 }
+
+/// A recorded error reads as its message, so that [`Error::Session`] shows it unchanged.
+impl std::fmt::Display for ErrorInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ErrorInfo {}
 
 /// The cause behind an error, kept for logs and `source()` chains rather than pasted into the
 /// message the user reads.

@@ -94,3 +94,15 @@ fn the_commonest_messages_read_exactly_so() {
         assert_eq!((again.kind(), again.to_string()), (error.kind(), error.to_string()), "wrapped twice");
     }
 }
+
+/// `ErrorInfo::new` is the struct literal, and a recorded error given back to a caller reads as it was
+/// recorded: the message unchanged, the kind kept.
+#[test]
+fn a_recorded_error_reads_as_it_was_recorded() {
+    let info = ErrorInfo::new(ErrorKind::ProviderUnavailable, "The provider answered 503.");
+    assert_eq!(info, ErrorInfo { kind: ErrorKind::ProviderUnavailable, message: "The provider answered 503.".into() });
+    assert_eq!(info.to_string(), "The provider answered 503.");
+    let error = Error::from(info.clone());
+    assert_eq!((error.kind(), error.to_string()), (info.kind, info.message.clone()));
+    assert_eq!(serde_json::to_value(&error).unwrap(), serde_json::to_value(&info).unwrap());
+}

@@ -21,10 +21,10 @@ impl Provider {
 
     async fn refresh_with(&self, current: &SessionSecrets, scope: Option<&str>) -> std::result::Result<RefreshAnswer, RefreshFailure> {
         let Some(refresh_token) = &current.refresh_token else {
-            return Err(RefreshFailure::Revoked(ErrorInfo {
-                kind: ErrorKind::SessionRevoked,
-                message: "There is no refresh token to extend the session with: sign in again.".into(),
-            }));
+            return Err(RefreshFailure::Revoked(ErrorInfo::new(
+                ErrorKind::SessionRevoked,
+                "There is no refresh token to extend the session with: sign in again.",
+            )));
         };
         let token = RefreshToken::new(refresh_token.expose_secret().to_owned());
         let mut request = self.client.exchange_refresh_token(&token).map_err(|err| {
