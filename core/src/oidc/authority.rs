@@ -6,10 +6,11 @@ use super::*;
 /// A boxed future, for the object-safe [`TokenAuthority`].
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
-/// What the scheduler asks of a provider in the background: refresh and userinfo. [`Provider`] is
-/// the real one; tests of the scheduler's timing plug in their own through
-/// [`crate::SessionManagerBuilder::token_authority`], because tokio's paused clock and real sockets do
-/// not mix (the paused clock jumps to the next timer, an HTTP timeout, while a socket waits).
+/// What the scheduler asks of a provider in the background: refresh and userinfo. The discovered
+/// provider is the real one; tests of the scheduler's timing plug in their own through
+/// `SessionManagerBuilder::token_authority` (feature `test-util`), because tokio's paused clock and
+/// real sockets do not mix (the paused clock jumps to the next timer, an HTTP timeout, while a socket
+/// waits).
 pub trait TokenAuthority: Send + Sync + 'static {
     /// Exchanges the refresh token in `current` for new tokens, to be written to the keychain at once.
     fn refresh<'a>(&'a self, current: &'a SessionSecrets) -> BoxFuture<'a, std::result::Result<RefreshAnswer, RefreshFailure>>;

@@ -24,8 +24,8 @@ pub struct TokenTimes {
 pub enum RefreshFailure {
     /// Network, timeout, 5xx, keychain busy: retry with backoff, keep the session.
     Transient(ErrorInfo),
-    /// `invalid_grant`: the refresh token is dead (unless another process rotated it; see
-    /// [`Event::Reread`]).
+    /// `invalid_grant`: the refresh token is dead (unless another process rotated it: the session
+    /// reads the keychain again before it believes this, `Event::Reread`).
     Revoked(ErrorInfo),
     /// The provider refused for another reason (client misconfigured): keep the tokens, retry slowly.
     Rejected(ErrorInfo),
