@@ -19,8 +19,9 @@ export function applySessionEvent(event) {
   if (event.type === "changed") {
     const previous = state.sessions.get(event.session.id);
     state.sessions.set(event.session.id, event.session);
-    // A healthy signed-in session makes an earlier command's error old news.
-    if (event.session.signedIn && !event.session.lastError && event.session.consecutiveFailures === 0) {
+    // A healthy signed-in session makes an earlier command's error old news. The core clears its
+    // last error on every success (a failed refresh always records one), so "no error" is healthy.
+    if (event.session.signedIn && !event.session.lastError) {
       state.errors.delete(event.session.id);
     }
     const said = changeAnnouncement(previous, event.session);
