@@ -114,7 +114,8 @@ export function wireCards() {
     event.preventDefault();
     const input = /** @type {HTMLInputElement} */ (form.elements.namedItem("gitHosts"));
     const hosts = input.value.split(",").map((h) => h.trim()).filter(Boolean);
-    const submitter = event instanceof SubmitEvent && event.submitter instanceof HTMLButtonElement ? event.submitter : null;
+    const pressed = /** @type {SubmitEvent} */ (event).submitter;
+    const submitter = pressed instanceof HTMLButtonElement ? pressed : null;
     /** @type {Settings | undefined} */
     const settings = await run(id, submitter, "set_git_hosts", { id, hosts });
     if (settings) {
