@@ -9,7 +9,7 @@
 //!   and an end-to-end test compares it with what the running app says.
 //!
 //! Callers are identified by the bus daemon (`GetConnectionCredentials`): another user is refused,
-//! and a program of the user gets a token only with the user's consent (`broker.rs`), as on the
+//! and a program of the user gets a token only with the user's consent (`session-broker`), as on the
 //! token helper's socket. No token is ever a property or a signal.
 //!
 //! zbus runs its own executor; each method hands its work to the app's tokio runtime.
@@ -73,10 +73,11 @@ pub enum SessionError {
     Failed(String),
 }
 
-impl From<session_core::Error> for SessionError {
-    fn from(err: session_core::Error) -> Self {
-        let message = err.to_string();
-        match err.kind() {
+impl SessionError {
+    /// The one table from a core error kind to its D-Bus error (the README lists it beside the
+    /// messages): what a D-Bus caller can do about it decides the name, the message says the rest.
+    fn of(kind: ErrorKind, message: String) -> SessionError {
+        match kind {
             ErrorKind::NotSignedIn | ErrorKind::SessionRevoked | ErrorKind::InvalidIdToken => SessionError::SignInRequired(message),
             ErrorKind::ConsentDenied => SessionError::Denied(message),
             ErrorKind::ConsentTimedOut => SessionError::NoAnswer(message),
@@ -90,6 +91,12 @@ impl From<session_core::Error> for SessionError {
     }
 }
 
+impl From<session_core::Error> for SessionError {
+    fn from(err: session_core::Error) -> Self {
+        SessionError::of(err.kind(), err.to_string())
+    }
+}
+
 /// One session on the bus.
 pub struct SessionObject {
     app: AppHandle,
@@ -98,11 +105,6 @@ pub struct SessionObject {
 
 fn seconds(at: Option<chrono::DateTime<chrono::Utc>>) -> i64 {
     at.map(|at| at.timestamp()).unwrap_or(0)
-}
-
-/// Whether the user has to act: signed out, expired, or refreshing keeps failing.
-fn attention_needed(snapshot: &SessionSnapshot) -> bool {
-    !snapshot.signed_in || snapshot.consecutive_failures >= crate::notices::FAILURES_BEFORE_NOTICE
 }
 
 fn phase_name(phase: Phase) -> String {
@@ -119,16 +121,13 @@ fn properties(snapshot: &SessionSnapshot) -> Vec<(&'static str, Value<'static>)>
         ("Phase", Value::from(phase_name(snapshot.phase))),
         ("AccessTokenExpires", Value::from(seconds(snapshot.access_token_expires_at))),
         ("SessionEnds", Value::from(seconds(snapshot.ends_at))),
-        ("AttentionNeeded", Value::from(attention_needed(snapshot))),
+        ("AttentionNeeded", Value::from(snapshot.needs_attention)),
     ]
 }
 
+/// Who is signed in, by the core's one display rule (`who.name`), as the tray and the card name them.
 fn user_name(snapshot: &SessionSnapshot) -> String {
-    snapshot
-        .user
-        .as_ref()
-        .map(|user| user.email.clone().or(user.preferred_username.clone()).or(user.name.clone()).unwrap_or_else(|| user.subject.clone()))
-        .unwrap_or_default()
+    snapshot.who.as_ref().map(|who| who.name.clone()).unwrap_or_default()
 }
 
 impl SessionObject {
@@ -181,7 +180,7 @@ impl SessionObject {
         self.snapshot.issuer.clone()
     }
 
-    /// The signed-in user (e-mail, user name or subject); empty when signed out.
+    /// Who is signed in (name, user name, e-mail or subject: the one display rule); empty when nobody is.
     #[zbus(property)]
     fn user(&self) -> String {
         user_name(&self.snapshot)
@@ -205,10 +204,11 @@ impl SessionObject {
         seconds(self.snapshot.ends_at)
     }
 
-    /// True when the user has to act (sign in again), as GOA's `AttentionNeeded`.
+    /// True when the user has to act (signed out, expired, or refreshing keeps failing), as GOA's
+    /// `AttentionNeeded`: the snapshot's `needs_attention`.
     #[zbus(property)]
     fn attention_needed(&self) -> bool {
-        attention_needed(&self.snapshot)
+        self.snapshot.needs_attention
     }
 
     /// A valid access token, refreshed first unless it stays valid `min_valid_seconds` more, and
@@ -224,7 +224,7 @@ impl SessionObject {
         let caller = self.caller(&header, connection).await?;
         let (app, session) = (self.app.clone(), self.snapshot.id.to_string());
         let request = TokenRequest { min_valid: std::time::Duration::from_secs(min_valid_seconds.into()), ..TokenRequest::default() };
-        let token = self.on_runtime(async move { broker::hand_out(&app, &session, request, caller).await }).await?;
+        let token = self.on_runtime(async move { app.state::<Shell>().broker.hand_out(&session, request, caller).await }).await?;
         let expires_in = token.expires_at.map(|at| (at - chrono::Utc::now()).num_seconds().clamp(0, i32::MAX.into()) as i32).unwrap_or(0);
         use secrecy::ExposeSecret;
         Ok((token.token.expose_secret().to_owned(), expires_in))
@@ -341,6 +341,21 @@ async fn changed(app: &AppHandle, server: &zbus::ObjectServer, snapshot: Session
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The table, kind by kind (the README's D-Bus column): each kind has exactly one name, and
+    /// only the kinds a caller can act on have their own.
+    #[test]
+    fn every_core_kind_has_one_dbus_error() {
+        let name = |kind: ErrorKind| zbus::DBusError::name(&SessionError::of(kind, String::new())).to_string();
+        for kind in ErrorKind::ALL {
+            let name = name(*kind);
+            assert!(name.starts_with("dev.sessionkeeper.desktop.Error."), "{name}");
+            println!("| `{}` | `{name}` |", kind.as_str());
+        }
+        assert_eq!(name(ErrorKind::SessionRevoked), "dev.sessionkeeper.desktop.Error.SignInRequired");
+        assert_eq!(name(ErrorKind::ConsentTimedOut), "dev.sessionkeeper.desktop.Error.NoAnswer");
+        assert_eq!(name(ErrorKind::StorageFailed), "dev.sessionkeeper.desktop.Error.Failed");
+    }
 
     #[test]
     fn session_names_become_valid_object_paths_without_collisions() {

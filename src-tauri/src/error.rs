@@ -1,5 +1,7 @@
 //! The shell's errors, as the page receives them: `{ "kind": "...", "message": "..." }`. The UI
-//! switches on the stable `kind` and shows the `message`, which says what to do.
+//! switches on the stable `kind` (the core's [`session_core::ErrorKind`] or the shell's own
+//! [`ShellKind`], both named by `as_str()`) and shows the `message`, which says what to do. An error is
+//! logged once, with its cause chain, where it leaves for the page ([`answer`]).
 
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
@@ -35,39 +37,92 @@ pub enum Error {
 /// `Result` with the shell's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
-impl Error {
-    /// The stable, machine-readable kind the page switches on.
-    pub fn kind(&self) -> String {
+/// The shell's own kinds of failure, beside the core's [`session_core::ErrorKind`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ShellKind {
+    /// [`Error::Window`].
+    WindowFailed,
+    /// [`Error::InvalidSettings`].
+    InvalidSettings,
+    /// [`Error::SettingsNotSaved`].
+    SettingsNotSaved,
+    /// [`Error::SignInCancelled`].
+    SignInCancelled,
+    /// [`Error::SignInReplaced`].
+    SignInReplaced,
+    /// [`Error::Autostart`].
+    AutostartFailed,
+}
+
+impl ShellKind {
+    /// Every shell kind, for the README's table.
+    pub const ALL: [ShellKind; 6] = [
+        ShellKind::WindowFailed,
+        ShellKind::InvalidSettings,
+        ShellKind::SettingsNotSaved,
+        ShellKind::SignInCancelled,
+        ShellKind::SignInReplaced,
+        ShellKind::AutostartFailed,
+    ];
+
+    /// The stable name the page switches on.
+    pub const fn as_str(self) -> &'static str {
         match self {
-            Error::Core(err) => {
-                serde_json::to_value(err.kind()).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_else(|| "core_failed".into())
-            }
-            Error::Window(_) => "window_failed".into(),
-            Error::InvalidSettings(_) => "invalid_settings".into(),
-            Error::SettingsNotSaved(_) => "settings_not_saved".into(),
-            Error::SignInCancelled => "sign_in_cancelled".into(),
-            Error::SignInReplaced => "sign_in_replaced".into(),
-            Error::Autostart(_) => "autostart_failed".into(),
+            ShellKind::WindowFailed => "window_failed",
+            ShellKind::InvalidSettings => "invalid_settings",
+            ShellKind::SettingsNotSaved => "settings_not_saved",
+            ShellKind::SignInCancelled => "sign_in_cancelled",
+            ShellKind::SignInReplaced => "sign_in_replaced",
+            ShellKind::AutostartFailed => "autostart_failed",
         }
     }
 }
 
-/// An error as the page sees it, for event payloads (which must be `Clone`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct ErrorPayload {
-    /// [`Error::kind`].
-    pub kind: String,
-    /// What happened and what to do.
-    pub message: String,
+/// What kind of failure a command met: the core's kind passed through unchanged, or the shell's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// The core's kind.
+    Core(session_core::ErrorKind),
+    /// The shell's kind.
+    Shell(ShellKind),
 }
 
-impl From<&Error> for ErrorPayload {
-    fn from(err: &Error) -> Self {
-        ErrorPayload { kind: err.kind(), message: err.to_string() }
+impl Kind {
+    /// The stable, machine-readable name the page switches on (`"not_signed_in"`, `"window_failed"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Kind::Core(kind) => kind.as_str(),
+            Kind::Shell(kind) => kind.as_str(),
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Kind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
 impl Error {
+    /// The stable, machine-readable kind the page switches on.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Error::Core(err) => Kind::Core(err.kind()),
+            Error::Window(_) => Kind::Shell(ShellKind::WindowFailed),
+            Error::InvalidSettings(_) => Kind::Shell(ShellKind::InvalidSettings),
+            Error::SettingsNotSaved(_) => Kind::Shell(ShellKind::SettingsNotSaved),
+            Error::SignInCancelled => Kind::Shell(ShellKind::SignInCancelled),
+            Error::SignInReplaced => Kind::Shell(ShellKind::SignInReplaced),
+            Error::Autostart(_) => Kind::Shell(ShellKind::AutostartFailed),
+        }
+    }
+
     /// The issuer to offer instead, when the provider announced the configured one with or without a
     /// trailing slash (Auth0 and Authentik announce one, and users rarely type it).
     pub fn suggested_issuer(&self) -> Option<&str> {
@@ -85,19 +140,47 @@ impl Error {
     fn chain(&self) -> String {
         session_core::causes(self)
     }
+
+    /// Logs the error as the page is about to show it: its kind, our words, and the library's own
+    /// words behind them. Called where an error leaves for the page ([`answer`], [`ErrorPayload`]),
+    /// once per error shown.
+    fn log(&self) {
+        tracing::warn!(kind = %self.kind(), cause = %self.chain(), "{self}");
+    }
 }
 
-/// What the page receives is what the user reads; it goes to the log at the same moment, with its
-/// kind and the library's own words behind it.
+/// What a command answers: its result, with an error logged on its way to the page.
+pub fn answer<T>(result: Result<T>) -> Result<T> {
+    if let Err(err) = &result {
+        err.log();
+    }
+    result
+}
+
+/// An error as the page sees it, for event payloads (which must be `Clone`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ErrorPayload {
+    /// [`Error::kind`].
+    pub kind: Kind,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+impl From<&Error> for ErrorPayload {
+    fn from(err: &Error) -> Self {
+        err.log();
+        ErrorPayload { kind: err.kind(), message: err.to_string() }
+    }
+}
+
+/// What the page receives is what the user reads: the kind, our message, and an issuer to offer
+/// where there is one. No logging here: serializing is not showing ([`answer`] logs).
 impl Serialize for Error {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let kind = self.kind();
-        let message = self.to_string();
-        tracing::warn!(kind = %kind, cause = %self.chain(), "{message}");
         let suggested = self.suggested_issuer();
         let mut out = serializer.serialize_struct("Error", if suggested.is_some() { 3 } else { 2 })?;
-        out.serialize_field("kind", &kind)?;
-        out.serialize_field("message", &message)?;
+        out.serialize_field("kind", &self.kind())?;
+        out.serialize_field("message", &self.to_string())?;
         if let Some(issuer) = suggested {
             out.serialize_field("suggestedIssuer", issuer)?;
         }
@@ -132,6 +215,30 @@ mod tests {
         assert_eq!(mismatch("https://x.auth0.com", "https://x.auth0.com/")["suggestedIssuer"], json!("https://x.auth0.com/"));
         assert_eq!(mismatch("https://a.example/o/app/", "https://a.example/o/app")["suggestedIssuer"], json!("https://a.example/o/app"));
         assert!(mismatch("https://a.example", "https://evil.example").get("suggestedIssuer").is_none());
+    }
+
+    #[test]
+    fn every_kind_has_one_name_and_the_core_kinds_pass_through() {
+        let names: std::collections::BTreeSet<&str> = ShellKind::ALL.iter().map(|kind| kind.as_str()).collect();
+        assert_eq!(names.len(), ShellKind::ALL.len(), "no two shell kinds share a name");
+        for kind in session_core::ErrorKind::ALL {
+            assert_eq!(Kind::Core(*kind).as_str(), serde_json::to_value(kind).unwrap().as_str().unwrap());
+        }
+        let payload = ErrorPayload::from(&Error::SignInReplaced);
+        assert_eq!(
+            serde_json::to_value(&payload).unwrap(),
+            json!({ "kind": "sign_in_replaced", "message": "A newer sign-in replaced this one." })
+        );
+        assert!(answer::<()>(Err(Error::SignInCancelled)).is_err(), "the answer is the result, logged");
+    }
+
+    /// The README's message table has a row for every shell kind, as the core's test checks its own.
+    #[test]
+    fn every_shell_kind_is_in_the_readme_table() {
+        let readme = include_str!("../../README.md");
+        for kind in ShellKind::ALL {
+            assert!(readme.contains(&format!("| `{}` |", kind.as_str())), "README lacks a row for {}", kind.as_str());
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! and the app also checks each caller's uid (`SO_PEERCRED`), so no other account gets a token even if
 //! the folder's permissions are changed. The clients never touch the keychain or the provider
 //! themselves: the app refreshes first if needed, so a rotating refresh token has exactly one user.
-//! The app asks the user before a program gets a session's token for the first time (`broker.rs`):
+//! The app asks the user before a program gets a session's token for the first time (`session-broker`):
 //! the program is the client's caller (`git`, `kubectl`), found from the socket's peer pid.
 
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -34,8 +34,7 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A core error, as the protocol carries it.
 fn refused(info: ErrorInfo) -> Answer {
-    let kind = serde_json::to_value(info.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-    Answer::Error(Refusal { kind, message: info.message })
+    Answer::Error(Refusal { kind: info.kind.as_str().to_owned(), message: info.message })
 }
 
 /// Opens the socket and answers token requests until the app ends.
@@ -128,7 +127,9 @@ async fn token_for(app: &AppHandle, request: Request, caller: Caller) -> Answer 
         scope: request.scope.filter(|s| !s.is_empty()),
         program: String::new(),
     };
-    match tokio::time::timeout(ANSWER_TIMEOUT + broker::CONSENT_TIMEOUT, broker::hand_out(app, &session, wanted, caller)).await {
+    let shell = app.state::<Shell>();
+    let handed = shell.broker.hand_out(&session, wanted, caller);
+    match tokio::time::timeout(ANSWER_TIMEOUT + broker::CONSENT_TIMEOUT, handed).await {
         Ok(Ok(token)) => Answer::Ok(Granted {
             session: token.session,
             access_token: token.token.expose_secret().to_owned(),

@@ -4,6 +4,7 @@
 //! core, the core decides and acts, and every change comes back as one `session-changed` event that
 //! the page renders. The shell owns windows, notifications and settings; it never sees a token.
 
+mod api;
 mod broker;
 mod commands;
 mod dbus;
@@ -12,20 +13,19 @@ pub mod helper;
 mod logs;
 mod notices;
 mod settings;
+mod shell;
 mod sleep;
 mod tray;
 mod windows;
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-
-use session_core::{JsonFileStore, KeyringVault, MetadataStore, Policy, ProviderConfig, SessionEvent, SessionManager};
+use session_core::SessionEvent;
 use tauri::{AppHandle, Emitter, Manager, RunEvent, WindowEvent};
 use tauri_plugin_autostart::ManagerExt as _;
 use tokio::sync::broadcast::error::RecvError;
 
 pub use error::{Error, Result};
 pub use settings::Settings;
+pub(crate) use shell::Shell;
 
 /// The keychain service under which every token is stored.
 pub const KEYCHAIN_SERVICE: &str = "session-keeper";
@@ -35,96 +35,6 @@ pub const DEMO_ISSUER_ENV: &str = "SESSION_KEEPER_DEMO_ISSUER";
 pub const SESSION_CHANGED: &str = "session-changed";
 /// The argument the login autostart entry passes: start in the tray, without the window.
 pub const BACKGROUND_ARG: &str = "--background";
-
-/// The shell's state, managed by Tauri.
-pub struct Shell {
-    manager: SessionManager,
-    base_policy: Policy,
-    settings: Mutex<Settings>,
-    settings_file: settings::SettingsFile<tauri::Wry>,
-    notices: Mutex<notices::NoticeBook>,
-    warnings: Mutex<Vec<String>>,
-    windows: windows::ProviderWindows,
-    /// Questions to the user whether a program may have a token.
-    consent: broker::Consent,
-    sign_in_web_data: PathBuf,
-    /// Started by the login autostart entry: the window stays hidden until asked for.
-    background: bool,
-}
-
-impl Shell {
-    fn settings(&self) -> Settings {
-        self.settings.lock().expect("settings poisoned").clone()
-    }
-
-    /// Changes the settings, saves them and applies them to the core at once.
-    fn update_settings(&self, change: impl FnOnce(&mut Settings)) -> Result<Settings> {
-        let mut current = self.settings.lock().expect("settings poisoned");
-        let mut next = current.clone();
-        change(&mut next);
-        next.validate()?;
-        self.manager.set_policy(next.policy(&self.base_policy))?;
-        *current = next.clone();
-        // Saved after applying: a full disk keeps the new settings for this run and says so.
-        self.settings_file.save(&next)?;
-        Ok(next)
-    }
-}
-
-async fn start(app: &AppHandle) -> std::result::Result<Shell, Box<dyn std::error::Error>> {
-    let data = app.path().app_data_dir()?;
-    std::fs::create_dir_all(&data)?;
-    let (settings_file, settings, settings_warning) = settings::SettingsFile::open(app)?;
-    let mut warnings: Vec<String> = settings_warning.into_iter().collect();
-    let base_policy = Policy::default();
-
-    let sessions_path = data.join("sessions.json");
-    let build = |store: Arc<dyn MetadataStore>| {
-        SessionManager::builder()
-            .vault(Arc::new(KeyringVault::new(KEYCHAIN_SERVICE)))
-            .store(store)
-            .policy(settings.policy(&base_policy))
-            .build()
-    };
-    let manager = match build(Arc::new(JsonFileStore::new(&sessions_path))).await {
-        Ok(manager) => manager,
-        Err(err) if err.kind() == session_core::ErrorKind::StorageFailed => {
-            // Unreadable session list: keep it for the user, start afresh. Tokens stay in the keychain.
-            let aside = settings::keep_aside(&sessions_path).ok_or(err.to_string())?;
-            tracing::warn!(error = %err, "session list unreadable, moved aside");
-            warnings.push(format!(
-                "The session list could not be read, so Session Keeper started with no sessions. The old file was kept as {}; the tokens stay in the keychain.",
-                aside.display()
-            ));
-            build(Arc::new(JsonFileStore::new(&sessions_path))).await?
-        }
-        Err(err) => return Err(err.into()),
-    };
-
-    if let Ok(issuer) = std::env::var(DEMO_ISSUER_ENV)
-        && manager.snapshots().await?.is_empty()
-    {
-        let mut demo = ProviderConfig::new(issuer, "session-keeper");
-        demo.display_name = "Demo provider".into();
-        demo.post_logout_redirect_uri = session_core::RedirectUri::parse("http://127.0.0.1/signed-out").ok();
-        if let Err(err) = manager.add_session("Demo", demo, None).await {
-            warnings.push(format!("The demo provider could not be added: {err}"));
-        }
-    }
-
-    Ok(Shell {
-        manager,
-        base_policy,
-        settings: Mutex::new(settings),
-        settings_file,
-        notices: Mutex::new(notices::NoticeBook::default()),
-        warnings: Mutex::new(warnings),
-        windows: windows::ProviderWindows::default(),
-        consent: broker::Consent::default(),
-        sign_in_web_data: data.join("sign-in-web-data"),
-        background: std::env::args().any(|arg| arg == BACKGROUND_ARG),
-    })
-}
 
 /// Forwards every core event to the page and turns the notable ones into desktop notifications.
 async fn forward_events(app: AppHandle) {
@@ -244,7 +154,7 @@ pub fn run() {
             if let Some(main) = app.get_webview_window("main") {
                 software_rendering(&main);
             }
-            let shell = tauri::async_runtime::block_on(start(&handle))?;
+            let shell = tauri::async_runtime::block_on(shell::start(&handle))?;
             let sessions = tauri::async_runtime::block_on(shell.manager.snapshots()).unwrap_or_default();
             let background = shell.background;
             app.manage(shell);
@@ -380,4 +290,18 @@ async fn tick_tray(app: AppHandle) {
 /// Whether the app starts at login (the autostart entry exists).
 fn launch_at_login(app: &AppHandle) -> bool {
     app.autolaunch().is_enabled().unwrap_or(false)
+}
+
+/// Turns starting at login on or off (an entry in the desktop's autostart folder that starts the app
+/// in the tray). Returns the state now in force.
+fn set_launch_at_login(app: &AppHandle, enabled: bool) -> Result<bool> {
+    if enabled == launch_at_login(app) {
+        return Ok(enabled);
+    }
+    let autolaunch = app.autolaunch();
+    let changed = if enabled { autolaunch.enable() } else { autolaunch.disable() };
+    changed.map_err(|err| Error::Autostart(session_core::Cause(err.to_string())))?;
+    let now = launch_at_login(app);
+    tracing::info!(enabled = now, "start at login changed");
+    Ok(now)
 }

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use session_core::{Phase, SessionSnapshot};
+use session_core::{SessionSnapshot, Shown};
 use tauri::menu::{Menu, MenuBuilder, MenuEvent};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Manager};
@@ -28,14 +28,14 @@ pub const TICK: Duration = Duration::from_secs(30);
 
 /// What the menu shows: each session's id and line, and whether Refresh all and Sign out all apply.
 #[derive(Debug, PartialEq, Eq)]
-struct Shown {
+struct MenuText {
     lines: Vec<(String, String)>,
     signed_in: bool,
 }
 
-impl Shown {
+impl MenuText {
     fn of(sessions: &[SessionSnapshot], now: DateTime<Utc>) -> Self {
-        Shown {
+        MenuText {
             lines: sessions.iter().map(|s| (s.id.to_string(), session_line(s, now))).collect(),
             signed_in: signed_in(sessions).next().is_some(),
         }
@@ -43,11 +43,11 @@ impl Shown {
 }
 
 /// The menu as last set, so that an update that changes no word of it costs no rebuild.
-pub struct TrayMenu(Mutex<Shown>);
+pub struct TrayMenu(Mutex<MenuText>);
 
 /// Creates the tray icon with its menu.
 pub fn create(app: &AppHandle, sessions: &[SessionSnapshot]) -> tauri::Result<TrayIcon> {
-    let shown = Shown::of(sessions, Utc::now());
+    let shown = MenuText::of(sessions, Utc::now());
     let menu = menu(app, &shown)?;
     app.manage(TrayMenu(Mutex::new(shown)));
     let mut builder =
@@ -61,7 +61,7 @@ pub fn create(app: &AppHandle, sessions: &[SessionSnapshot]) -> tauri::Result<Tr
 /// Brings the menu up to date with `sessions`, if any line of it reads differently.
 pub fn update(app: &AppHandle, sessions: &[SessionSnapshot]) {
     let (Some(tray), Some(last)) = (app.tray_by_id(TRAY_ID), app.try_state::<TrayMenu>()) else { return };
-    let shown = Shown::of(sessions, Utc::now());
+    let shown = MenuText::of(sessions, Utc::now());
     let mut last = last.0.lock().expect("tray menu poisoned");
     if *last == shown {
         return;
@@ -75,7 +75,7 @@ pub fn update(app: &AppHandle, sessions: &[SessionSnapshot]) {
     }
 }
 
-fn menu(app: &AppHandle, shown: &Shown) -> tauri::Result<Menu<tauri::Wry>> {
+fn menu(app: &AppHandle, shown: &MenuText) -> tauri::Result<Menu<tauri::Wry>> {
     let mut builder = MenuBuilder::new(app);
     if shown.lines.is_empty() {
         builder = builder.item(&tauri::menu::MenuItem::with_id(app, "none", "No sessions yet", false, None::<&str>)?);
@@ -100,23 +100,20 @@ pub fn signed_in(sessions: &[SessionSnapshot]) -> impl Iterator<Item = String> +
     sessions.iter().filter(|s| s.signed_in).map(|s| s.id.to_string())
 }
 
-/// One session's line: "Work: alice, 7 h 58 min left".
+/// One session's line: "Work: Alice Example, 7 h 58 min left". The time left counts to `ends_at`, as
+/// the card and the notice do; who is `who.name`, the core's one display rule.
 pub fn session_line(session: &SessionSnapshot, now: DateTime<Utc>) -> String {
-    let who = session.user.as_ref().map(|user| user.name.clone().or_else(|| user.email.clone()).unwrap_or_else(|| user.subject.clone()));
-    let state = if session.phase == Phase::SigningIn {
-        "signing in…".to_owned()
-    } else if session.signed_in {
-        match session.ends_at {
+    let state = match session.shown {
+        Shown::SigningIn => "signing in…".to_owned(),
+        Shown::SignedIn => match session.ends_at {
             Some(end) => format!("{} left", remaining(end - now)),
             None => "signed in".to_owned(),
-        }
-    } else if session.phase == Phase::Expired {
-        "expired, sign in again".to_owned()
-    } else {
-        "signed out".to_owned()
+        },
+        Shown::Expired => "expired, sign in again".to_owned(),
+        Shown::SignedOut => "signed out".to_owned(),
     };
-    match who {
-        Some(who) if session.signed_in => format!("{}: {who}, {state}", session.id),
+    match &session.who {
+        Some(who) if session.signed_in => format!("{}: {}, {state}", session.id, who.name),
         _ => format!("{}: {state}", session.id),
     }
 }
@@ -149,9 +146,11 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
         SIGN_OUT_ALL => {
             let app = app.clone();
             tauri::async_runtime::spawn(async move {
-                crate::for_each_signed_in(&app, "sign out", |app, id| async move {
-                    crate::commands::sign_out_session(&app, &id).await.map(|_| ())
-                })
+                crate::for_each_signed_in(
+                    &app,
+                    "sign out",
+                    |app, id| async move { crate::shell::sign_out_session(&app, &id).await.map(|_| ()) },
+                )
                 .await
             });
         }
@@ -164,6 +163,7 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
 mod tests {
     use super::*;
     use chrono::TimeDelta;
+    use session_core::Phase;
 
     #[test]
     fn remaining_time_reads_like_a_person_writes_it() {
@@ -188,15 +188,15 @@ mod tests {
     fn sign_out_all_includes_a_session_signing_in_again() {
         let mut resigning = snapshot();
         resigning.id = session_core::SessionName::new("Resigning").unwrap();
-        resigning.phase = Phase::SigningIn;
+        (resigning.phase, resigning.shown) = (Phase::SigningIn, Shown::SigningIn);
         resigning.signed_in = true;
         let mut first_sign_in = snapshot();
         first_sign_in.id = session_core::SessionName::new("New").unwrap();
-        first_sign_in.phase = Phase::SigningIn;
+        (first_sign_in.phase, first_sign_in.shown) = (Phase::SigningIn, Shown::SigningIn);
         first_sign_in.signed_in = false;
         let mut expired = snapshot();
         expired.id = session_core::SessionName::new("Old").unwrap();
-        expired.phase = Phase::Expired;
+        (expired.phase, expired.shown) = (Phase::Expired, Shown::Expired);
         expired.signed_in = false;
         let active = snapshot();
         let sessions = [resigning, first_sign_in, expired, active];
@@ -210,36 +210,43 @@ mod tests {
         let now = Utc::now();
         let mut before = snapshot();
         before.ends_at = Some(now + TimeDelta::seconds(3 * 3600 + 12 * 60 + 30));
-        let shown = Shown::of(std::slice::from_ref(&before), now);
+        let shown = MenuText::of(std::slice::from_ref(&before), now);
         let mut refreshing = before.clone();
-        refreshing.phase = Phase::Refreshing;
+        (refreshing.phase, refreshing.refreshing) = (Phase::Refreshing, true);
         let mut refreshed = before.clone();
         refreshed.access_token_expires_at = Some(now + TimeDelta::hours(1));
         refreshed.last_refresh_at = Some(now);
         for same in [refreshing, refreshed] {
-            assert_eq!(Shown::of(&[same], now + TimeDelta::seconds(5)), shown);
+            assert_eq!(MenuText::of(&[same], now + TimeDelta::seconds(5)), shown);
         }
         let mut signed_out = before.clone();
-        (signed_out.phase, signed_out.signed_in) = (Phase::SignedOut, false);
-        let after = Shown::of(&[signed_out], now);
+        (signed_out.phase, signed_out.shown, signed_out.signed_in) = (Phase::SignedOut, Shown::SignedOut, false);
+        let after = MenuText::of(&[signed_out], now);
         assert_ne!(after, shown);
         assert!(!after.signed_in, "Refresh all and Sign out all turn off");
-        assert_ne!(Shown::of(std::slice::from_ref(&before), now + TimeDelta::minutes(1)), shown, "the time left moved a minute");
+        assert_ne!(MenuText::of(std::slice::from_ref(&before), now + TimeDelta::minutes(1)), shown, "the time left moved a minute");
     }
 
     fn snapshot() -> SessionSnapshot {
+        let user = session_core::UserProfile {
+            subject: "alice".into(),
+            name: Some("Alice Example".into()),
+            email: None,
+            preferred_username: None,
+        };
         SessionSnapshot {
             id: session_core::SessionName::new("Work").unwrap(),
             provider_name: "P".into(),
             issuer: "https://p.example".into(),
             sign_in_with: Default::default(),
-            user: Some(session_core::UserProfile {
-                subject: "alice".into(),
-                name: Some("Alice Example".into()),
-                email: None,
-                preferred_username: None,
-            }),
+            who: Some(user.who()),
+            user: Some(user),
             phase: Phase::Active,
+            shown: Shown::SignedIn,
+            refreshing: false,
+            ending_soon: false,
+            failing: false,
+            needs_attention: false,
             signed_in: true,
             ends_at: None,
             end_reason: None,
@@ -267,10 +274,10 @@ mod tests {
         session.ends_at = Some(now + TimeDelta::seconds(90));
         session.end_reason = Some(session_core::EndReason::NoRefreshToken);
         assert_eq!(session_line(&session, now), "Work: Alice Example, 1 min left");
-        session.phase = Phase::Expired;
+        (session.phase, session.shown) = (Phase::Expired, Shown::Expired);
         session.signed_in = false;
         assert_eq!(session_line(&session, now), "Work: expired, sign in again");
-        session.phase = Phase::SignedOut;
+        (session.phase, session.shown) = (Phase::SignedOut, Shown::SignedOut);
         assert_eq!(session_line(&session, now), "Work: signed out");
     }
 }

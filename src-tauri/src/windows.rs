@@ -81,6 +81,16 @@ impl ProviderWindows {
     }
 }
 
+/// Shows the dashboard once the page has painted the true state (it starts hidden, so that nobody sees
+/// a blank or half-loaded dashboard); started at login (`background`), it stays in the tray.
+pub fn show_when_ready(window: &tauri::WebviewWindow, background: bool) -> Result<()> {
+    if !background {
+        window.show()?;
+        window.set_focus()?;
+    }
+    Ok(())
+}
+
 /// Opens the sign-in window for `id` on the provider's login page. Returns once the window is open;
 /// the outcome arrives as a [`SIGN_IN_FINISHED`] event and as session changes. A sign-in already open
 /// for the same session is replaced (at most one attempt per session).

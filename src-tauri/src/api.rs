@@ -1,0 +1,130 @@
+//! What the commands do, Tauri-free: the page's payloads and the decisions behind the commands, over
+//! the session core and the settings. `commands.rs` only hands each call here or to the shell.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use session_core::{ProviderConfig, RedirectUri, SessionManager, SessionSnapshot, SignInWith};
+
+use crate::error::Result;
+use crate::settings::Settings;
+
+/// Everything the page needs for its first paint.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppState {
+    /// Every session, as the core sees it now.
+    pub sessions: Vec<SessionSnapshot>,
+    /// The settings in force.
+    pub settings: Settings,
+    /// Problems found at start (an unreadable file moved aside, say), to show once.
+    pub warnings: Vec<String>,
+    /// Whether the app starts at login (read from the desktop's autostart folder, not stored).
+    pub launch_at_login: bool,
+    /// Programs waiting for the user's consent to a session's token.
+    pub questions: Vec<session_broker::Question>,
+}
+
+/// The add-provider form.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewProvider {
+    /// The session's name (unique).
+    pub name: String,
+    /// What the provider is called on the card.
+    pub display_name: String,
+    /// The issuer URL.
+    pub issuer: String,
+    /// The client id registered at the provider.
+    pub client_id: String,
+    /// Space-separated scopes; empty means the default ones.
+    pub scopes: String,
+    /// The redirect URI registered at the provider; empty means the default.
+    #[serde(default)]
+    pub redirect_uri: String,
+    /// The post-logout redirect URI registered at the provider; empty means none.
+    #[serde(default)]
+    pub post_logout_redirect_uri: String,
+    /// Where the sign-in page is shown (default: the app's own window).
+    #[serde(default)]
+    pub sign_in_with: SignInWith,
+    /// Extra authorization request parameters a preset needs (Google's `access_type=offline`).
+    #[serde(default)]
+    pub extra_authorization_params: BTreeMap<String, String>,
+    /// A client secret, only where the provider issues one to desktop apps (Google); kept in the
+    /// keychain, never in the session file.
+    #[serde(default)]
+    pub client_secret: String,
+}
+
+impl NewProvider {
+    /// The session's name and its provider's configuration, as the form describes them.
+    pub fn into_config(self) -> session_core::Result<(String, ProviderConfig)> {
+        let mut config = ProviderConfig::new(self.issuer.trim(), self.client_id.trim());
+        if !self.display_name.trim().is_empty() {
+            config.display_name = self.display_name.trim().to_owned();
+        }
+        let scopes: Vec<String> = self.scopes.split_whitespace().map(str::to_owned).collect();
+        if !scopes.is_empty() {
+            config.scopes = scopes;
+        }
+        if !self.redirect_uri.trim().is_empty() {
+            config.redirect_uri = RedirectUri::parse(self.redirect_uri.trim())?;
+        }
+        if !self.post_logout_redirect_uri.trim().is_empty() {
+            config.post_logout_redirect_uri = Some(RedirectUri::parse(self.post_logout_redirect_uri.trim())?);
+        }
+        config.sign_in_with = self.sign_in_with;
+        config.extra_authorization_params = self.extra_authorization_params;
+        Ok((self.name.trim().to_owned(), config))
+    }
+
+    fn client_secret(&self) -> Option<secrecy::SecretString> {
+        let secret = self.client_secret.trim();
+        (!secret.is_empty()).then(|| secret.to_owned().into())
+    }
+}
+
+/// Adds a provider as a new session. Discovery runs first; on any error nothing is saved.
+pub async fn add_provider(manager: &SessionManager, provider: NewProvider) -> Result<SessionSnapshot> {
+    let secret = provider.client_secret();
+    let (name, config) = provider.into_config()?;
+    Ok(manager.add_session(&name, config, secret).await?)
+}
+
+/// Refreshes now, whether due or not.
+pub async fn refresh(manager: &SessionManager, id: &str) -> Result<SessionSnapshot> {
+    Ok(std::sync::Arc::unwrap_or_clone(manager.refresh(id, true).await?))
+}
+
+/// What signing out did, for the page's message.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedOut {
+    /// The session, now signed out.
+    pub session: SessionSnapshot,
+    /// Whether the provider confirmed the refresh token's revocation.
+    pub revoked: bool,
+    /// What the user should know about what could not be done at the provider, in our words (the
+    /// tokens are gone from this machine regardless); shown as information, not as an error.
+    pub notice: Option<String>,
+    /// Whether the provider's end-session page was opened.
+    pub end_session_opened: bool,
+}
+
+/// Whether opening the provider's end-session page after a sign-out ends anything: only a sign-in in
+/// the app's own window that kept the provider's cookie has a provider session the app can reach.
+/// An ephemeral sign-in kept no cookie, and a system-browser sign-in left it in the user's browser.
+pub fn end_session_page_helps(settings: &Settings, config: &ProviderConfig) -> bool {
+    !settings.ephemeral_sign_in && config.sign_in_with == SignInWith::EmbeddedWindow
+}
+
+/// The sign-out's notice when the end-session page could not be opened: what that leaves behind and
+/// what to do, after what the revocation already said.
+pub fn end_session_page_not_opened(notice: Option<String>) -> String {
+    let page = "The provider's sign-out page could not be opened, so its website may still remember you in the sign-in window. Turn on the private sign-in window in Settings to keep no provider cookies.";
+    notice.map_or_else(|| format!("Signed out on this computer. {page}"), |notice| format!("{notice} {page}"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,47 @@
+use super::*;
+
+fn form() -> NewProvider {
+    serde_json::from_value(serde_json::json!({
+        "name": " work ",
+        "displayName": "",
+        "issuer": " https://id.example.com ",
+        "clientId": " desktop ",
+        "scopes": "",
+        "clientSecret": "  ",
+    }))
+    .unwrap()
+}
+
+#[test]
+fn the_form_becomes_a_provider_with_defaults_for_what_is_left_empty() {
+    let provider = form();
+    assert!(provider.client_secret().is_none(), "a blank secret is none");
+    let (name, config) = provider.into_config().unwrap();
+    assert_eq!(name, "work");
+    assert_eq!(config.client_id.as_str(), "desktop");
+    assert_eq!(config.scopes, ProviderConfig::new("https://id.example.com", "desktop").scopes, "the default scopes");
+    assert_eq!(config.post_logout_redirect_uri, None);
+    let mut wrong = form();
+    wrong.redirect_uri = "not a uri".into();
+    assert_eq!(wrong.into_config().unwrap_err().kind(), session_core::ErrorKind::InvalidConfiguration);
+}
+
+#[test]
+fn the_end_session_page_opens_only_where_it_ends_a_provider_session() {
+    let mut config = ProviderConfig::new("https://id.example.com", "desktop");
+    let mut settings = Settings::default();
+    config.sign_in_with = SignInWith::EmbeddedWindow;
+    assert!(end_session_page_helps(&settings, &config));
+    settings.ephemeral_sign_in = true;
+    assert!(!end_session_page_helps(&settings, &config), "an ephemeral sign-in kept no cookie");
+    settings.ephemeral_sign_in = false;
+    config.sign_in_with = SignInWith::SystemBrowser;
+    assert!(!end_session_page_helps(&settings, &config), "the browser's cookie is out of reach");
+}
+
+#[test]
+fn a_page_that_did_not_open_is_said_after_the_revocation_notice() {
+    assert!(end_session_page_not_opened(None).starts_with("Signed out on this computer. The provider's sign-out page"));
+    let after = end_session_page_not_opened(Some("The provider could not revoke the tokens.".into()));
+    assert!(after.starts_with("The provider could not revoke the tokens. The provider's sign-out page"), "{after}");
+}

@@ -1,0 +1,212 @@
+use super::*;
+use chrono::TimeDelta;
+use session_core::{ErrorInfo, ErrorKind, Phase, Policy};
+
+/// The core's one failure threshold (`policy.refresh.attention_after_failures`).
+fn threshold() -> u32 {
+    Policy::default().refresh.attention_after_failures
+}
+
+/// A fixture with the words the core derives from its phase and failures, as `SessionSnapshot::of`
+/// does: the book reads only those.
+fn words(mut session: SessionSnapshot) -> SessionSnapshot {
+    session.shown = match session.phase {
+        Phase::SigningIn => Shown::SigningIn,
+        Phase::Expired => Shown::Expired,
+        _ if session.signed_in => Shown::SignedIn,
+        _ => Shown::SignedOut,
+    };
+    session.refreshing = session.phase == Phase::Refreshing;
+    session.ending_soon = session.phase == Phase::Expiring;
+    session.failing = session.signed_in && session.consecutive_failures >= threshold();
+    session.needs_attention = session.failing || matches!(session.shown, Shown::SignedOut | Shown::Expired);
+    session
+}
+
+/// A fixed instant: what the tests assert does not depend on when they run.
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+}
+
+/// A session without refresh token in `phase`, with what the core would say of its end.
+fn session(phase: Phase) -> SessionSnapshot {
+    let now = now();
+    let signed_in = matches!(phase, Phase::Active | Phase::Refreshing | Phase::Expiring);
+    words(SessionSnapshot {
+        id: session_core::SessionName::new("work").unwrap(),
+        provider_name: "Example ID".into(),
+        issuer: "https://id.example.com".into(),
+        sign_in_with: Default::default(),
+        user: None,
+        who: None,
+        phase,
+        shown: Shown::SignedOut,
+        refreshing: false,
+        ending_soon: false,
+        failing: false,
+        needs_attention: false,
+        signed_in,
+        ends_at: signed_in.then(|| now + TimeDelta::seconds(150)),
+        end_reason: signed_in.then_some(EndReason::NoRefreshToken),
+        can_extend: false,
+        access_token_expires_at: Some(now + TimeDelta::seconds(150)),
+        refresh_token_expires_at: None,
+        session_expires_at: Some(now + TimeDelta::days(7)),
+        signed_in_at: DateTime::from_timestamp(1_700_000_000, 0),
+        last_refresh_at: None,
+        next_refresh_at: None,
+        has_refresh_token: false,
+        consecutive_failures: 0,
+        last_error: None,
+        history: Vec::new(),
+    })
+}
+
+#[test]
+fn expiring_then_expired_each_once() {
+    let mut book = NoticeBook::default();
+    assert!(book.observe(&session(Phase::Active)).is_empty());
+    let notices = book.observe(&session(Phase::Expiring));
+    assert_eq!(notices.len(), 1);
+    let (title, body) = notices[0].text(now());
+    assert_eq!(title, "Session “work” expires in 3 minutes");
+    assert!(body.contains("no refresh token"), "{body}");
+    assert!(book.observe(&session(Phase::Expiring)).is_empty(), "said once");
+
+    let mut expired = session(Phase::Expired);
+    expired.last_error = Some(ErrorInfo { kind: ErrorKind::SessionRevoked, message: "The access token expired: sign in again.".into() });
+    let notices = book.observe(&expired);
+    assert!(matches!(&notices[..], [Notice::Expired { reason, .. }] if reason.contains("sign in again")));
+    assert!(book.observe(&expired).is_empty(), "said once");
+    // A cancelled sign-in goes back to expired: nothing new to say.
+    assert!(book.observe(&session(Phase::SigningIn)).is_empty());
+    assert!(book.observe(&expired).is_empty());
+    // Signed in again: the next expiry is news again.
+    assert!(book.observe(&session(Phase::Active)).is_empty());
+    assert_eq!(book.observe(&expired).len(), 1);
+}
+
+#[test]
+fn refresh_failures_are_told_once_per_run() {
+    let mut book = NoticeBook::default();
+    let mut failing = session(Phase::Active);
+    failing.has_refresh_token = true;
+    failing.last_error = Some(ErrorInfo { kind: ErrorKind::ProviderUnavailable, message: "The provider answered 503".into() });
+    for failures in 1..threshold() {
+        failing.consecutive_failures = failures;
+        failing = words(failing);
+        assert!(book.observe(&failing).is_empty());
+    }
+    failing.consecutive_failures = threshold();
+    failing = words(failing);
+    let notices = book.observe(&failing);
+    assert!(matches!(&notices[..], [Notice::RefreshFailing { reason, .. }] if reason == "The provider answered 503."));
+    failing.consecutive_failures += 5;
+    failing.phase = Phase::Refreshing;
+    failing = words(failing);
+    assert!(book.observe(&failing).is_empty());
+    // Recovery, then a new run of failures.
+    assert!(book.observe(&session(Phase::Active)).is_empty());
+    failing.phase = Phase::Active;
+    failing = words(failing);
+    assert_eq!(book.observe(&failing).len(), 1);
+}
+
+#[test]
+fn the_earliest_end_and_its_reason_are_named() {
+    let now = now();
+    let mut ending_lifetime = session(Phase::Expiring);
+    ending_lifetime.has_refresh_token = true;
+    ending_lifetime.session_expires_at = Some(now + TimeDelta::seconds(61));
+    ending_lifetime.ends_at = ending_lifetime.session_expires_at;
+    ending_lifetime.end_reason = Some(EndReason::Lifetime);
+    let notices = NoticeBook::default().observe(&ending_lifetime);
+    let Notice::Expiring { ends_at, reason, .. } = &notices[0] else { panic!("{notices:?}") };
+    assert_eq!(*ends_at, ending_lifetime.session_expires_at.unwrap());
+    assert!(reason.starts_with("The session reaches the end of its lifetime"), "{reason}");
+    assert_eq!(notices[0].text(now).0, "Session “work” expires in 2 minutes");
+    assert_eq!(minutes_until(now + TimeDelta::seconds(30), now), 1);
+    assert_eq!(minutes_until(now - TimeDelta::seconds(30), now), 1);
+}
+
+#[test]
+fn a_new_sign_in_without_refresh_token_is_told_again() {
+    // Such a session is never `active`: it goes from signing in straight to expiring.
+    let mut book = NoticeBook::default();
+    let first = session(Phase::Expiring);
+    assert_eq!(book.observe(&first).len(), 1);
+    assert_eq!(book.observe(&session(Phase::Expired)).len(), 1);
+    let mut again = session(Phase::Expiring);
+    again.signed_in_at = first.signed_in_at.map(|at| at + TimeDelta::seconds(30));
+    assert_eq!(book.observe(&again).len(), 1, "the new sign-in's expiry is news");
+    let mut expired = session(Phase::Expired);
+    expired.signed_in_at = again.signed_in_at;
+    assert_eq!(book.observe(&expired).len(), 1);
+}
+
+#[test]
+fn seeded_sessions_are_not_announced_again() {
+    let mut book = NoticeBook::default();
+    let expired = session(Phase::Expired);
+    book.seed([&expired]);
+    assert!(book.observe(&expired).is_empty());
+    book.forget("work");
+    assert_eq!(book.observe(&expired).len(), 1);
+}
+
+/// A notification server that stops answering (dunst SIGSTOPped, as a hung one would be): the
+/// notice gives up within [`SEND_TIMEOUT`] with a reason, and the runtime goes on meanwhile (the
+/// window and tray stay live). Needs the test run's notification server
+/// (`scripts/desktop-session.sh --display`); skipped without one.
+#[tokio::test(flavor = "current_thread")]
+async fn a_frozen_notification_server_holds_up_nothing() {
+    let Ok(bus) = zbus::Connection::session().await else { return };
+    let Ok(dbus) = zbus::fdo::DBusProxy::new(&bus).await else { return };
+    let name = zbus::names::BusName::try_from("org.freedesktop.Notifications").unwrap();
+    let Ok(pid) = dbus.get_connection_unix_process_id(name).await else {
+        eprintln!("no notification server: run under scripts/desktop-session.sh --display");
+        return;
+    };
+    struct Frozen(u32);
+    impl Drop for Frozen {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("kill").args(["-CONT", &self.0.to_string()]).status();
+        }
+    }
+    assert!(std::process::Command::new("kill").args(["-STOP", &pid.to_string()]).status().unwrap().success());
+    let frozen = Frozen(pid);
+    let notice = Notice::Expired { id: "s".into(), provider: "Test".into(), reason: "The grant was revoked.".into() };
+    let started = std::time::Instant::now();
+    let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let ticking = {
+        let ticks = ticks.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+    };
+    let result = send(notice, || {}).await;
+    let took = started.elapsed();
+    drop(frozen);
+    ticking.abort();
+    // The server now shows the notice it was sent while frozen; later tests must not meet it.
+    // A call after the notice's reaches the server after it (the bus keeps order), then all go.
+    let _ = bus
+        .call_method(
+            Some("org.freedesktop.Notifications"),
+            "/org/freedesktop/Notifications",
+            Some("org.freedesktop.Notifications"),
+            "GetServerInformation",
+            &(),
+        )
+        .await;
+    let closed = std::process::Command::new("dunstctl").arg("close-all").status();
+    assert!(closed.is_ok_and(|status| status.success()), "dunstctl close-all");
+    let problem = result.expect_err("a frozen server cannot have shown it");
+    assert!(problem.contains("did not answer within 5 s"), "{problem}");
+    assert!(took < SEND_TIMEOUT + Duration::from_secs(1), "{took:?}");
+    // This runtime has one thread: it kept running other work while the notice waited.
+    assert!(ticks.load(std::sync::atomic::Ordering::Relaxed) >= 40, "the runtime stalled");
+}

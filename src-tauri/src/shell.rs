@@ -1,0 +1,161 @@
+//! The shell's state, managed by Tauri: the session core, the settings in force, the notice book, the
+//! provider windows and the broker. Settings change in one place ([`Shell::update_settings`]), which
+//! applies them to the core, tells the page (`settings-changed`) and saves them.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use session_core::{JsonFileStore, KeyringVault, MetadataStore, Policy, ProviderConfig, SessionManager};
+use tauri::{AppHandle, Emitter, Manager};
+
+use crate::api::{AppState, SignedOut};
+use crate::broker::{Broker, DesktopHost};
+use crate::error::Result;
+use crate::settings::{self, Settings};
+use crate::{notices, windows};
+
+/// The page event carrying the settings in force after every change, wherever it came from (the
+/// settings panel, a card, a consent answer, a removed session).
+pub const SETTINGS_CHANGED: &str = "settings-changed";
+
+/// The shell's state, managed by Tauri.
+pub struct Shell {
+    /// The session core.
+    pub manager: SessionManager,
+    base_policy: Policy,
+    settings: Mutex<Settings>,
+    settings_file: settings::SettingsFile<tauri::Wry>,
+    /// What the notices have said of each session.
+    pub notices: Mutex<notices::NoticeBook>,
+    warnings: Mutex<Vec<String>>,
+    /// The sign-in and sign-out windows of the sessions.
+    pub windows: windows::ProviderWindows,
+    /// Hands tokens to the user's other programs, asking the user first.
+    pub broker: Broker,
+    /// Where the sign-in window keeps the provider's cookies.
+    pub sign_in_web_data: PathBuf,
+    /// Started by the login autostart entry: the window stays hidden until asked for.
+    pub background: bool,
+    app: AppHandle,
+}
+
+impl Shell {
+    /// The settings in force.
+    pub fn settings(&self) -> Settings {
+        self.settings.lock().expect("settings poisoned").clone()
+    }
+
+    /// Changes the settings, applies them to the core at once, tells the page and saves them: the one
+    /// place settings change. A change that is refused (out of range) changes nothing.
+    pub fn update_settings(&self, change: impl FnOnce(&mut Settings) -> Result<()>) -> Result<Settings> {
+        let mut current = self.settings.lock().expect("settings poisoned");
+        let mut next = current.clone();
+        change(&mut next)?;
+        next.validate()?;
+        self.manager.set_policy(next.policy(&self.base_policy))?;
+        *current = next.clone();
+        drop(current);
+        // The page hears of what is in force even when saving fails (then the command says so too).
+        let _ = self.app.emit_to("main", SETTINGS_CHANGED, &next);
+        // Saved after applying: a full disk keeps the new settings for this run and says so.
+        self.settings_file.save(&next)?;
+        Ok(next)
+    }
+
+    /// Everything the page needs for its first paint.
+    pub async fn app_state(&self, launch_at_login: bool) -> Result<AppState> {
+        Ok(AppState {
+            sessions: self.manager.snapshots().await?,
+            settings: self.settings(),
+            warnings: self.warnings.lock().expect("warnings poisoned").clone(),
+            launch_at_login,
+            questions: self.broker.consent().questions(),
+        })
+    }
+
+    /// Removes a session (the core signs it out first if needed), and what the settings say of it.
+    pub async fn remove_session(&self, id: &str) -> Result<()> {
+        self.manager.remove_session(id).await?;
+        self.update_settings(|settings| settings.forget_session(id)).map(drop)
+    }
+}
+
+/// Signs one session out (the card's button and the tray's Sign out all): revokes at the provider,
+/// deletes the tokens, and opens the provider's end-session page where it can end a provider session.
+pub async fn sign_out_session(app: &AppHandle, id: &str) -> Result<SignedOut> {
+    let shell = app.state::<Shell>();
+    let config = shell.manager.provider_config(id).await?;
+    let outcome = shell.manager.sign_out(id).await?;
+    let mut notice = outcome.revocation.notice;
+    let end_session_opened = match outcome.end_session_url {
+        Some(url) if crate::api::end_session_page_helps(&shell.settings(), &config) => match windows::visit_end_session(app, config, url) {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(session = id, error = %err, "the provider's sign-out page could not be opened");
+                notice = Some(crate::api::end_session_page_not_opened(notice));
+                false
+            }
+        },
+        _ => false,
+    };
+    let revoked = outcome.revocation.refresh_token_revoked;
+    tracing::info!(session = id, revoked, problems = ?outcome.revocation.problems, end_session_opened, "signed out");
+    Ok(SignedOut { session: outcome.session, revoked, notice, end_session_opened })
+}
+
+/// Opens the settings, the session list and the keychain, and builds the shell's state.
+pub async fn start(app: &AppHandle) -> std::result::Result<Shell, Box<dyn std::error::Error>> {
+    let data = app.path().app_data_dir()?;
+    std::fs::create_dir_all(&data)?;
+    let (settings_file, settings, settings_warning) = settings::SettingsFile::open(app)?;
+    let mut warnings: Vec<String> = settings_warning.into_iter().collect();
+    let base_policy = Policy::default();
+
+    let sessions_path = data.join("sessions.json");
+    let build = |store: Arc<dyn MetadataStore>| {
+        SessionManager::builder()
+            .vault(Arc::new(KeyringVault::new(crate::KEYCHAIN_SERVICE)))
+            .store(store)
+            .policy(settings.policy(&base_policy))
+            .build()
+    };
+    let manager = match build(Arc::new(JsonFileStore::new(&sessions_path))).await {
+        Ok(manager) => manager,
+        Err(err) if err.kind() == session_core::ErrorKind::StorageFailed => {
+            // Unreadable session list: keep it for the user, start afresh. Tokens stay in the keychain.
+            let aside = settings::keep_aside(&sessions_path).ok_or(err.to_string())?;
+            tracing::warn!(error = %err, "session list unreadable, moved aside");
+            warnings.push(format!(
+                "The session list could not be read, so Session Keeper started with no sessions. The old file was kept as {}; the tokens stay in the keychain.",
+                aside.display()
+            ));
+            build(Arc::new(JsonFileStore::new(&sessions_path))).await?
+        }
+        Err(err) => return Err(err.into()),
+    };
+
+    if let Ok(issuer) = std::env::var(crate::DEMO_ISSUER_ENV)
+        && manager.snapshots().await?.is_empty()
+    {
+        let mut demo = ProviderConfig::new(issuer, "session-keeper");
+        demo.display_name = "Demo provider".into();
+        demo.post_logout_redirect_uri = session_core::RedirectUri::parse("http://127.0.0.1/signed-out").ok();
+        if let Err(err) = manager.add_session("Demo", demo, None).await {
+            warnings.push(format!("The demo provider could not be added: {err}"));
+        }
+    }
+
+    Ok(Shell {
+        broker: Broker::new(DesktopHost::new(app.clone()), manager.clone()),
+        manager,
+        base_policy,
+        settings: Mutex::new(settings),
+        settings_file,
+        notices: Mutex::new(notices::NoticeBook::default()),
+        warnings: Mutex::new(warnings),
+        windows: windows::ProviderWindows::default(),
+        sign_in_web_data: data.join("sign-in-web-data"),
+        background: std::env::args().any(|arg| arg == crate::BACKGROUND_ARG),
+        app: app.clone(),
+    })
+}
