@@ -123,3 +123,13 @@ test("every file of the page stays readable at once, and every module is type-ch
     if (name.endsWith(".js")) assert.ok(source.startsWith("// @ts-check\n"), `ui/${name} starts with // @ts-check`);
   }
 });
+
+test("every tone the view gives has its colour in the style sheet", () => {
+  const css = readFileSync(new URL("style.css", ui), "utf8");
+  const states = [snapshot(), snapshot({ endingSoon: true }), snapshot({ failing: true }), snapshot({ shown: "expired" }), snapshot({ shown: "signed_out" })];
+  for (const tone of new Set(states.flatMap((s) => [badgeTone(s), cardTone(s)]))) {
+    if (tone === "neutral") continue; // the default look, no rule of its own
+    assert.match(css, new RegExp(`\\.card\\[data-tone="${tone}"\\]`), `.card ${tone}`);
+    assert.match(css, new RegExp(`\\.badge\\[data-tone="${tone}"\\]`), `.badge ${tone}`);
+  }
+});
