@@ -17,6 +17,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --locked -p session-keeper -p session-keeper-cli
 # The page's pure formatting (ES module), on the table of cases the tray's Rust test reads too.
 node --test tests/ui
+# The page's JSDoc types, checked by TypeScript (pinned in tests/ui): zero errors or the run fails.
+npm --prefix tests/ui run typecheck
 scripts/desktop-session.sh --open-bus --display -- cargo test --workspace --locked
 # On CI the debug build is done with; dropping it before the release build halves the peak disk use.
 if [ -n "${CI:-}" ]; then rm -rf target/debug; fi

@@ -239,7 +239,7 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     assert_eq!(idp.token_requests().await, token_requests, "restored without a new sign-in or refresh");
     let story = app.attr(&card("work", ".timeline"), "aria-label").await.unwrap();
     assert!(
-        story.contains("1 sign-in") && story.contains("refreshes") && story.contains("failed refreshes (provider_unavailable)"),
+        story.contains("1 sign-in") && story.contains("refreshes") && story.contains("failed refreshes (provider unreachable)"),
         "the history survives a restart: {story}"
     );
     app.click("#open-settings").await;
@@ -690,7 +690,7 @@ sys.exit("closed without an answer" if not answer else f"answered: {answer.decod
     harness::close_main_window();
     harness::wait_until("the window to hide", || !harness::main_window_visible());
     assert!(harness::app_running(), "closing the window ended the app");
-    // A hidden page knows it, so its countdowns stop repainting (ui/app.js `tick`).
+    // A hidden page knows it, so its countdowns stop repainting (ui/countdown.js `tick`).
     eventually("the page to know it is hidden", || async {
         app.run_async("done(document.hidden)").await.as_bool().filter(|hidden| *hidden)
     })
