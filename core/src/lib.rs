@@ -54,9 +54,10 @@ pub use process::limit_allocator_arenas;
 pub use provider::{DEFAULT_REDIRECT_URI, DEFAULT_SCOPES, ProviderConfig, SignInWith};
 pub use secret::SessionSecrets;
 pub use session::{
-    AccessToken, DefaultRefreshHandler, Effect, EndReason, Event, HISTORY_MAX, HISTORY_SPAN, History, HostEvent, KeychainCopy, Mark,
-    MarkKind, Phase, REVOKED_MESSAGE, RefreshContext, RefreshFailure, RefreshHandler, Refusal, SessionEvent, SessionManager,
-    SessionManagerBuilder, SessionSnapshot, SessionState, Shown, SignOutOutcome, TokenRequest, TokenTimes, Trigger, TriggerSink, transition,
+    AccessToken, DefaultRefreshHandler, Effect, EndReason, Event, HISTORY_MAX, HISTORY_SPAN, History, HostEvent, KeychainCopy, Made, Mark,
+    MarkKind, Narrowing, Phase, REVOKED_MESSAGE, RefreshContext, RefreshFailure, RefreshHandler, Refusal, SessionEvent, SessionManager,
+    SessionManagerBuilder, SessionSnapshot, SessionState, Shown, SignOutOutcome, TokenKind, TokenRequest, TokenTimes, Trigger, TriggerSink,
+    Waiter, transition,
 };
 pub use store::{JsonFileStore, MemoryStore, MetadataStore, SessionRecord};
 pub use user::{UserProfile, Who};

@@ -97,11 +97,11 @@ fn alice() -> UserProfile {
 }
 
 fn transient() -> RefreshFailure {
-    RefreshFailure::Transient(ErrorInfo { kind: ErrorKind::ProviderUnavailable, message: "503".into() })
+    RefreshFailure::Transient(ErrorInfo::new(ErrorKind::ProviderUnavailable, "503"))
 }
 
 fn revoked() -> RefreshFailure {
-    RefreshFailure::Revoked(ErrorInfo { kind: ErrorKind::SessionRevoked, message: "invalid_grant".into() })
+    RefreshFailure::Revoked(ErrorInfo::new(ErrorKind::SessionRevoked, "invalid_grant"))
 }
 
 struct Harness {

@@ -9,9 +9,10 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::actor::{Actor, Entry};
+use super::actor::Actor;
 use super::deadlines::Deadlines;
 use super::effects::Runner;
+use super::entry::Entry;
 use super::handle::{SessionManager, Shared};
 use super::handler::{DefaultRefreshHandler, RefreshHandler};
 use super::machine::transition;
@@ -168,7 +169,7 @@ impl SessionManagerBuilder {
             wake_interval: self.wake_interval,
             // A refresh in flight at shutdown ends within its own timeouts.
             stop_grace: self.request_timeout + self.vault_timeout,
-            stopping: false,
+            answers: Vec::new(),
         };
         let actor = tokio::spawn(actor.run(commands_rx, cancel.clone()));
         let manager = SessionManager {

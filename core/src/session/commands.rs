@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use url::Url;
 
-use super::effects::SignOutTicket;
-use super::snapshot::SessionSnapshot;
+use super::effects::{NarrowedToken, SignOutTicket};
+use super::snapshot::{SessionSnapshot, TokenRequest};
 use super::state::{TokenTimes, Trigger};
 use crate::error::{Error, ErrorInfo, Result};
 use crate::oidc::PendingSignIn;
@@ -16,10 +16,30 @@ use crate::secret::SessionSecrets;
 use crate::store::SessionRecord;
 use crate::user::UserProfile;
 
-/// An access token the machine agreed to hand out; loaded from the keychain when not in memory.
-pub(crate) struct HandOut {
-    pub secrets: Option<SessionSecrets>,
-    pub expires_at: Option<DateTime<Utc>>,
+/// A token the machine agreed to hand out.
+pub(crate) enum HandOut {
+    /// The session's own tokens (loaded from the keychain when not in memory), with the access
+    /// token's expiry; [`super::hand_out::own_token`] picks the one asked for.
+    Own { secrets: Option<SessionSecrets>, expires_at: Option<DateTime<Utc>> },
+    /// A narrowed token.
+    Narrowed(NarrowedToken),
+}
+
+/// How a redirect for the sign-in is answered.
+pub(crate) enum Taken {
+    /// It carries the pending sign-in's `state`: here is that sign-in, to complete.
+    Pending(PendingSignIn),
+    /// It belongs to another sign-in (another tab, another program); this one goes on waiting.
+    Foreign,
+}
+
+/// How a request to remove a session is answered.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Removal {
+    /// The session is forgotten.
+    Removed,
+    /// The session holds tokens: sign it out, then ask again.
+    SignOutFirst,
 }
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
@@ -27,7 +47,7 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
 /// What the handle asks of the actor.
 pub(crate) enum Command {
     Add {
-        record: SessionRecord,
+        record: Box<SessionRecord>,
         reply: Reply<SessionSnapshot>,
     },
     Snapshots {
@@ -50,7 +70,7 @@ pub(crate) enum Command {
 /// What can be asked about one session.
 pub(crate) enum Request {
     Remove {
-        reply: Reply<()>,
+        reply: Reply<Removal>,
     },
     /// This session's snapshot (the token helper asks it on every hand-out: one session, not all).
     Snapshot {
@@ -65,7 +85,7 @@ pub(crate) enum Request {
     },
     TakeSignIn {
         redirect: Url,
-        reply: Reply<PendingSignIn>,
+        reply: Reply<Taken>,
     },
     FinishSignIn {
         outcome: Result<SignedInTokens>,
@@ -78,16 +98,10 @@ pub(crate) enum Request {
         trigger: Trigger,
         reply: Reply<Arc<SessionSnapshot>>,
     },
+    /// A token for a program ([`super::Event::TokenWanted`]).
     WantToken {
-        min_valid: chrono::TimeDelta,
+        request: TokenRequest,
         reply: Reply<HandOut>,
-    },
-    /// A token for a narrower scope, made by a refresh with `scope` unless one made earlier lasts
-    /// `min_valid` more.
-    Narrow {
-        scope: String,
-        min_valid: chrono::TimeDelta,
-        reply: Reply<super::effects::NarrowedToken>,
     },
     /// A token reached a program (for the history).
     HandedOut {
@@ -97,7 +111,7 @@ pub(crate) enum Request {
         reply: Reply<SignOutTicket>,
     },
     SignOutFinished {
-        ticket: SignOutTicket,
+        ticket: Box<SignOutTicket>,
         result: Result<()>,
         reply: Reply<SessionSnapshot>,
     },
@@ -114,7 +128,8 @@ impl Request {
     /// Answers the request with `error` (its session is unknown).
     pub(crate) fn refuse(self, error: Error) {
         match self {
-            Request::Remove { reply } | Request::BeginSignIn { reply, .. } => drop(reply.send(Err(error))),
+            Request::Remove { reply } => drop(reply.send(Err(error))),
+            Request::BeginSignIn { reply, .. } => drop(reply.send(Err(error))),
             Request::Record { reply } => drop(reply.send(Err(error))),
             Request::Snapshot { reply } => drop(reply.send(Err(error))),
             Request::TakeSignIn { reply, .. } => drop(reply.send(Err(error))),
@@ -124,7 +139,6 @@ impl Request {
             }
             Request::WantToken { reply, .. } => drop(reply.send(Err(error))),
             Request::HandedOut { .. } => {}
-            Request::Narrow { reply, .. } => drop(reply.send(Err(error))),
             Request::SignOut { reply } => drop(reply.send(Err(error))),
         }
     }

@@ -49,10 +49,10 @@ pub(crate) enum Completion {
 impl Completion {
     /// A task that panicked: reported as a failed refresh, so the session is kept and retried.
     pub fn task_failed(id: String, generation: u64) -> Self {
-        let failure = RefreshFailure::Transient(ErrorInfo {
-            kind: ErrorKind::ProviderUnavailable,
-            message: "An internal task failed; the session is kept and retried.".into(),
-        });
+        let failure = RefreshFailure::Transient(ErrorInfo::new(
+            ErrorKind::ProviderUnavailable,
+            "An internal task failed; the session is kept and retried.",
+        ));
         Completion::Refresh { id, generation, used: None, result: Err(failure), narrowed: None }
     }
 
@@ -96,8 +96,8 @@ pub(crate) struct Runner {
 
 impl Runner {
     /// Spawns the task for `effect` (one of refresh, re-read, validate, save, discard).
-    /// `secrets` are the tokens in memory (for a discard, taken out of memory by the caller); `narrow`
-    /// makes a refresh ask for that narrower scope.
+    /// `secrets` are the tokens in memory (for a discard, taken out of memory by the caller); a
+    /// refresh asks for the narrower scope the state's narrowing has in flight, if any.
     pub fn spawn(
         &self,
         tasks: &mut JoinSet<Completion>,
@@ -105,7 +105,6 @@ impl Runner {
         record: &SessionRecord,
         secrets: Option<SessionSecrets>,
         effect: Effect,
-        narrow: Option<String>,
     ) -> AbortHandle {
         let generation = record.state.generation;
         let config = record.provider.clone();
@@ -116,6 +115,7 @@ impl Runner {
             Effect::Refresh => {
                 let subject = record.state.user.as_ref().map(|u| u.subject.clone());
                 let times = record.state.tokens;
+                let narrow = record.state.narrowing.in_flight.clone();
                 tasks.spawn(async move {
                     let (used, result, narrowed) = match narrow {
                         None => {
@@ -155,7 +155,7 @@ impl Runner {
                 }
                 Completion::Discarded { id }
             }),
-            Effect::SignOut { .. } | Effect::HandOut | Effect::Refuse(_) => unreachable!("answered by the actor"),
+            answer => unreachable!("{answer:?} is answered by the actor"),
         }
     }
 }

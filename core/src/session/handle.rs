@@ -8,7 +8,8 @@ use secrecy::SecretString;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::commands::{Command, Request};
+use super::commands::{Command, HandOut, Removal, Request};
+use super::hand_out::{self, OwnToken};
 use super::handler::{HostEvent, RefreshContext, RefreshHandler, TriggerSink};
 use super::providers::Providers;
 use super::snapshot::{AccessToken, SessionEvent, SessionSnapshot, SignOutOutcome, TokenRequest};
@@ -101,7 +102,7 @@ impl SessionManager {
             self.shared.vault.save_client_secret(name.as_str(), secret).await?;
         }
         providers.insert(name.as_str(), Arc::new(provider));
-        let record = SessionRecord { id: name.clone(), provider: config, state: SessionState::signed_out() };
+        let record = Box::new(SessionRecord { id: name.clone(), provider: config, state: SessionState::signed_out() });
         let added = self.call(|reply| Command::Add { record, reply }).await?;
         if added.is_err() {
             providers.forget(name.as_str());
@@ -109,18 +110,19 @@ impl SessionManager {
         added
     }
 
-    /// Removes a session: signs it out if needed (revoking at the provider when reachable) and forgets
-    /// its settings and client secret.
+    /// Removes a session: signs it out first if it holds tokens (revoking at the provider when
+    /// reachable; [`crate::Event::RemoveRequested`] decides), then forgets its settings and client
+    /// secret.
     pub async fn remove_session(&self, id: &str) -> Result<()> {
-        let record = self.record(id).await?;
-        if record.state.is_signed_in() {
+        let config = self.provider_config(id).await?;
+        while self.call(|reply| Command::session(id, Request::Remove { reply })).await?? == Removal::SignOutFirst {
             self.sign_out(id).await?;
         }
-        if record.provider.has_client_secret {
+        self.shared.providers.forget(id);
+        if config.has_client_secret {
             self.shared.vault.delete_client_secret(id).await?;
         }
-        self.shared.providers.forget(id);
-        self.call(|reply| Command::session(id, Request::Remove { reply })).await?
+        Ok(())
     }
 
     /// A valid access token for another program, asked for with the defaults of [`TokenRequest`].
@@ -133,66 +135,39 @@ impl SessionManager {
     /// `request.min_valid` is handed out at once; otherwise the session is refreshed first (concurrent
     /// callers and the scheduler share one refresh), and if that refresh fails for a passing reason
     /// while the current token is still valid, the current token is given; once it has expired, the
-    /// error is. The hand-out is recorded in the session's history with `request.program`.
+    /// error is. A narrower `request.scope` is made by a refresh asking for it (RFC 6749 section 6),
+    /// serialized with every other use of the refresh token, or is one made earlier that is still
+    /// fresh enough by the same rule; scopes the session was not signed in with are refused without a
+    /// request. The hand-out is recorded in the session's history with `request.program`.
     pub async fn hand_out(&self, id: &str, request: &TokenRequest) -> Result<AccessToken> {
-        let min_valid = super::state::delta(request.min_valid);
-        if let (Some(scope), None, false) = (&request.scope, &request.audience, request.id_token) {
-            let token = self.narrowed(id, scope, min_valid).await?;
-            self.handed_out(id, &request.program);
-            return Ok(token);
-        }
-        let hand_out = self.call(|reply| Command::session(id, Request::WantToken { min_valid, reply })).await??;
-        let secrets = match hand_out.secrets {
-            Some(secrets) => secrets,
-            None => self.shared.vault.load_tokens(id).await?.ok_or_else(|| Error::NotSignedIn(id.to_owned()))?,
-        };
-        let token = if request.id_token {
-            let id_token = secrets.id_token.ok_or_else(|| {
-                Error::NotOffered("The provider gave this session no ID token: sign in again, or ask for the access token.".into())
-            })?;
-            // `exp` is on the provider's clock; the program reads the expiry on this computer's.
-            let expires_at = crate::oidc::jwt_expiry(&id_token).map(|at| at - self.shared.providers.clock_offset(id));
-            AccessToken { session: id.to_owned(), token: id_token, expires_at }
-        } else if let Some(audience) = &request.audience {
-            let record = self.record(id).await?;
-            let provider = self.shared.providers.get(id, &record.provider).await?;
-            let (token, expires_at) = provider.exchange(&secrets.access_token, audience, request.scope.as_deref()).await?;
-            AccessToken { session: id.to_owned(), token, expires_at }
-        } else {
-            AccessToken { session: id.to_owned(), token: secrets.access_token, expires_at: hand_out.expires_at }
+        let wanted = self.call(|reply| Command::session(id, Request::WantToken { request: request.clone(), reply })).await??;
+        let (token, expires_at) = match wanted {
+            HandOut::Narrowed(token) => token,
+            HandOut::Own { secrets, expires_at } => {
+                let secrets = match secrets {
+                    Some(secrets) => secrets,
+                    None => self.shared.vault.load_tokens(id).await?.ok_or_else(|| Error::NotSignedIn(id.to_owned()))?,
+                };
+                // Not a narrowed token (that answer is `HandOut::Narrowed`): no scope rule applies.
+                let kind = hand_out::token_kind(id, request, &[])?;
+                match hand_out::own_token(&kind, secrets, expires_at, self.shared.providers.clock_offset(id))? {
+                    OwnToken::Ready(token, expires_at) => (token, expires_at),
+                    OwnToken::Exchange { access_token, audience, scope } => {
+                        let record = self.record(id).await?;
+                        let provider = self.shared.providers.get(id, &record.provider).await?;
+                        provider.exchange(&access_token, &audience, scope.as_deref()).await?
+                    }
+                }
+            }
         };
         self.handed_out(id, &request.program);
-        Ok(token)
+        Ok(AccessToken { session: id.to_owned(), token, expires_at })
     }
 
     /// Records a hand-out in the session's history.
     fn handed_out(&self, id: &str, program: &str) {
         let program = if program.is_empty() { "an unknown program".to_owned() } else { program.to_owned() };
         let _ = self.shared.commands.send(Command::session(id, Request::HandedOut { program }));
-    }
-
-    /// An access token for `scope`, narrower than the session's: by a refresh asking for it (RFC 6749
-    /// section 6), which the actor serializes with every other use of the refresh token, or one made
-    /// earlier that still lasts the lead time and `min_valid`. Scopes the session was not signed in
-    /// with are refused without a request.
-    async fn narrowed(&self, id: &str, scope: &str, min_valid: chrono::TimeDelta) -> Result<AccessToken> {
-        let record = self.record(id).await?;
-        let granted = &record.provider.scopes;
-        let mut wanted: Vec<&str> = scope.split_whitespace().collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        if wanted.is_empty() {
-            return Err(Error::InvalidConfiguration("Name at least one scope.".into()));
-        }
-        if let Some(extra) = wanted.iter().find(|s| !granted.iter().any(|g| g == *s)) {
-            return Err(Error::NotOffered(format!(
-                "Session \"{id}\" was not signed in with the scope \"{extra}\", so no token with it can be made: a narrower token takes scopes the session has ({}).",
-                granted.join(" ")
-            )));
-        }
-        let scope = wanted.join(" ");
-        let (token, expires_at) = self.call(|reply| Command::session(id, Request::Narrow { scope, min_valid, reply })).await??;
-        Ok(AccessToken { session: id.to_owned(), token, expires_at })
     }
 
     /// Refreshes one session and waits for the result. `force` always calls the token endpoint;
@@ -249,14 +224,13 @@ impl SessionManager {
             }
             Err(err) => {
                 tracing::warn!(session = id, kind = ?err.kind(), error = %err, "sign-out: provider not asked to revoke");
-                revocation = Revocation::not_asked(match err.kind() {
-                    crate::ErrorKind::ProviderUnavailable => "it could not be reached",
-                    _ => "its answer could not be used",
-                });
+                revocation = Revocation::not_asked(hand_out::not_asked_because(err.kind()));
             }
         }
         let deleted = self.shared.vault.delete_tokens(id).await;
-        let session = self.call(|reply| Command::session(id, Request::SignOutFinished { ticket, result: deleted, reply })).await??;
+        let session = self
+            .call(|reply| Command::session(id, Request::SignOutFinished { ticket: Box::new(ticket), result: deleted, reply }))
+            .await??;
         Ok(SignOutOutcome { session, revocation, end_session_url })
     }
 

@@ -1,5 +1,5 @@
 //! A session's last 24 hours, for the timeline on its card: sign-ins, refreshes, failures and their
-//! kind, the focus, timer and wake checks that asked the provider, expiry, sign-outs and tokens handed
+//! kind, the interval, focus, resume and manual checks that asked the provider, expiry, sign-outs and tokens handed
 //! to other programs. Secret-free (instants, a kind and a few words), bounded in time and in count,
 //! and kept with the session's state in the session file, so it survives a restart.
 //!
@@ -22,18 +22,43 @@ pub const REPEAT_WITHIN: TimeDelta = TimeDelta::minutes(1);
 
 /// One thing that happened to a session.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", from = "StoredMark")]
 pub struct Mark {
     /// When.
     pub at: DateTime<Utc>,
     /// What.
     pub what: MarkKind,
-    /// A failure's error kind (`provider_unavailable`) or a check's trigger (`focus`, `timer`).
+    /// A failure's error kind (`provider_unavailable`), a check's trigger ([`super::Trigger::as_str`]:
+    /// `interval`, `focus`, `resume`, `manual`) or the program a token was handed to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// How many times it happened from `at` on, within [`REPEAT_WITHIN`] (1 when it did once).
     #[serde(default = "once", skip_serializing_if = "is_once")]
     pub count: u32,
+}
+
+/// A mark as a session file holds it. Files written before the checks were named by their trigger
+/// say `timer` and `wake`; they read as `interval` and `resume`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredMark {
+    at: DateTime<Utc>,
+    what: MarkKind,
+    #[serde(default)]
+    detail: Option<String>,
+    #[serde(default = "once")]
+    count: u32,
+}
+
+impl From<StoredMark> for Mark {
+    fn from(stored: StoredMark) -> Self {
+        let detail = match (stored.what, stored.detail.as_deref()) {
+            (MarkKind::Checked, Some("timer")) => Some(super::Trigger::Interval.as_str().to_owned()),
+            (MarkKind::Checked, Some("wake")) => Some(super::Trigger::Resume.as_str().to_owned()),
+            _ => stored.detail,
+        };
+        Mark { at: stored.at, what: stored.what, detail, count: stored.count }
+    }
 }
 
 fn once() -> u32 {
@@ -62,6 +87,22 @@ pub enum MarkKind {
     SignedOut,
     /// An access token was handed to another program.
     HandedOut,
+}
+
+impl MarkKind {
+    /// The serialized name (`signed_in`, `refreshed`, `refresh_failed`, `checked`, `expired`,
+    /// `signed_out`, `handed_out`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MarkKind::SignedIn => "signed_in",
+            MarkKind::Refreshed => "refreshed",
+            MarkKind::RefreshFailed => "refresh_failed",
+            MarkKind::Checked => "checked",
+            MarkKind::Expired => "expired",
+            MarkKind::SignedOut => "signed_out",
+            MarkKind::HandedOut => "handed_out",
+        }
+    }
 }
 
 /// The marks of one session, oldest first, within [`HISTORY_SPAN`] and [`HISTORY_MAX`].
@@ -164,5 +205,50 @@ mod tests {
         assert!(json[1].get("detail").is_none());
         assert!(json[1].get("count").is_none(), "a count of one is left out");
         assert_eq!(serde_json::from_value::<History>(json).unwrap(), history);
+    }
+
+    #[test]
+    fn an_old_history_that_says_timer_and_wake_reads_with_the_triggers_names() {
+        let old = serde_json::json!([
+            { "at": "2027-01-15T08:00:00Z", "what": "checked", "detail": "timer" },
+            { "at": "2027-01-15T08:01:00Z", "what": "checked", "detail": "wake", "count": 3 },
+            { "at": "2027-01-15T08:02:00Z", "what": "handed_out", "detail": "timer" },
+        ]);
+        let history: History = serde_json::from_value(old).unwrap();
+        let details: Vec<_> = history.marks().iter().map(|m| (m.what, m.detail.as_deref(), m.count)).collect();
+        assert_eq!(
+            details,
+            vec![(MarkKind::Checked, Some("interval"), 1), (MarkKind::Checked, Some("resume"), 3), (MarkKind::HandedOut, Some("timer"), 1),],
+            "a program named timer stays named so"
+        );
+    }
+
+    #[test]
+    fn the_names_are_the_serialized_ones() {
+        use crate::session::state::{EndReason, KeychainCopy, Phase, Trigger};
+        for kind in [
+            MarkKind::SignedIn,
+            MarkKind::Refreshed,
+            MarkKind::RefreshFailed,
+            MarkKind::Checked,
+            MarkKind::Expired,
+            MarkKind::SignedOut,
+            MarkKind::HandedOut,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        for phase in [Phase::SignedOut, Phase::SigningIn, Phase::Active, Phase::Refreshing, Phase::Expiring, Phase::Expired] {
+            assert_eq!(serde_json::to_value(phase).unwrap(), phase.as_str());
+        }
+        for reason in [EndReason::Lifetime, EndReason::RefreshTokenExpires, EndReason::NoRefreshToken, EndReason::RefreshFailing] {
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        }
+        for trigger in [Trigger::Interval, Trigger::Focus, Trigger::Resume] {
+            assert_eq!(serde_json::to_value(trigger).unwrap(), trigger.as_str());
+        }
+        assert_eq!(serde_json::to_value(Trigger::Manual { force: true }).unwrap()["manual"]["force"], true);
+        assert_eq!(Trigger::Manual { force: false }.as_str(), "manual");
+        let unsaved = KeychainCopy::Unsaved { retry_at: at(0) };
+        assert_eq!([KeychainCopy::Saved.as_str(), unsaved.as_str(), KeychainCopy::Saving.as_str()], ["saved", "unsaved", "saving"]);
     }
 }

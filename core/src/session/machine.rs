@@ -2,14 +2,14 @@
 //! function of (state, event, now, policy) that returns the new state and the effects the actor must
 //! run. No I/O, no clock, no randomness: jitter arrives inside the event.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 
-use super::state::{Effect, Event, KEYCHAIN_RETRY, KeychainCopy, Phase, RefreshFailure, Refusal, SessionState, Trigger, delta};
+use super::state::{Effect, Event, KEYCHAIN_RETRY, KeychainCopy, Phase, RefreshFailure, Refusal, SessionState, Trigger, Waiter, delta};
 use crate::error::{ErrorInfo, ErrorKind};
 use crate::policy::Policy;
 
 fn info(kind: ErrorKind, message: &str) -> ErrorInfo {
-    ErrorInfo { kind, message: message.to_owned() }
+    ErrorInfo::new(kind, message)
 }
 
 /// The message of a session the provider no longer accepts (`invalid_grant`, or a rejected access
@@ -22,7 +22,7 @@ pub fn transition(state: &SessionState, event: &Event, now: DateTime<Utc>, polic
         during_sign_in(state, event, now, policy)
     } else {
         let (next, effects) = decide(state, event, now, policy);
-        resolve_waits(next, effects, event, now, policy)
+        waits::resolve(next, effects, event, now, policy)
     };
     // The history goes on through sign-ins and sign-outs (which start from a fresh state).
     let mut history = state.history.clone();
@@ -38,6 +38,7 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
     match event {
         Event::Restored => (restored(next), Vec::new()),
         Event::Stopping => {
+            next.stopping = true;
             if matches!(next.keychain, KeychainCopy::Unsaved { .. }) && next.is_signed_in() {
                 next.keychain = KeychainCopy::Saving;
                 return (next, vec![Effect::SaveTokens]);
@@ -56,7 +57,12 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             (next, effects)
         }
         Event::Trigger(trigger) => triggered(next, *trigger, now, policy),
-        Event::TokenWanted { min_valid } => token_wanted(next, *min_valid, now, policy),
+        Event::CheckWanted(trigger) => {
+            next.check_waiting = true;
+            next.check_failure = None;
+            triggered(next, *trigger, now, policy)
+        }
+        Event::TokenWanted { token, min_valid } => waits::token_wanted(next, token, *min_valid, now, policy),
         Event::HandedOut { .. } => (next, Vec::new()),
         Event::SignInStarted => {
             if state.phase != Phase::SigningIn {
@@ -75,8 +81,17 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             next.resume_phase = None;
             evaluate(next, now, policy)
         }
+        Event::RedirectArrived { pending, ours } => {
+            let effect = match (state.phase == Phase::SigningIn && *pending, ours) {
+                (false, _) => Effect::Refuse(Waiter::Redirect, Refusal::NoSignInPending),
+                // Another tab's or another program's redirect: this sign-in goes on waiting for its own.
+                (true, false) => Effect::Refuse(Waiter::Redirect, Refusal::ForeignRedirect),
+                (true, true) => Effect::CompleteSignIn,
+            };
+            (next, vec![effect])
+        }
         Event::SignedIn { times, user, warning } => {
-            let mut next = SessionState::signed_out();
+            let mut next = waits::carried(state);
             next.generation = state.generation + 1;
             next.user = Some(user.clone());
             next.phase = Phase::Active;
@@ -88,10 +103,15 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             next.last_error = warning.clone();
             evaluate(next, now, policy)
         }
+        Event::NarrowedTokenMade { expires_at } => waits::narrowed_made(next, *expires_at, now),
         Event::RefreshSucceeded { times, warning } => {
             if !state.is_signed_in() {
                 return (next, Vec::new());
             }
+            // An answer to a narrowed refresh without a narrowed token: the waiting programs are
+            // asked for again.
+            next.narrowing.in_flight = None;
+            next.check_failure = None;
             next.phase = Phase::Active;
             next.tokens = Some(*times);
             next.session_expires_at = state.session_expires_at.map(|end| cap(end, times));
@@ -107,33 +127,25 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             if !state.is_signed_in() {
                 return (next, Vec::new());
             }
-            match failure {
-                // Another process may have rotated the refresh token: look in the keychain once
-                // before giving the session up.
-                RefreshFailure::Revoked(error) if state.refused.is_none() => {
-                    next.refused = Some(error.clone());
-                    (next, vec![Effect::Reread])
-                }
-                RefreshFailure::Revoked(error) => expire(state, error.clone(), false),
-                // Never use, never keep: revoke what came (the actor holds the answer's tokens now).
-                RefreshFailure::Security(error) => expire(state, error.clone(), true),
-                RefreshFailure::Transient(error) | RefreshFailure::Rejected(error) | RefreshFailure::Throttled { error, .. } => {
-                    next.phase = Phase::Active;
-                    next.refused = None;
-                    next.failures = state.failures.saturating_add(1);
-                    let backoff = policy.refresh.retry_delay(next.failures, *jitter);
-                    let wait = match failure {
-                        RefreshFailure::Rejected(_) => policy.refresh.retry_max_delay,
-                        RefreshFailure::Throttled { retry_after, .. } => backoff.max(*retry_after).min(policy.refresh.retry_max_delay),
-                        _ => backoff,
-                    };
-                    next.retry_at = Some(now + delta(wait));
-                    next.last_error = Some(error.clone());
-                    evaluate(next, now, policy)
-                }
+            let mut answers = Vec::new();
+            if let Some(scope) = next.narrowing.in_flight.take() {
+                next.narrowing.answered(&scope);
+                answers.push(Effect::Refuse(Waiter::Narrowed(scope), Refusal::Failed(failure.info().clone())));
             }
+            if next.check_waiting {
+                next.check_failure = Some(failure.info().clone());
+            }
+            let (next, mut effects) = refresh_failed(state, next, failure, *jitter, now, policy);
+            answers.append(&mut effects);
+            (next, answers)
         }
         Event::Reread { rotated } => match (&state.refused, rotated) {
+            (Some(_), true) if state.stopping => {
+                // The rotated token is in memory and in the keychain: the next start refreshes with it.
+                next.phase = Phase::Active;
+                next.refused = None;
+                (next, Vec::new())
+            }
             (Some(_), true) => {
                 next.phase = Phase::Refreshing;
                 (next, vec![Effect::Refresh])
@@ -189,38 +201,74 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
                 return (next, Vec::new());
             }
             if !state.is_signed_in() && state.phase != Phase::Expired {
-                return (next, vec![Effect::Refuse(Refusal::NotSignedIn)]);
+                return (next, vec![Effect::Refuse(Waiter::SignOut, Refusal::NotSignedIn)]);
             }
-            sign_out(state)
+            waits::sign_out(state)
         }
         Event::SignOutFailed { previous } => {
             // The tokens are still in the keychain: the session stays as it was.
             if state.phase == Phase::SignedOut {
-                next = SessionState { generation: state.generation, ..(**previous).clone() };
+                next = SessionState {
+                    generation: state.generation,
+                    check_waiting: state.check_waiting,
+                    narrowing: super::state::Narrowing { waiting: state.narrowing.waiting.clone(), ..previous.narrowing.clone() },
+                    ..(**previous).clone()
+                };
             }
             (next, Vec::new())
         }
         Event::SignedOut => {
-            let mut next = SessionState::signed_out();
+            let mut next = waits::carried(state);
             next.generation = state.generation + 1;
             next.user = state.user.clone();
             (next, Vec::new())
         }
+        Event::RemoveRequested => {
+            let effect = if state.is_signed_in() { Effect::Refuse(Waiter::Remove, Refusal::SignOutFirst) } else { Effect::Forget };
+            (next, vec![effect])
+        }
     }
 }
 
-impl Event {
-    /// Results of work started before the current phase began.
-    fn is_result(&self) -> bool {
-        matches!(
-            self,
-            Event::RefreshSucceeded { .. }
-                | Event::RefreshFailed { .. }
-                | Event::Reread { .. }
-                | Event::Validated(_)
-                | Event::ValidationRejected
-                | Event::ValidationUnavailable
-        )
+/// What a failed refresh does to the session: `next` is `state` with the failure's waiters answered.
+fn refresh_failed(
+    state: &SessionState,
+    mut next: SessionState,
+    failure: &RefreshFailure,
+    jitter: f64,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> (SessionState, Vec<Effect>) {
+    match failure {
+        // The app is quitting: nothing more starts, and the next start refreshes (and re-reads) again.
+        RefreshFailure::Revoked(error) if state.stopping && state.refused.is_none() => {
+            next.phase = Phase::Active;
+            next.last_error = Some(error.clone());
+            evaluate(next, now, policy)
+        }
+        // Another process may have rotated the refresh token: look in the keychain once before
+        // giving the session up.
+        RefreshFailure::Revoked(error) if state.refused.is_none() => {
+            next.refused = Some(error.clone());
+            (next, vec![Effect::Reread])
+        }
+        RefreshFailure::Revoked(error) => expire(&next, error.clone(), false),
+        // Never use, never keep: revoke what came (the actor holds the answer's tokens now).
+        RefreshFailure::Security(error) => expire(&next, error.clone(), true),
+        RefreshFailure::Transient(error) | RefreshFailure::Rejected(error) | RefreshFailure::Throttled { error, .. } => {
+            next.phase = Phase::Active;
+            next.refused = None;
+            next.failures = state.failures.saturating_add(1);
+            let backoff = policy.refresh.retry_delay(next.failures, jitter);
+            let wait = match failure {
+                RefreshFailure::Rejected(_) => policy.refresh.retry_max_delay,
+                RefreshFailure::Throttled { retry_after, .. } => backoff.max(*retry_after).min(policy.refresh.retry_max_delay),
+                _ => backoff,
+            };
+            next.retry_at = Some(now + delta(wait));
+            next.last_error = Some(error.clone());
+            evaluate(next, now, policy)
+        }
     }
 }
 
@@ -241,7 +289,7 @@ fn triggered(mut next: SessionState, trigger: Trigger, now: DateTime<Utc>, polic
         // Refreshing: the request in flight answers this trigger too (coalescing). Signing in: the
         // sign-in comes first. Without tokens there is nothing to refresh, which a person is told.
         let refuse = matches!(trigger, Trigger::Manual { .. }) && !next.is_signed_in();
-        return (next, if refuse { vec![Effect::Refuse(Refusal::NotSignedIn)] } else { Vec::new() });
+        return (next, if refuse { vec![Effect::Refuse(Waiter::Check, Refusal::NotSignedIn)] } else { Vec::new() });
     }
     if trigger.is_user_activity() {
         slide_lifetime(&mut next, now, policy);
@@ -257,108 +305,19 @@ fn triggered(mut next: SessionState, trigger: Trigger, now: DateTime<Utc>, polic
     }
     let (mut next, mut effects) = evaluate(next, now, policy);
     let validation_due = next.last_validated_at.is_none_or(|at| now - at >= delta(policy.refresh.validation_max_age));
-    if effects.is_empty() && matches!(next.phase, Phase::Active | Phase::Expiring) && !next.validating && validation_due {
+    let checkable = matches!(next.phase, Phase::Active | Phase::Expiring) && !next.validating && !next.stopping;
+    if effects.is_empty() && checkable && validation_due {
         next.validating = true;
         effects.push(Effect::Validate);
     }
     (next, effects)
 }
 
-/// A program asks for the access token: a fresh one is handed out at once, one within the lead
-/// time (or expired) is refreshed first, and callers during a refresh wait for it.
-fn token_wanted(mut next: SessionState, min_valid: TimeDelta, now: DateTime<Utc>, policy: &Policy) -> (SessionState, Vec<Effect>) {
-    if !next.is_signed_in() {
-        return (next, vec![Effect::Refuse(Refusal::NotSignedIn)]);
-    }
-    if next.is_busy() {
-        next.hand_out_waiting = true;
-        return (next, Vec::new());
-    }
-    if matches!(next.phase, Phase::Active | Phase::Expiring) {
-        slide_lifetime(&mut next, now, policy);
-        let fresh = next.access_token_fresh(now, policy) && next.access_token_lasts(now, min_valid);
-        if !fresh && next.has_refresh_token() {
-            if next.refresh_held_back(now, policy) {
-                // A program asking in a loop must not start a refresh storm: the current token if it
-                // still lives, else the refresh due when the floor has passed.
-                if !next.access_token_valid(now) {
-                    next.hand_out_waiting = true;
-                    return (next, Vec::new());
-                }
-                return (next, vec![Effect::HandOut]);
-            }
-            let (started, effects) = start_refresh(next);
-            next = started;
-            if next.phase == Phase::Refreshing {
-                next.hand_out_waiting = true;
-                return (next, effects);
-            }
-        }
-    }
-    let answer = hand_out_or_refuse(&next, now, true);
-    (next, vec![answer])
-}
-
-fn hand_out_or_refuse(state: &SessionState, now: DateTime<Utc>, usable: bool) -> Effect {
-    if usable && state.is_signed_in() && state.access_token_valid(now) {
-        return Effect::HandOut;
-    }
-    match &state.last_error {
-        Some(error) => Effect::Refuse(Refusal::Failed(error.clone())),
-        None => Effect::Refuse(Refusal::NotSignedIn),
-    }
-}
-
-/// Once nothing is in flight (and no refresh is held back), answers the programs waiting for a token
-/// and carries out a sign-out that waited for the refresh.
-fn resolve_waits(
-    mut next: SessionState,
-    mut effects: Vec<Effect>,
-    event: &Event,
-    now: DateTime<Utc>,
-    policy: &Policy,
-) -> (SessionState, Vec<Effect>) {
-    if next.phase == Phase::Refreshing || next.refused.is_some() {
-        return (next, effects);
-    }
-    // A refresh held back by the floor between refreshes is still to come: the caller waits for it.
-    let refresh_to_come = next.is_signed_in()
-        && next.has_refresh_token()
-        && next.failures == 0
-        && !next.access_token_valid(now)
-        && next.refresh_held_back(now, policy);
-    if next.hand_out_waiting && !refresh_to_come {
-        next.hand_out_waiting = false;
-        let refused = matches!(event, Event::RefreshFailed { failure: RefreshFailure::Rejected(_), .. });
-        effects.push(hand_out_or_refuse(&next, now, !refused));
-    }
-    if next.sign_out_waiting {
-        next.sign_out_waiting = false;
-        effects.retain(|effect| matches!(effect, Effect::HandOut | Effect::Refuse(_)));
-        let (signed_out, sign_out_effects) = sign_out(&next);
-        effects.extend(sign_out_effects);
-        next = signed_out;
-    }
-    (next, effects)
-}
-
-fn sign_out(state: &SessionState) -> (SessionState, Vec<Effect>) {
-    let mut next = SessionState::signed_out();
-    next.generation = state.generation + 1;
-    // The card goes on saying who was signed in last.
-    next.user = state.user.clone();
-    let mut effects = Vec::with_capacity(2);
-    if state.hand_out_waiting {
-        effects.push(Effect::Refuse(Refusal::NotSignedIn));
-    }
-    effects.push(Effect::SignOut { previous: Box::new(SessionState { sign_out_waiting: false, ..state.clone() }) });
-    (next, effects)
-}
-
 fn start_refresh(mut next: SessionState) -> (SessionState, Vec<Effect>) {
-    if next.keychain == KeychainCopy::Saving {
+    if next.keychain == KeychainCopy::Saving || next.stopping {
         // A retried keychain write of the current tokens is in flight; a refresh now could see its
-        // rotated token overwritten by that older write. The write's answer re-evaluates.
+        // rotated token overwritten by that older write. The write's answer re-evaluates. And
+        // nothing starts while the app quits.
         return (next, Vec::new());
     }
     next.phase = Phase::Refreshing;
@@ -377,6 +336,10 @@ fn during_sign_in(state: &SessionState, event: &Event, now: DateTime<Utc>, polic
     next.validating = false;
     next.phase = Phase::SigningIn;
     let continues = matches!(event, Event::Reread { .. });
+    if !continues {
+        // A narrowed refresh waits for the sign-in to end (it then starts from `resolve_waits`).
+        next.narrowing.in_flight = None;
+    }
     let effects = effects
         .into_iter()
         .filter(|effect| match effect {
@@ -394,5 +357,6 @@ mod deadlines;
 mod marks;
 #[cfg(test)]
 mod tests;
+mod waits;
 
 use deadlines::{cap, evaluate, expire, slide_lifetime};

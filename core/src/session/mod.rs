@@ -1,23 +1,34 @@
 //! Sessions: the state machine and everything around it.
 //!
-//! - `state.rs`: the vocabulary (state, events, effects) and the questions asked of a state;
-//! - `machine.rs`: [`transition`], where every decision is made (tests in `machine/tests.rs`);
-//! - `actor.rs`: the task that owns the sessions, feeds events in and runs effects out;
+//! - `state.rs`: what a session's state holds and the questions asked of it; `event.rs` and
+//!   `effect.rs`: what can happen to a session and what the machine asks the actor to do;
+//! - `machine.rs`: [`transition`], where every decision is made (tests in `machine/tests.rs`), with
+//!   `machine/waits.rs` for the callers that wait on a session and `narrowing.rs` for the state of
+//!   narrower tokens (`--scope`);
+//! - `completion.rs`: what a finished task means, as events (a pure function);
+//! - `actor.rs`: the task that owns the sessions, feeds events in and carries effects out, with
+//!   `requests.rs` (what the handle asks, as events) and `entry.rs` (one session's record, tokens and
+//!   waiting callers, and how an answer reaches them);
 //! - `deadlines.rs`: the actor's order of sessions by their next deadline;
 //! - `effects.rs`: the I/O behind each effect (refresh, re-read, validate, save, discard);
 //! - `persist.rs`: the session list on disk, written from the actor's record book;
-//! - `handle.rs` and `builder.rs`: [`SessionManager`] and how it is started;
+//! - `handle.rs` and `builder.rs`: [`SessionManager`] and how it is started; `hand_out.rs`: the pure
+//!   rules of a hand-out (the scope rule, which token, the sign-out notice);
 //! - `sign_in.rs`: the sign-in transaction; `snapshot.rs`: what the shell and the page are told;
 //! - `handler.rs`: pluggable refresh triggers, which reach the actor through a [`TriggerSink`];
 //! - `providers.rs`: discovered providers by session;
-//! - `history.rs`: the last 24 hours of each session, derived from what `transition` decided;
-//! - `narrowing.rs`: the actor's bookkeeping of narrower tokens for other programs (`--scope`).
+//! - `history.rs`: the last 24 hours of each session, derived from what `transition` decided.
 
 mod actor;
 mod builder;
 mod commands;
+mod completion;
 mod deadlines;
+mod effect;
 mod effects;
+mod entry;
+mod event;
+mod hand_out;
 mod handle;
 mod handler;
 mod history;
@@ -25,6 +36,7 @@ mod machine;
 mod narrowing;
 mod persist;
 mod providers;
+mod requests;
 mod sign_in;
 mod snapshot;
 mod state;
@@ -34,5 +46,8 @@ pub use handle::SessionManager;
 pub use handler::{DefaultRefreshHandler, HostEvent, RefreshContext, RefreshHandler, TriggerSink};
 pub use history::{HISTORY_MAX, HISTORY_SPAN, History, Mark, MarkKind};
 pub use machine::{REVOKED_MESSAGE, transition};
+pub use narrowing::{Made, Narrowing};
 pub use snapshot::{AccessToken, SessionEvent, SessionSnapshot, Shown, SignOutOutcome, TokenRequest};
-pub use state::{Effect, EndReason, Event, KeychainCopy, Phase, RefreshFailure, Refusal, SessionState, TokenTimes, Trigger};
+pub use state::{
+    Effect, EndReason, Event, KeychainCopy, Phase, RefreshFailure, Refusal, SessionState, TokenKind, TokenTimes, Trigger, Waiter,
+};

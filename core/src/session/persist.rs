@@ -108,7 +108,7 @@ pub(crate) async fn persist(store: Arc<dyn MetadataStore>, mut book: BookReader,
                 continue;
             }
             Ok(Err(err)) => err.info(),
-            Err(join_error) => ErrorInfo { kind: ErrorKind::StorageFailed, message: join_error.to_string() },
+            Err(join_error) => ErrorInfo::new(ErrorKind::StorageFailed, join_error.to_string()),
         };
         if failing.as_ref() != Some(&error) {
             tracing::warn!("session metadata not saved: {}", error.message);

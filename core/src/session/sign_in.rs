@@ -7,10 +7,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use super::commands::{Command, Request, SignedInTokens};
+use super::commands::{Command, Request, SignedInTokens, Taken};
 use super::handle::SessionManager;
 use super::snapshot::SessionSnapshot;
-use super::state::Phase;
 use crate::error::{Error, Result};
 use crate::loopback::{LoopbackListener, Page};
 use crate::names::RedirectUri;
@@ -70,14 +69,15 @@ impl SessionManager {
                 let _ = self.cancel_sign_in(id).await;
                 return Err(Error::InvalidRedirect("the loopback listener stopped".into()));
             };
-            match self.complete_sign_in(id, &arrival.url).await {
-                Ok(snapshot) => {
+            match self.complete(id, &arrival.url).await {
+                Ok(Some(snapshot)) => {
                     arrival.answer(Page::signed_in(&config.display_name));
                     return Ok(snapshot);
                 }
                 // A request with a foreign `state` (another tab, another program) leaves this
-                // sign-in waiting for its own redirect.
-                Err(err @ Error::InvalidRedirect(_)) if self.snapshot(id).await.is_ok_and(|s| s.phase == Phase::SigningIn) => {
+                // sign-in waiting for its own redirect ([`crate::Event::RedirectArrived`]).
+                Ok(None) => {
+                    let err = foreign();
                     tracing::warn!(session = id, error = %err, "loopback request ignored");
                     arrival.answer(Page::not_this(hyper::StatusCode::BAD_REQUEST, &err.to_string()));
                 }
@@ -93,7 +93,14 @@ impl SessionManager {
     /// the pending sign-in's `state` is refused and leaves that sign-in waiting; any other failure ends
     /// the attempt and stores nothing.
     pub async fn complete_sign_in(&self, id: &str, redirect: &Url) -> Result<SessionSnapshot> {
-        let pending = self.call(|reply| Command::session(id, Request::TakeSignIn { redirect: redirect.clone(), reply })).await??;
+        self.complete(id, redirect).await?.ok_or_else(foreign)
+    }
+
+    /// Completes the sign-in, or `None` when the redirect belongs to another sign-in and this one goes
+    /// on waiting (the machine says which, in the same turn that looks at the pending sign-in).
+    async fn complete(&self, id: &str, redirect: &Url) -> Result<Option<SessionSnapshot>> {
+        let taken = self.call(|reply| Command::session(id, Request::TakeSignIn { redirect: redirect.clone(), reply })).await??;
+        let Taken::Pending(pending) = taken else { return Ok(None) };
         let outcome = async {
             let record = self.record(id).await?;
             let provider = self.shared.providers.get(id, &record.provider).await?;
@@ -117,11 +124,16 @@ impl SessionManager {
             })
         }
         .await;
-        self.call(|reply| Command::session(id, Request::FinishSignIn { outcome, reply })).await?
+        self.call(|reply| Command::session(id, Request::FinishSignIn { outcome, reply })).await?.map(Some)
     }
 
     /// Abandons the sign-in in progress (the user closed the window).
     pub async fn cancel_sign_in(&self, id: &str) -> Result<SessionSnapshot> {
         self.call(|reply| Command::session(id, Request::CancelSignIn { reply })).await?
     }
+}
+
+/// A redirect whose `state` belongs to another sign-in.
+fn foreign() -> Error {
+    Error::InvalidRedirect("its state does not belong to the sign-in in progress".into())
 }

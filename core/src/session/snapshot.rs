@@ -151,6 +151,9 @@ impl Shown {
 
 /// A fact the shell forwards to the UI.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+// Nearly every event is `Changed`: a box would cost an allocation on each to save bytes on the rare
+// others, and readers match on the snapshot by value.
+#[allow(clippy::large_enum_variant)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum SessionEvent {
     /// A session was added or changed.

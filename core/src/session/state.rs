@@ -1,11 +1,14 @@
-//! The vocabulary of the state machine: what a session's state holds, what can happen to it
-//! ([`Event`]) and what the machine asks the actor to do ([`Effect`]). The transitions themselves are
-//! in `machine.rs`; the questions the shell and the page ask of a state (does it hold tokens, when
-//! does it end and why, can it be extended) are answered here, once.
+//! What a session's state holds, and the questions the shell and the page ask of a state (does it
+//! hold tokens, when does it end and why, can it be extended), answered here, once. What can happen
+//! to a session is in `event.rs`, what the machine asks the actor to do in `effect.rs`, and the
+//! transitions themselves in `machine.rs`.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use super::effect::{Effect, Refusal, Waiter};
+pub use super::event::{Event, TokenKind, Trigger};
+pub use super::narrowing::Narrowing;
 use crate::error::ErrorInfo;
 pub use crate::oidc::{RefreshFailure, TokenTimes};
 use crate::policy::Policy;
@@ -30,6 +33,20 @@ pub enum Phase {
     Expired,
 }
 
+impl Phase {
+    /// The serialized name (`signed_out`, `signing_in`, `active`, `refreshing`, `expiring`, `expired`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::SignedOut => "signed_out",
+            Phase::SigningIn => "signing_in",
+            Phase::Active => "active",
+            Phase::Refreshing => "refreshing",
+            Phase::Expiring => "expiring",
+            Phase::Expired => "expired",
+        }
+    }
+}
+
 /// How long after the keychain refused rotated tokens the write is tried again.
 pub const KEYCHAIN_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -50,6 +67,17 @@ pub enum KeychainCopy {
     Saving,
 }
 
+impl KeychainCopy {
+    /// A name for logs (`saved`, `unsaved`, `saving`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeychainCopy::Saved => "saved",
+            KeychainCopy::Unsaved { .. } => "unsaved",
+            KeychainCopy::Saving => "saving",
+        }
+    }
+}
+
 /// Why a signed-in session will end unless the user signs in again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -62,6 +90,18 @@ pub enum EndReason {
     NoRefreshToken,
     /// Refreshing keeps failing: without a success, the session ends with the access token.
     RefreshFailing,
+}
+
+impl EndReason {
+    /// The serialized name (`lifetime`, `refreshTokenExpires`, `noRefreshToken`, `refreshFailing`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Lifetime => "lifetime",
+            EndReason::RefreshTokenExpires => "refreshTokenExpires",
+            EndReason::NoRefreshToken => "noRefreshToken",
+            EndReason::RefreshFailing => "refreshFailing",
+        }
+    }
 }
 
 /// The non-secret state of one session. Persisted as is; holds no token.
@@ -113,6 +153,18 @@ pub struct SessionState {
     /// A program waits for an access token until the refresh in flight ends.
     #[serde(skip)]
     pub hand_out_waiting: bool,
+    /// A caller waits until the check it asked for has finished ([`Event::CheckWanted`]).
+    #[serde(skip)]
+    pub check_waiting: bool,
+    /// Why the refresh a waiting check started failed: the check's answer.
+    #[serde(skip)]
+    pub check_failure: Option<ErrorInfo>,
+    /// Narrower tokens for other programs: who waits for which scope, the one in flight, those made.
+    #[serde(skip)]
+    pub narrowing: Narrowing,
+    /// The app is quitting ([`Event::Stopping`]): no refresh, check or re-read starts.
+    #[serde(skip)]
+    pub stopping: bool,
     /// The refresh in flight was refused with `invalid_grant` (this error), and the keychain is read
     /// again in case another process rotated the refresh token meanwhile.
     #[serde(skip)]
@@ -123,148 +175,6 @@ impl Default for SessionState {
     fn default() -> Self {
         Self::signed_out()
     }
-}
-
-/// What asked for a session check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    /// The periodic check (`enable_periodically`).
-    Interval,
-    /// The app window gained focus (`enable_on_window_focus`).
-    Focus,
-    /// The machine woke from sleep.
-    Resume,
-    /// The user (or a program through the user) asked; `force` always hits the token endpoint.
-    Manual {
-        /// Refresh even if the access token is fresh.
-        force: bool,
-    },
-}
-
-impl Trigger {
-    /// Triggers that show the user is there extend the session's sliding lifetime.
-    pub(crate) fn is_user_activity(self) -> bool {
-        matches!(self, Trigger::Focus | Trigger::Manual { .. })
-    }
-}
-
-/// Something that happened to a session.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    /// The session was read from storage at start: whatever was in flight then did not finish.
-    Restored,
-    /// The app is quitting: tokens that only memory holds get one more try at the keychain; nothing
-    /// else starts.
-    Stopping,
-    /// A deadline may have passed; re-evaluate against `now`.
-    Tick,
-    /// A check or refresh was asked for.
-    Trigger(Trigger),
-    /// A program asks for the access token (the token helper, D-Bus): hand it out if it lives at
-    /// least the lead time and `min_valid`, else refresh first.
-    TokenWanted {
-        /// How long the caller needs the token to stay valid (oidc-token's `-t`); zero for "now".
-        min_valid: TimeDelta,
-    },
-    /// An access token (or the ID token, or a token made from them) reached a program: `program` is
-    /// its executable. Changes nothing but the history.
-    HandedOut {
-        /// The executable that asked, as the kernel names it.
-        program: String,
-    },
-    /// A sign-in transaction started.
-    SignInStarted,
-    /// The sign-in was cancelled or failed.
-    SignInAbandoned,
-    /// Sign-in completed for this user; the tokens are in the vault. `warning` is a defect of the
-    /// provider's answer that was repaired (a lifetime clamped).
-    SignedIn {
-        /// The tokens' expiry instants.
-        times: TokenTimes,
-        /// Who signed in.
-        user: UserProfile,
-        /// Shown to the user until the next success.
-        warning: Option<ErrorInfo>,
-    },
-    /// A refresh returned new tokens. `warning` is a problem that did not stop it (the refreshed ID
-    /// token was dropped).
-    RefreshSucceeded {
-        /// The new tokens' expiry instants.
-        times: TokenTimes,
-        /// Shown to the user until the next success.
-        warning: Option<ErrorInfo>,
-    },
-    /// A refresh failed. `jitter` in 0..=1 spreads the retry.
-    RefreshFailed {
-        /// Why.
-        failure: RefreshFailure,
-        /// Random number for the backoff's jitter.
-        jitter: f64,
-    },
-    /// The keychain was read again after `invalid_grant`: `rotated` when it holds another refresh
-    /// token than the one refused (another process refreshed meanwhile).
-    Reread {
-        /// The keychain's refresh token differs from the refused one.
-        rotated: bool,
-    },
-    /// The keychain accepted the tokens in memory.
-    TokensSaved,
-    /// The keychain refused the tokens in memory; they are kept and the write is retried.
-    TokensNotSaved(ErrorInfo),
-    /// The provider's userinfo endpoint accepted the access token and says who it belongs to.
-    Validated(UserProfile),
-    /// The userinfo endpoint rejected the access token (401): the grant may be revoked.
-    ValidationRejected,
-    /// The userinfo check could not be made (network); nothing is concluded.
-    ValidationUnavailable,
-    /// The user asked to sign out.
-    SignOutRequested,
-    /// The sign-out could not delete the tokens from the keychain: the session is as it was before.
-    SignOutFailed {
-        /// The state before the sign-out began.
-        previous: Box<SessionState>,
-    },
-    /// The user signed out; secrets are deleted.
-    SignedOut,
-}
-
-/// Why the machine refuses what was asked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// The session holds no tokens.
-    NotSignedIn,
-    /// The session's tokens cannot be used, for this reason.
-    Failed(ErrorInfo),
-}
-
-/// I/O the actor must perform after a transition.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    /// Call the token endpoint with the refresh token.
-    Refresh,
-    /// Read the tokens from the keychain again (after `invalid_grant`) and report [`Event::Reread`].
-    Reread,
-    /// Ask the userinfo endpoint whether the access token still stands.
-    Validate,
-    /// Write the tokens in memory to the keychain again.
-    SaveTokens,
-    /// Delete the session's tokens from the vault; `revoke` first revokes them at the provider.
-    Discard {
-        /// Revoke at the provider before deleting (the tokens may still be valid there).
-        revoke: bool,
-    },
-    /// Sign out: drop the pending sign-in, revoke the tokens held before this transition, delete them
-    /// from the keychain and end the provider's session. `previous` is the state to go back to if the
-    /// keychain cannot delete them ([`Event::SignOutFailed`]).
-    SignOut {
-        /// The state just before the sign-out.
-        previous: Box<SessionState>,
-    },
-    /// Give the access token to the programs that asked for it.
-    HandOut,
-    /// Answer everyone waiting on the session (for a refresh, a token or a sign-out) with this refusal.
-    Refuse(Refusal),
 }
 
 impl SessionState {
@@ -289,6 +199,10 @@ impl SessionState {
             keychain: KeychainCopy::Saved,
             sign_out_waiting: false,
             hand_out_waiting: false,
+            check_waiting: false,
+            check_failure: None,
+            narrowing: Narrowing::default(),
+            stopping: false,
             refused: None,
         }
     }
@@ -337,20 +251,40 @@ impl SessionState {
         self.is_signed_in() && self.has_refresh_token() && self.failures == 0
     }
 
-    /// Whether the access token lives longer than the lead time, so it can be handed out as it is.
-    pub(crate) fn access_token_fresh(&self, now: DateTime<Utc>, policy: &Policy) -> bool {
-        self.access_token_lasts(now, self.refresh_lead(policy))
-    }
-
-    /// Whether the access token is valid for at least `span` more.
-    pub(crate) fn access_token_lasts(&self, now: DateTime<Utc>, span: TimeDelta) -> bool {
-        self.access_expires_at().is_none_or(|at| now < at - span)
+    /// Whether the session's access token is [`fresh_enough`] to hand out as it is.
+    pub(crate) fn access_token_fresh_enough(&self, now: DateTime<Utc>, min_valid: TimeDelta, policy: &Policy) -> bool {
+        fresh_enough(self.last_refresh_at.max(self.signed_in_at), self.access_expires_at(), now, min_valid, policy)
     }
 
     /// Whether the access token has not expired yet.
     pub(crate) fn access_token_valid(&self, now: DateTime<Utc>) -> bool {
         self.access_expires_at().is_none_or(|at| now < at)
     }
+}
+
+/// How long before a token's expiry it counts as due: the configured lead time, but never more than
+/// half the token's life (`issued` to `expires`). A provider that issues 60-second tokens with the
+/// default 60-second lead time would otherwise be asked again the moment each refresh lands.
+pub(crate) fn lead_for(issued: Option<DateTime<Utc>>, expires: Option<DateTime<Utc>>, policy: &Policy) -> TimeDelta {
+    let lead = delta(policy.refresh.lead_time);
+    match (issued, expires) {
+        (Some(issued), Some(expires)) if expires > issued => lead.min((expires - issued) / 2),
+        _ => lead,
+    }
+}
+
+/// The one "fresh enough" rule for every token handed to a program (the session's access or ID
+/// token, one exchanged from it, or a narrowed one): it outlives both its lead time ([`lead_for`])
+/// and the caller's `min_valid`. A token without an expiry is always fresh.
+pub(crate) fn fresh_enough(
+    issued: Option<DateTime<Utc>>,
+    expires: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    min_valid: TimeDelta,
+    policy: &Policy,
+) -> bool {
+    let lead = lead_for(issued, expires, policy);
+    expires.is_none_or(|at| now < at - lead.max(min_valid))
 }
 
 pub(crate) fn delta(duration: std::time::Duration) -> TimeDelta {

@@ -15,7 +15,7 @@ use crate::session::state::{Event, RefreshFailure, SessionState, TokenTimes, Tri
 use crate::user::UserProfile;
 
 fn info() -> ErrorInfo {
-    ErrorInfo { kind: ErrorKind::ProviderUnavailable, message: "down".into() }
+    ErrorInfo::new(ErrorKind::ProviderUnavailable, "down")
 }
 
 fn policy() -> impl Strategy<Value = Policy> {
@@ -97,7 +97,9 @@ fn event(step: &Step, now: DateTime<Utc>) -> Event {
             3 => Trigger::Manual { force: false },
             _ => Trigger::Manual { force: true },
         }),
-        Step::Wanted(seconds) => Event::TokenWanted { min_valid: TimeDelta::seconds(seconds) },
+        Step::Wanted(seconds) => {
+            Event::TokenWanted { token: crate::session::state::TokenKind::Access, min_valid: TimeDelta::seconds(seconds) }
+        }
         Step::Saved(true) => Event::TokensSaved,
         Step::Saved(false) => Event::TokensNotSaved(info()),
         Step::Validated(0) => Event::Validated(alice),

@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::{info, start_refresh};
 use crate::error::{ErrorInfo, ErrorKind};
 use crate::policy::Policy;
-use crate::session::state::{Effect, KeychainCopy, Phase, SessionState, TokenTimes, delta};
+use crate::session::state::{Effect, KeychainCopy, Phase, SessionState, TokenTimes, delta, lead_for};
 
 /// Applies deadlines that have passed.
 pub(super) fn evaluate(mut next: SessionState, now: DateTime<Utc>, policy: &Policy) -> (SessionState, Vec<Effect>) {
@@ -111,16 +111,9 @@ impl SessionState {
 
 /// When things are due: the questions about time that the machine and the snapshot ask of a state.
 impl SessionState {
-    /// How long before the access token's expiry to refresh: the configured lead time, but never
-    /// more than half the token's life. A provider that issues 60-second tokens with the default
-    /// 60-second lead time would otherwise be asked again the moment each refresh lands.
+    /// How long before the access token's expiry to refresh ([`lead_for`] of the access token).
     pub(crate) fn refresh_lead(&self, policy: &Policy) -> TimeDelta {
-        let lead = delta(policy.refresh.lead_time);
-        let issued = self.last_refresh_at.max(self.signed_in_at);
-        match (issued, self.access_expires_at()) {
-            (Some(issued), Some(expires)) if expires > issued => lead.min((expires - issued) / 2),
-            _ => lead,
-        }
+        lead_for(self.last_refresh_at.max(self.signed_in_at), self.access_expires_at(), policy)
     }
 
     /// When the next automatic refresh is due: the lead time before the access token expires, and up

@@ -6,15 +6,6 @@ use chrono::{DateTime, Utc};
 use super::super::history::{Mark, MarkKind, mark};
 use super::super::state::{Effect, Event, Phase, RefreshFailure, SessionState, Trigger};
 
-fn trigger_name(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::Interval => "timer",
-        Trigger::Focus => "focus",
-        Trigger::Resume => "wake",
-        Trigger::Manual { .. } => "manual",
-    }
-}
-
 /// What the transition from `before` to `after` on `event`, with `effects`, adds to the history.
 pub(super) fn marks(before: &SessionState, after: &SessionState, event: &Event, effects: &[Effect], now: DateTime<Utc>) -> Vec<Mark> {
     let mut out = Vec::new();
@@ -27,11 +18,11 @@ pub(super) fn marks(before: &SessionState, after: &SessionState, event: &Event, 
                 RefreshFailure::Transient(e) | RefreshFailure::Rejected(e) | RefreshFailure::Revoked(e) | RefreshFailure::Security(e) => e,
                 RefreshFailure::Throttled { error, .. } => error,
             };
-            let kind = serde_json::to_value(error.kind).ok().and_then(|v| v.as_str().map(str::to_owned));
-            out.push(mark(now, MarkKind::RefreshFailed, kind.as_deref()));
+            out.push(mark(now, MarkKind::RefreshFailed, Some(error.kind.as_str())));
         }
-        Event::Trigger(trigger) if asks => out.push(mark(now, MarkKind::Checked, Some(trigger_name(*trigger)))),
-        Event::Tick if asks => out.push(mark(now, MarkKind::Checked, Some("timer"))),
+        Event::Trigger(trigger) | Event::CheckWanted(trigger) if asks => out.push(mark(now, MarkKind::Checked, Some(trigger.as_str()))),
+        // A deadline that came is the periodic check's doing.
+        Event::Tick if asks => out.push(mark(now, MarkKind::Checked, Some(Trigger::Interval.as_str()))),
         Event::SignedOut => out.push(mark(now, MarkKind::SignedOut, None)),
         Event::HandedOut { program } => out.push(mark(now, MarkKind::HandedOut, Some(program))),
         _ => {}

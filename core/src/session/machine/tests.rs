@@ -1,7 +1,9 @@
 use super::*;
 use crate::error::ErrorKind;
 use crate::session::history::MarkKind;
-use crate::session::state::{EndReason, Event, KeychainCopy, Phase, RefreshFailure, Refusal, SessionState, TokenTimes, Trigger};
+use crate::session::state::{
+    EndReason, Event, KeychainCopy, Phase, RefreshFailure, Refusal, SessionState, TokenKind, TokenTimes, Trigger, Waiter,
+};
 use crate::user::UserProfile;
 use chrono::TimeDelta;
 
@@ -29,7 +31,7 @@ fn alice() -> UserProfile {
 }
 
 fn transient() -> RefreshFailure {
-    RefreshFailure::Transient(ErrorInfo { kind: ErrorKind::ProviderUnavailable, message: "503".into() })
+    RefreshFailure::Transient(ErrorInfo::new(ErrorKind::ProviderUnavailable, "503"))
 }
 
 #[test]
@@ -153,7 +155,7 @@ fn transient_failures_keep_the_session_and_back_off() {
 fn invalid_grant_expires_the_session_and_discards_its_tokens() {
     let policy = Policy::default();
     let (refreshing, _) = transition(&signed_in(600, true, &policy), &Event::Tick, t(540), &policy);
-    let revoked = RefreshFailure::Revoked(ErrorInfo { kind: ErrorKind::SessionRevoked, message: "invalid_grant".into() });
+    let revoked = RefreshFailure::Revoked(ErrorInfo::new(ErrorKind::SessionRevoked, "invalid_grant"));
     let (rereading, effects) = transition(&refreshing, &Event::RefreshFailed { failure: revoked, jitter: 0.5 }, t(541), &policy);
     assert_eq!((rereading.phase, effects), (Phase::Refreshing, vec![Effect::Reread]), "the keychain is read again first");
     let (next, effects) = transition(&rereading, &Event::Reread { rotated: false }, t(541), &policy);
@@ -256,7 +258,7 @@ fn a_refresh_that_finishes_during_a_new_sign_in_keeps_the_sign_in_in_front() {
 }
 
 fn revoked() -> RefreshFailure {
-    RefreshFailure::Revoked(ErrorInfo { kind: ErrorKind::SessionRevoked, message: REVOKED_MESSAGE.into() })
+    RefreshFailure::Revoked(ErrorInfo::new(ErrorKind::SessionRevoked, REVOKED_MESSAGE))
 }
 
 #[test]
@@ -289,7 +291,7 @@ fn a_manual_refresh_of_a_session_without_tokens_is_refused() {
     let policy = Policy::default();
     for state in [SessionState::signed_out(), expired_session(&policy)] {
         let (_, effects) = transition(&state, &Event::Trigger(Trigger::Manual { force: true }), t(5), &policy);
-        assert_eq!(effects, vec![Effect::Refuse(Refusal::NotSignedIn)], "{:?}", state.phase);
+        assert_eq!(effects, vec![Effect::Refuse(Waiter::Check, Refusal::NotSignedIn)], "{:?}", state.phase);
         let (_, effects) = transition(&state, &Event::Trigger(Trigger::Focus), t(5), &policy);
         assert!(effects.is_empty(), "focus on {:?} is nobody's request", state.phase);
     }
@@ -321,7 +323,7 @@ fn sign_out_waits_for_the_refresh_in_flight_and_revokes_what_it_brings() {
 fn sign_out_is_for_sessions_with_tokens_or_expired_ones() {
     let policy = Policy::default();
     let (_, effects) = transition(&SessionState::signed_out(), &Event::SignOutRequested, t(0), &policy);
-    assert_eq!(effects, vec![Effect::Refuse(Refusal::NotSignedIn)]);
+    assert_eq!(effects, vec![Effect::Refuse(Waiter::SignOut, Refusal::NotSignedIn)]);
     let (out, effects) = transition(&expired_session(&policy), &Event::SignOutRequested, t(901), &policy);
     assert_eq!(out.phase, Phase::SignedOut);
     assert!(matches!(effects.as_slice(), [Effect::SignOut { .. }]), "{effects:?}");
@@ -334,7 +336,7 @@ fn sign_out_is_for_sessions_with_tokens_or_expired_ones() {
 #[test]
 fn tokens_the_keychain_refused_are_kept_and_written_again_on_the_next_tick() {
     let policy = Policy::default();
-    let locked = ErrorInfo { kind: ErrorKind::KeychainLocked, message: "locked".into() };
+    let locked = ErrorInfo::new(ErrorKind::KeychainLocked, "locked");
     let state = signed_in(3600, true, &policy);
     let (unsaved, effects) = transition(&state, &Event::TokensNotSaved(locked.clone()), t(1), &policy);
     assert_eq!((unsaved.keychain, unsaved.last_error.clone(), effects), (KeychainCopy::Unsaved { retry_at: t(6) }, Some(locked), vec![]));
@@ -354,7 +356,7 @@ fn tokens_the_keychain_refused_are_kept_and_written_again_on_the_next_tick() {
 #[test]
 fn quitting_gives_tokens_only_memory_holds_one_more_write_and_starts_nothing_else() {
     let policy = Policy::default();
-    let locked = ErrorInfo { kind: ErrorKind::KeychainUnavailable, message: "frozen".into() };
+    let locked = ErrorInfo::new(ErrorKind::KeychainUnavailable, "frozen");
     let state = signed_in(3600, true, &policy);
     let (_, effects) = transition(&state, &Event::Stopping, t(1), &policy);
     assert!(effects.is_empty(), "nothing to write, nothing to start");
@@ -370,11 +372,13 @@ fn quitting_gives_tokens_only_memory_holds_one_more_write_and_starts_nothing_els
 fn a_fresh_token_is_handed_out_at_once_and_a_stale_one_is_refreshed_first() {
     let policy = Policy::default();
     let state = signed_in(600, true, &policy);
-    let (_, effects) = transition(&state, &Event::TokenWanted { min_valid: TimeDelta::zero() }, t(10), &policy);
+    let (_, effects) = transition(&state, &Event::TokenWanted { token: TokenKind::Access, min_valid: TimeDelta::zero() }, t(10), &policy);
     assert_eq!(effects, vec![Effect::HandOut]);
-    let (refreshing, effects) = transition(&state, &Event::TokenWanted { min_valid: TimeDelta::zero() }, t(545), &policy);
+    let (refreshing, effects) =
+        transition(&state, &Event::TokenWanted { token: TokenKind::Access, min_valid: TimeDelta::zero() }, t(545), &policy);
     assert_eq!((refreshing.phase, effects), (Phase::Refreshing, vec![Effect::Refresh]));
-    let (joined, effects) = transition(&refreshing, &Event::TokenWanted { min_valid: TimeDelta::zero() }, t(546), &policy);
+    let (joined, effects) =
+        transition(&refreshing, &Event::TokenWanted { token: TokenKind::Access, min_valid: TimeDelta::zero() }, t(546), &policy);
     assert!(effects.is_empty() && joined.hand_out_waiting, "a second caller joins the refresh");
     let (_, effects) = transition(&joined, &Event::RefreshSucceeded { times: times(1200, true), warning: None }, t(547), &policy);
     assert_eq!(effects, vec![Effect::HandOut]);
@@ -383,9 +387,14 @@ fn a_fresh_token_is_handed_out_at_once_and_a_stale_one_is_refreshed_first() {
     let (_, effects) = transition(&joined, &failed, t(547), &policy);
     assert_eq!(effects, vec![Effect::HandOut]);
     let (_, effects) = transition(&joined, &failed, t(600), &policy);
-    assert_eq!(effects, vec![Effect::Refuse(Refusal::Failed(ErrorInfo { kind: ErrorKind::ProviderUnavailable, message: "503".into() }))]);
-    let (_, effects) = transition(&SessionState::signed_out(), &Event::TokenWanted { min_valid: TimeDelta::zero() }, t(0), &policy);
-    assert_eq!(effects, vec![Effect::Refuse(Refusal::NotSignedIn)]);
+    assert_eq!(effects, vec![Effect::Refuse(Waiter::Token, Refusal::Failed(ErrorInfo::new(ErrorKind::ProviderUnavailable, "503")))]);
+    let (_, effects) = transition(
+        &SessionState::signed_out(),
+        &Event::TokenWanted { token: TokenKind::Access, min_valid: TimeDelta::zero() },
+        t(0),
+        &policy,
+    );
+    assert_eq!(effects, vec![Effect::Refuse(Waiter::Token, Refusal::NotSignedIn)]);
 }
 
 #[test]
@@ -439,9 +448,11 @@ fn however_short_the_provider_makes_its_tokens_automatic_refreshes_keep_a_floor_
 fn a_program_asking_in_a_loop_waits_for_the_floor_instead_of_storming_the_provider() {
     let policy = Policy::default(); // 5 s between automatic refreshes
     let one_second = signed_in(1, true, &policy);
-    let (_, effects) = transition(&one_second, &Event::TokenWanted { min_valid: TimeDelta::zero() }, t(0), &policy);
+    let (_, effects) =
+        transition(&one_second, &Event::TokenWanted { token: TokenKind::Access, min_valid: TimeDelta::zero() }, t(0), &policy);
     assert_eq!(effects, vec![Effect::HandOut], "the live token is handed out");
-    let (waiting, effects) = transition(&one_second, &Event::TokenWanted { min_valid: TimeDelta::zero() }, t(2), &policy);
+    let (waiting, effects) =
+        transition(&one_second, &Event::TokenWanted { token: TokenKind::Access, min_valid: TimeDelta::zero() }, t(2), &policy);
     assert!(effects.is_empty() && waiting.hand_out_waiting, "{effects:?}");
     let (still, effects) = transition(&waiting, &Event::Tick, t(3), &policy);
     assert!(effects.is_empty() && still.hand_out_waiting, "answered or refreshed before the floor: {effects:?}");
@@ -455,7 +466,7 @@ fn a_program_asking_in_a_loop_waits_for_the_floor_instead_of_storming_the_provid
 fn a_refresh_answer_that_fails_a_security_check_ends_the_session_and_revokes_what_came() {
     let policy = Policy::default();
     let (refreshing, _) = transition(&signed_in(600, true, &policy), &Event::Tick, t(540), &policy);
-    let insecure = ErrorInfo { kind: ErrorKind::InvalidIdToken, message: "another user's tokens".into() };
+    let insecure = ErrorInfo::new(ErrorKind::InvalidIdToken, "another user's tokens");
     let (next, effects) = transition(
         &refreshing,
         &Event::RefreshFailed { failure: RefreshFailure::Security(insecure.clone()), jitter: 0.5 },
@@ -492,7 +503,7 @@ fn the_history_tells_the_story_of_a_session() {
             (MarkKind::SignedIn, None, t(0)),
             (MarkKind::Checked, Some("manual"), t(20)),
             (MarkKind::RefreshFailed, Some("provider_unavailable"), t(21)),
-            (MarkKind::Checked, Some("timer"), t(540)),
+            (MarkKind::Checked, Some("interval"), t(540)),
             (MarkKind::Refreshed, None, t(541)),
             (MarkKind::SignedOut, None, t(601)),
             (MarkKind::SignedIn, None, t(602)),
@@ -505,7 +516,7 @@ fn the_history_tells_the_story_of_a_session() {
 fn a_program_that_needs_the_token_longer_than_it_lives_gets_a_refresh_and_its_hand_out_is_recorded() {
     let policy = Policy::default();
     let state = signed_in(600, true, &policy);
-    let wants = |seconds| Event::TokenWanted { min_valid: TimeDelta::seconds(seconds) };
+    let wants = |seconds| Event::TokenWanted { token: TokenKind::Access, min_valid: TimeDelta::seconds(seconds) };
     let (_, effects) = transition(&state, &wants(500), t(10), &policy);
     assert_eq!(effects, vec![Effect::HandOut], "590 s left is enough for 500 s");
     let (refreshing, effects) = transition(&state, &wants(595), t(10), &policy);
