@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 
-use session_core::{ErrorKind, Phase, SessionEvent, SessionSnapshot, TokenRequest};
+use session_core::{ErrorKind, SessionEvent, SessionSnapshot, TokenRequest};
 use tauri::{AppHandle, Manager};
 use tokio::sync::broadcast::error::RecvError;
 use zbus::message::Header;
@@ -107,10 +107,6 @@ fn seconds(at: Option<chrono::DateTime<chrono::Utc>>) -> i64 {
     at.map(|at| at.timestamp()).unwrap_or(0)
 }
 
-fn phase_name(phase: Phase) -> String {
-    serde_json::to_value(phase).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
 /// The properties as D-Bus values, by name: what `PropertiesChanged` compares.
 fn properties(snapshot: &SessionSnapshot) -> Vec<(&'static str, Value<'static>)> {
     vec![
@@ -118,7 +114,7 @@ fn properties(snapshot: &SessionSnapshot) -> Vec<(&'static str, Value<'static>)>
         ("Provider", Value::from(snapshot.provider_name.clone())),
         ("Issuer", Value::from(snapshot.issuer.clone())),
         ("User", Value::from(user_name(snapshot))),
-        ("Phase", Value::from(phase_name(snapshot.phase))),
+        ("Phase", Value::from(snapshot.phase.as_str())),
         ("AccessTokenExpires", Value::from(seconds(snapshot.access_token_expires_at))),
         ("SessionEnds", Value::from(seconds(snapshot.ends_at))),
         ("AttentionNeeded", Value::from(snapshot.needs_attention)),
@@ -189,7 +185,7 @@ impl SessionObject {
     /// `signed_out`, `signing_in`, `active`, `refreshing`, `expiring` or `expired`.
     #[zbus(property)]
     fn phase(&self) -> String {
-        phase_name(self.snapshot.phase)
+        self.snapshot.phase.as_str().to_owned()
     }
 
     /// When the access token expires, in seconds since 1970 (UTC); 0 when unknown or signed out.
