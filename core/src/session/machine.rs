@@ -92,6 +92,7 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
         }
         Event::SignedIn { times, user, warning } => {
             let mut next = waits::carried(state);
+            next.check_failure = None;
             next.generation = state.generation + 1;
             next.user = Some(user.clone());
             next.phase = Phase::Active;
@@ -281,6 +282,7 @@ fn restored(mut state: SessionState) -> SessionState {
         state.phase = state.resume_phase.take().unwrap_or(Phase::SignedOut);
     }
     state.validating = false;
+    state.stopping = false;
     state
 }
 

@@ -106,6 +106,7 @@ fn hand_out_or_refuse(state: &SessionState, now: DateTime<Utc>, usable: bool) ->
 pub(super) fn carried(state: &SessionState) -> SessionState {
     let mut next = SessionState::signed_out();
     next.check_waiting = state.check_waiting;
+    next.check_failure = state.check_failure.clone();
     next.narrowing = Narrowing { waiting: state.narrowing.waiting.clone(), ..Narrowing::default() };
     next
 }
@@ -206,3 +207,6 @@ pub(super) fn sign_out(state: &SessionState) -> (SessionState, Vec<Effect>) {
     effects.push(Effect::SignOut { previous: Box::new(previous) });
     (next, effects)
 }
+
+#[cfg(test)]
+mod tests;
