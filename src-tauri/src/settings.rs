@@ -16,6 +16,9 @@ use tauri_plugin_store::{Store, StoreExt};
 
 use crate::error::{Error, Result};
 
+mod book;
+pub use book::{SettingsBook, SettingsHost};
+
 /// The store file, relative to the app's data folder.
 pub const FILE: &str = "settings.json";
 const KEY: &str = "settings";

@@ -11,7 +11,7 @@ use tauri::{AppHandle, Emitter, Manager};
 use crate::api::{AppState, SignedOut};
 use crate::broker::{Broker, DesktopHost};
 use crate::error::Result;
-use crate::settings::{self, Settings};
+use crate::settings::{self, Settings, SettingsBook, SettingsHost};
 use crate::{notices, windows};
 
 /// The page event carrying the settings in force after every change, wherever it came from (the
@@ -22,8 +22,7 @@ pub const SETTINGS_CHANGED: &str = "settings-changed";
 pub struct Shell {
     /// The session core.
     pub manager: SessionManager,
-    base_policy: Policy,
-    settings: Mutex<Settings>,
+    settings: SettingsBook,
     settings_file: settings::SettingsFile<tauri::Wry>,
     /// What the notices have said of each session.
     pub notices: Mutex<notices::NoticeBook>,
@@ -42,24 +41,13 @@ pub struct Shell {
 impl Shell {
     /// The settings in force.
     pub fn settings(&self) -> Settings {
-        self.settings.lock().expect("settings poisoned").clone()
+        self.settings.get()
     }
 
-    /// Changes the settings, applies them to the core at once, tells the page and saves them: the one
-    /// place settings change. A change that is refused (out of range) changes nothing.
+    /// Changes the settings ([`SettingsBook::update`]: checked, applied to the core, told to the page,
+    /// saved). Every change goes through here, so the page hears of each one once.
     pub fn update_settings(&self, change: impl FnOnce(&mut Settings) -> Result<()>) -> Result<Settings> {
-        let mut current = self.settings.lock().expect("settings poisoned");
-        let mut next = current.clone();
-        change(&mut next)?;
-        next.validate()?;
-        self.manager.set_policy(next.policy(&self.base_policy))?;
-        *current = next.clone();
-        drop(current);
-        // The page hears of what is in force even when saving fails (then the command says so too).
-        let _ = self.app.emit_to("main", SETTINGS_CHANGED, &next);
-        // Saved after applying: a full disk keeps the new settings for this run and says so.
-        self.settings_file.save(&next)?;
-        Ok(next)
+        self.settings.update(self, change)
     }
 
     /// Everything the page needs for its first paint.
@@ -77,6 +65,20 @@ impl Shell {
     pub async fn remove_session(&self, id: &str) -> Result<()> {
         self.manager.remove_session(id).await?;
         self.update_settings(|settings| settings.forget_session(id)).map(drop)
+    }
+}
+
+impl SettingsHost for Shell {
+    fn apply(&self, policy: Policy) -> Result<()> {
+        Ok(self.manager.set_policy(policy)?)
+    }
+
+    fn changed(&self, settings: &Settings) {
+        let _ = self.app.emit_to("main", SETTINGS_CHANGED, settings);
+    }
+
+    fn save(&self, settings: &Settings) -> Result<()> {
+        self.settings_file.save(settings)
     }
 }
 
@@ -148,8 +150,7 @@ pub async fn start(app: &AppHandle) -> std::result::Result<Shell, Box<dyn std::e
     Ok(Shell {
         broker: Broker::new(DesktopHost::new(app.clone()), manager.clone()),
         manager,
-        base_policy,
-        settings: Mutex::new(settings),
+        settings: SettingsBook::new(settings, base_policy),
         settings_file,
         notices: Mutex::new(notices::NoticeBook::default()),
         warnings: Mutex::new(warnings),
