@@ -85,6 +85,7 @@ impl Actor {
         for id in ids {
             self.apply(&id, Event::Stopping);
         }
+        self.deliver();
         let deadline = tokio::time::Instant::now() + self.stop_grace;
         if !self.tasks.is_empty() {
             tracing::info!(tasks = self.tasks.len(), "shutting down: waiting for the work in flight");

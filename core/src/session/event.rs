@@ -106,8 +106,13 @@ pub enum Event {
     },
     /// A sign-in transaction started.
     SignInStarted,
-    /// The sign-in was cancelled or failed.
+    /// The sign-in was cancelled.
     SignInAbandoned,
+    /// Completing the sign-in failed (the code exchange, a check of the answer, the keychain).
+    SignInFailed {
+        /// Another sign-in began meanwhile and waits for its redirect.
+        pending: bool,
+    },
     /// A redirect arrived for the sign-in (from the sign-in window or the loopback listener).
     RedirectArrived {
         /// A sign-in waits for its redirect (none is in progress, or its redirect came already).

@@ -73,7 +73,7 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             next.phase = Phase::SigningIn;
             (next, Vec::new())
         }
-        Event::SignInAbandoned => {
+        Event::SignInAbandoned | Event::SignInFailed { pending: false } => {
             if state.phase != Phase::SigningIn {
                 return (next, Vec::new());
             }
@@ -81,6 +81,8 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             next.resume_phase = None;
             evaluate(next, now, policy)
         }
+        // The sign-in that began meanwhile goes on.
+        Event::SignInFailed { pending: true } => (next, Vec::new()),
         Event::RedirectArrived { pending, ours } => {
             let effect = match (state.phase == Phase::SigningIn && *pending, ours) {
                 (false, _) => Effect::Refuse(Waiter::Redirect, Refusal::NoSignInPending),

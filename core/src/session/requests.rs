@@ -88,10 +88,8 @@ impl Actor {
                         Ok(())
                     }
                     Err(err) => {
-                        // Unless another sign-in began meanwhile, this one is over.
-                        if entry.pending_sign_in.is_none() {
-                            self.apply(id, Event::SignInAbandoned);
-                        }
+                        let pending = entry.pending_sign_in.is_some();
+                        self.apply(id, Event::SignInFailed { pending });
                         Err(err)
                     }
                 };

@@ -214,6 +214,16 @@ fn a_redirect_completes_the_sign_in_only_with_its_state_and_a_foreign_one_leaves
 }
 
 #[test]
+fn a_failed_sign_in_ends_unless_another_began_meanwhile() {
+    let state = signed_in(600, true);
+    let (signing, _) = step(&state, Event::SignInStarted, 1);
+    let (back, effects) = step(&signing, Event::SignInFailed { pending: false }, 2);
+    assert_eq!((back.phase, effects), (Phase::Active, vec![]), "back to where it started");
+    let (still, _) = step(&signing, Event::SignInFailed { pending: true }, 2);
+    assert_eq!(still.phase, Phase::SigningIn, "the newer sign-in waits for its redirect");
+}
+
+#[test]
 fn a_session_that_holds_tokens_is_signed_out_before_it_is_removed() {
     let sign_out_first = vec![Effect::Refuse(Waiter::Remove, Refusal::SignOutFirst)];
     let state = signed_in(600, true);
