@@ -585,7 +585,8 @@ async fn discovery(suite: &mut Suite) {
             })
             .await;
     }
-    let bodies: [(&str, &'static str, fn() -> Answer); 4] = [
+    type Body = fn() -> Answer;
+    let bodies: [(&str, &'static str, Body); 4] = [
         ("discovery: a 52 MB document", DISCOVERY, huge),
         ("signing keys: a 52 MB key set", KEYS_PATH, huge),
         ("signing keys: not JSON", KEYS_PATH, || Answer {
@@ -625,7 +626,10 @@ async fn add_expecting(server: &Hostile, kind: ErrorKind) {
 
 async fn sign_in_redirects(suite: &mut Suite) {
     type Query = fn(&SigningIn, &str) -> String;
-    let cases: [(&str, bool, Query, Option<ErrorKind>, Phase, usize); 6] = [
+    /// The case, whether discovery announces the `iss` parameter (RFC 9207), the redirect's query,
+    /// the error, the phase after it and the token requests it makes.
+    type Case = (&'static str, bool, Query, Option<ErrorKind>, Phase, usize);
+    let cases: [Case; 6] = [
         (
             "redirect: the error access_denied",
             false,
@@ -849,7 +853,8 @@ async fn sign_in_id_tokens(suite: &mut Suite) {
 // Sign-in: userinfo (OIDC 5.3.2)
 
 async fn sign_in_userinfo(suite: &mut Suite) {
-    let cases: [(&str, fn() -> Answer); 3] = [
+    type Body = fn() -> Answer;
+    let cases: [(&str, Body); 3] = [
         ("userinfo: another user's claims are not used", || {
             json(serde_json::json!({ "sub": "mallory", "name": "Mallory", "email": "mallory@example.test" }))
         }),

@@ -47,9 +47,8 @@ async fn manager(file: &Path) -> SessionManager {
 async fn next_storage_event(events: &mut tokio::sync::broadcast::Receiver<SessionEvent>) -> SessionEvent {
     tokio::time::timeout(Duration::from_secs(7), async {
         loop {
-            match events.recv().await.unwrap() {
-                event @ (SessionEvent::StorageFailed { .. } | SessionEvent::StorageSaved) => return event,
-                _ => {}
+            if let event @ (SessionEvent::StorageFailed { .. } | SessionEvent::StorageSaved) = events.recv().await.unwrap() {
+                return event;
             }
         }
     })
