@@ -1,8 +1,10 @@
-//! The actor: one tokio task owns every session. It turns commands and the results of finished work
-//! into events for the state machine, runs the effects the machine returns (as background tasks, in
-//! `effects.rs`, so one slow provider never stalls another session), answers whoever waits, and sleeps
-//! until the earliest wall-clock deadline, waking at least every `wake_interval` to re-read the wall
-//! clock, because tokio's clock stands still while the machine sleeps. It decides nothing itself.
+//! The actor: one tokio task owns every session. It pumps events in and effects out: commands become
+//! events in `requests.rs`, finished work becomes events through [`completion::events`]; the effects
+//! [`transition`] returns are started as background tasks (`effects.rs`, so one slow provider never
+//! stalls another session) or, when they answer waiting callers, delivered at the end of the turn
+//! (`entry.rs`). It sleeps until the earliest wall-clock deadline, waking at least every
+//! `wake_interval` to re-read the wall clock, because tokio's clock stands still while the machine
+//! sleeps. It decides nothing itself.
 //!
 //! A turn costs what changed, not how many sessions there are: the sessions' deadlines are kept in
 //! order ([`SessionState::next_deadline`], the earliest instant at which the passing of time can change

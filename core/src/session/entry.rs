@@ -153,3 +153,6 @@ fn extract<T>(waiters: &mut Vec<(String, T)>, wanted: impl Fn(&String) -> bool) 
     *waiters = others;
     these.into_iter()
 }
+
+#[cfg(test)]
+mod tests;
