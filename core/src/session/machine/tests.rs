@@ -6,6 +6,7 @@ use crate::session::state::{
 };
 use crate::user::UserProfile;
 use chrono::TimeDelta;
+use std::time::Duration;
 
 fn t(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
@@ -526,4 +527,40 @@ fn a_program_that_needs_the_token_longer_than_it_lives_gets_a_refresh_and_its_ha
     assert_eq!((recorded.phase, recorded.tokens), (state.phase, state.tokens), "a hand-out changes nothing else");
     let last = recorded.history.marks().last().unwrap();
     assert_eq!((last.what, last.detail.as_deref()), (MarkKind::HandedOut, Some("/usr/bin/git")));
+}
+
+#[test]
+fn a_rejected_refresh_waits_the_longest_backoff_a_throttled_one_the_providers_word_and_neither_hands_out() {
+    let policy = Policy::default();
+    let (refreshing, _) = transition(&signed_in(600, true, &policy), &Event::Tick, t(540), &policy);
+    let (waiting, _) =
+        transition(&refreshing, &Event::TokenWanted { token: TokenKind::Access, min_valid: TimeDelta::zero() }, t(540), &policy);
+    let rejected = ErrorInfo::new(ErrorKind::ProviderMisbehaved, "invalid_client");
+    let event = Event::RefreshFailed { failure: RefreshFailure::Rejected(rejected.clone()), jitter: 0.0 };
+    let (after, effects) = transition(&waiting, &event, t(541), &policy);
+    assert_eq!(after.retry_at, Some(t(541) + delta(policy.refresh.retry_max_delay)), "a refusal is not retried soon");
+    assert_eq!(effects, vec![Effect::Refuse(Waiter::Token, Refusal::Failed(rejected))], "refused even while the token lives");
+    let throttled =
+        RefreshFailure::Throttled { error: ErrorInfo::new(ErrorKind::ProviderUnavailable, "429"), retry_after: Duration::from_secs(42) };
+    let (after, _) = transition(&refreshing, &Event::RefreshFailed { failure: throttled, jitter: 0.0 }, t(541), &policy);
+    assert_eq!(after.retry_at, Some(t(583)), "Retry-After beyond the backoff");
+}
+
+#[test]
+fn a_userinfo_check_that_cannot_be_made_concludes_nothing_and_a_rejection_without_refresh_token_ends_the_session() {
+    let policy = Policy::default();
+    let (validating, _) = transition(&signed_in(3600, false, &policy), &Event::Trigger(Trigger::Interval), t(400), &policy);
+    let (after, effects) = transition(&validating, &Event::ValidationUnavailable, t(401), &policy);
+    assert_eq!((after.phase, after.validating, after.last_validated_at, effects), (Phase::Active, false, Some(t(401)), vec![]));
+    let (ended, effects) = transition(&validating, &Event::ValidationRejected, t(401), &policy);
+    assert_eq!((ended.phase, effects), (Phase::Expired, vec![Effect::Discard { revoke: false }]));
+    assert_eq!(ended.last_error.map(|e| e.message), Some(REVOKED_MESSAGE.to_owned()));
+}
+
+#[test]
+fn a_keychain_refusal_after_the_session_ended_changes_nothing() {
+    let policy = Policy::default();
+    let locked = ErrorInfo::new(ErrorKind::KeychainLocked, "locked");
+    let (after, effects) = transition(&SessionState::signed_out(), &Event::TokensNotSaved(locked), t(1), &policy);
+    assert_eq!((after.keychain, after.last_error, effects), (KeychainCopy::Saved, None, vec![]));
 }
