@@ -32,7 +32,7 @@ pub struct Mark {
     /// `interval`, `focus`, `resume`, `manual`) or the program a token was handed to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// How many times it happened from `at` on, within [`REPEAT_WITHIN`] (1 when it did once).
+    /// How many times it happened from `at` on, within a minute of it (`REPEAT_WITHIN`; 1 when it did once).
     #[serde(default = "once", skip_serializing_if = "is_once")]
     pub count: u32,
 }
@@ -111,7 +111,7 @@ impl MarkKind {
 pub struct History(Vec<Mark>);
 
 impl History {
-    /// Adds a mark, or counts it into the last one it repeats (see [`REPEAT_WITHIN`]), dropping what
+    /// Adds a mark, or counts it into the last one it repeats (`REPEAT_WITHIN`: within a minute), dropping what
     /// fell out of the span or over the count.
     pub fn record(&mut self, mark: Mark) {
         let since = mark.at - HISTORY_SPAN;

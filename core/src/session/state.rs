@@ -57,7 +57,7 @@ pub enum KeychainCopy {
     #[default]
     Saved,
     /// The keychain refused the last tokens; they live only in memory until a retry succeeds. The
-    /// next try is at `retry_at` ([`KEYCHAIN_RETRY`] after the refusal): a keychain that refuses at
+    /// next try is at `retry_at` (`KEYCHAIN_RETRY`, 5 s, after the refusal): a keychain that refuses at
     /// once (locked) must not be asked again in a loop.
     Unsaved {
         /// When to write again.

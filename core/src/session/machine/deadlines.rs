@@ -145,7 +145,7 @@ impl SessionState {
         self.refresh_due_at(policy)
     }
 
-    /// The earliest future instant at which [`Event::Tick`] could change this state.
+    /// The earliest future instant at which [`crate::Event::Tick`] could change this state.
     pub fn next_deadline(&self, now: DateTime<Utc>, policy: &Policy) -> Option<DateTime<Utc>> {
         if !matches!(self.phase, Phase::Active | Phase::Expiring) {
             return None;
