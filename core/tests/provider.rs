@@ -206,6 +206,8 @@ async fn sign_out_revokes_at_the_provider_and_builds_the_end_session_url() {
 
     let outcome = manager.sign_out("s").await.unwrap();
     assert_eq!(outcome.session.phase, Phase::SignedOut);
+    let last = outcome.session.history.last().map(|mark| mark.what);
+    assert_eq!(last, Some(session_core::MarkKind::SignedOut), "the timeline says the session was signed out");
     assert!(outcome.revocation.refresh_token_revoked && outcome.revocation.access_token_revoked, "{:?}", outcome.revocation);
     assert!(stored(&vault, "s").await.is_none());
     let (status, body) = idp.raw_refresh(&refresh_token(&secrets)).await;

@@ -174,7 +174,7 @@ pub enum Event {
         /// The state before the sign-out began.
         previous: Box<SessionState>,
     },
-    /// The user signed out; secrets are deleted.
+    /// The user signed out; secrets are deleted (the sign-out's keychain deletion went through).
     SignedOut,
     /// The user asked to remove the session: one that holds tokens is signed out first.
     RemoveRequested,

@@ -220,6 +220,9 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             }
             (next, Vec::new())
         }
+        // The keychain let go of the tokens of a sign-out that already took them out of the state: only
+        // the history hears of it, and a sign-in begun meanwhile goes on.
+        Event::SignedOut if !state.is_signed_in() && state.phase != Phase::Expired => (next, Vec::new()),
         Event::SignedOut => {
             let mut next = waits::carried(state);
             next.generation = state.generation + 1;

@@ -135,6 +135,7 @@ impl Actor {
                     self.apply(id, Event::SignOutFailed { previous: Box::new(ticket.previous) });
                     return drop(reply.send(Err(err)));
                 }
+                self.apply(id, Event::SignedOut);
                 let _ = reply.send(Ok(self.snapshot(id)));
                 return;
             }

@@ -224,6 +224,18 @@ fn a_failed_sign_in_ends_unless_another_began_meanwhile() {
 }
 
 #[test]
+fn a_sign_out_is_marked_once_the_keychain_let_go_of_the_tokens_and_a_sign_in_begun_meanwhile_goes_on() {
+    let signed_out_marks = |state: &SessionState| state.history.marks().iter().filter(|m| m.what == MarkKind::SignedOut).count();
+    let (out, _) = step(&signed_in(600, true), Event::SignOutRequested, 1);
+    assert_eq!((out.phase, signed_out_marks(&out)), (Phase::SignedOut, 0), "the keychain has not answered yet");
+    let (done, effects) = step(&out, Event::SignedOut, 2);
+    assert_eq!((done.phase, done.generation, signed_out_marks(&done), effects), (Phase::SignedOut, out.generation, 1, vec![]));
+    let (signing, _) = step(&out, Event::SignInStarted, 2);
+    let (still, _) = step(&signing, Event::SignedOut, 3);
+    assert_eq!((still.phase, signed_out_marks(&still)), (Phase::SigningIn, 1));
+}
+
+#[test]
 fn a_session_that_holds_tokens_is_signed_out_before_it_is_removed() {
     let sign_out_first = vec![Effect::Refuse(Waiter::Remove, Refusal::SignOutFirst)];
     let state = signed_in(600, true);
