@@ -143,10 +143,11 @@ fn direct_dependencies(manifest: &str) -> Vec<String> {
             in_dependencies = line == "[dependencies]" || (line.starts_with("[target.") && line.ends_with(".dependencies]"));
             continue;
         }
-        if in_dependencies && !line.starts_with('#') {
-            if let Some((name, _)) = line.split_once('=') {
-                names.push(name.trim().to_owned());
-            }
+        if in_dependencies
+            && !line.starts_with('#')
+            && let Some((name, _)) = line.split_once('=')
+        {
+            names.push(name.trim().to_owned());
         }
     }
     names

@@ -39,7 +39,6 @@ mod process;
 mod provider;
 mod secret;
 mod session;
-mod store;
 mod user;
 mod vault;
 
@@ -59,6 +58,6 @@ pub use session::{
     SessionManagerBuilder, SessionSnapshot, SessionState, Shown, SignOutOutcome, TokenKind, TokenRequest, TokenTimes, Trigger, TriggerSink,
     Waiter, transition,
 };
-pub use store::{JsonFileStore, MemoryStore, MetadataStore, SessionRecord};
+pub use session::{JsonFileStore, MemoryStore, MetadataStore, SessionRecord};
 pub use user::{UserProfile, Who};
 pub use vault::{KeyringVault, MemoryVault, SecretVault, Vault};

@@ -156,7 +156,9 @@ async fn main() {
             other => panic!("unknown option {other}"),
         }
     }
-    assert!(!cfg!(debug_assertions), "benchmarks run release builds: cargo build --release -p session-keeper-e2e --example hand_out");
+    if cfg!(debug_assertions) {
+        panic!("benchmarks run release builds: cargo build --release -p session-keeper-e2e --example hand_out");
+    }
     assert!(std::env::var_os("DISPLAY").is_some(), "run inside scripts/desktop-session.sh --display");
     assert!(app.exists(), "{} is missing: cargo build --release -p session-keeper", app.display());
     let idp = Idp::start(Ttls::default());

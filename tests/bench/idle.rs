@@ -17,6 +17,7 @@
 //!   the baseline is the easier of the two; the page cache is warm after the first start.
 //! - starts each once more, lets it settle for `--settle` seconds, then reads the CPU ticks and
 //!   `RssAnon` of its process tree from /proc at the start and end of `--seconds`.
+//!
 //! `--ttl SECONDS` sets the access tokens' lifetime (default 120, the demo's: each session refreshes
 //! about once a minute and its next-refresh countdown is always in its last minute, so the page
 //! repaints every second). With an hour (the test provider's default, and what Google, Okta and

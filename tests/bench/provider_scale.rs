@@ -94,9 +94,14 @@ fn cpu_seconds() -> f64 {
     (fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()) as f64 / 100.0
 }
 
+/// A session's last refresh and the access-token expiry it replaced, as last seen.
+type Expiries = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 #[tokio::main]
 async fn main() {
-    assert!(!cfg!(debug_assertions), "benchmarks run release builds: cargo build --release -p session-keeper-e2e --example provider_scale");
+    if cfg!(debug_assertions) {
+        panic!("benchmarks run release builds: cargo build --release -p session-keeper-e2e --example provider_scale");
+    }
     session_core::limit_allocator_arenas();
     let sessions = arg("--sessions", 10_000) as usize;
     let seconds = arg("--seconds", 600);
@@ -139,7 +144,7 @@ async fn main() {
     let loaded = status_kib("VmRSS:");
     let cpu_before = cpu_seconds();
     let started: DateTime<Utc> = Utc::now();
-    let mut last: HashMap<String, (Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = HashMap::new();
+    let mut last: HashMap<String, Expiries> = HashMap::new();
     let (mut refreshes, mut late, mut per_second) = (0u64, 0u64, vec![0u64; seconds as usize + 1]);
     let mut next = tokio::time::Instant::now();
     let until = next + Duration::from_secs(seconds);

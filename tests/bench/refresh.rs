@@ -124,7 +124,9 @@ async fn main() {
     let rounds = arg("--rounds", 300);
     let triggers = arg("--triggers", 10_000);
     let runs = arg("--coalescing-runs", 5);
-    assert!(!cfg!(debug_assertions), "benchmarks run release builds: cargo build --release -p session-keeper-e2e --example refresh");
+    if cfg!(debug_assertions) {
+        panic!("benchmarks run release builds: cargo build --release -p session-keeper-e2e --example refresh");
+    }
     let idp = Idp::start(Ttls::default());
     let endpoint = format!("{}/token", idp.base());
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();

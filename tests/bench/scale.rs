@@ -83,7 +83,9 @@ fn cpu_seconds() -> f64 {
 
 #[tokio::main]
 async fn main() {
-    assert!(!cfg!(debug_assertions), "benchmarks run release builds: cargo build --release -p session-keeper-e2e --example scale");
+    if cfg!(debug_assertions) {
+        panic!("benchmarks run release builds: cargo build --release -p session-keeper-e2e --example scale");
+    }
     // As the app's `main` does.
     session_core::limit_allocator_arenas();
     let sessions: usize = arg("--sessions", "100000").parse().unwrap();

@@ -47,7 +47,9 @@ fn arg(name: &str, default: usize) -> usize {
 
 #[tokio::main]
 async fn main() {
-    assert!(!cfg!(debug_assertions), "benchmarks run release builds: cargo build --release -p session-keeper-e2e --example timers");
+    if cfg!(debug_assertions) {
+        panic!("benchmarks run release builds: cargo build --release -p session-keeper-e2e --example timers");
+    }
     let sessions = arg("--sessions", 1000);
     let mut policy = Policy::default();
     policy.refresh.lead_time = Duration::from_secs(1);

@@ -19,11 +19,11 @@ use super::machine::transition;
 use super::persist::{RecordBook, persist};
 use super::providers::Providers;
 use super::state::Event;
+use super::store::{MemoryStore, MetadataStore};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::oidc::{TokenAuthority, http_client};
 use crate::policy::Policy;
-use crate::store::{MemoryStore, MetadataStore};
 use crate::vault::{SecretVault, Vault};
 
 /// Configures and starts a [`SessionManager`].

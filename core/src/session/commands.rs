@@ -9,11 +9,11 @@ use url::Url;
 use super::effects::{NarrowedToken, SignOutTicket};
 use super::snapshot::{SessionSnapshot, TokenRequest};
 use super::state::{TokenTimes, Trigger};
+use super::store::SessionRecord;
 use crate::error::{Error, ErrorInfo, Result};
 use crate::oidc::PendingSignIn;
 use crate::policy::Policy;
 use crate::secret::SessionSecrets;
-use crate::store::SessionRecord;
 use crate::user::UserProfile;
 
 /// A token the machine agreed to hand out.

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use tokio::task::{AbortHandle, JoinSet};
 
 use super::state::{Effect, RefreshFailure, SessionState};
+use super::store::SessionRecord;
 use crate::error::{Error, ErrorInfo, ErrorKind, Result};
 use crate::oidc::{Refreshed, UserCheck};
 use crate::provider::ProviderConfig;
 use crate::secret::SessionSecrets;
-use crate::store::SessionRecord;
 use crate::vault::SecretVault;
 
 use super::providers::Providers;

@@ -9,10 +9,10 @@ use super::commands::{HandOut, Removal, Reply, Taken};
 use super::effects::{NarrowedToken, SignOutTicket};
 use super::snapshot::SessionSnapshot;
 use super::state::{Effect, Refusal, Waiter};
+use super::store::SessionRecord;
 use crate::error::Error;
 use crate::oidc::PendingSignIn;
 use crate::secret::SessionSecrets;
-use crate::store::SessionRecord;
 
 /// The callers waiting on one session, by what they wait for.
 #[derive(Default)]

@@ -14,12 +14,12 @@ use super::handler::{HostEvent, RefreshContext, RefreshHandler, TriggerSink};
 use super::providers::Providers;
 use super::snapshot::{AccessToken, SessionEvent, SessionSnapshot, SignOutOutcome, TokenRequest};
 use super::state::{SessionState, Trigger};
+use super::store::SessionRecord;
 use crate::error::{Error, Result};
 use crate::names::SessionName;
 use crate::oidc::{Provider, Revocation};
 use crate::policy::Policy;
 use crate::provider::ProviderConfig;
-use crate::store::SessionRecord;
 use crate::vault::SecretVault;
 
 pub(crate) struct Shared {

@@ -11,7 +11,8 @@
 //!   waiting callers, and how an answer reaches them);
 //! - `deadlines.rs`: the actor's order of sessions by their next deadline;
 //! - `effects.rs`: the I/O behind each effect (refresh, re-read, validate, save, discard);
-//! - `persist.rs`: the session list on disk, written from the actor's record book;
+//! - `store.rs`: the session list's records and where they are kept (an atomically written JSON
+//!   file, or memory); `persist.rs`: writing them from the actor's record book;
 //! - `handle.rs` and `builder.rs`: [`SessionManager`] and how it is started; `hand_out.rs`: the pure
 //!   rules of a hand-out (the scope rule, which token, the sign-out notice);
 //! - `sign_in.rs`: the sign-in transaction; `snapshot.rs`: what the shell and the page are told;
@@ -40,6 +41,7 @@ mod requests;
 mod sign_in;
 mod snapshot;
 mod state;
+mod store;
 
 pub use builder::SessionManagerBuilder;
 pub use handle::SessionManager;
@@ -51,3 +53,4 @@ pub use snapshot::{AccessToken, SessionEvent, SessionSnapshot, Shown, SignOutOut
 pub use state::{
     Effect, EndReason, Event, KeychainCopy, Phase, RefreshFailure, Refusal, SessionState, TokenKind, TokenTimes, Trigger, Waiter,
 };
+pub use store::{JsonFileStore, MemoryStore, MetadataStore, SessionRecord};

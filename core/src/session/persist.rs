@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 
 use super::snapshot::SessionEvent;
+use super::store::{MetadataStore, SessionRecord};
 use crate::error::{ErrorInfo, ErrorKind};
 use crate::names::SessionName;
-use crate::store::{MetadataStore, SessionRecord};
 
 /// How soon a failed save of the session list is tried again.
 pub(crate) const STORAGE_RETRY: Duration = Duration::from_secs(5);

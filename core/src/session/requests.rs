@@ -8,9 +8,9 @@ use super::entry::Entry;
 use super::hand_out::token_kind;
 use super::snapshot::SessionSnapshot;
 use super::state::{Event, TokenKind};
+use super::store::SessionRecord;
 use crate::error::{Error, ErrorInfo};
 use crate::names::SessionName;
-use crate::store::SessionRecord;
 
 impl Actor {
     pub(super) fn handle(&mut self, command: Command) {

@@ -7,12 +7,12 @@ use secrecy::SecretString;
 use serde::Serialize;
 
 use super::state::{EndReason, Phase, SessionState};
+use super::store::SessionRecord;
 use crate::error::ErrorInfo;
 use crate::names::SessionName;
 use crate::oidc::{EndSessionUrl, Revocation};
 use crate::policy::Policy;
 use crate::provider::SignInWith;
-use crate::store::SessionRecord;
 use crate::user::{UserProfile, Who};
 
 /// What the UI may know about a session: no secrets.

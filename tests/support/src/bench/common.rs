@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use session_core::{JsonFileStore, KeyringVault, SessionManager};
 use crate::Idp;
+use session_core::{JsonFileStore, KeyringVault, SessionManager};
 
 /// A fresh private home (XDG data, config, cache and a 0700 runtime folder) named after `what`.
 pub fn private_home(what: &str) -> PathBuf {

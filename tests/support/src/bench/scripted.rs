@@ -45,7 +45,14 @@ pub struct SessionFile {
     pub store: Arc<JsonFileStore>,
 }
 
+impl Default for SessionFile {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl SessionFile {
+    /// A new, empty session file in a folder of this process.
     pub fn new() -> Self {
         let folder = std::env::temp_dir().join(format!("session-keeper-bench-{}", std::process::id()));
         std::fs::create_dir_all(&folder).unwrap();

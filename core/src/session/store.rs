@@ -6,10 +6,10 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::state::SessionState;
 use crate::error::{Cause, Error, Result};
 use crate::names::SessionName;
 use crate::provider::ProviderConfig;
-use crate::session::SessionState;
 use crate::user::UserProfile;
 
 /// What is persisted of one session.
