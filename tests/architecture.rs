@@ -331,3 +331,25 @@ fn the_documents_name_only_files_that_exist() {
     missing.dedup();
     assert!(missing.is_empty(), "named but not found: {missing:?}");
 }
+
+/// Architecture invariant: every test the decision table names exists (a `fn` of that name in the core).
+#[test]
+fn every_decision_names_a_test_that_exists() {
+    let document = read("ARCHITECTURE.md");
+    let table = document.split("## The decision table").nth(1).expect("ARCHITECTURE.md has a decision table");
+    let table = table.split("\n## ").next().unwrap();
+    let core: String = files("core", &[".rs"]).iter().map(read).collect();
+    let mut named = 0;
+    let mut missing = Vec::new();
+    for row in table.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| decision") && !l.starts_with("| ---")) {
+        let test_column = row.trim_end_matches('|').rsplit('|').next().unwrap();
+        for name in test_column.split('`').skip(1).step_by(2) {
+            named += 1;
+            if !core.contains(&format!("fn {name}(")) {
+                missing.push(name.to_owned());
+            }
+        }
+    }
+    assert!(named > 40, "the decision table names {named} tests");
+    assert!(missing.is_empty(), "the decision table names tests that do not exist: {missing:?}");
+}
