@@ -343,10 +343,12 @@ mod tests {
     #[test]
     fn every_core_kind_has_one_dbus_error() {
         let name = |kind: ErrorKind| zbus::DBusError::name(&SessionError::of(kind, String::new())).to_string();
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
         for kind in ErrorKind::ALL {
             let name = name(*kind);
-            assert!(name.starts_with("dev.sessionkeeper.desktop.Error."), "{name}");
-            println!("| `{}` | `{name}` |", kind.as_str());
+            let short = name.strip_prefix("dev.sessionkeeper.desktop.Error.").unwrap_or_else(|| panic!("{name}"));
+            let row = readme.lines().find(|l| l.starts_with(&format!("| `{}` | ", kind.as_str()))).expect("a README row");
+            assert!(row.ends_with(&format!(" | `{short}` |")), "README's D-Bus column for `{}` is not `{short}`", kind.as_str());
         }
         assert_eq!(name(ErrorKind::SessionRevoked), "dev.sessionkeeper.desktop.Error.SignInRequired");
         assert_eq!(name(ErrorKind::ConsentTimedOut), "dev.sessionkeeper.desktop.Error.NoAnswer");
