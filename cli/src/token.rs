@@ -188,7 +188,10 @@ mod tests {
         assert_eq!(run(&["a".into(), "--bogus".into()]), 2);
         // SAFETY of the test: no other test in this binary reads XDG_RUNTIME_DIR.
         let empty = std::env::temp_dir().join(format!("sk-helper-test-{}", std::process::id()));
-        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &empty) };
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("XDG_RUNTIME_DIR", &empty)
+        };
         assert_eq!(run(&["work".into()]), 3);
     }
 }

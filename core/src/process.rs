@@ -9,6 +9,7 @@
 /// the C library is not glibc.
 pub fn limit_allocator_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
     // SAFETY: `mallopt` only sets a parameter of the allocator; M_ARENA_MAX with a positive value is
     // documented for any time in the process's life (it limits arenas created afterwards).
     unsafe {

@@ -57,7 +57,10 @@ async fn without_a_secret_service_sessions_work_from_memory_and_the_card_says_wh
     let (_bus, address) = EmptyBus::start(&folder);
     // SAFETY: set before this test binary's only test starts any thread that reads the environment
     // (the runtime's workers do not), and nothing else runs in this process.
-    unsafe { std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &address) };
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &address)
+    };
     let idp = Idp::start(Ttls::default());
     let store = folder.join("sessions.json");
     let manager = SessionManager::builder()
