@@ -35,6 +35,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use url::Url;
 
+// Case groups in files of their own (each `use super::*` for the server and the helpers above).
+mod provider_answers;
+mod session_rules;
+mod token_checks;
+
 /// How much a case may grow the process's peak resident size.
 const MAX_GROWTH: u64 = 5 * 1024 * 1024;
 /// How long a case may take (the managers here give up on a request after [`REQUEST_TIMEOUT`]).
@@ -60,6 +65,9 @@ fn main() {
         refresh_bodies_and_refusals(&mut suite).await;
         refresh_id_tokens(&mut suite).await;
         sign_out(&mut suite).await;
+        provider_answers::cases(&mut suite).await;
+        token_checks::cases(&mut suite).await;
+        session_rules::cases(&mut suite).await;
     });
     println!(
         "\nhostile provider: {} cases passed; the largest growth of the process's peak memory was {} KiB ({})",
@@ -305,9 +313,9 @@ fn with_revocation(document: &mut serde_json::Value) {
 /// Test-only RSA keys (made for these tests with `openssl genrsa -traditional 2048`; they sign nothing
 /// else): the provider's key before and after a rotation, and a third it never publishes in time.
 const KEYS: [(&str, &str); 3] = [
-    ("a", include_str!("fixtures/signing-key-a.pem")),
-    ("b", include_str!("fixtures/signing-key-b.pem")),
-    ("c", include_str!("fixtures/signing-key-c.pem")),
+    ("a", include_str!("../fixtures/signing-key-a.pem")),
+    ("b", include_str!("../fixtures/signing-key-b.pem")),
+    ("c", include_str!("../fixtures/signing-key-c.pem")),
 ];
 
 fn signing_key(name: &str) -> openidconnect::core::CoreRsaPrivateSigningKey {
@@ -596,7 +604,7 @@ async fn discovery(suite: &mut Suite) {
         }),
         ("discovery: a gzip bomb (50 MiB of zeros in 50 KB, sent unasked)", DISCOVERY, || Answer {
             header: Some(("content-encoding", "gzip".into())),
-            body: include_bytes!("fixtures/zeros-50mib.gz").to_vec(),
+            body: include_bytes!("../fixtures/zeros-50mib.gz").to_vec(),
             ..json(serde_json::json!({}))
         }),
     ];
