@@ -167,6 +167,7 @@ pub(crate) mod http;
 mod logout;
 mod outcome;
 mod sign_in;
+mod text;
 mod tokens;
 
 pub use self::http::ProviderHttp;
@@ -176,5 +177,6 @@ pub use discovery::http_client;
 pub use logout::{EndSessionUrl, Revocation};
 pub use outcome::{RefreshFailure, TokenTimes};
 pub use sign_in::PendingSignIn;
+pub(crate) use text::{PROVIDER_TEXT_MAX, provider_text};
 
 use errors::{discovery_error, id_token_error, misbehaved};
