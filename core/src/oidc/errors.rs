@@ -3,6 +3,7 @@
 
 use super::*;
 
+use super::text::provider_text;
 use crate::error::{ADVICE_ADMIN, ADVICE_CLIENT, ADVICE_ISSUER};
 
 /// An answer that breaks the protocol: `detail` in our words, `cause` the library's (for logs).
@@ -59,11 +60,16 @@ pub(super) fn short_reason(err: &(dyn std::error::Error + 'static)) -> String {
     if timed_out { "timed out" } else { "no connection" }.into()
 }
 
-/// The error for a failed request at `endpoint`: an answer refused by the HTTP layer (too large) is
-/// the provider's fault; anything else is a transport failure.
+/// The error for a failed request at `endpoint`: a 5xx or 429 is an outage (its words, if any, kept
+/// for the log), an answer refused by the HTTP layer (too large) is the provider's fault, anything
+/// else is a transport failure.
 pub(super) fn request_error(endpoint: impl Into<String>, err: &HttpClientError<reqwest::Error>) -> Error {
-    if let Some(wait) = super::http::throttled(err) {
-        return Error::unavailable(endpoint, format!("busy, asked to retry in {} s", wait.as_secs()), None);
+    if let Some(outage) = super::http::outage(err) {
+        let reason = match outage.retry_after {
+            Some(wait) => format!("busy, asked to retry in {} s", wait.as_secs()),
+            None => format!("HTTP {}", outage.status),
+        };
+        return Error::unavailable(endpoint, reason, Some(outage.to_string()));
     }
     match err {
         HttpClientError::Other(refusal) => Error::misbehaved(endpoint, refusal.clone(), ADVICE_ADMIN, None),
@@ -91,10 +97,15 @@ pub(super) fn describe_http_error(err: &(dyn std::error::Error + 'static)) -> St
     text
 }
 
+/// What went wrong at discovery (the metadata or the signing keys). A 5xx or 429 is an outage (the
+/// HTTP layer makes it one before `openidconnect` sees the status); the issuer a provider announces
+/// is its text and is made safe before it is shown.
 pub(super) fn discovery_error(err: DiscoveryError<HttpClientError<reqwest::Error>>, issuer: &str, url: &str) -> Error {
     match err {
         DiscoveryError::Request(err) => request_error(url, &err),
-        DiscoveryError::Response(status, _, _) if status.is_server_error() => Error::unavailable(url, format!("HTTP {status}"), None),
+        DiscoveryError::Response(status, _, _) if status.is_server_error() || status.as_u16() == 429 => {
+            Error::unavailable(url, format!("HTTP {}", status.as_u16()), None)
+        }
         DiscoveryError::Response(status, _, detail) => Error::misbehaved(
             url,
             format!("there is no OpenID Provider there (HTTP {})", status.as_u16()),
@@ -103,88 +114,105 @@ pub(super) fn discovery_error(err: DiscoveryError<HttpClientError<reqwest::Error
         ),
         DiscoveryError::Validation(message) => {
             // openidconnect words it "unexpected issuer URI `found` (expected `expected`)".
-            let found = message.split('`').nth(1).unwrap_or(&message).to_owned();
+            let found = provider_text(message.split('`').nth(1).unwrap_or(&message));
             Error::IssuerMismatch { expected: issuer.to_owned(), found }
         }
-        DiscoveryError::Parse(err) => {
-            Error::misbehaved(url, "its metadata is not valid OpenID Provider metadata", ADVICE_ISSUER, Some(err.to_string()))
-        }
+        // serde's words quote the value it could not read: the provider's text, made safe.
+        DiscoveryError::Parse(err) => Error::misbehaved(
+            url,
+            "its metadata is not valid OpenID Provider metadata",
+            ADVICE_ISSUER,
+            Some(provider_text(&err.to_string())),
+        ),
         other => misbehaved(url, "its metadata could not be read", Some(&other)),
     }
 }
 
+/// What a token endpoint's answer means (RFC 6749 5.2, read with the HTTP status): the one table,
+/// used at the code exchange and at refresh alike.
+///
+/// | status | `error` | meaning |
+/// | --- | --- | --- |
+/// | 5xx, 429 | any, or none | [`TokenCallError::Unavailable`] (or `Throttled` with `Retry-After`) |
+/// | 4xx | `invalid_grant` | [`TokenCallError::Grant`] |
+/// | 4xx | `temporarily_unavailable`, `server_error` | [`TokenCallError::Unavailable`] |
+/// | 4xx | any other | [`TokenCallError::Refused`] |
+#[derive(Debug)]
 pub(super) enum TokenCallError {
-    /// `invalid_grant`: the code or refresh token is dead.
+    /// `invalid_grant`: the code or refresh token is dead. The provider's words, safe and quoted.
     Grant(String),
-    /// Another OAuth error: the request was refused (client settings).
+    /// Another OAuth error: the request was refused (client settings). The provider's words, safe
+    /// and quoted.
     Refused(String),
-    /// Network, timeout, 5xx, an unreadable (HTML error page) answer or JSON that is not a token
-    /// answer: try again later.
+    /// Network, timeout, 5xx or 429 whatever the body says, an unreadable (HTML error page) answer or
+    /// JSON that is not a token answer: try again later.
     Unavailable(Error),
-    /// Busy: try again no sooner than this (`Retry-After`).
+    /// Busy: try again no sooner than this (`Retry-After` on a 429 or 503).
     Throttled(Error, std::time::Duration),
 }
 
+/// Classifies a failed token request by its status and body together (see [`TokenCallError`]): a
+/// 5xx or 429 never reaches `ServerResponse`, because the HTTP layer made it an [`Outage`] first.
+///
+/// [`Outage`]: super::http::Outage
 pub(super) fn classify_token_error(err: TokenError, endpoint: &str) -> TokenCallError {
-    let unavailable = |reason: String| TokenCallError::Unavailable(Error::unavailable(endpoint, reason, None));
     match err {
         RequestTokenError::ServerResponse(response) => {
-            let description = response.error_description().map(|d| format!(": {d}")).unwrap_or_default();
-            let message = format!("{}{description}", response.error().as_ref());
+            let code = response.error().as_ref();
+            let said = provider_said(code, response.error_description().map(String::as_str));
+            let uri = response.error_uri().map(|uri| provider_text(uri)).unwrap_or_default();
+            tracing::info!(endpoint, error = %said, error_uri = %uri, "the token endpoint refused the request");
             match response.error() {
-                CoreErrorResponseType::InvalidGrant => TokenCallError::Grant(message),
+                CoreErrorResponseType::InvalidGrant => TokenCallError::Grant(format!("it answered {said}")),
                 CoreErrorResponseType::Extension(code) if code == "temporarily_unavailable" || code == "server_error" => {
-                    unavailable(message)
+                    TokenCallError::Unavailable(Error::unavailable(endpoint, format!("it answered {said}"), None))
                 }
-                _ => TokenCallError::Refused(message),
+                _ => TokenCallError::Refused(format!("it answered {said}")),
             }
         }
-        RequestTokenError::Request(err) => match super::http::throttled(&err) {
-            Some(wait) => TokenCallError::Throttled(request_error(endpoint, &err), wait),
-            None => TokenCallError::Unavailable(request_error(endpoint, &err)),
-        },
+        RequestTokenError::Request(err) => {
+            if let Some(outage) = super::http::outage(&err) {
+                tracing::info!(endpoint, %outage, "the token endpoint is not available");
+            }
+            match super::http::throttled(&err) {
+                Some(wait) => TokenCallError::Throttled(request_error(endpoint, &err), wait),
+                None => TokenCallError::Unavailable(request_error(endpoint, &err)),
+            }
+        }
         // JSON that is not a token answer is the provider's fault; anything else (an HTML page from a
         // captive portal or a proxy) means the provider was not reached. Either way the session is
-        // kept and the refresh tried again later.
+        // kept and the refresh tried again later. serde's words quote what it could not read: the
+        // provider's text, made safe.
         RequestTokenError::Parse(err, body) if serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| v.is_object()) => {
-            TokenCallError::Unavailable(misbehaved(endpoint, "its answer is not a valid token response", Some(&err)))
+            let cause = provider_text(&err.to_string());
+            TokenCallError::Unavailable(misbehaved(endpoint, "its answer is not a valid token response", Some(&cause)))
         }
-        RequestTokenError::Parse(_, body) => unavailable(format!("a page of {} bytes came back instead of a token answer", body.len())),
-        RequestTokenError::Other(message) => unavailable(message),
+        RequestTokenError::Parse(_, body) => TokenCallError::Unavailable(Error::unavailable(
+            endpoint,
+            format!("a page of {} bytes came back instead of a token answer", body.len()),
+            None,
+        )),
+        RequestTokenError::Other(message) => TokenCallError::Unavailable(Error::unavailable(endpoint, message, None)),
     }
+}
+
+/// A provider's OAuth `error` and `error_description` as one safe line in quotes, so that a message
+/// shows them as its words, never as ours: `"invalid_grant: the code has expired"`.
+pub(crate) fn provider_said(code: &str, description: Option<&str>) -> String {
+    let words = match description.map(str::trim).filter(|d| !d.is_empty()) {
+        Some(description) => format!("{code}: {description}"),
+        None => code.to_owned(),
+    };
+    format!("\"{}\"", provider_text(&words))
+}
+
+/// The OAuth error in a JSON body (`error`, `error_description`), as [`provider_said`] quotes it;
+/// `None` when the body holds none.
+pub(crate) fn oauth_error_in(body: &[u8]) -> Option<String> {
+    let value = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+    let code = value.get("error")?.as_str()?;
+    Some(provider_said(code, value.get("error_description").and_then(|d| d.as_str())))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn transport_errors_drop_query_strings() {
-        #[derive(Debug)]
-        struct E;
-        impl std::fmt::Display for E {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write!(f, "error sending request for url (http://x/cb?code=abc&state=def)")
-            }
-        }
-        impl std::error::Error for E {}
-        let text = describe_http_error(&E);
-        assert!(!text.contains("abc"), "{text}");
-    }
-
-    #[tokio::test]
-    async fn an_unreachable_provider_is_named_in_a_few_words_with_the_chain_as_source() {
-        use std::error::Error as _;
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        let url = format!("http://{closed}/token?code=secret");
-        let err = reqwest::Client::new().get(&url).send().await.unwrap_err();
-        let error = transport_error(format!("http://{closed}/token"), &err);
-        assert_eq!(
-            error.to_string(),
-            format!("The provider at http://{closed}/token could not be reached (connection refused). Check the network and try again.")
-        );
-        let chain = error.source().expect("the cause is kept").to_string();
-        assert!(chain.contains("Connection refused") || chain.contains("connection refused"), "{chain}");
-        assert!(!chain.contains("secret"), "{chain}");
-    }
-}
+mod tests;

@@ -6,7 +6,9 @@
 //!   zero, negative, a number written as a string, a fraction or an absurd value is clamped, one that
 //!   is not a number at all is taken from the access token's own `exp` when it is a JWT (else dropped),
 //!   and the change is reported as a warning on the card ([`ADJUSTED_FIELD`]);
-//! - a token response with a wrong `Content-Type` but a JSON body is read as JSON.
+//! - a token response with a wrong `Content-Type` but a JSON body is read as JSON;
+//! - an answer with a 5xx or 429 status is an outage ([`Outage`]) whatever its body says: a provider
+//!   whose database failed may well write `{"error":"invalid_grant"}` on its 500 page.
 //!
 //! A refresh answer usually carries a rotated refresh token that the provider has already made the
 //! only valid one; refusing the whole answer for a harmless defect would lose it and sign the user out.
@@ -96,19 +98,14 @@ impl<'c> AsyncHttpClient<'c> for ProviderHttp {
             for (name, value) in response.headers() {
                 builder = builder.header(name, value);
             }
-            if let Some(wait) = retry_after(&response, self.provider_now()) {
-                return Err(HttpClientError::Other(format!("{RETRY_AFTER_PREFIX}{}", wait.as_secs())));
+            let status = response.status().as_u16();
+            if status >= 500 || status == 429 {
+                let retry_after = retry_after(&response, self.provider_now());
+                // The body only lends the provider's words to the log: one too large is not read.
+                let said = read_capped(&mut response).await.ok().and_then(|body| super::errors::oauth_error_in(&body));
+                return Err(Outage { status, retry_after, said }.into());
             }
-            if response.content_length().is_some_and(|length| length > MAX_BODY as u64) {
-                return Err(too_large());
-            }
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(Box::new)? {
-                if body.len() + chunk.len() > MAX_BODY {
-                    return Err(too_large());
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = read_capped(&mut response).await?;
             let mut response = builder.body(body).map_err(HttpClientError::Http)?;
             if token_call {
                 repair_token_response(&mut response, self.provider_now());
@@ -118,40 +115,61 @@ impl<'c> AsyncHttpClient<'c> for ProviderHttp {
     }
 }
 
-/// The revocation endpoint that a provider publishes only in its OAuth metadata (RFC 8414), looked up
-/// when its OpenID metadata names none: first at the well-known path inserted before the issuer's path
-/// (RFC 8414 section 3.1), then appended to it (as OpenID discovery does). The document must name the
-/// same issuer (section 3.3) and the endpoint must be https (or loopback); otherwise there is none.
-pub(crate) async fn oauth_revocation_endpoint(http: &ProviderHttp, issuer: &str) -> Option<String> {
-    let parsed = url::Url::parse(issuer).ok()?;
-    let path = parsed.path().trim_end_matches('/');
-    let origin = parsed.origin().ascii_serialization();
-    let mut candidates = vec![format!("{origin}/.well-known/oauth-authorization-server{path}")];
-    if !path.is_empty() {
-        candidates.push(format!("{}/.well-known/oauth-authorization-server", issuer.trim_end_matches('/')));
+/// The body of `response`, refused past [`MAX_BODY`] without reading the rest.
+async fn read_capped(response: &mut reqwest::Response) -> Result<Vec<u8>, Failure> {
+    if response.content_length().is_some_and(|length| length > MAX_BODY as u64) {
+        return Err(too_large());
     }
-    for candidate in candidates {
-        let Ok(request) = http::Request::get(&candidate).header(http::header::ACCEPT, "application/json").body(Vec::new()) else {
-            continue;
-        };
-        let Ok(response) = http.call(request).await else { continue };
-        if !response.status().is_success() {
-            continue;
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Box::new)? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_large());
         }
-        let Ok(document) = serde_json::from_slice::<Value>(response.body()) else { continue };
-        if document.get("issuer").and_then(Value::as_str) != Some(issuer) {
-            tracing::warn!(%candidate, "OAuth metadata names another issuer; ignored");
-            continue;
-        }
-        let endpoint = document.get("revocation_endpoint").and_then(Value::as_str)?;
-        let url = url::Url::parse(endpoint).ok()?;
-        return crate::provider::require_secure(&url, "revocation endpoint").is_ok().then(|| endpoint.to_owned());
+        body.extend_from_slice(&chunk);
     }
-    None
+    Ok(body)
 }
 
-/// How the HTTP layer reports a provider's `Retry-After` through `openidconnect`'s error type.
-const RETRY_AFTER_PREFIX: &str = "the provider is busy and asks to retry after s=";
+/// A provider's answer that means "not now": any 5xx, and 429 (RFC 6585). It is told apart here,
+/// where the status is known, because `openidconnect` reads a token endpoint's error body without
+/// its status and would take a 500 carrying `{"error":"invalid_grant"}` for a dead grant. It travels
+/// through `openidconnect` as the request's error, inside the one typed slot `HttpClientError` has
+/// (an `io::Error`), and is read back with [`outage`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Outage {
+    /// The HTTP status.
+    pub(crate) status: u16,
+    /// The provider's `Retry-After` (on a 429 or 503), if it gave one.
+    pub(crate) retry_after: Option<Duration>,
+    /// Its OAuth error and description, made safe and quoted ([`super::errors::oauth_error_in`]).
+    pub(crate) said: Option<String>,
+}
+
+impl std::fmt::Display for Outage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HTTP {}", self.status)?;
+        if let Some(said) = &self.said {
+            write!(f, "; the provider said {said}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Outage {}
+
+impl From<Outage> for Failure {
+    fn from(outage: Outage) -> Self {
+        HttpClientError::Io(std::io::Error::other(outage))
+    }
+}
+
+/// The outage this request error stands for, if it is one.
+pub(crate) fn outage(err: &Failure) -> Option<&Outage> {
+    match err {
+        HttpClientError::Io(io) => io.get_ref()?.downcast_ref::<Outage>(),
+        _ => None,
+    }
+}
 
 /// `Retry-After` on a 429 or 503 answer, as seconds or an HTTP date (RFC 9110 section 10.2.3).
 fn retry_after(response: &reqwest::Response, now: DateTime<Utc>) -> Option<Duration> {
@@ -169,10 +187,7 @@ fn retry_after(response: &reqwest::Response, now: DateTime<Utc>) -> Option<Durat
 
 /// The wait a provider asked for, if this request error carries one.
 pub(crate) fn throttled(err: &Failure) -> Option<Duration> {
-    match err {
-        HttpClientError::Other(text) => text.strip_prefix(RETRY_AFTER_PREFIX)?.parse().ok().map(Duration::from_secs),
-        _ => None,
-    }
+    outage(err)?.retry_after
 }
 
 fn too_large() -> Failure {
