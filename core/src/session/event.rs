@@ -151,8 +151,9 @@ pub enum Event {
         /// Random number for the backoff's jitter.
         jitter: f64,
     },
-    /// The keychain was read again after `invalid_grant`: `rotated` when it holds another refresh
-    /// token than the one refused (another process refreshed meanwhile).
+    /// The keychain was read again after a refusal (`invalid_grant`, or a first refusal of another
+    /// kind): `rotated` when it holds another refresh token than the one refused (another process
+    /// refreshed meanwhile).
     Reread {
         /// The keychain's refresh token differs from the refused one.
         rotated: bool,
@@ -161,7 +162,8 @@ pub enum Event {
     TokensSaved,
     /// The keychain refused the tokens in memory; they are kept and the write is retried.
     TokensNotSaved(ErrorInfo),
-    /// The provider's userinfo endpoint accepted the access token and says who it belongs to.
+    /// The provider's userinfo endpoint accepted the access token and says who it belongs to (an
+    /// answer for another user than the signed-in one confirms nothing, OIDC Core 5.3.2).
     Validated(UserProfile),
     /// The userinfo endpoint rejected the access token (401): the grant may be revoked.
     ValidationRejected,

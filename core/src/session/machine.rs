@@ -4,9 +4,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::state::{Effect, Event, KEYCHAIN_RETRY, KeychainCopy, Phase, RefreshFailure, Refusal, SessionState, Trigger, Waiter, delta};
+use super::state::{Effect, Event, KEYCHAIN_RETRY, KeychainCopy, Phase, Refusal, SessionState, Trigger, Waiter, delta};
 use crate::error::{ErrorInfo, ErrorKind};
 use crate::policy::Policy;
+use crate::user::UserProfile;
 
 fn info(kind: ErrorKind, message: &str) -> ErrorInfo {
     ErrorInfo::new(kind, message)
@@ -123,7 +124,9 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             next.failures = 0;
             next.retry_at = None;
             next.refused = None;
-            next.last_error = warning.clone();
+            next.rejected = None;
+            // A userinfo answer for another user still stands: the token endpoint does not say who.
+            next.last_error = warning.clone().or_else(|| state.userinfo_mismatch_at.map(|_| userinfo_mismatch()));
             evaluate(next, now, policy)
         }
         Event::RefreshFailed { failure, jitter } => {
@@ -138,28 +141,15 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             if next.check_waiting {
                 next.check_failure = Some(failure.info().clone());
             }
-            let (next, mut effects) = refresh_failed(state, next, failure, *jitter, now, policy);
+            let (next, mut effects) = failures::refresh_failed(state, next, failure, *jitter, now, policy);
             answers.append(&mut effects);
             (next, answers)
         }
-        Event::Reread { rotated } => match (&state.refused, rotated) {
-            (Some(_), true) if state.stopping => {
-                // The rotated token is in memory and in the keychain: the next start refreshes with it.
-                next.phase = Phase::Active;
-                next.refused = None;
-                (next, Vec::new())
-            }
-            (Some(_), true) => {
-                next.phase = Phase::Refreshing;
-                (next, vec![Effect::Refresh])
-            }
-            (Some(error), _) => expire(state, error.clone(), false),
-            (None, _) => (next, Vec::new()),
-        },
+        Event::Reread { rotated } => failures::reread(state, *rotated, now, policy),
         Event::TokensSaved => {
             next.keychain = KeychainCopy::Saved;
             if next.last_error.as_ref().is_some_and(|e| e.kind.is_keychain()) {
-                next.last_error = None;
+                next.last_error = next.userinfo_mismatch_at.map(|_| userinfo_mismatch());
             }
             (next, Vec::new())
         }
@@ -170,15 +160,7 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             }
             (next, Vec::new())
         }
-        Event::Validated(profile) => {
-            next.validating = false;
-            next.last_validated_at = Some(now);
-            // Fresher claims of the same user replace the old ones; another user's never do.
-            if state.user.as_ref().is_none_or(|user| user.subject == profile.subject) {
-                next.user = Some(profile.clone());
-            }
-            (next, Vec::new())
-        }
+        Event::Validated(profile) => validated(next, profile, now),
         Event::ValidationUnavailable => {
             next.validating = false;
             // Count the attempt so that an outage is not polled every second; refresh handles outages.
@@ -236,46 +218,39 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
     }
 }
 
-/// What a failed refresh does to the session: `next` is `state` with the failure's waiters answered.
-fn refresh_failed(
-    state: &SessionState,
-    mut next: SessionState,
-    failure: &RefreshFailure,
-    jitter: f64,
-    now: DateTime<Utc>,
-    policy: &Policy,
-) -> (SessionState, Vec<Effect>) {
-    match failure {
-        // The app is quitting: nothing more starts, and the next start refreshes (and re-reads) again.
-        RefreshFailure::Revoked(error) if state.stopping && state.refused.is_none() => {
-            next.phase = Phase::Active;
-            next.last_error = Some(error.clone());
-            evaluate(next, now, policy)
+/// The card's message while the userinfo endpoint answers for another user (OIDC Core 5.3.2).
+pub const USERINFO_MISMATCH_MESSAGE: &str = "The provider's userinfo endpoint answered for another user, so this session could not be \
+     confirmed. It stays signed in and is checked again later; if this goes on, tell the provider's administrator.";
+
+fn userinfo_mismatch() -> ErrorInfo {
+    info(ErrorKind::ProviderMisbehaved, USERINFO_MISMATCH_MESSAGE)
+}
+
+/// The userinfo endpoint accepted the access token. Fresher claims of the same user replace the old
+/// ones and confirm the session. An answer for another user (OIDC Core 5.3.2: its values must not be
+/// used) confirms nothing: a failed check that ends nothing but is said on the card, and a waiting
+/// caller hears it.
+fn validated(mut next: SessionState, profile: &UserProfile, now: DateTime<Utc>) -> (SessionState, Vec<Effect>) {
+    next.validating = false;
+    if next.user.as_ref().is_none_or(|user| user.subject == profile.subject) {
+        next.user = Some(profile.clone());
+        next.last_validated_at = Some(now);
+        next.userinfo_mismatch_at = None;
+        if next.last_error == Some(userinfo_mismatch()) {
+            next.last_error = None;
         }
-        // Another process may have rotated the refresh token: look in the keychain once before
-        // giving the session up.
-        RefreshFailure::Revoked(error) if state.refused.is_none() => {
-            next.refused = Some(error.clone());
-            (next, vec![Effect::Reread])
-        }
-        RefreshFailure::Revoked(error) => expire(&next, error.clone(), false),
-        // Never use, never keep: revoke what came (the actor holds the answer's tokens now).
-        RefreshFailure::Security(error) => expire(&next, error.clone(), true),
-        RefreshFailure::Transient(error) | RefreshFailure::Rejected(error) | RefreshFailure::Throttled { error, .. } => {
-            next.phase = Phase::Active;
-            next.refused = None;
-            next.failures = state.failures.saturating_add(1);
-            let backoff = policy.refresh.retry_delay(next.failures, jitter);
-            let wait = match failure {
-                RefreshFailure::Rejected(_) => policy.refresh.retry_max_delay,
-                RefreshFailure::Throttled { retry_after, .. } => backoff.max(*retry_after).min(policy.refresh.retry_max_delay),
-                _ => backoff,
-            };
-            next.retry_at = Some(now + delta(wait));
-            next.last_error = Some(error.clone());
-            evaluate(next, now, policy)
-        }
+        return (next, Vec::new());
     }
+    if !next.is_signed_in() {
+        return (next, Vec::new());
+    }
+    let error = userinfo_mismatch();
+    next.userinfo_mismatch_at = Some(now);
+    if next.check_waiting {
+        next.check_failure = Some(error.clone());
+    }
+    next.last_error = Some(error);
+    (next, Vec::new())
 }
 
 /// Whatever was in flight when the app stopped did not finish.
@@ -311,7 +286,10 @@ fn triggered(mut next: SessionState, trigger: Trigger, now: DateTime<Utc>, polic
         return start_refresh(next);
     }
     let (mut next, mut effects) = evaluate(next, now, policy);
-    let validation_due = next.last_validated_at.is_none_or(|at| now - at >= delta(policy.refresh.validation_max_age));
+    // After an answer for another user, the next check comes the usual interval after that answer,
+    // not sooner (a broken provider is not asked every second) and not put off by refreshes.
+    let checked_at = next.userinfo_mismatch_at.or(next.last_validated_at);
+    let validation_due = checked_at.is_none_or(|at| now - at >= delta(policy.refresh.validation_max_age));
     let checkable = matches!(next.phase, Phase::Active | Phase::Expiring) && !next.validating && !next.stopping;
     if effects.is_empty() && checkable && validation_due {
         next.validating = true;
@@ -361,6 +339,7 @@ fn during_sign_in(state: &SessionState, event: &Event, now: DateTime<Utc>, polic
 #[cfg(test)]
 mod deadline_props;
 mod deadlines;
+mod failures;
 mod marks;
 #[cfg(test)]
 mod tests;

@@ -125,6 +125,11 @@ pub struct SessionState {
     pub last_refresh_at: Option<DateTime<Utc>>,
     /// When the provider last confirmed the session (sign-in, refresh or userinfo).
     pub last_validated_at: Option<DateTime<Utc>>,
+    /// When the userinfo endpoint last answered for another user (OIDC Core 5.3.2): that answer
+    /// confirmed nothing, the card says so until an answer for this user comes, and the next check
+    /// is `validationMaxAge` after this (refreshes in between do not put it off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_mismatch_at: Option<DateTime<Utc>>,
     /// Consecutive failed refresh attempts.
     pub failures: u32,
     /// When the next retry is due after a failure.
@@ -165,10 +170,15 @@ pub struct SessionState {
     /// The app is quitting ([`Event::Stopping`]): no refresh, check or re-read starts.
     #[serde(skip)]
     pub stopping: bool,
-    /// The refresh in flight was refused with `invalid_grant` (this error), and the keychain is read
-    /// again in case another process rotated the refresh token meanwhile.
+    /// The refresh in flight was refused (`invalid_grant` or another refusal, this error), and the
+    /// keychain is read again in case another process rotated the refresh token meanwhile.
     #[serde(skip)]
     pub refused: Option<ErrorInfo>,
+    /// The provider refused this session's refresh token once with another error than
+    /// `invalid_grant` ([`RefreshFailure::Rejected`], this error) and the keychain was read again: a
+    /// second such refusal ends the session. Cleared by a refresh that succeeds.
+    #[serde(skip)]
+    pub rejected: Option<ErrorInfo>,
 }
 
 impl Default for SessionState {
@@ -189,6 +199,7 @@ impl SessionState {
             session_extended_at: None,
             last_refresh_at: None,
             last_validated_at: None,
+            userinfo_mismatch_at: None,
             failures: 0,
             retry_at: None,
             validating: false,
@@ -204,6 +215,7 @@ impl SessionState {
             narrowing: Narrowing::default(),
             stopping: false,
             refused: None,
+            rejected: None,
         }
     }
 

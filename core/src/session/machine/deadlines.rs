@@ -81,6 +81,7 @@ pub(super) fn expire(state: &SessionState, error: ErrorInfo, revoke: bool) -> (S
         resume_phase: None,
         keychain: KeychainCopy::Saved,
         refused: None,
+        rejected: None,
         ..state.clone()
     };
     (next, vec![Effect::Discard { revoke }])

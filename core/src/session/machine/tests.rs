@@ -1,3 +1,4 @@
+use super::failures::REFUSED_AGAIN_MESSAGE;
 use super::*;
 use crate::error::ErrorKind;
 use crate::session::history::MarkKind;
@@ -539,7 +540,16 @@ fn a_rejected_refresh_waits_the_longest_backoff_a_throttled_one_the_providers_wo
     let event = Event::RefreshFailed { failure: RefreshFailure::Rejected(rejected.clone()), jitter: 0.0 };
     let (after, effects) = transition(&waiting, &event, t(541), &policy);
     assert_eq!(after.retry_at, Some(t(541) + delta(policy.refresh.retry_max_delay)), "a refusal is not retried soon");
-    assert_eq!(effects, vec![Effect::Refuse(Waiter::Token, Refusal::Failed(rejected))], "refused even while the token lives");
+    // The keychain is read again after the answer (a refusal again ends the session, see
+    // `a_refusal_reads_the_keychain_waits_the_longest_backoff_and_a_second_refusal_ends_the_session`).
+    assert_eq!(
+        effects,
+        vec![Effect::Refuse(Waiter::Token, Refusal::Failed(rejected.clone())), Effect::Reread],
+        "refused even while the token lives"
+    );
+    let (after, effects) = transition(&after, &Event::Reread { rotated: false }, t(541), &policy);
+    assert_eq!(after.retry_at, Some(t(541) + delta(policy.refresh.retry_max_delay)), "a refusal is not retried soon");
+    assert_eq!((after.phase, after.last_error, effects), (Phase::Expiring, Some(rejected), vec![]), "refused within the lead time");
     let throttled =
         RefreshFailure::Throttled { error: ErrorInfo::new(ErrorKind::ProviderUnavailable, "429"), retry_after: Duration::from_secs(42) };
     let (after, _) = transition(&refreshing, &Event::RefreshFailed { failure: throttled, jitter: 0.0 }, t(541), &policy);
@@ -563,4 +573,134 @@ fn a_keychain_refusal_after_the_session_ended_changes_nothing() {
     let locked = ErrorInfo::new(ErrorKind::KeychainLocked, "locked");
     let (after, effects) = transition(&SessionState::signed_out(), &Event::TokensNotSaved(locked), t(1), &policy);
     assert_eq!((after.keychain, after.last_error, effects), (KeychainCopy::Saved, None, vec![]));
+}
+
+fn rejected() -> ErrorInfo {
+    ErrorInfo::new(
+        ErrorKind::ProviderMisbehaved,
+        "it refused to refresh the session for this client (invalid_request). Check the client ID.",
+    )
+}
+
+fn refused(failure: RefreshFailure) -> Event {
+    Event::RefreshFailed { failure, jitter: 0.0 }
+}
+
+/// An hour's token refreshed at t(10), refused (not `invalid_grant`) at t(11), the keychain read again
+/// and holding the same refresh token.
+fn refused_once(policy: &Policy) -> SessionState {
+    let (refreshing, _) = transition(&signed_in(3600, true, policy), &Event::Trigger(Trigger::Manual { force: true }), t(10), policy);
+    let (rereading, effects) = transition(&refreshing, &refused(RefreshFailure::Rejected(rejected())), t(11), policy);
+    assert_eq!((rereading.phase, effects), (Phase::Refreshing, vec![Effect::Reread]), "the keychain is read again first");
+    let (waiting, effects) = transition(&rereading, &Event::Reread { rotated: false }, t(11), policy);
+    assert_eq!((waiting.phase, waiting.failures, effects), (Phase::Active, 1, vec![]));
+    waiting
+}
+
+#[test]
+fn a_refusal_reads_the_keychain_waits_the_longest_backoff_and_a_second_refusal_ends_the_session() {
+    let policy = Policy::default();
+    let waiting = refused_once(&policy);
+    let retry = t(11) + delta(policy.refresh.retry_max_delay);
+    assert_eq!((waiting.retry_at, waiting.last_error.clone()), (Some(retry), Some(rejected())));
+    let (_, effects) = transition(&waiting, &Event::Tick, retry - TimeDelta::seconds(1), &policy);
+    assert!(effects.is_empty(), "retried before the longest backoff: {effects:?}");
+    let (retrying, effects) = transition(&waiting, &Event::Tick, retry, &policy);
+    assert_eq!((retrying.phase, effects), (Phase::Refreshing, vec![Effect::Refresh]));
+    // A person looking retries at once, as for any failing refresh.
+    let (looked, effects) = transition(&waiting, &Event::Trigger(Trigger::Focus), t(60), &policy);
+    assert_eq!((looked.phase, effects), (Phase::Refreshing, vec![Effect::Refresh]));
+    let (ended, effects) = transition(&retrying, &refused(RefreshFailure::Rejected(rejected())), retry, &policy);
+    assert_eq!((ended.phase, ended.tokens, effects), (Phase::Expired, None, vec![Effect::Discard { revoke: false }]));
+    let error = ended.last_error.clone().unwrap();
+    assert_eq!(error.kind, ErrorKind::SessionRevoked, "the card and the notice say: sign in again");
+    assert_eq!(error.message, format!("{REFUSED_AGAIN_MESSAGE} {}", rejected().message), "the refusal's advice is kept");
+    let expired = ended.history.marks().iter().filter(|m| m.what == MarkKind::Expired).count();
+    assert_eq!(expired, 1, "one end, one notice");
+    // A waiting check hears why the session ended.
+    let (checking, _) = transition(&waiting, &Event::CheckWanted(Trigger::Manual { force: true }), t(60), &policy);
+    let (_, effects) = transition(&checking, &refused(RefreshFailure::Rejected(rejected())), t(61), &policy);
+    assert_eq!(effects.last(), Some(&Effect::Refuse(Waiter::Check, Refusal::Failed(error))));
+}
+
+#[test]
+fn a_refusal_then_a_token_rotated_elsewhere_is_tried_at_once_and_a_success_forgets_the_refusal() {
+    let policy = Policy::default();
+    let (refreshing, _) = transition(&signed_in(600, true, &policy), &Event::Tick, t(540), &policy);
+    let (rereading, _) = transition(&refreshing, &refused(RefreshFailure::Rejected(rejected())), t(541), &policy);
+    let (retrying, effects) = transition(&rereading, &Event::Reread { rotated: true }, t(541), &policy);
+    assert_eq!((retrying.phase, effects), (Phase::Refreshing, vec![Effect::Refresh]), "the other process's token waits for nothing");
+    let (ended, effects) = transition(&retrying, &refused(RefreshFailure::Rejected(rejected())), t(542), &policy);
+    assert_eq!((ended.phase, effects), (Phase::Expired, vec![Effect::Discard { revoke: false }]), "refused with the re-read token too");
+    let done = Event::RefreshSucceeded { times: times(1200, true), warning: None };
+    let (rescued, _) = transition(&retrying, &done, t(542), &policy);
+    assert_eq!((rescued.phase, rescued.failures, rescued.last_error.clone(), rescued.rejected.clone()), (Phase::Active, 0, None, None));
+    // A single refusal after which a refresh succeeds keeps the session: the next refusal is a first.
+    let (recovered, _) = transition(&refused_once(&policy), &Event::Trigger(Trigger::Focus), t(60), &policy);
+    let (recovered, _) = transition(&recovered, &done, t(61), &policy);
+    assert_eq!((recovered.phase, recovered.failures, recovered.last_error.clone()), (Phase::Active, 0, None));
+    let (again, _) = transition(&recovered, &Event::Trigger(Trigger::Manual { force: true }), t(700), &policy);
+    let (again, effects) = transition(&again, &refused(RefreshFailure::Rejected(rejected())), t(701), &policy);
+    assert_eq!((again.phase, effects), (Phase::Refreshing, vec![Effect::Reread]), "a refusal long forgotten ended the session");
+}
+
+#[test]
+fn an_outage_between_two_refusals_changes_nothing_and_a_narrowed_refusal_or_a_quit_never_ends_the_session() {
+    let policy = Policy::default();
+    let waiting = refused_once(&policy);
+    let (retrying, _) = transition(&waiting, &Event::Trigger(Trigger::Focus), t(60), &policy);
+    let (outage, effects) = transition(&retrying, &refused(transient()), t(61), &policy);
+    assert_eq!((outage.phase, outage.failures, effects), (Phase::Active, 2, vec![]), "an outage asks for no re-read");
+    let (retrying, _) = transition(&outage, &Event::Trigger(Trigger::Focus), t(62), &policy);
+    let (ended, _) = transition(&retrying, &refused(RefreshFailure::Rejected(rejected())), t(63), &policy);
+    assert_eq!(ended.phase, Phase::Expired, "the outage between them made the second refusal a first");
+    // A narrowed refresh may be refused for its scope (`invalid_scope`): the session's token is not.
+    let wants = Event::TokenWanted { token: TokenKind::Narrowed { scope: "read".into() }, min_valid: TimeDelta::zero() };
+    let (narrowing, effects) = transition(&waiting, &wants, t(60), &policy);
+    assert_eq!((narrowing.phase, effects), (Phase::Refreshing, vec![Effect::Refresh]));
+    let (kept, effects) = transition(&narrowing, &refused(RefreshFailure::Rejected(rejected())), t(61), &policy);
+    assert_eq!(kept.phase, Phase::Active, "{effects:?}");
+    assert!(!effects.contains(&Effect::Reread), "{effects:?}");
+    // Quitting: nothing starts, and the next start asks again.
+    let (stopping, _) = transition(&retrying, &Event::Stopping, t(63), &policy);
+    let (kept, effects) = transition(&stopping, &refused(RefreshFailure::Rejected(rejected())), t(64), &policy);
+    assert_eq!((kept.phase, effects), (Phase::Active, vec![]));
+    let (refreshing, _) = transition(&signed_in(3600, true, &policy), &Event::Trigger(Trigger::Manual { force: true }), t(10), &policy);
+    let (stopping, _) = transition(&refreshing, &Event::Stopping, t(11), &policy);
+    let (kept, effects) = transition(&stopping, &refused(RefreshFailure::Rejected(rejected())), t(12), &policy);
+    assert_eq!((kept.phase, kept.rejected, effects), (Phase::Active, None, vec![]), "a re-read started while quitting");
+}
+
+fn mallory() -> UserProfile {
+    UserProfile { subject: "mallory".into(), name: Some("Mallory".into()), email: None, preferred_username: None }
+}
+
+#[test]
+fn a_userinfo_answer_for_another_user_confirms_nothing_and_is_said_on_the_card_until_the_right_user_answers() {
+    let policy = Policy::default(); // userinfo at most every 5 minutes
+    let (validating, effects) = transition(&signed_in(3600, true, &policy), &Event::Trigger(Trigger::Interval), t(300), &policy);
+    assert_eq!(effects, vec![Effect::Validate]);
+    let (unconfirmed, effects) = transition(&validating, &Event::Validated(mallory()), t(301), &policy);
+    assert_eq!((unconfirmed.phase, unconfirmed.user.clone(), effects), (Phase::Active, Some(alice()), vec![]), "it ends nothing");
+    assert_eq!(unconfirmed.last_validated_at, Some(t(0)), "counted as a confirmation");
+    let error = unconfirmed.last_error.clone().expect("the card says nothing");
+    assert_eq!((error.kind, error.message.as_str()), (ErrorKind::ProviderMisbehaved, USERINFO_MISMATCH_MESSAGE));
+    // Not asked again every second, nor put off by the refreshes in between.
+    let (_, effects) = transition(&unconfirmed, &Event::Trigger(Trigger::Focus), t(302), &policy);
+    assert!(effects.is_empty(), "{effects:?}");
+    let (refreshing, _) = transition(&unconfirmed, &Event::Trigger(Trigger::Manual { force: true }), t(400), &policy);
+    let done = Event::RefreshSucceeded { times: times(3600, true), warning: None };
+    let (refreshed, _) = transition(&refreshing, &done, t(401), &policy);
+    assert_eq!(refreshed.last_error, Some(error.clone()), "a refresh does not say who the token is for");
+    let (_, effects) = transition(&refreshed, &Event::Trigger(Trigger::Interval), t(600), &policy);
+    assert!(effects.is_empty(), "asked again before the usual interval: {effects:?}");
+    let (validating, effects) = transition(&refreshed, &Event::Trigger(Trigger::Interval), t(601), &policy);
+    assert_eq!(effects, vec![Effect::Validate]);
+    let (confirmed, _) = transition(&validating, &Event::Validated(alice()), t(602), &policy);
+    assert_eq!((confirmed.last_error, confirmed.last_validated_at, confirmed.userinfo_mismatch_at), (None, Some(t(602)), None));
+    // A caller waiting for its check hears that it failed.
+    let (checking, effects) = transition(&refreshed, &Event::CheckWanted(Trigger::Manual { force: false }), t(601), &policy);
+    assert_eq!(effects, vec![Effect::Validate]);
+    let (_, effects) = transition(&checking, &Event::Validated(mallory()), t(602), &policy);
+    assert_eq!(effects, vec![Effect::Refuse(Waiter::Check, Refusal::Failed(error))]);
 }
