@@ -24,6 +24,8 @@ struct ScriptedAuthority {
     refresh_calls: AtomicUsize,
     userinfo_calls: AtomicUsize,
     userinfo_rejects: Mutex<bool>,
+    /// Whom the userinfo endpoint answers for.
+    userinfo_user: Mutex<UserProfile>,
 }
 
 impl ScriptedAuthority {
@@ -37,6 +39,7 @@ impl ScriptedAuthority {
             refresh_calls: AtomicUsize::new(0),
             userinfo_calls: AtomicUsize::new(0),
             userinfo_rejects: Mutex::new(false),
+            userinfo_user: Mutex::new(alice()),
         })
     }
 
@@ -87,7 +90,11 @@ impl TokenAuthority for ScriptedAuthority {
     fn user_info<'a>(&'a self, _access_token: &'a SecretString) -> BoxFuture<'a, UserCheck> {
         Box::pin(async move {
             self.userinfo_calls.fetch_add(1, Ordering::SeqCst);
-            if *self.userinfo_rejects.lock().unwrap() { UserCheck::Rejected } else { UserCheck::Valid(alice()) }
+            if *self.userinfo_rejects.lock().unwrap() {
+                UserCheck::Rejected
+            } else {
+                UserCheck::Valid(self.userinfo_user.lock().unwrap().clone())
+            }
         })
     }
 }
@@ -102,6 +109,11 @@ fn transient() -> RefreshFailure {
 
 fn revoked() -> RefreshFailure {
     RefreshFailure::Revoked(ErrorInfo::new(ErrorKind::SessionRevoked, "invalid_grant"))
+}
+
+/// A refusal other than `invalid_grant` (LemonLDAP::NG's 400 `invalid_request`).
+fn rejected() -> RefreshFailure {
+    RefreshFailure::Rejected(ErrorInfo::new(ErrorKind::ProviderMisbehaved, "invalid_request"))
 }
 
 struct Harness {
@@ -360,4 +372,51 @@ async fn every_request_about_an_unknown_session_says_so() {
     unknown(h.manager.remove_session("nope").await.unwrap_err());
     unknown(h.manager.snapshot("nope").await.unwrap_err());
     assert_eq!(h.manager.snapshot("s").await.unwrap().phase, Phase::Active, "the known session is untouched");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refusal_left_alone_ends_the_session_at_the_retry_after_the_longest_backoff() {
+    let h = harness(3600, Policy::default()).await;
+    h.authority.then_fail(rejected());
+    h.authority.then_fail(rejected());
+    let err = h.manager.refresh("s", true).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ProviderMisbehaved);
+    let session = h.manager.snapshot("s").await.unwrap();
+    assert_eq!((session.phase, session.consecutive_failures), (Phase::Active, 1));
+    assert_eq!(stored_refresh_token(&h.vault).await.as_deref(), Some("rt-0"), "the keychain was read, not emptied");
+    // The provider answered 200 ms after the request; the retry is the longest backoff (5 min) later.
+    elapse(Duration::from_secs(299)).await;
+    assert_eq!((h.authority.refreshes(), h.manager.snapshot("s").await.unwrap().phase), (1, Phase::Active), "retried too soon");
+    elapse(Duration::from_secs(2)).await;
+    assert_eq!(h.authority.refreshes(), 2);
+    let session = h.manager.snapshot("s").await.unwrap();
+    assert_eq!(session.phase, Phase::Expired, "dead tokens kept on a signed-in card");
+    assert_eq!(session.last_error.map(|e| e.kind), Some(ErrorKind::SessionRevoked));
+    elapse(Duration::from_millis(100)).await;
+    assert_eq!(stored_refresh_token(&h.vault).await, None, "dead tokens left in the vault");
+    elapse(Duration::from_secs(3600)).await;
+    assert_eq!(h.authority.refreshes(), 2, "an ended session is not refreshed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_for_another_user_is_checked_again_at_the_usual_interval_not_every_second() {
+    let mut policy = Policy::default();
+    policy.refresh.enable_periodically = EnablePeriodically::EveryMilliseconds(1000);
+    let h = harness(3600, policy).await;
+    *h.authority.userinfo_user.lock().unwrap() =
+        UserProfile { subject: "mallory".into(), name: Some("Mallory".into()), email: None, preferred_username: None };
+    elapse(Duration::from_secs(310)).await;
+    assert_eq!(h.authority.userinfo_checks(), 1);
+    let session = h.manager.snapshot("s").await.unwrap();
+    assert_eq!((session.phase, session.user.as_ref().map(|u| u.subject.as_str())), (Phase::Active, Some("alice")));
+    assert_eq!(session.last_error.as_ref().map(|e| e.kind), Some(ErrorKind::ProviderMisbehaved), "the card says nothing");
+    elapse(Duration::from_secs(280)).await;
+    assert_eq!(h.authority.userinfo_checks(), 1, "a broken provider is asked every second");
+    elapse(Duration::from_secs(20)).await;
+    assert_eq!(h.authority.userinfo_checks(), 2, "not asked again after the usual interval");
+    *h.authority.userinfo_user.lock().unwrap() = alice();
+    elapse(Duration::from_secs(305)).await;
+    assert_eq!(h.authority.userinfo_checks(), 3);
+    assert_eq!(h.manager.snapshot("s").await.unwrap().last_error, None, "the right user's answer left the message");
+    assert_eq!(h.authority.refreshes(), 0);
 }
