@@ -251,8 +251,7 @@ async fn logged_during(body: impl Future<Output = ()>) -> Vec<String> {
     let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(lines.clone()));
     body.await;
     drop(guard);
-    let lines = lines.0.lock().unwrap().clone();
-    lines
+    lines.0.lock().unwrap().clone()
 }
 
 async fn provider_text(suite: &mut Suite) {
