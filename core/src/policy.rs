@@ -55,7 +55,8 @@ pub struct RefreshPolicy {
     #[serde(with = "millis")]
     pub lead_time: Duration,
     /// `maxAge` of the validation cache: a check that finds the access token fresh asks the provider's
-    /// userinfo endpoint at most this often whether the session still stands (default 5 min).
+    /// userinfo endpoint at most this often whether the session still stands (default 5 min); after
+    /// an answer for another user, this long after that answer.
     #[serde(with = "millis")]
     pub validation_max_age: Duration,
     /// A session that cannot be extended counts as expiring this long before it ends (default 5 min).
@@ -68,7 +69,8 @@ pub struct RefreshPolicy {
     /// First delay after a transient refresh failure; it doubles per failure (default 1 s).
     #[serde(with = "millis")]
     pub retry_initial_delay: Duration,
-    /// Longest delay between retries (default 5 min).
+    /// Longest delay between retries (default 5 min); also the wait after a refusal other than
+    /// `invalid_grant`, before the try whose refusal ends the session.
     #[serde(with = "millis")]
     pub retry_max_delay: Duration,
     /// After this many refreshes in a row have failed, the session needs the person's attention: one

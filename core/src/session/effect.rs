@@ -46,7 +46,8 @@ pub enum Effect {
     /// Call the token endpoint with the refresh token (for the narrower scope in flight, if
     /// [`super::Narrowing::in_flight`] names one).
     Refresh,
-    /// Read the tokens from the keychain again (after `invalid_grant`) and report [`super::Event::Reread`].
+    /// Read the tokens from the keychain again (after `invalid_grant` or a first refusal of another
+    /// kind) and report [`super::Event::Reread`].
     Reread,
     /// Ask the userinfo endpoint whether the access token still stands.
     Validate,
