@@ -16,7 +16,8 @@ pub struct SignedIn {
     pub warning: Option<String>,
 }
 
-/// A refresh answer, before its ID token is checked: the tokens to write to the keychain at once.
+/// A refresh answer, before its ID token is checked: checked before it is written when the keys
+/// are at hand, else written first and checked after a fetch of the signing keys.
 #[derive(Debug)]
 pub struct RefreshAnswer {
     /// The tokens to store (the old refresh or ID token is kept when the provider sends none; a new ID
@@ -28,14 +29,22 @@ pub struct RefreshAnswer {
     pub warning: Option<String>,
     /// When the answer arrived: the start of the window in which a crash loses it.
     pub received: std::time::Instant,
-    pub(super) id_token: Option<openidconnect::core::CoreIdToken>,
+    pub(super) id_token: Option<Box<openidconnect::core::CoreIdToken>>,
     pub(super) previous_id_token: Option<SecretString>,
+    /// The answer's access token was refused (a `token_type` this client does not use); `secrets`
+    /// then hold the tokens held before with the answer's rotated refresh token.
+    pub(super) refused: Option<ErrorInfo>,
 }
 
 impl RefreshAnswer {
     /// An answer without an ID token (a scripted authority's).
     pub fn new(secrets: SessionSecrets, times: TokenTimes, warning: Option<String>) -> Self {
-        Self { secrets, times, warning, received: std::time::Instant::now(), id_token: None, previous_id_token: None }
+        Self { secrets, times, warning, received: std::time::Instant::now(), id_token: None, previous_id_token: None, refused: None }
+    }
+
+    /// True when the answer's access token was refused (a `token_type` this client does not use).
+    pub fn is_refused(&self) -> bool {
+        self.refused.is_some()
     }
 
     /// The answer taken as it is, with nothing to check.
@@ -47,6 +56,7 @@ impl RefreshAnswer {
             rejected: None,
             unsaved: None,
             id_token_dropped: false,
+            refused: self.refused,
         }
     }
 }
@@ -66,9 +76,14 @@ pub struct Refreshed {
     pub rejected: Option<ErrorInfo>,
     /// Set by the scheduler when the keychain did not accept the new tokens.
     pub unsaved: Option<ErrorInfo>,
-    /// The refreshed ID token was dropped after the tokens were written: the keychain gets the
-    /// previous one back.
+    /// The refreshed ID token was dropped: the previous one is kept (and, when the answer had to be
+    /// written before its check, goes back to the keychain).
     pub id_token_dropped: bool,
+    /// The answer's access token was refused, for this reason (RFC 6749 7.1: a `token_type` this
+    /// client does not use): the refresh failed ([`crate::RefreshFailure::Rejected`]) and `secrets`
+    /// are the tokens held before with the answer's rotated refresh token, the only one the provider
+    /// still honours, so that it is not lost.
+    pub refused: Option<ErrorInfo>,
 }
 
 /// The result of asking the userinfo endpoint.

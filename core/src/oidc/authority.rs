@@ -12,10 +12,17 @@ pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T
 /// real sockets do not mix (the paused clock jumps to the next timer, an HTTP timeout, while a socket
 /// waits).
 pub trait TokenAuthority: Send + Sync + 'static {
-    /// Exchanges the refresh token in `current` for new tokens, to be written to the keychain at once.
+    /// Exchanges the refresh token in `current` for new tokens, to be checked and written to the
+    /// keychain before anyone learns of them.
     fn refresh<'a>(&'a self, current: &'a SessionSecrets) -> BoxFuture<'a, std::result::Result<RefreshAnswer, RefreshFailure>>;
-    /// Checks the answer, after the write, against `subject`, the signed-in user. An authority
-    /// without ID tokens takes the answer as it is.
+    /// Checks the answer against `subject`, the signed-in user, with what is at hand (no request),
+    /// before it is written; gives the answer back when only a fetch of the provider's signing keys
+    /// can settle it ([`TokenAuthority::check_refresh`], after the write). An authority without ID
+    /// tokens takes the answer as it is.
+    fn check_refresh_at_hand(&self, answer: RefreshAnswer, _subject: Option<&str>) -> std::result::Result<Refreshed, Box<RefreshAnswer>> {
+        Ok(answer.unchecked())
+    }
+    /// Checks the answer against `subject`, fetching the provider's signing keys again if needed.
     fn check_refresh<'a>(&'a self, answer: RefreshAnswer, _subject: Option<&'a str>) -> BoxFuture<'a, Refreshed> {
         Box::pin(async move { answer.unchecked() })
     }
@@ -37,6 +44,10 @@ pub trait TokenAuthority: Send + Sync + 'static {
 impl TokenAuthority for Provider {
     fn refresh<'a>(&'a self, current: &'a SessionSecrets) -> BoxFuture<'a, std::result::Result<RefreshAnswer, RefreshFailure>> {
         Box::pin(Provider::refresh(self, current))
+    }
+
+    fn check_refresh_at_hand(&self, answer: RefreshAnswer, subject: Option<&str>) -> std::result::Result<Refreshed, Box<RefreshAnswer>> {
+        Provider::check_refresh_at_hand(self, answer, subject)
     }
 
     fn check_refresh<'a>(&'a self, answer: RefreshAnswer, subject: Option<&'a str>) -> BoxFuture<'a, Refreshed> {

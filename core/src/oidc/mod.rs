@@ -33,6 +33,27 @@ use crate::user::UserProfile;
 
 /// How far the ID token's `exp` may lie in the past before it is refused (client clock skew).
 const ID_TOKEN_LEEWAY: TimeDelta = TimeDelta::seconds(60);
+/// How far ahead of the provider's own clock an ID token's `iat` may lie (OIDC 3.1.3.7 step 10):
+/// the provider's clock is learnt from its `Date` headers, so this covers only their second's
+/// resolution, the round trip and a provider whose signing service runs a little ahead.
+const ISSUED_AT_WINDOW: TimeDelta = TimeDelta::minutes(5);
+/// The signature algorithms this client verifies, when the provider's metadata lists them (OIDC
+/// 3.1.3.7 steps 6-8): RSA (PKCS#1 v1.5 and PSS), ECDSA P-256 and P-384, Ed25519. Never `none`.
+const VERIFIED_ALGS: [CoreJwsSigningAlgorithm; 9] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    CoreJwsSigningAlgorithm::EdDsa,
+];
+/// HMAC, keyed with the client secret (OIDC 10.1): only for a client that has one, since a public
+/// client's "secret" is no secret and anyone could sign with it.
+const HMAC_ALGS: [CoreJwsSigningAlgorithm; 3] =
+    [CoreJwsSigningAlgorithm::HmacSha256, CoreJwsSigningAlgorithm::HmacSha384, CoreJwsSigningAlgorithm::HmacSha512];
 /// RFC 8693's grant type and its token type for access tokens.
 const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -134,11 +155,16 @@ impl std::fmt::Debug for Provider {
 /// The `exp` claim of a JWT the provider sent and that was checked when it arrived (read, not
 /// verified again: it only tells a program how long the token lives).
 pub(crate) fn jwt_expiry(token: &SecretString) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(jwt_claim(token, "exp")?.as_i64()?, 0)
+}
+
+/// A claim of a JWT that was checked when it arrived (read, not verified again).
+fn jwt_claim(token: &SecretString, name: &str) -> Option<serde_json::Value> {
     use base64::Engine as _;
     let payload = token.expose_secret().split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    chrono::DateTime::from_timestamp(claims.get("exp")?.as_i64()?, 0)
+    let mut claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get_mut(name).map(serde_json::Value::take)
 }
 
 fn query_param<'a>(url: &'a Url, name: &str) -> Option<Cow<'a, str>> {
@@ -146,15 +172,17 @@ fn query_param<'a>(url: &'a Url, name: &str) -> Option<Cow<'a, str>> {
 }
 
 /// The user's profile from any claims that carry the standard ones (ID token or userinfo): the one
-/// mapping from claims to [`UserProfile`].
+/// mapping from claims to [`UserProfile`]. What the card shows is the provider's text, made safe
+/// here where it enters (the subject is compared, never shown, and stays as sent).
 macro_rules! profile_of {
     ($claims:expr) => {{
         let claims = $claims;
+        let shown = |text: &str| Some(provider_text(text)).filter(|text| !text.is_empty());
         UserProfile {
             subject: claims.subject().to_string(),
-            name: claims.name().and_then(|n| n.get(None)).map(|n| n.to_string()),
-            email: claims.email().map(|e| e.to_string()),
-            preferred_username: claims.preferred_username().map(|u| u.to_string()),
+            name: claims.name().and_then(|n| n.get(None)).and_then(|n| shown(n)),
+            email: claims.email().and_then(|e| shown(e)),
+            preferred_username: claims.preferred_username().and_then(|u| shown(u)),
         }
     }};
 }
@@ -177,6 +205,8 @@ pub use discovery::http_client;
 pub use logout::{EndSessionUrl, Revocation};
 pub use outcome::{RefreshFailure, TokenTimes};
 pub use sign_in::PendingSignIn;
-pub(crate) use text::{PROVIDER_TEXT_MAX, provider_text};
+#[cfg(test)]
+pub(crate) use text::PROVIDER_TEXT_MAX;
+pub(crate) use text::provider_text;
 
 use errors::{discovery_error, id_token_error, misbehaved};

@@ -2,7 +2,7 @@
 //! code exchange and the ID token's validation.
 
 use super::errors::{TokenCallError, classify_token_error};
-use super::tokens::token_times;
+use super::tokens::{refused_token_type, token_times};
 use super::*;
 use openidconnect::NonceVerifier;
 use openidconnect::core::{CoreIdToken, CoreIdTokenClaims};
@@ -65,15 +65,20 @@ impl Provider {
             TokenCallError::Grant(message) | TokenCallError::Refused(message) => Error::SignInRejected(message),
         })?;
         let arrived = self.clock.now();
+        if let Some(refused) = refused_token_type(&response) {
+            return Err(misbehaved(&self.token_endpoint, &refused, None));
+        }
         let id_token = response.id_token().ok_or_else(|| Error::invalid_id_token("the token answer has none", None))?;
         let claims = self.verify(id_token, &pending.nonce).await.map_err(|err| id_token_error(&err))?;
-        let verifier = self.id_token_verifier();
+        if let Some(issued) = self.issued_in_the_future(claims) {
+            return Err(Error::invalid_id_token("it was issued in the future of the provider's own clock (iat)", Some(issued)));
+        }
         if let Some(expected) = claims.access_token_hash() {
             let actual = id_token
                 .signing_alg()
                 .and_then(|alg| {
-                    let key = id_token.signing_key(&verifier)?;
-                    AccessTokenHash::from_token(response.access_token(), alg, key)
+                    let key = self.signing_key_of(id_token)?;
+                    AccessTokenHash::from_token(response.access_token(), alg, &key)
                         .map_err(|err| openidconnect::SignatureVerificationError::Other(err.to_string()))
                 })
                 .map_err(|err| Error::invalid_id_token("its at_hash cannot be checked", Some(err.to_string())))?;
@@ -122,50 +127,115 @@ impl Provider {
             _ => {}
         }
         if let Some(error) = query_param(redirect, "error") {
-            let description = query_param(redirect, "error_description").map(|d| format!(" ({d})")).unwrap_or_default();
-            return Err(Error::SignInRejected(format!("{error}{description}")));
+            // The provider's words, made safe where they enter (they reach the card, notices and logs).
+            let said = |name| query_param(redirect, name).map(|text| provider_text(&text)).filter(|text| !text.is_empty());
+            let mut message = format!("the provider said \"{}\"", provider_text(&error));
+            if let Some(description) = said("error_description") {
+                message.push_str(&format!(": \"{description}\""));
+            }
+            if let Some(uri) = said("error_uri") {
+                message.push_str(&format!(" (see {uri})"));
+            }
+            return Err(Error::SignInRejected(message));
         }
         Ok(())
     }
 
-    /// Checks an ID token's signature and claims. A key id the known set lacks means the provider may
-    /// have rotated its keys since discovery: they are fetched again (at most once per
-    /// [`KEY_REFETCH_INTERVAL`]) and the token checked once more.
+    /// Checks an ID token's signature and claims, fetching the signing keys again when it names a
+    /// key the known sets lack (a provider that rotated its keys since discovery; at most once per
+    /// [`KEY_REFETCH_INTERVAL`]).
     pub(super) async fn verify<'t, N: NonceVerifier + Copy>(
         &self,
         token: &'t CoreIdToken,
         nonce: N,
     ) -> std::result::Result<&'t CoreIdTokenClaims, ClaimsVerificationError> {
-        let checked = token.claims(&self.id_token_verifier(), nonce);
-        if matches!(checked, Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)))
-            && self.refetch_signing_keys().await
-        {
-            return token.claims(&self.id_token_verifier(), nonce);
+        let checked = self.verify_at_hand(token, nonce);
+        if is_unknown_key(&checked) && self.refetch_signing_keys().await {
+            return self.verify_at_hand(token, nonce);
         }
         checked
     }
 
-    /// The ID token verifier: the discovered signing keys, or those fetched again after a key rotation.
-    pub(super) fn id_token_verifier(&self) -> IdTokenVerifier<'_, CoreJsonWebKey> {
-        let http = self.http.clone();
-        let refetched = self.refetched.lock().expect("signing keys poisoned").keys.clone();
-        let verifier = match refetched {
-            None => self.client.id_token_verifier(),
-            Some(keys) => {
-                let client_id = ClientId::new(self.config.client_id.to_string());
-                match &self.client_secret {
-                    Some(secret) => IdTokenVerifier::new_confidential_client(
-                        client_id,
-                        ClientSecret::new(secret.expose_secret().to_owned()),
-                        self.issuer.clone(),
-                        keys,
-                    ),
-                    None => IdTokenVerifier::new_public_client(client_id, self.issuer.clone(), keys),
-                }
-            }
+    /// Checks an ID token with the keys at hand, without a request: first the algorithm (one this
+    /// client verifies, never `none`, HMAC only with a client secret), then the discovered keys under
+    /// the algorithms the provider's metadata lists, then the keys fetched again since. The discovered
+    /// verifier checks the algorithm before it looks for a key, so its "no matching key" means the
+    /// algorithm is one the metadata lists: the refetched keys are tried under the same rules.
+    pub(super) fn verify_at_hand<'t, N: NonceVerifier + Copy>(
+        &self,
+        token: &'t CoreIdToken,
+        nonce: N,
+    ) -> std::result::Result<&'t CoreIdTokenClaims, ClaimsVerificationError> {
+        let alg = token.signing_alg().map_err(ClaimsVerificationError::SignatureVerification)?;
+        if !self.verifies(alg) {
+            return Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::DisallowedAlg(format!(
+                "{} is not an algorithm this client accepts",
+                serde_json::to_string(alg).unwrap_or_default()
+            ))));
+        }
+        let checked = token.claims(&self.discovered_verifier(), nonce);
+        match self.refetched_verifier() {
+            Some(refetched) if is_unknown_key(&checked) => token.claims(&refetched, nonce),
+            _ => checked,
+        }
+    }
+
+    /// True when a key refetch could settle an ID token that names an unknown key.
+    pub(super) fn may_refetch(&self) -> bool {
+        let now = self.clock.now();
+        self.refetched.lock().expect("signing keys poisoned").at.is_none_or(|at| now - at >= KEY_REFETCH_INTERVAL)
+    }
+
+    /// Whether this client verifies signatures made with `alg`: [`VERIFIED_ALGS`], and HMAC only
+    /// when a client secret keys it (a public client has none, so anyone could forge one).
+    fn verifies(&self, alg: &CoreJwsSigningAlgorithm) -> bool {
+        VERIFIED_ALGS.contains(alg) || (self.client_secret.is_some() && HMAC_ALGS.contains(alg))
+    }
+
+    /// The verifier of the discovered keys, under the algorithms the provider's metadata lists.
+    fn discovered_verifier(&self) -> IdTokenVerifier<'_, CoreJsonWebKey> {
+        self.on_provider_clock(self.client.id_token_verifier())
+    }
+
+    /// The verifier of the keys fetched again after a rotation, if any, under the same rules.
+    fn refetched_verifier(&self) -> Option<IdTokenVerifier<'_, CoreJsonWebKey>> {
+        let keys = self.refetched.lock().expect("signing keys poisoned").keys.clone()?;
+        let client_id = ClientId::new(self.config.client_id.to_string());
+        let verifier = match &self.client_secret {
+            Some(secret) => IdTokenVerifier::new_confidential_client(
+                client_id,
+                ClientSecret::new(secret.expose_secret().to_owned()),
+                self.issuer.clone(),
+                keys,
+            ),
+            None => IdTokenVerifier::new_public_client(client_id, self.issuer.clone(), keys),
         };
-        // The token's times are the provider's: read them on its clock.
+        let algs = VERIFIED_ALGS.iter().chain(if self.client_secret.is_some() { HMAC_ALGS.as_slice() } else { &[] }).cloned();
+        Some(self.on_provider_clock(verifier.set_allowed_algs(algs)))
+    }
+
+    /// The token's times are the provider's: read them on its clock.
+    fn on_provider_clock<'v>(&self, verifier: IdTokenVerifier<'v, CoreJsonWebKey>) -> IdTokenVerifier<'v, CoreJsonWebKey> {
+        let http = self.http.clone();
         verifier.set_time_fn(move || http.provider_now() - ID_TOKEN_LEEWAY)
+    }
+
+    /// Why an ID token's `iat` is refused (OIDC 3.1.3.7 step 10): issued more than
+    /// [`ISSUED_AT_WINDOW`] ahead of the provider's own clock (learnt from its `Date` headers), which
+    /// no honest provider's token can be.
+    pub(super) fn issued_in_the_future(&self, claims: &CoreIdTokenClaims) -> Option<String> {
+        let provider_now = self.http.provider_now();
+        (claims.issue_time() > provider_now + ISSUED_AT_WINDOW).then(|| {
+            format!("issued at {} while the provider's clock says {}", claims.issue_time().to_rfc3339(), provider_now.to_rfc3339())
+        })
+    }
+
+    /// The key that verified `token`, from the discovered or the refetched set (for `at_hash`).
+    fn signing_key_of(&self, token: &CoreIdToken) -> std::result::Result<CoreJsonWebKey, SignatureVerificationError> {
+        token.signing_key(&self.discovered_verifier()).cloned().or_else(|err| match self.refetched_verifier() {
+            Some(refetched) => token.signing_key(&refetched).cloned(),
+            None => Err(err),
+        })
     }
 
     /// Fetches the signing keys again (a provider rotated them), at most once per
@@ -191,4 +261,9 @@ impl Provider {
             }
         }
     }
+}
+
+/// The discovered or refetched keys hold no key for the token's key id and algorithm.
+fn is_unknown_key<T>(checked: &std::result::Result<T, ClaimsVerificationError>) -> bool {
+    matches!(checked, Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)))
 }

@@ -43,16 +43,28 @@ impl Provider {
         })?;
         let received = std::time::Instant::now();
         let arrived = self.clock.now();
+        let rotated = response.refresh_token().map(|t| SecretString::from(t.secret().clone()));
+        if let Some(refused) = refused_token_type(&response) {
+            let error = misbehaved(&self.token_endpoint, &refused, None).info();
+            // The access token is not used. A rotated refresh token is already the only one the
+            // provider honours (the one sent is spent): it is kept, with the tokens held before, so
+            // that the next try (or a fixed provider) still has a grant to present.
+            let Some(rotated) = rotated else { return Err(RefreshFailure::Rejected(error)) };
+            let secrets = SessionSecrets {
+                access_token: current.access_token.clone(),
+                refresh_token: Some(rotated),
+                id_token: current.id_token.clone(),
+            };
+            return Ok(RefreshAnswer { refused: Some(error), ..RefreshAnswer::new(secrets, token_times(&response, arrived), None) });
+        }
         let mut times = token_times(&response, arrived);
         // Without rotation the provider sends no new refresh token and the old one stands.
         times.has_refresh_token = true;
-        let id_token = response.id_token().cloned();
+        let id_token = response.id_token().cloned().map(Box::new);
         Ok(RefreshAnswer {
             secrets: SessionSecrets {
                 access_token: SecretString::from(response.access_token().secret().clone()),
-                refresh_token: Some(
-                    response.refresh_token().map(|t| SecretString::from(t.secret().clone())).unwrap_or_else(|| refresh_token.clone()),
-                ),
+                refresh_token: Some(rotated.unwrap_or_else(|| refresh_token.clone())),
                 id_token: id_token.as_ref().map(|t| SecretString::from(t.to_string())).or_else(|| current.id_token.clone()),
             },
             times,
@@ -60,43 +72,116 @@ impl Provider {
             received,
             id_token,
             previous_id_token: current.id_token.clone(),
+            refused: None,
         })
     }
 
-    /// Checks a refresh answer's ID token (OIDC 12.2) against `subject`, the signed-in user. The token
-    /// endpoint is the trusted channel and has already rotated the refresh token: a refreshed ID token
-    /// with a harmless defect is dropped with a warning (the previous one is kept), never a reason to
-    /// lose the new tokens; one that fails a security check rejects the answer.
+    /// Checks a refresh answer's ID token (OIDC 12.2) against `subject`, the signed-in user,
+    /// fetching the signing keys again if the token names one the known sets lack. The token
+    /// endpoint is the trusted channel and has already rotated the refresh token: a refreshed ID
+    /// token with a harmless defect is dropped with a warning (the previous one is kept), never a
+    /// reason to lose the new tokens; one that fails a security check rejects the answer.
     pub async fn check_refresh(&self, answer: RefreshAnswer, subject: Option<&str>) -> Refreshed {
-        let RefreshAnswer { mut secrets, times, mut warning, id_token, previous_id_token, .. } = answer;
+        let checked = match &answer.id_token {
+            Some(token) if answer.refused.is_none() => Some(self.verify(token, no_nonce).await.map(|claims| self.seen(claims))),
+            _ => None,
+        };
+        self.judge(answer, subject, checked, true)
+    }
+
+    /// The same check with the keys at hand, without a request; the answer comes back unchecked
+    /// when only a fetch of the provider's signing keys can settle it (its ID token names a key the
+    /// known sets lack, and a refetch is allowed now). This lets the answer be checked before it is
+    /// written whenever it can be, which is almost always.
+    pub fn check_refresh_at_hand(
+        &self,
+        answer: RefreshAnswer,
+        subject: Option<&str>,
+    ) -> std::result::Result<Refreshed, Box<RefreshAnswer>> {
+        let checked = match &answer.id_token {
+            Some(token) if answer.refused.is_none() => {
+                let checked = self.verify_at_hand(token, no_nonce).map(|claims| self.seen(claims));
+                if matches!(checked, Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)))
+                    && self.may_refetch()
+                {
+                    return Err(Box::new(answer));
+                }
+                Some(checked)
+            }
+            _ => None,
+        };
+        Ok(self.judge(answer, subject, checked, false))
+    }
+
+    fn seen(&self, claims: &openidconnect::core::CoreIdTokenClaims) -> Seen {
+        Seen {
+            subject: claims.subject().to_string(),
+            auth_time: claims.auth_time(),
+            issued_in_the_future: self.issued_in_the_future(claims),
+        }
+    }
+
+    /// What a checked refresh answer becomes: kept, kept without its ID token (a harmless defect),
+    /// or rejected (a security failure: another user, another sign-in, a forged or foreign token).
+    /// `written_first` says whether the answer went to the keychain before this check (only when a
+    /// key fetch was needed), for the message.
+    fn judge(
+        &self,
+        answer: RefreshAnswer,
+        subject: Option<&str>,
+        checked: Option<std::result::Result<Seen, ClaimsVerificationError>>,
+        written_first: bool,
+    ) -> Refreshed {
+        let RefreshAnswer { mut secrets, times, mut warning, previous_id_token, refused, .. } = answer;
         let mut rejected = None;
         let mut id_token_dropped = false;
-        if let Some(new_id_token) = &id_token {
-            // A refreshed ID token carries no nonce (OIDC 12.2).
-            let checked = self.verify(new_id_token, |_: Option<&Nonce>| Ok(())).await.map(|claims| claims.subject().to_string());
-            let insecure = |reason: &str, cause: Option<String>| Some(Error::invalid_id_token(reason, cause).info());
-            match checked {
-                Ok(named) if subject.is_none_or(|s| s == named) => {}
-                Ok(_) => rejected = insecure("the provider answered the refresh with another user's tokens", None),
-                Err(
-                    err @ (ClaimsVerificationError::SignatureVerification(_)
-                    | ClaimsVerificationError::InvalidIssuer(_)
-                    | ClaimsVerificationError::InvalidAudience(_)),
-                ) => {
-                    rejected = insecure(super::errors::id_token_reason(&err), Some(err.to_string()));
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "refreshed ID token ignored");
-                    warning = Some(format!(
-                        "The provider's refreshed ID token was ignored because {}; the session goes on with the earlier one.",
-                        super::errors::id_token_reason(&err)
-                    ));
-                    secrets.id_token = previous_id_token;
-                    id_token_dropped = true;
+        let insecure = |reason: &str, cause: Option<String>| {
+            tracing::warn!(cause = cause.as_deref().unwrap_or_default(), "refresh answer refused: {reason}");
+            let stored = if written_first {
+                "were held in the keychain only while the provider's new signing keys were fetched to check them, taken out at once"
+            } else {
+                "were never stored"
+            };
+            Some(ErrorInfo::new(
+                ErrorKind::InvalidIdToken,
+                format!(
+                    "The provider's answer to the refresh was refused: {reason}. Its tokens {stored}, and are revoked at the provider; sign in again."
+                ),
+            ))
+        };
+        let mut drop_id_token = |reason: &str, cause: String| {
+            tracing::warn!(error = %cause, "refreshed ID token ignored");
+            warning =
+                Some(format!("The provider's refreshed ID token was ignored because {reason}; the session goes on with the earlier one."));
+            secrets.id_token = previous_id_token.clone();
+            id_token_dropped = true;
+        };
+        match checked {
+            None => {}
+            Some(Ok(seen)) if subject.is_some_and(|s| s != seen.subject) => {
+                rejected = insecure("the provider answered the refresh with another user's tokens", None);
+            }
+            // OIDC 12.2: a refreshed ID token's auth_time is the original authentication's.
+            Some(Ok(seen))
+                if seen.auth_time.is_some_and(|at| previous_id_token.as_ref().and_then(jwt_auth_time).is_some_and(|was| was != at)) =>
+            {
+                rejected = insecure("the provider answered the refresh with an ID token of another sign-in (its auth_time changed)", None);
+            }
+            Some(Ok(seen)) => {
+                if let Some(issued) = seen.issued_in_the_future.clone() {
+                    drop_id_token("it says it was issued in the future of the provider's own clock (iat)", issued);
                 }
             }
+            Some(Err(
+                err @ (ClaimsVerificationError::SignatureVerification(_)
+                | ClaimsVerificationError::InvalidIssuer(_)
+                | ClaimsVerificationError::InvalidAudience(_)),
+            )) => {
+                rejected = insecure(super::errors::id_token_reason(&err), Some(err.to_string()));
+            }
+            Some(Err(err)) => drop_id_token(super::errors::id_token_reason(&err), err.to_string()),
         }
-        Refreshed { times, secrets, warning, rejected, unsaved: None, id_token_dropped }
+        Refreshed { times, secrets, warning, rejected, unsaved: None, id_token_dropped, refused }
     }
 
     /// Asks the userinfo endpoint who the access token belongs to.
@@ -205,4 +290,31 @@ pub(super) fn token_times(response: &TokenResponse, arrived: chrono::DateTime<ch
             .and_then(|seconds| after(Duration::from_secs(seconds))),
         has_refresh_token: response.refresh_token().is_some(),
     }
+}
+
+/// Why an answer's `token_type` is refused (RFC 6749 7.1: a client MUST NOT use a token whose type
+/// it does not understand): `Bearer` in any case is understood; `DPoP` only when DPoP was asked
+/// for, which this client never does; anything else (`mac`, `N_A`, empty) is not.
+pub(super) fn refused_token_type(response: &TokenResponse) -> Option<String> {
+    let token_type = response.token_type().as_ref();
+    (!token_type.eq_ignore_ascii_case("bearer")).then(|| {
+        format!("its access token is of type \"{}\", which this client does not use (it uses Bearer tokens)", provider_text(token_type))
+    })
+}
+
+/// A refreshed ID token never carries a nonce (OIDC 12.2).
+fn no_nonce(_: Option<&Nonce>) -> std::result::Result<(), String> {
+    Ok(())
+}
+
+/// What the refresh check needs of a verified ID token's claims.
+struct Seen {
+    subject: String,
+    auth_time: Option<chrono::DateTime<chrono::Utc>>,
+    issued_in_the_future: Option<String>,
+}
+
+/// The `auth_time` of an ID token that was verified when it arrived (read, not verified again).
+fn jwt_auth_time(token: &SecretString) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(jwt_claim(token, "auth_time")?.as_i64()?, 0)
 }

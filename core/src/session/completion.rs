@@ -25,7 +25,9 @@ pub(crate) struct Outcome {
 ///
 /// A refresh answer that failed a security check ([`crate::Refreshed::rejected`]) is a
 /// [`RefreshFailure::Security`]: its tokens are held only so that the discard the machine decides
-/// revokes them. A re-read after `invalid_grant` reports `rotated` when the keychain holds another
+/// revokes them. One whose access token was refused ([`crate::Refreshed::refused`], a `token_type`
+/// not understood) is a [`RefreshFailure::Rejected`] whose rotated refresh token is held (and was
+/// written), so the grant survives. A re-read after `invalid_grant` reports `rotated` when the keychain holds another
 /// refresh token than the refused one, which is then the one held.
 pub(crate) fn events(completion: Completion, held: Option<&SessionSecrets>, jitter: f64) -> Outcome {
     match completion {
@@ -38,6 +40,16 @@ pub(crate) fn events(completion: Completion, held: Option<&SessionSecrets>, jitt
                     tracing::warn!(session = %id, "refresh answer refused: {}", error.message);
                     outcome.secrets = Some(refreshed.secrets);
                     outcome.events.push(Event::RefreshFailed { failure: RefreshFailure::Security(error), jitter: 0.0 });
+                }
+                Ok(refreshed) if refreshed.refused.is_some() => {
+                    // The access token was refused, the rotated refresh token kept (and written).
+                    let error = refreshed.refused.expect("checked");
+                    tracing::warn!(session = %id, "refresh answer's access token refused: {}", error.message);
+                    outcome.secrets = Some(refreshed.secrets);
+                    outcome.events.push(Event::RefreshFailed { failure: RefreshFailure::Rejected(error), jitter });
+                    if let Some(error) = refreshed.unsaved {
+                        outcome.events.push(Event::TokensNotSaved(error));
+                    }
                 }
                 Ok(refreshed) => {
                     if let Some(warning) = &refreshed.warning {

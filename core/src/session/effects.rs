@@ -8,10 +8,11 @@ use tokio::task::{AbortHandle, JoinSet};
 use super::state::{Effect, RefreshFailure, SessionState};
 use super::store::SessionRecord;
 use crate::error::{Error, ErrorInfo, ErrorKind, Result};
-use crate::oidc::{Refreshed, UserCheck};
+use crate::oidc::{RefreshAnswer, Refreshed, UserCheck};
 use crate::provider::ProviderConfig;
 use crate::secret::SessionSecrets;
 use crate::vault::SecretVault;
+use std::ops::Not as _;
 
 use super::providers::Providers;
 
@@ -164,8 +165,8 @@ fn transient(err: Error) -> RefreshFailure {
     RefreshFailure::Transient(err.info())
 }
 
-/// One refresh with the current tokens (from memory, else the keychain). The new tokens are written
-/// through before anyone learns of them: the old refresh token is already spent.
+/// One refresh with the current tokens (from memory, else the keychain). The new tokens are checked
+/// and written through before anyone learns of them: the old refresh token is already spent.
 async fn refresh(
     providers: &Providers,
     vault: &SecretVault,
@@ -190,25 +191,49 @@ async fn refresh(
         Ok(answer) => answer,
         Err(failure) => return (Some(secrets), Err(failure)),
     };
-    // The write comes first, nothing else before it: from the provider's answer to the keychain's
-    // acknowledgement, a crash loses the rotated refresh token. The checks run while the keychain
-    // writes (`join!` polls the write first, so it is under way before the check starts); tokens that
-    // fail one are deleted from the keychain and revoked by the discard the machine decides.
+    // The check comes first when the keys are at hand (no request: microseconds), so an answer that
+    // fails it never reaches the keychain; the write follows at once. From the provider's answer to
+    // the keychain's acknowledgement a crash loses the rotated refresh token, so nothing else comes
+    // between. Only when the check needs a fetch of the provider's signing keys is the answer written
+    // first: no one learns of it before the check ends, and one that fails is taken out at once (the
+    // tokens held before go back). Refused tokens are revoked by the discard the machine decides.
     let received = answer.received;
-    let written = answer.secrets.clone();
-    let write = async {
-        let saved = vault.save_tokens(id, &written).await;
-        tracing::debug!(session = %id, window_us = received.elapsed().as_micros() as u64, "refresh answer written to the keychain");
-        saved
+    let window = |what: &str| tracing::debug!(session = %id, window_us = received.elapsed().as_micros() as u64, "{what}");
+    let refreshed = match provider.check_refresh_at_hand(answer, subject.as_deref()) {
+        Ok(mut refreshed) => {
+            if refreshed.rejected.is_none() {
+                let saved = vault.save_tokens(id, &refreshed.secrets).await;
+                window("refresh answer checked and written to the keychain");
+                if let Err(err) = saved {
+                    refreshed.unsaved = Some(err.info());
+                }
+            }
+            refreshed
+        }
+        Err(answer) => {
+            let answer = *answer;
+            let written = answer.secrets.clone();
+            let saved = vault.save_tokens(id, &written).await;
+            window("refresh answer written to the keychain before its keys were fetched");
+            let mut refreshed = provider.check_refresh(answer, subject.as_deref()).await;
+            let saved = match saved {
+                Ok(()) if refreshed.rejected.is_some() => {
+                    if let Err(err) = vault.save_tokens(id, &secrets).await {
+                        tracing::warn!(session = %id, error = %err, "a refused refresh answer could not be taken out of the keychain");
+                    }
+                    Ok(())
+                }
+                Ok(()) if refreshed.id_token_dropped => vault.save_tokens(id, &refreshed.secrets).await,
+                other => other,
+            };
+            if let Err(err) = saved {
+                refreshed.unsaved = Some(err.info());
+            }
+            refreshed
+        }
     };
-    let (saved, mut refreshed) = tokio::join!(write, provider.check_refresh(answer, subject.as_deref()));
-    let saved = match saved {
-        Ok(()) if refreshed.id_token_dropped && refreshed.rejected.is_none() => vault.save_tokens(id, &refreshed.secrets).await,
-        other => other,
-    };
-    if let Err(err) = saved {
-        tracing::warn!(session = %id, error = %err, "new tokens kept in memory until the keychain accepts them");
-        refreshed.unsaved = Some(err.info());
+    if let Some(err) = &refreshed.unsaved {
+        tracing::warn!(session = %id, error = %err.message, "new tokens kept in memory until the keychain accepts them");
     }
     (Some(secrets), Ok(refreshed))
 }
@@ -241,7 +266,8 @@ async fn narrowed_refresh(
         Ok(answer) => answer,
         Err(failure) => return (Some(secrets), Err(failure), None),
     };
-    let narrowed = (answer.secrets.access_token.clone(), answer.times.access_token_expires_at);
+    // An answer whose access token was refused hands out nothing; its refresh token is still kept.
+    let narrowed = refused_or(&answer, (answer.secrets.access_token.clone(), answer.times.access_token_expires_at));
     let refresh_token_expires_at = answer.times.refresh_token_expires_at;
     answer.secrets = SessionSecrets {
         access_token: secrets.access_token.clone(),
@@ -260,7 +286,12 @@ async fn narrowed_refresh(
         tracing::warn!(session = %id, error = %err, "new tokens kept in memory until the keychain accepts them");
         refreshed.unsaved = Some(err.info());
     }
-    (Some(secrets), Ok(refreshed), Some(narrowed))
+    (Some(secrets), Ok(refreshed), narrowed)
+}
+
+/// `token` unless the answer's access token was refused.
+fn refused_or(answer: &RefreshAnswer, token: NarrowedToken) -> Option<NarrowedToken> {
+    answer.is_refused().not().then_some(token)
 }
 
 async fn validate(

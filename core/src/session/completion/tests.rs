@@ -20,7 +20,15 @@ fn times() -> TokenTimes {
 }
 
 fn refreshed(refresh: &str) -> Refreshed {
-    Refreshed { secrets: secrets(refresh), times: times(), warning: None, rejected: None, unsaved: None, id_token_dropped: false }
+    Refreshed {
+        secrets: secrets(refresh),
+        times: times(),
+        warning: None,
+        rejected: None,
+        unsaved: None,
+        id_token_dropped: false,
+        refused: None,
+    }
 }
 
 fn refresh(used: Option<SessionSecrets>, result: Result<Refreshed, RefreshFailure>, narrowed: Option<NarrowedToken>) -> Completion {
@@ -107,4 +115,22 @@ fn userinfo_answers_keychain_writes_and_discards_become_their_events() {
     let refused = events(saved(Err(Error::NotSignedIn("s".into()))), None, 0.0).events;
     assert!(matches!(refused.as_slice(), [Event::TokensNotSaved(_)]), "{refused:?}");
     assert!(events(Completion::Discarded { id: "s".into() }, None, 0.0).events.is_empty());
+}
+
+#[test]
+fn an_answer_whose_access_token_was_refused_is_rejected_and_its_rotated_refresh_token_held() {
+    let not_bearer = ErrorInfo::new(ErrorKind::ProviderMisbehaved, "its access token is of type \"mac\"");
+    let answer = Refreshed { refused: Some(not_bearer.clone()), ..refreshed("rt-rotated") };
+    let outcome = events(refresh(None, Ok(answer), Some((SecretString::from("narrow"), None))), Some(&secrets("rt-1")), 0.4);
+    assert_eq!(outcome.events, vec![Event::RefreshFailed { failure: RefreshFailure::Rejected(not_bearer.clone()), jitter: 0.4 }]);
+    assert_eq!(held_refresh_token(&outcome).as_deref(), Some("rt-rotated"), "the only refresh token the provider still honours");
+    assert!(outcome.narrowed.is_none(), "a refused access token is never handed out");
+    let locked = ErrorInfo::new(ErrorKind::KeychainLocked, "locked");
+    let unsaved = Refreshed { refused: Some(not_bearer.clone()), unsaved: Some(locked.clone()), ..refreshed("rt-rotated") };
+    let outcome = events(refresh(None, Ok(unsaved), None), Some(&secrets("rt-1")), 0.4);
+    assert_eq!(
+        outcome.events,
+        vec![Event::RefreshFailed { failure: RefreshFailure::Rejected(not_bearer), jitter: 0.4 }, Event::TokensNotSaved(locked)],
+        "a rotated refresh token only memory holds is written again later"
+    );
 }
