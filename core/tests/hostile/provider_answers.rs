@@ -311,11 +311,14 @@ async fn provider_text(suite: &mut Suite) {
 // Sign-out: one bound for both revocations (RFC 7009)
 
 /// As [`signed_in`] (a copy: `main.rs` is not this group's), with requests that give up only after
-/// `request_timeout`.
-async fn signed_in_waiting(server: &Hostile, request_timeout: Duration) -> Signed {
+/// `request_timeout`, holding `refresh_token` (if any).
+async fn signed_in_waiting(server: &Hostile, request_timeout: Duration, refresh_token: Option<&str>) -> Signed {
     let now = Utc::now();
-    let times =
-        TokenTimes { access_token_expires_at: Some(now + TimeDelta::hours(1)), refresh_token_expires_at: None, has_refresh_token: true };
+    let times = TokenTimes {
+        access_token_expires_at: Some(now + TimeDelta::hours(1)),
+        refresh_token_expires_at: None,
+        has_refresh_token: refresh_token.is_some(),
+    };
     let alice = UserProfile { subject: "alice".into(), name: None, email: None, preferred_username: None };
     let signed_in = Event::SignedIn { times, user: alice, warning: None };
     let (state, _) = transition(&SessionState::signed_out(), &signed_in, now, &Policy::default());
@@ -326,7 +329,7 @@ async fn signed_in_waiting(server: &Hostile, request_timeout: Duration) -> Signe
     let memory = Arc::new(MemoryVault::new());
     let vault = secret_vault(&memory);
     let secrets =
-        SessionSecrets { access_token: SecretString::from("at-0"), refresh_token: Some(SecretString::from("rt-0")), id_token: None };
+        SessionSecrets { access_token: SecretString::from("at-0"), refresh_token: refresh_token.map(SecretString::from), id_token: None };
     vault.save_tokens("s", &secrets).await.unwrap();
     let manager = SessionManager::builder().vault(memory).request_timeout(request_timeout).store(store).build().await.unwrap();
     Signed { manager, vault }
@@ -338,7 +341,7 @@ async fn sign_out_bounded(suite: &mut Suite) {
             let server = Hostile::start_with(json(serde_json::json!({})), with_revocation).await;
             server.set(REVOKE, status(0, serde_json::json!({})));
             // Requests that would wait 30 s each (the default): only the sign-out's own bound ends them.
-            let s = signed_in_waiting(&server, Duration::from_secs(30)).await;
+            let s = signed_in_waiting(&server, Duration::from_secs(30), Some("rt-0")).await;
             let started = Instant::now();
             let outcome = s.manager.sign_out("s").await.unwrap();
             let took = started.elapsed();
@@ -358,6 +361,27 @@ async fn sign_out_bounded(suite: &mut Suite) {
             );
             assert_eq!(server.asked(REVOKE), 2, "both were asked, side by side");
             assert_eq!(server.asked(TOKEN), 0);
+        })
+        .await;
+    suite
+        .case("sign-out: only an access token held, its revocation unconfirmed: the notice names the access token", async {
+            let server = Hostile::start_with(json(serde_json::json!({})), with_revocation).await;
+            server.set(REVOKE, status(503, serde_json::json!({})));
+            let s = signed_in_waiting(&server, REQUEST_TIMEOUT, None).await;
+            let outcome = s.manager.sign_out("s").await.unwrap();
+            assert_eq!(outcome.session.phase, Phase::SignedOut);
+            assert!(s.vault.load_tokens("s").await.unwrap().is_none(), "tokens stayed after sign-out");
+            assert_eq!(outcome.revocation.unconfirmed.len(), 1, "{:?}", outcome.revocation);
+            let notice = outcome.revocation.notice.clone().expect("a notice");
+            assert!(
+                notice.starts_with(
+                    "Signed out on this computer, but the provider could not revoke the access token (it answered HTTP 503), so it stays"
+                ),
+                "{notice}"
+            );
+            assert_eq!(server.asked(REVOKE), 1, "no refresh token to revoke");
+            let revocations = server.revocations.lock().unwrap().clone();
+            assert!(revocations[0].contains("token=at-0") && revocations[0].contains("token_type_hint=access_token"), "{revocations:?}");
         })
         .await;
     suite
