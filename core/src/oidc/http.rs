@@ -105,6 +105,11 @@ impl<'c> AsyncHttpClient<'c> for ProviderHttp {
                 let said = read_capped(&mut response).await.ok().and_then(|body| super::errors::oauth_error_in(&body));
                 return Err(Outage { status, retry_after, said }.into());
             }
+            // A token endpoint's redirect is not followed (a token request is never replayed
+            // elsewhere), and whatever its body says it is no OAuth error: only a 4xx is one.
+            if token_call && response.status().is_redirection() {
+                return Err(HttpClientError::Other(format!("it answered HTTP {status}, a redirect, which is not followed")));
+            }
             let body = read_capped(&mut response).await?;
             let mut response = builder.body(body).map_err(HttpClientError::Http)?;
             if token_call {

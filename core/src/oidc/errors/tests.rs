@@ -55,7 +55,7 @@ async fn answering(status: u16, headers: &'static str, body: &'static str) -> St
 /// What the token endpoint at `url` answers to a refresh, classified.
 async fn refresh_at(url: &str) -> TokenCallError {
     use openidconnect::core::CoreClient;
-    let http = ProviderHttp::new(reqwest::Client::new(), Arc::new(crate::clock::SystemClock));
+    let http = http_client(Duration::from_secs(5), Arc::new(crate::clock::SystemClock)).unwrap();
     let client = CoreClient::new(ClientId::new("client".into()), IssuerUrl::new("http://127.0.0.1".into()).unwrap(), Default::default())
         .set_token_uri(openidconnect::TokenUrl::new(url.to_owned()).unwrap());
     let err = client.exchange_refresh_token(&RefreshToken::new("rt".into())).request_async(&http).await.unwrap_err();
@@ -64,17 +64,19 @@ async fn refresh_at(url: &str) -> TokenCallError {
 
 /// The README's table "status x error code -> kind -> retry", row by row: a 5xx or 429 is an outage
 /// whatever its body says; `invalid_grant` at a 4xx ends the grant; other 4xx codes are refusals,
-/// except the two that name an outage.
+/// except the two that name an outage; a redirect is no OAuth error, whatever its body says.
 #[tokio::test]
 async fn token_errors_are_classified_by_status_and_body_together() {
     #[derive(Debug, PartialEq)]
     enum Is {
         Unavailable(String),
         Throttled(u64),
+        /// Kept and retried like an outage, but the provider's fault (kind `provider_misbehaved`).
+        Misbehaved,
         Grant,
         Refused,
     }
-    let rows: [(u16, &str, &str, Is); 13] = [
+    let rows: [(u16, &str, &str, Is); 14] = [
         (500, "", r#"{"error":"internal_server_error"}"#, Is::Unavailable("HTTP 500".into())),
         (500, "", r#"{"error":"invalid_grant"}"#, Is::Unavailable("HTTP 500".into())),
         (503, "", r#"{"error":"invalid_grant","error_description":"db down"}"#, Is::Unavailable("HTTP 503".into())),
@@ -88,17 +90,15 @@ async fn token_errors_are_classified_by_status_and_body_together() {
         (401, "", r#"{"error":"invalid_client"}"#, Is::Refused),
         (400, "", r#"{"error":"unauthorized_client"}"#, Is::Refused),
         (400, "", r#"{"error":"temporarily_unavailable"}"#, Is::Unavailable("it answered \"temporarily_unavailable\"".into())),
+        (307, "location: http://127.0.0.1:9/token\r\n", r#"{"error":"invalid_grant"}"#, Is::Misbehaved),
     ];
     for (status, headers, body, expected) in rows {
         let url = answering(status, headers, body).await;
         let is = match refresh_at(&url).await {
+            TokenCallError::Unavailable(Error::ProviderUnavailable { reason, .. }) => Is::Unavailable(reason),
             TokenCallError::Unavailable(error) => {
-                assert_eq!(error.kind(), ErrorKind::ProviderUnavailable, "{status} {body}");
-                let reason = match &error {
-                    Error::ProviderUnavailable { reason, .. } => reason.clone(),
-                    other => panic!("{status} {body}: {other:?}"),
-                };
-                Is::Unavailable(reason)
+                assert_eq!(error.kind(), ErrorKind::ProviderMisbehaved, "{status} {body}: {error}");
+                Is::Misbehaved
             }
             TokenCallError::Throttled(error, wait) => {
                 assert_eq!(error.kind(), ErrorKind::ProviderUnavailable, "{status} {body}");
@@ -173,7 +173,7 @@ fn oauth_errors_in_a_body_are_read_and_made_safe() {
 #[tokio::test]
 async fn discovery_outages_and_a_foreign_issuer_in_safe_words() {
     let url = answering(429, "", "{}").await;
-    let http = ProviderHttp::new(reqwest::Client::new(), Arc::new(crate::clock::SystemClock));
+    let http = http_client(Duration::from_secs(5), Arc::new(crate::clock::SystemClock)).unwrap();
     let issuer = IssuerUrl::new(url.trim_end_matches("/token").to_owned()).unwrap();
     let err = Metadata::discover_async(issuer.clone(), &http).await.unwrap_err();
     let error = discovery_error(err, issuer.as_str(), &url);
