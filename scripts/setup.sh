@@ -57,6 +57,16 @@ if [ "${1:-}" != "--app" ] && { [ ! -x tests/dot/.venv/bin/python ] || [ tests/d
   touch tests/dot/.venv
 fi
 
+# The third OpenID Provider of the interoperability tests (Canaille, on Authlib and Flask), in its own
+# virtual environment (52 packages pinned in tests/canaille/requirements.txt; about 15 s).
+if [ "${1:-}" != "--app" ] && { [ ! -x tests/canaille/.venv/bin/python ] || [ tests/canaille/requirements.txt -nt tests/canaille/.venv ]; }; then
+  echo "Installing Canaille (the third test provider) into tests/canaille/.venv" >&2
+  rm -rf tests/canaille/.venv
+  /usr/bin/python3 -m venv tests/canaille/.venv
+  tests/canaille/.venv/bin/pip install --quiet --disable-pip-version-check -r tests/canaille/requirements.txt
+  touch tests/canaille/.venv
+fi
+
 if [ "${1:-}" != "--app" ] && ! command -v tauri-driver >/dev/null; then
   echo "Installing tauri-driver (WebDriver for the app window)" >&2
   cargo install tauri-driver --version '^2' --locked --quiet
