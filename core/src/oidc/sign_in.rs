@@ -127,16 +127,11 @@ impl Provider {
             _ => {}
         }
         if let Some(error) = query_param(redirect, "error") {
-            // The provider's words, made safe where they enter (they reach the card, notices and logs).
-            let said = |name| query_param(redirect, name).map(|text| provider_text(&text)).filter(|text| !text.is_empty());
-            let mut message = format!("the provider said \"{}\"", provider_text(&error));
-            if let Some(description) = said("error_description") {
-                message.push_str(&format!(": \"{description}\""));
-            }
-            if let Some(uri) = said("error_uri") {
-                message.push_str(&format!(" (see {uri})"));
-            }
-            return Err(Error::SignInRejected(message));
+            // The provider's words, made safe where they enter: they reach the card, notices and logs.
+            let said = super::errors::provider_said(&error, query_param(redirect, "error_description").as_deref());
+            let uri = query_param(redirect, "error_uri").map(|uri| provider_text(&uri)).unwrap_or_default();
+            tracing::info!(error = %said, error_uri = %uri, "the provider answered the sign-in with an error");
+            return Err(Error::SignInRejected(format!("it answered {said}")));
         }
         Ok(())
     }

@@ -555,7 +555,7 @@ async fn provider_words(suite: &mut Suite) {
             let message = err.to_string();
             assert!(!message.chars().any(char::is_control), "{message:?}");
             assert!(message.len() < 1_000, "{} characters", message.len());
-            assert!(message.contains("\"access_denied\": \"no 2026-12-06 INFO signed in as admin[2J"), "{message}");
+            assert!(message.contains("it answered \"access_denied : no 2026-12-06 INFO signed in as admin[2J"), "{message}");
             let session = s.manager.snapshot("s").await.unwrap();
             let shown = session.last_error.map(|e| e.message).unwrap_or_default();
             assert!(!shown.chars().any(char::is_control) && shown.len() < 1_000, "{shown:?}");
