@@ -22,12 +22,15 @@ pub(super) async fn cases(suite: &mut Suite) {
 // ID tokens signed with any algorithm, at any issue time
 
 /// Test-only keys beside the RSA ones of `main` (made with `openssl genpkey -algorithm ed25519` and
-/// `openssl ecparam -name prime256v1 -genkey`; they sign nothing else).
+/// `openssl ecparam -name prime256v1` or `secp384r1 -genkey`; they sign nothing else).
 const ED25519_PEM: &str = include_str!("../fixtures/signing-key-ed25519.pem");
 const P256_PEM_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/signing-key-p256.pem");
-/// The public half of the P-256 key (its `x` and `y`, base64url).
+const P384_PEM_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/signing-key-p384.pem");
+/// The public halves of the P-256 and P-384 keys (their `x` and `y`, base64url).
 const P256_X: &str = "FcmEIWqt6bRmGWSlTmKI_45kvhWGxWxA2P4-DwMtVcU";
 const P256_Y: &str = "b6G-zDQ6LkMINgqoz5e13ZImdzPN5SmHteUVJMCCxPg";
+const P384_X: &str = "o5N7ZXJmIte9idLKBHNHAowIZH3JG3-mpNbwODohXi5TtD-X4WHIoFLfOOFKLCHJ";
+const P384_Y: &str = "id1QMoWL4nxW5Wa9WPZtovPE2RcIWqa8KPGopkCtDA5e5HgUzFo_CvJuNaKzMBiU";
 
 /// How an ID token of this group is signed.
 #[derive(Clone)]
@@ -38,6 +41,8 @@ enum Alg {
     Ed25519,
     /// ES256 with the P-256 key, key id `ec` (signed by the `openssl` command: openidconnect signs no ECDSA).
     P256,
+    /// ES384 with the P-384 key, key id `ec384`, the same way.
+    P384,
     /// One of `main`'s: HS256 with a secret, or `alg: none`.
     Other(Signature),
 }
@@ -46,15 +51,16 @@ fn ed25519_key() -> CoreEdDsaPrivateSigningKey {
     CoreEdDsaPrivateSigningKey::from_ed25519_pem(ED25519_PEM, Some(JsonWebKeyId::new("ed".into()))).unwrap()
 }
 
-fn p256_jwk() -> serde_json::Value {
-    serde_json::json!({ "kty": "EC", "crv": "P-256", "use": "sig", "kid": "ec", "x": P256_X, "y": P256_Y })
+fn ec_jwk(kid: &str, curve: &str, x: &str, y: &str) -> serde_json::Value {
+    serde_json::json!({ "kty": "EC", "crv": curve, "use": "sig", "kid": kid, "x": x, "y": y })
 }
 
 /// The published key of each name: `a`, `b`, `c` (RSA), `ed` (Ed25519), `ec` (P-256).
 fn jwk(name: &str) -> serde_json::Value {
     match name {
         "ed" => serde_json::to_value(ed25519_key().as_verification_key()).unwrap(),
-        "ec" => p256_jwk(),
+        "ec" => ec_jwk("ec", "P-256", P256_X, P256_Y),
+        "ec384" => ec_jwk("ec384", "P-384", P384_X, P384_Y),
         rsa => serde_json::to_value(signing_key(rsa).as_verification_key()).unwrap(),
     }
 }
@@ -122,35 +128,36 @@ impl Token {
             Alg::Ed25519 => {
                 CoreIdToken::new(claims, &ed25519_key(), CoreJwsSigningAlgorithm::EdDsa, Some(&token), None).unwrap().to_string()
             }
-            Alg::P256 => es256(&serde_json::to_value(&claims).unwrap()),
+            Alg::P256 => ecdsa(&serde_json::to_value(&claims).unwrap(), ("ES256", "ec", "-sha256", P256_PEM_PATH, 32)),
+            Alg::P384 => ecdsa(&serde_json::to_value(&claims).unwrap(), ("ES384", "ec384", "-sha384", P384_PEM_PATH, 48)),
             Alg::Other(_) => unreachable!(),
         }
     }
 }
 
-/// A JWS made by hand: header and claims signed ES256 by `openssl dgst`, its DER signature turned
-/// into JWS's fixed-size `r || s`.
-fn es256(claims: &serde_json::Value) -> String {
+/// A JWS made by hand: header and claims signed ES256 or ES384 by `openssl dgst`, its DER signature
+/// turned into JWS's fixed-size `r || s` (`size` bytes each).
+fn ecdsa(claims: &serde_json::Value, (alg, kid, digest, pem, size): (&str, &str, &str, &str, usize)) -> String {
     use base64::Engine as _;
     use std::io::Write as _;
     let encode = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let header = serde_json::json!({ "alg": "ES256", "kid": "ec" });
+    let header = serde_json::json!({ "alg": alg, "kid": kid });
     let input = format!("{}.{}", encode(header.to_string().as_bytes()), encode(claims.to_string().as_bytes()));
     let mut openssl = std::process::Command::new("openssl")
-        .args(["dgst", "-sha256", "-sign", P256_PEM_PATH])
+        .args(["dgst", digest, "-sign", pem])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("the openssl command signs the ES256 cases");
     openssl.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     let der = openssl.wait_with_output().unwrap().stdout;
-    // SEQUENCE { INTEGER r, INTEGER s }, each at most 33 bytes (a leading zero), lengths in one byte.
+    // SEQUENCE { INTEGER r, INTEGER s }, each at most `size` + 1 bytes (a leading zero), lengths in one byte.
     let integer = |at: usize| -> (Vec<u8>, usize) {
         assert_eq!(der[at], 0x02, "a DER integer");
         let length = der[at + 1] as usize;
         let value = &der[at + 2..at + 2 + length];
-        let trimmed = &value[value.len().saturating_sub(32)..];
-        let mut fixed = vec![0u8; 32 - trimmed.len()];
+        let trimmed = &value[value.len().saturating_sub(size)..];
+        let mut fixed = vec![0u8; size - trimmed.len()];
         fixed.extend_from_slice(trimmed);
         (fixed, at + 2 + length)
     };
@@ -384,21 +391,22 @@ async fn auth_times(suite: &mut Suite) {
 // ---------------------------------------------------------------------------------------------
 // Algorithms (OIDC 3.1.3.7 steps 6-8, 10.1)
 
-const LISTED: [&str; 6] = ["RS256", "RS512", "PS256", "ES256", "EdDSA", "HS256"];
+const LISTED: [&str; 7] = ["RS256", "RS512", "PS256", "ES256", "ES384", "EdDSA", "HS256"];
 
 async fn algorithms(suite: &mut Suite) {
     let rs512 = Alg::Rsa("a", CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512);
-    let accepted: [(&str, Alg); 5] = [
+    let accepted: [(&str, Alg); 6] = [
         ("algorithms: RS512 with an Ed25519 key listed first is accepted at sign-in", rs512.clone()),
         ("algorithms: PS256 is accepted at sign-in", Alg::Rsa("a", CoreJwsSigningAlgorithm::RsaSsaPssSha256)),
         ("algorithms: ES256 is accepted at sign-in", Alg::P256),
+        ("algorithms: ES384 is accepted at sign-in", Alg::P384),
         ("algorithms: EdDSA (Ed25519) is accepted at sign-in", Alg::Ed25519),
         ("algorithms: RS256 still is", Alg::Rsa("a", CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256)),
     ];
     for (name, alg) in accepted {
         suite
             .case(name, async {
-                let server = server_listing(&LISTED, &["ed", "a", "ec"]).await;
+                let server = server_listing(&LISTED, &["ed", "a", "ec", "ec384"]).await;
                 let s = signing_in(&server).await;
                 let discovered = server.asked(KEYS_PATH);
                 answer_sign_in(&server, &s, Token::of(Claims::sound(&server)).signed(alg));
@@ -463,7 +471,7 @@ async fn algorithms(suite: &mut Suite) {
         .await;
     suite
         .case("algorithms: PS256, ES256 and EdDSA are accepted at refresh", async {
-            let server = server_listing(&LISTED, &["ed", "a", "ec"]).await;
+            let server = server_listing(&LISTED, &["ed", "a", "ec", "ec384"]).await;
             let (s, _) = signed_in_recording(&server, None).await;
             for (turn, alg) in [Alg::Rsa("a", CoreJwsSigningAlgorithm::RsaSsaPssSha256), Alg::P256, Alg::Ed25519].into_iter().enumerate() {
                 answer_refresh(&server, &Token::of(Claims::sound(&server)).signed(alg));
