@@ -164,6 +164,10 @@ impl Policy {
         if refresh.retry_initial_delay.is_zero() || refresh.retry_initial_delay > refresh.retry_max_delay {
             return invalid("The first retry delay must be more than 0 and at most the longest retry delay.".into());
         }
+        if !(1..=100).contains(&refresh.attention_after_failures) {
+            // 0 would call every signed-in session failing.
+            return invalid("The number of failed refreshes before a session needs attention must be between 1 and 100.".into());
+        }
         if self.lifetime.expires_in < Duration::from_secs(60) || self.lifetime.update_age > self.lifetime.expires_in {
             return invalid("A session must last at least a minute, and be extended at most once per lifetime.".into());
         }
@@ -229,6 +233,9 @@ mod tests {
         let mut policy = Policy::default();
         policy.lifetime.update_age = policy.lifetime.expires_in + Duration::from_secs(1);
         assert!(policy.validate().is_err());
+        let mut policy = Policy::default();
+        policy.refresh.attention_after_failures = 0;
+        assert!(policy.validate().unwrap_err().to_string().contains("needs attention"), "0 would call every session failing");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! - `state.rs`: what a session's state holds and the questions asked of it; `event.rs` and
 //!   `effect.rs`: what can happen to a session and what the machine asks the actor to do;
 //! - `machine.rs`: [`transition`], where every decision is made (tests in `machine/tests.rs`), with
-//!   `machine/waits.rs` for the callers that wait on a session and `narrowing.rs` for the state of
+//!   `machine/failures.rs` for what a failed refresh does (backoff, re-read, a second refusal ending the
+//!   session), `machine/waits.rs` for the callers that wait on a session and `narrowing.rs` for the state of
 //!   narrower tokens (`--scope`);
 //! - `completion.rs`: what a finished task means, as events (a pure function);
 //! - `actor.rs`: the task that owns the sessions, feeds events in and carries effects out, with
