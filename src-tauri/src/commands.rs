@@ -1,9 +1,11 @@
 //! The commands the dashboard may call (and only the dashboard: see `capabilities/main.json`). Each
 //! hands the call to a Tauri-free function (`api.rs`, the settings, the broker) or to the shell, and
-//! its error goes through [`answer`], which logs it once. None returns a token.
+//! its error goes through [`answer`], which logs it once. None returns a token. A session's name
+//! arrives as a [`SessionName`], checked when the call is read: a name that is not one never reaches
+//! the shell or the core.
 
 use session_broker::Answer;
-use session_core::SessionSnapshot;
+use session_core::{SessionName, SessionSnapshot};
 use tauri::{AppHandle, State, WebviewWindow};
 
 use crate::api::{self, AppState, NewProvider, SignedOut};
@@ -32,31 +34,31 @@ pub async fn add_provider(shell: State<'_, Shell>, provider: NewProvider) -> Res
 
 /// Removes a session (signing it out first if needed) and what the settings say of it.
 #[tauri::command]
-pub async fn remove_session(shell: State<'_, Shell>, id: String) -> Result<()> {
+pub async fn remove_session(shell: State<'_, Shell>, id: SessionName) -> Result<()> {
     answer(shell.remove_session(&id).await)
 }
 
 /// Opens the sign-in window; the outcome arrives as a `sign-in-finished` event.
 #[tauri::command]
-pub async fn sign_in(app: AppHandle, id: String) -> Result<()> {
+pub async fn sign_in(app: AppHandle, id: SessionName) -> Result<()> {
     answer(windows::start_sign_in(&app, &id).await)
 }
 
 /// Closes the sign-in window of a session, ending that attempt.
 #[tauri::command]
-pub fn cancel_sign_in(app: AppHandle, id: String) -> Result<()> {
+pub fn cancel_sign_in(app: AppHandle, id: SessionName) -> Result<()> {
     answer(windows::cancel_sign_in(&app, &id))
 }
 
 /// Refreshes now, whether due or not.
 #[tauri::command]
-pub async fn refresh_session(shell: State<'_, Shell>, id: String) -> Result<SessionSnapshot> {
+pub async fn refresh_session(shell: State<'_, Shell>, id: SessionName) -> Result<SessionSnapshot> {
     answer(api::refresh(&shell.manager, &id).await)
 }
 
 /// Signs out: revokes at the provider, deletes the tokens, and opens the provider's end-session page.
 #[tauri::command]
-pub async fn sign_out(app: AppHandle, id: String) -> Result<SignedOut> {
+pub async fn sign_out(app: AppHandle, id: SessionName) -> Result<SignedOut> {
     answer(shell::sign_out_session(&app, &id).await)
 }
 
@@ -75,24 +77,24 @@ pub async fn save_settings(shell: State<'_, Shell>, settings: Settings) -> Resul
 
 /// Turns notifications for one session on or off.
 #[tauri::command]
-pub async fn set_session_notifications(shell: State<'_, Shell>, id: String, enabled: bool) -> Result<Settings> {
+pub async fn set_session_notifications(shell: State<'_, Shell>, id: SessionName, enabled: bool) -> Result<Settings> {
     answer(shell.update_settings(|settings| settings.set_notifications(&id, enabled)))
 }
 
 /// Answers a program's request for a session's token from the card (as the notification's actions do).
 #[tauri::command]
-pub fn answer_consent(shell: State<'_, Shell>, id: String, program: String, answer: Answer) -> bool {
+pub fn answer_consent(shell: State<'_, Shell>, id: SessionName, program: String, answer: Answer) -> bool {
     shell.broker.consent().answer(&id, &program, answer)
 }
 
 /// Takes back "Always allow" from a program: it is asked again next time.
 #[tauri::command]
-pub async fn forget_program(shell: State<'_, Shell>, id: String, program: String) -> Result<Settings> {
+pub async fn forget_program(shell: State<'_, Shell>, id: SessionName, program: String) -> Result<Settings> {
     answer(shell.update_settings(|settings| settings.forget_program(&id, &program)))
 }
 
 /// Sets the hosts whose `git` credentials are this session's token (`git-credential` helper).
 #[tauri::command]
-pub async fn set_git_hosts(shell: State<'_, Shell>, id: String, hosts: Vec<String>) -> Result<Settings> {
+pub async fn set_git_hosts(shell: State<'_, Shell>, id: SessionName, hosts: Vec<String>) -> Result<Settings> {
     answer(shell.update_settings(|settings| settings.set_git_hosts(&id, &hosts)))
 }
