@@ -39,6 +39,7 @@ mod process;
 mod provider;
 mod secret;
 mod session;
+mod text;
 mod user;
 mod vault;
 

@@ -34,7 +34,8 @@ impl UserProfile {
             .flatten()
             .find(|text| !text.trim().is_empty())
             .cloned()
-            .unwrap_or_else(|| self.subject.clone());
+            // The subject is kept as sent (it is compared); shown, it is made safe like any claim.
+            .unwrap_or_else(|| crate::text::provider_text(&self.subject));
         let email = self.email.clone().filter(|email| *email != name && !email.trim().is_empty());
         Who { name, email }
     }
@@ -72,5 +73,7 @@ mod tests {
         let only_email = profile(None, None, Some("alice@example.test")).who();
         assert_eq!((only_email.name.as_str(), only_email.email), ("alice@example.test", None));
         assert_eq!(profile(Some(" "), None, None).who().name, "248289761001");
+        let forged = UserProfile { subject: "a\r\nINFO signed in as admin\u{1b}[2J".into(), ..profile(None, None, None) };
+        assert_eq!(forged.who().name, "a INFO signed in as admin[2J", "a subject shown is one safe line");
     }
 }

@@ -3,7 +3,7 @@
 
 use super::*;
 
-use super::text::provider_text;
+use crate::text::provider_text;
 use crate::error::{ADVICE_ADMIN, ADVICE_CLIENT, ADVICE_ISSUER};
 
 /// An answer that breaks the protocol: `detail` in our words, `cause` the library's (for logs).

@@ -195,18 +195,17 @@ pub(crate) mod http;
 mod logout;
 mod outcome;
 mod sign_in;
-mod text;
 mod tokens;
 
 pub use self::http::ProviderHttp;
+#[cfg(test)]
+pub(crate) use crate::text::PROVIDER_TEXT_MAX;
+pub(crate) use crate::text::provider_text;
 pub use answers::{RefreshAnswer, Refreshed, SignedIn, UserCheck};
 pub use authority::{BoxFuture, TokenAuthority};
 pub use discovery::http_client;
 pub use logout::{EndSessionUrl, Revocation};
 pub use outcome::{RefreshFailure, TokenTimes};
 pub use sign_in::PendingSignIn;
-#[cfg(test)]
-pub(crate) use text::PROVIDER_TEXT_MAX;
-pub(crate) use text::provider_text;
 
 use errors::{discovery_error, id_token_error, misbehaved};
