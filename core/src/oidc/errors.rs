@@ -3,8 +3,8 @@
 
 use super::*;
 
-use crate::text::provider_text;
 use crate::error::{ADVICE_ADMIN, ADVICE_CLIENT, ADVICE_ISSUER};
+use crate::text::provider_text;
 
 /// An answer that breaks the protocol: `detail` in our words, `cause` the library's (for logs).
 pub(super) fn misbehaved(endpoint: &str, detail: &str, cause: Option<&dyn std::fmt::Display>) -> Error {
