@@ -48,7 +48,10 @@ pub use clock::TestClock;
 pub use clock::{Clock, SystemClock};
 pub use error::{Cause, Error, ErrorInfo, ErrorKind, Result, causes};
 pub use names::{ClientId, Issuer, RedirectUri, SessionName};
-pub use oidc::{BoxFuture, EndSessionUrl, RefreshAnswer, Refreshed, Revocation, TokenAuthority, UserCheck};
+pub use oidc::{
+    BoxFuture, EndSessionUrl, REFRESH_TOKEN_HEAD_START, REVOCATION_BOUND, RefreshAnswer, Refreshed, RevocableToken, Revocation,
+    TokenAuthority, UserCheck,
+};
 pub use policy::{EnablePeriodically, Policy, RefreshPolicy, SessionLifetime};
 pub use process::limit_allocator_arenas;
 pub use provider::{DEFAULT_REDIRECT_URI, DEFAULT_SCOPES, ProviderConfig, SignInWith};

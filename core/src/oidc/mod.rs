@@ -204,7 +204,7 @@ pub(crate) use crate::text::provider_text;
 pub use answers::{RefreshAnswer, Refreshed, SignedIn, UserCheck};
 pub use authority::{BoxFuture, TokenAuthority};
 pub use discovery::http_client;
-pub use logout::{EndSessionUrl, Revocation};
+pub use logout::{EndSessionUrl, REFRESH_TOKEN_HEAD_START, REVOCATION_BOUND, RevocableToken, Revocation};
 pub use outcome::{RefreshFailure, TokenTimes};
 pub use sign_in::PendingSignIn;
 

@@ -27,7 +27,9 @@ pub enum RefreshFailure {
     /// `invalid_grant`: the refresh token is dead (unless another process rotated it: the session
     /// reads the keychain again before it believes this, `Event::Reread`).
     Revoked(ErrorInfo),
-    /// The provider refused for another reason (client misconfigured): keep the tokens, retry slowly.
+    /// The provider refused for another reason (a 4xx other than `invalid_grant`: the client misconfigured, or
+    /// a login session that ended): the tokens are kept and the keychain read again; the retry waits the
+    /// longest backoff, and a second refusal ends the session (`machine/failures.rs`).
     Rejected(ErrorInfo),
     /// The answer failed a security check (an ID token for another user, or one whose signature,
     /// issuer or audience is wrong): the session ends, and the tokens that came with it are revoked.
