@@ -206,6 +206,14 @@ pub(crate) fn provider_said(code: &str, description: Option<&str>) -> String {
     format!("\"{}\"", provider_text(&words))
 }
 
+/// The OAuth `error` code of an answer's body alone, made safe and quoted: what an outage keeps for the
+/// log.
+pub(crate) fn oauth_error_code_in(body: &[u8]) -> Option<String> {
+    let value = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+    let code = value.get("error")?.as_str()?;
+    Some(format!("\"{}\"", provider_text(code)))
+}
+
 /// The OAuth error in a JSON body (`error`, `error_description`), as [`provider_said`] quotes it;
 /// `None` when the body holds none.
 pub(crate) fn oauth_error_in(body: &[u8]) -> Option<String> {

@@ -101,8 +101,10 @@ impl<'c> AsyncHttpClient<'c> for ProviderHttp {
             let status = response.status().as_u16();
             if status >= 500 || status == 429 {
                 let retry_after = retry_after(&response, self.provider_now());
-                // The body only lends the provider's words to the log: one too large is not read.
-                let said = read_capped(&mut response).await.ok().and_then(|body| super::errors::oauth_error_in(&body));
+                // The body only lends the provider's error code to the log (one too large is not read).
+                // Not its description: a server's own failure describes its inside (Canaille's is the
+                // raw SQL error, with the tokens it failed to insert), which has no place in a log.
+                let said = read_capped(&mut response).await.ok().and_then(|body| super::errors::oauth_error_code_in(&body));
                 return Err(Outage { status, retry_after, said }.into());
             }
             // A token endpoint's redirect is not followed (a token request is never replayed
@@ -146,7 +148,8 @@ pub(crate) struct Outage {
     pub(crate) status: u16,
     /// The provider's `Retry-After` (on a 429 or 503), if it gave one.
     pub(crate) retry_after: Option<Duration>,
-    /// Its OAuth error and description, made safe and quoted ([`super::errors::oauth_error_in`]).
+    /// Its OAuth error code, made safe and quoted ([`super::errors::oauth_error_code_in`]); never its
+    /// description.
     pub(crate) said: Option<String>,
 }
 
