@@ -41,6 +41,13 @@ pub struct ProviderConfig {
     /// Where the provider's sign-in page is shown.
     #[serde(default)]
     pub sign_in_with: SignInWith,
+    /// Whether `prompt=consent` goes with a request for `offline_access`, as OIDC Core 11 requires
+    /// (providers that follow it hand out an online refresh token, or none, without it). Off for
+    /// providers that grant offline access anyway and would show a consent page at every sign-in.
+    /// A new configuration follows the spec; a stored one that predates the setting keeps the
+    /// request it made before (a tenant that forbids user consent could refuse the sign-in).
+    #[serde(default)]
+    pub consent_for_offline_access: bool,
 }
 
 /// Where the provider's sign-in page is shown.
@@ -69,7 +76,25 @@ impl ProviderConfig {
             extra_authorization_params: BTreeMap::new(),
             has_client_secret: false,
             sign_in_with: SignInWith::EmbeddedWindow,
+            consent_for_offline_access: true,
         }
+    }
+
+    /// The authorization request's extra parameters: the configured ones, with `consent` added to
+    /// `prompt` when `offline_access` is asked for and [`Self::consent_for_offline_access`] says the
+    /// provider needs it (OIDC Core 11). A configured `prompt` keeps its values (`prompt` is a
+    /// space-separated list, so `login` becomes `login consent`), except `none`, which no other
+    /// value may join: the person asked for no page at all.
+    pub fn authorization_params(&self) -> BTreeMap<String, String> {
+        let mut params = self.extra_authorization_params.clone();
+        if self.consent_for_offline_access && self.scopes.iter().any(|scope| scope == "offline_access") {
+            let prompt = params.entry("prompt".to_owned()).or_default();
+            let values: Vec<&str> = prompt.split_whitespace().collect();
+            if !values.contains(&"consent") && !values.contains(&"none") {
+                *prompt = values.into_iter().chain(["consent"]).collect::<Vec<_>>().join(" ");
+            }
+        }
+        params
     }
 
     /// Whether a browser navigation goes to this provider's redirect URI, so the app must take it
@@ -155,6 +180,41 @@ mod tests {
         let mut no_client = config;
         no_client.client_id = " ".into();
         assert!(no_client.validate().is_err());
+    }
+
+    #[test]
+    fn consent_goes_with_offline_access_where_the_provider_needs_it() {
+        let config = ProviderConfig::new("https://id.example.com", "c");
+        assert!(config.consent_for_offline_access, "a new provider follows OIDC Core 11");
+        assert_eq!(config.authorization_params().get("prompt").map(String::as_str), Some("consent"));
+        let mut off = config.clone();
+        off.consent_for_offline_access = false;
+        assert_eq!(off.authorization_params(), BTreeMap::new(), "the setting off: no prompt");
+        let mut online = config.clone();
+        online.scopes = vec!["openid".into(), "profile".into()];
+        assert_eq!(online.authorization_params(), BTreeMap::new(), "no offline_access asked: no prompt");
+        let with_prompt = |prompt: &str| {
+            let mut own = config.clone();
+            own.extra_authorization_params.insert("prompt".into(), prompt.into());
+            own.extra_authorization_params.insert("acr_values".into(), "mfa".into());
+            let params = own.authorization_params();
+            assert_eq!(params.get("acr_values").map(String::as_str), Some("mfa"), "other parameters stay");
+            params.get("prompt").cloned().unwrap()
+        };
+        assert_eq!(with_prompt("login"), "login consent");
+        assert_eq!(with_prompt("select_account login"), "select_account login consent");
+        assert_eq!(with_prompt("consent"), "consent", "a preset's own consent (Google's) is not doubled");
+        assert_eq!(with_prompt("none"), "none", "none takes no other value");
+        assert_eq!(with_prompt(""), "consent");
+    }
+
+    #[test]
+    fn a_stored_provider_from_before_the_setting_keeps_its_request() {
+        let mut stored = serde_json::to_value(ProviderConfig::new("https://id.example.com", "c")).unwrap();
+        stored.as_object_mut().unwrap().remove("consentForOfflineAccess");
+        let config: ProviderConfig = serde_json::from_value(stored).unwrap();
+        assert!(!config.consent_for_offline_access);
+        assert_eq!(config.authorization_params(), BTreeMap::new());
     }
 
     #[test]

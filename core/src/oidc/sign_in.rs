@@ -40,8 +40,8 @@ impl Provider {
         for scope in self.config.scopes.iter().filter(|s| s.as_str() != "openid") {
             request = request.add_scope(Scope::new(scope.clone()));
         }
-        for (name, value) in &self.config.extra_authorization_params {
-            request = request.add_extra_param(name.clone(), value.clone());
+        for (name, value) in self.config.authorization_params() {
+            request = request.add_extra_param(name, value);
         }
         let (url, state, nonce) = request.url();
         (url, PendingSignIn { state, nonce, pkce_verifier: verifier, redirect_uri })
@@ -93,7 +93,7 @@ impl Provider {
             user = user.merged_with(from_userinfo);
         }
         Ok(SignedIn {
-            times: token_times(&response, arrived),
+            times: token_times(&response, arrived, &self.config.scopes),
             secrets: SessionSecrets {
                 access_token: SecretString::from(response.access_token().secret().clone()),
                 refresh_token: response.refresh_token().map(|t| SecretString::from(t.secret().clone())),
