@@ -27,7 +27,8 @@ fn at(minutes: i64) -> DateTime<Utc> {
 /// error and a history whose mark has a detail and a count.
 fn full_state() -> SessionState {
     let user = json!({ "subject": "248289761001", "name": "Alice Example", "email": "alice@example.test", "preferredUsername": "alice" });
-    let tokens = json!({ "accessTokenExpiresAt": at(60), "refreshTokenExpiresAt": at(600), "hasRefreshToken": true });
+    let tokens =
+        json!({ "accessTokenExpiresAt": at(60), "refreshTokenExpiresAt": at(600), "hasRefreshToken": true, "refreshTokenOnline": true });
     let history = json!([{ "at": at(20), "what": "refresh_failed", "detail": "provider_unavailable", "count": 2 }]);
     SessionState {
         phase: Phase::Active,
@@ -122,6 +123,7 @@ fn the_page_types_name_every_field_the_snapshot_sends_and_no_other() {
     let json = snapshot(full_state());
     assert_no_nulls(&json, "snapshot");
     assert_same("SessionSnapshot", "SessionSnapshot", properties("SessionSnapshot"), keys(&json, "the snapshot"));
+    assert_eq!(json["refreshTokenOnline"], true, "a signed-in session with an online refresh token says so");
     assert_same("Who", "Who", properties("Who"), keys(&json["who"], "who"));
     assert_same("UserProfile", "UserProfile", properties("UserProfile"), keys(&json["user"], "user"));
     assert_same("ErrorInfo", "ErrorInfo", properties("ErrorInfo"), keys(&json["lastError"], "lastError"));
@@ -174,6 +176,18 @@ fn the_snapshot_says_each_shown_state_the_page_knows() {
         seen.insert(snapshot(state)["shown"].as_str().unwrap().to_owned());
     }
     assert_same("Shown", "SessionSnapshot::shown", union("Shown"), seen);
+}
+
+#[test]
+fn an_online_refresh_token_is_said_only_while_signed_in_and_old_session_files_load_without_it() {
+    let mut state = full_state();
+    state.phase = Phase::Expired;
+    assert_eq!(snapshot(state)["refreshTokenOnline"], false, "an ended session holds no refresh token to speak of");
+    let old = json!({ "accessTokenExpiresAt": at(60), "refreshTokenExpiresAt": null, "hasRefreshToken": true });
+    let tokens = serde_json::from_value::<TokenTimes>(old).unwrap();
+    assert!(!tokens.refresh_token_online, "a session file from before the field loads as offline");
+    let state = SessionState { tokens: Some(tokens), ..full_state() };
+    assert_eq!(snapshot(state)["refreshTokenOnline"], false);
 }
 
 #[test]

@@ -81,6 +81,7 @@ impl TokenAuthority for ScriptedAuthority {
                     access_token_expires_at: Some(now + self.access_ttl),
                     refresh_token_expires_at: None,
                     has_refresh_token: true,
+                    refresh_token_online: false,
                 },
                 None,
             ))
@@ -133,6 +134,7 @@ async fn harness(access_seconds: i64, policy: Policy) -> Harness {
         access_token_expires_at: Some(start + TimeDelta::seconds(access_seconds)),
         refresh_token_expires_at: None,
         has_refresh_token: true,
+        refresh_token_online: false,
     };
     let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn { times, user: alice(), warning: None }, start, &policy);
     let store = Arc::new(MemoryStore::default());

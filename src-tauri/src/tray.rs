@@ -258,6 +258,7 @@ mod tests {
             last_refresh_at: None,
             next_refresh_at: None,
             has_refresh_token: true,
+            refresh_token_online: false,
             consecutive_failures: 0,
             last_error: None,
             history: Vec::new(),

@@ -17,6 +17,11 @@ pub struct TokenTimes {
     pub refresh_token_expires_at: Option<DateTime<Utc>>,
     /// Whether a refresh token is held.
     pub has_refresh_token: bool,
+    /// The refresh token is an "online" one: `offline_access` was asked for, and the answer's granted
+    /// `scope` lists the OpenID scopes without it (OIDC Core 11), so the token lasts only as long as
+    /// the person's sign-in at the provider. Not secret; false in session files written before it.
+    #[serde(default)]
+    pub refresh_token_online: bool,
 }
 
 /// Why a refresh failed.

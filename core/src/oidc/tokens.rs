@@ -43,6 +43,10 @@ impl Provider {
         })?;
         let received = std::time::Instant::now();
         let arrived = self.clock.now();
+        let requested: Vec<String> = match scope {
+            Some(scope) => scope.split_whitespace().map(str::to_owned).collect(),
+            None => self.config.scopes.clone(),
+        };
         let rotated = response.refresh_token().map(|t| SecretString::from(t.secret().clone()));
         if let Some(refused) = refused_token_type(&response) {
             let error = misbehaved(&self.token_endpoint, &refused, None).info();
@@ -55,9 +59,13 @@ impl Provider {
                 refresh_token: Some(rotated),
                 id_token: current.id_token.clone(),
             };
-            return Ok(RefreshAnswer { refused: Some(error), ..RefreshAnswer::new(secrets, token_times(&response, arrived), None) });
+            return Ok(RefreshAnswer {
+                refused: Some(error),
+                ..RefreshAnswer::new(secrets, token_times(&response, arrived, &requested), None)
+            });
         }
-        let mut times = token_times(&response, arrived);
+        let mut times = token_times(&response, arrived, &requested);
+        times.refresh_token_online = only_online(&requested, response.scopes().map(Vec::as_slice));
         // Without rotation the provider sends no new refresh token and the old one stands.
         times.has_refresh_token = true;
         let id_token = response.id_token().cloned().map(Box::new);
@@ -278,7 +286,9 @@ impl Provider {
     }
 }
 
-pub(super) fn token_times(response: &TokenResponse, arrived: chrono::DateTime<chrono::Utc>) -> TokenTimes {
+/// The expiry instants of a token answer, and whether its refresh token is an online one, for an
+/// answer to a request for the `requested` scopes.
+pub(super) fn token_times(response: &TokenResponse, arrived: chrono::DateTime<chrono::Utc>, requested: &[String]) -> TokenTimes {
     let after = |duration: Duration| TimeDelta::from_std(duration).ok().map(|d| arrived + d);
     TokenTimes {
         access_token_expires_at: response.expires_in().and_then(after),
@@ -289,7 +299,20 @@ pub(super) fn token_times(response: &TokenResponse, arrived: chrono::DateTime<ch
             .filter(|seconds| *seconds > 0)
             .and_then(|seconds| after(Duration::from_secs(seconds))),
         has_refresh_token: response.refresh_token().is_some(),
+        refresh_token_online: response.refresh_token().is_some() && only_online(requested, response.scopes().map(Vec::as_slice)),
     }
+}
+
+/// Whether an answer granted an online refresh token only: `offline_access` was requested and the
+/// granted `scope` lacks it (OIDC Core 11: without consent the provider may drop it and tie the
+/// token to its login session). No `scope` says nothing (RFC 6749 5.1: it may be left out when it
+/// is the requested one), and neither does one without `openid`: such a list names the resources
+/// granted, not the OpenID scopes (Entra ID lists only its APIs' scopes), so the absence of
+/// `offline_access` from it means nothing.
+fn only_online(requested: &[String], granted: Option<&[Scope]>) -> bool {
+    let Some(granted) = granted else { return false };
+    let has = |name: &str| granted.iter().any(|scope| scope.as_str() == name);
+    requested.iter().any(|scope| scope == "offline_access") && has("openid") && !has("offline_access")
 }
 
 /// Why an answer's `token_type` is refused (RFC 6749 7.1: a client MUST NOT use a token whose type
@@ -317,4 +340,47 @@ struct Seen {
 /// The `auth_time` of an ID token that was verified when it arrived (read, not verified again).
 fn jwt_auth_time(token: &SecretString) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp(jwt_claim(token, "auth_time")?.as_i64()?, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scopes(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_owned).collect()
+    }
+
+    fn granted(text: &str) -> Vec<Scope> {
+        text.split_whitespace().map(|s| Scope::new(s.to_owned())).collect()
+    }
+
+    #[test]
+    fn a_refresh_token_is_online_only_when_offline_access_was_asked_for_and_the_granted_scope_lacks_it() {
+        let asked = scopes("openid profile email offline_access");
+        assert!(only_online(&asked, Some(&granted("openid profile email"))), "offline_access dropped");
+        assert!(!only_online(&asked, Some(&granted("openid email offline_access profile"))), "granted, in any order");
+        assert!(!only_online(&asked, None), "no scope in the answer says nothing (RFC 6749 5.1)");
+        assert!(!only_online(&asked, Some(&granted("https://graph.microsoft.com/User.Read"))), "a list of resources only");
+        assert!(!only_online(&scopes("openid profile email"), Some(&granted("openid profile"))), "offline_access not asked for");
+    }
+
+    #[test]
+    fn the_answers_times_say_online_only_with_a_refresh_token() {
+        let answer = |body: serde_json::Value| serde_json::from_value::<TokenResponse>(body).unwrap();
+        let arrived = chrono::Utc::now();
+        let asked = scopes("openid profile offline_access");
+        let online = answer(serde_json::json!({
+            "access_token": "a", "token_type": "Bearer", "expires_in": 60, "refresh_token": "r", "scope": "openid profile"
+        }));
+        assert!(token_times(&online, arrived, &asked).refresh_token_online);
+        let offline = answer(serde_json::json!({
+            "access_token": "a", "token_type": "Bearer", "refresh_token": "r", "scope": "openid profile offline_access"
+        }));
+        assert!(!token_times(&offline, arrived, &asked).refresh_token_online);
+        let silent = answer(serde_json::json!({ "access_token": "a", "token_type": "Bearer", "refresh_token": "r" }));
+        assert!(!token_times(&silent, arrived, &asked).refresh_token_online, "no scope: not online");
+        let none = answer(serde_json::json!({ "access_token": "a", "token_type": "Bearer", "scope": "openid profile" }));
+        let times = token_times(&none, arrived, &asked);
+        assert!(!times.has_refresh_token && !times.refresh_token_online, "no refresh token at all is not an online one");
+    }
 }

@@ -67,6 +67,9 @@ pub struct SessionSnapshot {
     pub next_refresh_at: Option<DateTime<Utc>>,
     /// Whether the session can be extended with a refresh token.
     pub has_refresh_token: bool,
+    /// Signed in with an online refresh token only: it lasts as long as the person's sign-in at the
+    /// provider, not the session's lifetime here ([`crate::TokenTimes::refresh_token_online`]).
+    pub refresh_token_online: bool,
     /// Consecutive refresh failures.
     pub consecutive_failures: u32,
     /// The last problem.
@@ -106,6 +109,7 @@ impl SessionSnapshot {
             last_refresh_at: state.last_refresh_at,
             next_refresh_at: state.next_refresh_at(policy),
             has_refresh_token: state.has_refresh_token(),
+            refresh_token_online: state.is_signed_in() && state.has_refresh_token() && state.tokens.is_some_and(|t| t.refresh_token_online),
             consecutive_failures: state.failures,
             last_error: state.last_error.clone(),
             history: state.history.marks().to_vec(),

@@ -438,8 +438,12 @@ struct Signed {
 async fn signed_in(server: &Hostile) -> Signed {
     let now = Utc::now();
     let policy = Policy::default();
-    let times =
-        TokenTimes { access_token_expires_at: Some(now + TimeDelta::hours(1)), refresh_token_expires_at: None, has_refresh_token: true };
+    let times = TokenTimes {
+        access_token_expires_at: Some(now + TimeDelta::hours(1)),
+        refresh_token_expires_at: None,
+        has_refresh_token: true,
+        refresh_token_online: false,
+    };
     let alice = UserProfile { subject: "alice".into(), name: None, email: None, preferred_username: None };
     let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn { times, user: alice, warning: None }, now, &policy);
     let store = Arc::new(MemoryStore::default());

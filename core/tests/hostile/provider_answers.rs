@@ -318,6 +318,7 @@ async fn signed_in_waiting(server: &Hostile, request_timeout: Duration, refresh_
         access_token_expires_at: Some(now + TimeDelta::hours(1)),
         refresh_token_expires_at: None,
         has_refresh_token: refresh_token.is_some(),
+        refresh_token_online: false,
     };
     let alice = UserProfile { subject: "alice".into(), name: None, email: None, preferred_username: None };
     let signed_in = Event::SignedIn { times, user: alice, warning: None };

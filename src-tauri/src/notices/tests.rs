@@ -56,6 +56,7 @@ fn session(phase: Phase) -> SessionSnapshot {
         last_refresh_at: None,
         next_refresh_at: None,
         has_refresh_token: false,
+        refresh_token_online: false,
         consecutive_failures: 0,
         last_error: None,
         history: Vec::new(),

@@ -16,7 +16,12 @@ fn secrets(refresh: &str) -> SessionSecrets {
 }
 
 fn times() -> TokenTimes {
-    TokenTimes { access_token_expires_at: Some(t(600)), refresh_token_expires_at: None, has_refresh_token: true }
+    TokenTimes {
+        access_token_expires_at: Some(t(600)),
+        refresh_token_expires_at: None,
+        has_refresh_token: true,
+        refresh_token_online: false,
+    }
 }
 
 fn refreshed(refresh: &str) -> Refreshed {

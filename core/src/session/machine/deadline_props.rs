@@ -44,6 +44,7 @@ fn at(now: DateTime<Utc>, (access, refresh, has_refresh): (Option<i64>, Option<i
         access_token_expires_at: access.map(|s| now + TimeDelta::seconds(s)),
         refresh_token_expires_at: refresh.map(|s| now + TimeDelta::seconds(s)),
         has_refresh_token: has_refresh,
+        refresh_token_online: false,
     }
 }
 

@@ -14,7 +14,12 @@ fn t(seconds: i64) -> DateTime<Utc> {
 }
 
 fn times(access_seconds: i64, refresh: bool) -> TokenTimes {
-    TokenTimes { access_token_expires_at: Some(t(access_seconds)), refresh_token_expires_at: None, has_refresh_token: refresh }
+    TokenTimes {
+        access_token_expires_at: Some(t(access_seconds)),
+        refresh_token_expires_at: None,
+        has_refresh_token: refresh,
+        refresh_token_online: false,
+    }
 }
 
 fn signed_in(access_seconds: i64, refresh: bool, policy: &Policy) -> SessionState {
@@ -78,6 +83,7 @@ fn sessions_refreshed_together_spread_their_next_refreshes_over_half_the_lead_ti
                 access_token_expires_at: Some(arrived + TimeDelta::seconds(600)),
                 refresh_token_expires_at: None,
                 has_refresh_token: true,
+                refresh_token_online: false,
             };
             let (state, _) =
                 transition(&SessionState::signed_out(), &Event::SignedIn { times, user: alice(), warning: None }, arrived, &policy);

@@ -33,7 +33,12 @@ pub fn session_of(current: &SessionSecrets) -> String {
 pub fn answer(id: &str, expires: DateTime<Utc>) -> RefreshAnswer {
     RefreshAnswer::new(
         tokens(id),
-        TokenTimes { access_token_expires_at: Some(expires), refresh_token_expires_at: None, has_refresh_token: true },
+        TokenTimes {
+            access_token_expires_at: Some(expires),
+            refresh_token_expires_at: None,
+            has_refresh_token: true,
+            refresh_token_online: false,
+        },
         None,
     )
 }
@@ -77,7 +82,12 @@ pub async fn restored(
     let secrets = SecretVault::new(vault.clone() as Arc<dyn Vault>, Duration::from_secs(5));
     let mut records = Vec::new();
     for (id, signed_in, expires) in sessions {
-        let times = TokenTimes { access_token_expires_at: Some(expires), refresh_token_expires_at: None, has_refresh_token: true };
+        let times = TokenTimes {
+            access_token_expires_at: Some(expires),
+            refresh_token_expires_at: None,
+            has_refresh_token: true,
+            refresh_token_online: false,
+        };
         let (state, _) =
             transition(&SessionState::signed_out(), &Event::SignedIn { times, user: user(), warning: None }, signed_in, policy);
         records.push(SessionRecord {

@@ -16,7 +16,12 @@ fn t(seconds: i64) -> DateTime<Utc> {
 }
 
 fn times(access_seconds: i64, refresh: bool) -> TokenTimes {
-    TokenTimes { access_token_expires_at: Some(t(access_seconds)), refresh_token_expires_at: None, has_refresh_token: refresh }
+    TokenTimes {
+        access_token_expires_at: Some(t(access_seconds)),
+        refresh_token_expires_at: None,
+        has_refresh_token: refresh,
+        refresh_token_online: false,
+    }
 }
 
 fn alice() -> UserProfile {
