@@ -36,6 +36,7 @@ function showPreset(form, chosen) {
   );
   field(form, "scopes").value = chosen.scopes;
   field(form, "signInWith").value = chosen.signInWith;
+  field(form, "consentForOfflineAccess").checked = chosen.consentForOfflineAccess;
   $("#secret-field").hidden = !chosen.clientSecret;
   $("#add-guide").hidden = !chosen.guide;
   $("#open-guide").textContent = chosen.guide ? `how to register a desktop client at ${chosen.label}` : "";
@@ -111,6 +112,8 @@ export function wireAddDialog() {
     delete fields.preset;
     const chosen = preset(presetSelect.value);
     fields.extraAuthorizationParams = chosen.extraAuthorizationParams ?? {};
+    // An unchecked box is absent from the form's data: the command is told either way.
+    fields.consentForOfflineAccess = field(form, "consentForOfflineAccess").checked;
     const missingPresetField = presetInputs().find((input) => input.required && !input.value.trim());
     if (missingPresetField) {
       problem.textContent = `Fill in "${missingPresetField.parentElement?.firstChild?.textContent?.trim()}": the issuer URL is made from it.`;

@@ -28,6 +28,7 @@ const STANDARD_SCOPES = "openid profile email offline_access";
  * @property {string | null} guide
  * @property {boolean} [clientSecret]
  * @property {Record<string, string>} [extraAuthorizationParams]
+ * @property {boolean} consentForOfflineAccess Whether prompt=consent goes with offline_access (OIDC Core 11).
  */
 
 // "id.example.com", "https://id.example.com/" or "id.example.com/some/path" → "id.example.com".
@@ -57,6 +58,9 @@ export const PRESETS = [
     issuer: null,
     scopes: STANDARD_SCOPES,
     signInWith: "embeddedWindow",
+    // OIDC Core 11: offline_access needs prompt=consent, else the provider may hand out a refresh token
+    // tied to its login session (oidc-provider, LemonLDAP::NG) or none.
+    consentForOfflineAccess: true,
     guide: null,
   },
   {
@@ -70,6 +74,8 @@ export const PRESETS = [
     extraAuthorizationParams: { access_type: "offline", prompt: "consent" },
     // Google blocks sign-in in embedded web views ("disallowed_useragent").
     signInWith: "systemBrowser",
+    // Google sends its own prompt=consent (above) and has no offline_access scope.
+    consentForOfflineAccess: false,
     // Google's desktop clients come with a client secret that Google itself says is not secret.
     clientSecret: true,
     guide: "https://developers.google.com/identity/protocols/oauth2/native-app",
@@ -81,6 +87,8 @@ export const PRESETS = [
     issuer: ({ tenant }) => `https://login.microsoftonline.com/${segment(tenant)}/v2.0`,
     scopes: STANDARD_SCOPES,
     signInWith: "embeddedWindow",
+    // Entra ID grants offline_access without it; with it, every sign-in would show a consent page.
+    consentForOfflineAccess: false,
     guide: "https://learn.microsoft.com/en-us/entra/identity-platform/scenario-desktop-app-registration",
   },
   {
@@ -93,6 +101,8 @@ export const PRESETS = [
     issuer: ({ host, realm }) => `${originOf(host)}/realms/${segment(realm)}`,
     scopes: "openid profile email",
     signInWith: "embeddedWindow",
+    // Keycloak grants offline_access (when it is asked for) without a consent page.
+    consentForOfflineAccess: false,
     guide: "https://www.keycloak.org/docs/latest/server_admin/index.html#_oidc_clients",
   },
   {
@@ -106,6 +116,8 @@ export const PRESETS = [
       String(server ?? "").trim() ? `https://${hostOf(domain)}/oauth2/${segment(server)}` : `https://${hostOf(domain)}`,
     scopes: STANDARD_SCOPES,
     signInWith: "embeddedWindow",
+    // Okta, Auth0 and Authentik grant offline_access without it, and would show consent at every sign-in.
+    consentForOfflineAccess: false,
     guide: "https://developer.okta.com/docs/guides/implement-grant-type/authcodepkce/main/",
   },
   {
@@ -116,6 +128,7 @@ export const PRESETS = [
     issuer: ({ domain }) => `https://${hostOf(domain)}/`,
     scopes: STANDARD_SCOPES,
     signInWith: "embeddedWindow",
+    consentForOfflineAccess: false,
     guide: "https://auth0.com/docs/get-started/auth0-overview/create-applications/native-apps",
   },
   {
@@ -126,6 +139,8 @@ export const PRESETS = [
     // GitLab issues refresh tokens without offline_access, which it does not know.
     scopes: "openid profile email",
     signInWith: "embeddedWindow",
+    // GitLab has no offline_access scope.
+    consentForOfflineAccess: false,
     guide: "https://docs.gitlab.com/integration/oauth_provider/",
   },
   {
@@ -139,6 +154,7 @@ export const PRESETS = [
     issuer: ({ host, slug }) => `${originOf(host)}/application/o/${segment(slug)}/`,
     scopes: STANDARD_SCOPES,
     signInWith: "embeddedWindow",
+    consentForOfflineAccess: false,
     guide: "https://docs.goauthentik.io/add-secure-apps/providers/oauth2/",
   },
 ];

@@ -85,6 +85,7 @@
  * @property {string | null} lastRefreshAt
  * @property {string | null} nextRefreshAt
  * @property {boolean} hasRefreshToken
+ * @property {boolean} refreshTokenOnline The provider's refresh token lasts only as long as the sign-in there.
  * @property {number} consecutiveFailures
  * @property {ErrorInfo | null} lastError
  * @property {Mark[]} history

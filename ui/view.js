@@ -67,6 +67,18 @@ export function userLine(session) {
 }
 
 /**
+ * The card's word on an online refresh token (the core's `refreshTokenOnline`): why the session may
+ * end before its countdown says. Empty when there is nothing to say.
+ * @param {SessionSnapshot} session
+ * @returns {string}
+ */
+export function refreshTokenNote(session) {
+  return session.refreshTokenOnline
+    ? "This provider's refresh token lasts only as long as your sign-in there: when that ends, sign in again."
+    : "";
+}
+
+/**
  * Which of the card's actions show, and how the sign-in button reads.
  * @param {SessionSnapshot} session
  */

@@ -51,6 +51,10 @@ pub struct NewProvider {
     /// Extra authorization request parameters a preset needs (Google's `access_type=offline`).
     #[serde(default)]
     pub extra_authorization_params: BTreeMap<String, String>,
+    /// Whether `prompt=consent` goes with `offline_access` (OIDC Core 11); the preset decides, and a
+    /// form that does not say follows the spec.
+    #[serde(default = "follow_the_spec")]
+    pub consent_for_offline_access: bool,
     /// A client secret, only where the provider issues one to desktop apps (Google); kept in the
     /// keychain, never in the session file.
     #[serde(default)]
@@ -76,6 +80,7 @@ impl NewProvider {
         }
         config.sign_in_with = self.sign_in_with;
         config.extra_authorization_params = self.extra_authorization_params;
+        config.consent_for_offline_access = self.consent_for_offline_access;
         Ok((self.name.trim().to_owned(), config))
     }
 
@@ -83,6 +88,10 @@ impl NewProvider {
         let secret = self.client_secret.trim();
         (!secret.is_empty()).then(|| secret.to_owned().into())
     }
+}
+
+fn follow_the_spec() -> bool {
+    true
 }
 
 /// Adds a provider as a new session. Discovery runs first; on any error nothing is saved.

@@ -55,6 +55,18 @@ test("every preset says how to sign in and links its registration guide", () => 
   assert.equal(preset("nonsense").id, "generic");
 });
 
+test("each preset says whether prompt=consent goes with offline_access (OIDC Core 11)", () => {
+  for (const p of PRESETS) assert.equal(typeof p.consentForOfflineAccess, "boolean", p.id);
+  // Any other provider follows the spec; the well-known ones grant offline access without a consent page.
+  assert.equal(preset("generic").consentForOfflineAccess, true);
+  for (const id of ["entra", "okta", "auth0", "keycloak", "authentik"]) assert.equal(preset(id).consentForOfflineAccess, false, id);
+  // GitLab knows no offline_access; Google has none either and sends its own prompt=consent.
+  assert.doesNotMatch(preset("gitlab").scopes, /offline_access/);
+  assert.equal(preset("gitlab").consentForOfflineAccess, false);
+  assert.equal(preset("google").extraAuthorizationParams?.prompt, "consent");
+  assert.equal(preset("google").consentForOfflineAccess, false);
+});
+
 test("an issuer that differs only by a trailing slash is offered as a fix, nothing else is", () => {
   assert.equal(trailingSlashFix("https://x.auth0.com", "https://x.auth0.com/"), "https://x.auth0.com/");
   assert.equal(trailingSlashFix("https://a.example/application/o/app/", "https://a.example/application/o/app"), "https://a.example/application/o/app");

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
-import { actions, badgeText, badgeTone, cardTone, changeAnnouncement, deadlines, endWords, userLine } from "../../ui/view.js";
+import { actions, badgeText, badgeTone, cardTone, changeAnnouncement, deadlines, endWords, refreshTokenNote, userLine } from "../../ui/view.js";
 
 const alice = { name: "Alice Example", email: "alice@example.test" };
 
@@ -31,6 +31,7 @@ const snapshot = (fields = {}) => ({
   lastRefreshAt: null,
   nextRefreshAt: "2026-12-03T12:59:00Z",
   hasRefreshToken: true,
+  refreshTokenOnline: false,
   consecutiveFailures: 0,
   lastError: null,
   history: [],
@@ -44,6 +45,14 @@ test("the badge says what is shown, and while signed in whether it refreshes or 
   assert.equal(badgeText(snapshot({ refreshing: true })), "Refreshing…");
   assert.equal(badgeText(snapshot({ endingSoon: true })), "Expiring");
   assert.equal(badgeText(snapshot({ shown: "expired", signedIn: false })), "Expired");
+});
+
+test("the card says when the provider gave an online refresh token only, and nothing otherwise", () => {
+  assert.equal(
+    refreshTokenNote(snapshot({ refreshTokenOnline: true })),
+    "This provider's refresh token lasts only as long as your sign-in there: when that ends, sign in again.",
+  );
+  assert.equal(refreshTokenNote(snapshot()), "");
 });
 
 test("the badge's colour follows the badge; the card's edge warns while refreshing keeps failing", () => {

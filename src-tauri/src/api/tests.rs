@@ -45,3 +45,17 @@ fn a_page_that_did_not_open_is_said_after_the_revocation_notice() {
     let after = end_session_page_not_opened(Some("The provider could not revoke the tokens.".into()));
     assert!(after.starts_with("The provider could not revoke the tokens. The provider's sign-out page"), "{after}");
 }
+
+#[test]
+fn the_form_carries_whether_consent_goes_with_offline_access_and_follows_the_spec_when_silent() {
+    let (_, config) = form().into_config().unwrap();
+    assert!(config.consent_for_offline_access, "a form that does not say follows OIDC Core 11");
+    let preset: NewProvider = serde_json::from_value(serde_json::json!({
+        "name": "okta", "displayName": "Okta", "issuer": "https://dev-1.okta.com", "clientId": "desktop", "scopes": "",
+        "consentForOfflineAccess": false,
+    }))
+    .unwrap();
+    let (_, config) = preset.into_config().unwrap();
+    assert!(!config.consent_for_offline_access, "the preset's word is kept");
+    assert_eq!(config.authorization_params().get("prompt"), None);
+}
