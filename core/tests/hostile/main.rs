@@ -36,6 +36,7 @@ use tokio::net::TcpListener;
 use url::Url;
 
 // Case groups in files of their own (each `use super::*` for the server and the helpers above).
+mod offline_access;
 mod provider_answers;
 mod session_rules;
 mod token_checks;
@@ -68,6 +69,7 @@ fn main() {
         provider_answers::cases(&mut suite).await;
         token_checks::cases(&mut suite).await;
         session_rules::cases(&mut suite).await;
+        offline_access::cases(&mut suite).await;
     });
     println!(
         "\nhostile provider: {} cases passed; the largest growth of the process's peak memory was {} KiB ({})",
