@@ -25,6 +25,8 @@ async fn sign_in_validates_the_id_token_and_keeps_tokens_only_in_the_keychain() 
     assert_eq!((user.subject.as_str(), user.name.as_deref()), ("alice", Some("Alice Example")));
     assert_eq!(user.email.as_deref(), Some("alice@example.test"));
     assert!(session.has_refresh_token);
+    // offline_access was asked for with prompt=consent (OIDC Core 11), and oidc-provider granted it.
+    assert!(!session.refresh_token_online, "an offline refresh token");
     let remaining = session.access_token_expires_at.unwrap() - chrono::Utc::now();
     assert!((3590..=3600).contains(&remaining.num_seconds()), "expiry from expires_in: {remaining}");
 
