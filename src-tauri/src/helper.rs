@@ -112,10 +112,10 @@ async fn token_for(app: &AppHandle, request: Request, caller: Caller) -> Answer 
         (None, Some(host)) => match app.state::<Shell>().settings().git_session(host) {
             Some(session) => session.to_owned(),
             None => {
-                return refused(ErrorInfo {
-                    kind: ErrorKind::UnknownSession,
-                    message: format!("No session is set up for git at {host}: add the host to a session's Git hosts in Session Keeper."),
-                });
+                return refused(ErrorInfo::new(
+                    ErrorKind::UnknownSession,
+                    format!("No session is set up for git at {host}: add the host to a session's Git hosts in Session Keeper."),
+                ));
             }
         },
         (None, None) => return refusal("Name a session."),
@@ -139,15 +139,12 @@ async fn token_for(app: &AppHandle, request: Request, caller: Caller) -> Answer 
             tracing::info!(session, peer_pid = ?caller.pid, kind = ?err.kind(), "token request refused");
             refused(err.info())
         }
-        Err(_) => refused(ErrorInfo {
-            kind: ErrorKind::ProviderUnavailable,
-            message: "The provider did not answer within a minute. Try again later.".into(),
-        }),
+        Err(_) => refused(ErrorInfo::new(ErrorKind::ProviderUnavailable, "The provider did not answer within a minute. Try again later.")),
     }
 }
 
 fn refusal(message: &str) -> Answer {
-    refused(ErrorInfo { kind: ErrorKind::InvalidConfiguration, message: message.into() })
+    refused(ErrorInfo::new(ErrorKind::InvalidConfiguration, message))
 }
 
 #[cfg(test)]

@@ -230,9 +230,11 @@ impl Error {
         causes(self)
     }
 
-    /// A secret-free summary for snapshots and events.
+    /// A secret-free summary for snapshots and events, with the cause chain kept (in memory only) so
+    /// that [`Error::from`] gives back an error with the same `source()`.
     pub fn info(&self) -> ErrorInfo {
-        ErrorInfo { kind: self.kind(), message: self.to_string() }
+        let chain = self.chain();
+        ErrorInfo { kind: self.kind(), message: self.to_string(), cause: (!chain.is_empty()).then_some(Cause(chain)) }
     }
 }
 
@@ -260,13 +262,34 @@ pub(crate) const ADVICE_ISSUER: &str =
 pub(crate) const ADVICE_CLIENT: &str =
     "Check the client ID and the client's settings at the provider (its type, redirect URIs and allowed grants).";
 
-/// The serializable face of an error: `{ "kind": "...", "message": "..." }`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+/// The serializable face of an error: `{ "kind": "...", "message": "..." }`, what a session records
+/// and a snapshot shows. Its cause travels with it in memory, so that an error recorded on a session
+/// and later given to a caller still has its `source()` for the log; the cause is never serialized
+/// (not to the page, not to the store), and two infos that read the same are equal whatever their
+/// causes.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ErrorInfo {
     /// Stable classification.
     pub kind: ErrorKind,
     /// Human-readable message that says what to do.
     pub message: String,
+    /// The words the message leaves out (the library's or the provider's, queries removed).
+    #[serde(skip)]
+    cause: Option<Cause>,
+}
+
+impl PartialEq for ErrorInfo {
+    fn eq(&self, other: &Self) -> bool {
+        (self.kind, &self.message) == (other.kind, &other.message)
+    }
+}
+
+impl Eq for ErrorInfo {}
+
+impl std::hash::Hash for ErrorInfo {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.kind, &self.message).hash(state);
+    }
 }
 
 impl From<ErrorInfo> for Error {
@@ -279,7 +302,17 @@ impl ErrorInfo {
     /// An error of `kind` that reads `message`, recorded without an [`Error`] behind it (a test's, or
     /// a failure described in our own words).
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ErrorInfo { kind, message: message.into() }
+        ErrorInfo { kind, message: message.into(), cause: None }
+    }
+
+    /// The same error with `cause` (for logs) behind its message.
+    pub fn with_cause(self, cause: impl Into<String>) -> Self {
+        ErrorInfo { cause: Some(Cause(cause.into())), ..self }
+    }
+
+    /// The words behind the message, for logs: what `source()` gives.
+    pub fn cause(&self) -> Option<&Cause> {
+        self.cause.as_ref()
     }
 
     /// A problem with the provider's answer that did not stop the operation.
@@ -295,7 +328,11 @@ impl std::fmt::Display for ErrorInfo {
     }
 }
 
-impl std::error::Error for ErrorInfo {}
+impl std::error::Error for ErrorInfo {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_ref().map(|cause| cause as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// The cause behind an error, kept for logs and `source()` chains rather than pasted into the
 /// message the user reads.

@@ -100,9 +100,76 @@ fn the_commonest_messages_read_exactly_so() {
 #[test]
 fn a_recorded_error_reads_as_it_was_recorded() {
     let info = ErrorInfo::new(ErrorKind::ProviderUnavailable, "The provider answered 503.");
-    assert_eq!(info, ErrorInfo { kind: ErrorKind::ProviderUnavailable, message: "The provider answered 503.".into() });
+    let read: ErrorInfo =
+        serde_json::from_value(serde_json::json!({ "kind": "provider_unavailable", "message": "The provider answered 503." })).unwrap();
+    assert_eq!(info, read);
     assert_eq!(info.to_string(), "The provider answered 503.");
     let error = Error::from(info.clone());
     assert_eq!((error.kind(), error.to_string()), (info.kind, info.message.clone()));
     assert_eq!(serde_json::to_value(&error).unwrap(), serde_json::to_value(&info).unwrap());
+}
+
+/// Every error keeps its typed cause across a session's record: `Error::from(error.info())` has the
+/// same kind, message, `source()` text and chain, for each constructor that carries a cause, and again
+/// after a second trip.
+#[test]
+fn errors_keep_their_cause_across_the_round_trip() {
+    use std::error::Error as _;
+    let io = std::io::Error::from(std::io::ErrorKind::StorageFull);
+    let with_causes = [
+        Error::revoked(Some("invalid_grant: grant request is invalid".into())),
+        Error::unavailable("http://127.0.0.1:9/token", "connection refused", Some("tcp connect error (os error 111)".into())),
+        Error::keychain_unavailable("it did not answer within 5 s", Some("D-Bus: NoReply".into())),
+        Error::keychain_failed("the keychain refused the write", Some("PlatformFailure".into())),
+        Error::misbehaved("https://id.example/token", "it refused this client", ADVICE_CLIENT, Some("invalid_client".into())),
+        Error::invalid_id_token("its signature does not match the provider's keys", Some("InvalidSignature".into())),
+        Error::StorageFailed {
+            path: "p".into(),
+            detail: "the disk is full".into(),
+            advice: "Free some space.",
+            source: Some(Cause(io.to_string())),
+        },
+        Error::BrowserUnavailable(Cause("xdg-open: not found".into())),
+    ];
+    for error in with_causes {
+        let source = error.source().map(|s| s.to_string());
+        assert!(source.is_some(), "{error:?} has a cause to keep");
+        let once = Error::from(error.info());
+        let twice = Error::from(once.info());
+        for again in [&once, &twice] {
+            assert_eq!(again.kind(), error.kind());
+            assert_eq!(again.to_string(), error.to_string(), "wrapped twice");
+            assert_eq!(again.source().map(|s| s.to_string()), source, "the cause of {error:?}");
+            assert_eq!(again.chain(), error.chain());
+        }
+        assert_eq!(error.info().cause().map(|c| c.0.as_str()), source.as_deref());
+    }
+    let without = Error::from(Error::KeychainLocked.info());
+    assert!(without.source().is_none(), "no cause is made up");
+    assert!(Error::from(ErrorInfo::new(ErrorKind::Shutdown, "stopped")).source().is_none());
+}
+
+/// The cause is for logs only: it is never serialized (the page and the store see kind and message),
+/// a recorded error read back has none, and it takes no part in equality, so a state read from the
+/// store equals the one that was saved.
+#[test]
+fn the_cause_is_never_serialized_and_not_compared() {
+    let info = Error::revoked(Some("invalid_grant: the secret words".into())).info();
+    assert!(info.cause().is_some());
+    let json = serde_json::to_value(&info).unwrap();
+    assert_eq!(json.as_object().unwrap().keys().collect::<Vec<_>>(), ["kind", "message"]);
+    assert!(!json.to_string().contains("secret words"), "{json}");
+    let serialized_error = serde_json::to_string(&Error::from(info.clone())).unwrap();
+    assert!(!serialized_error.contains("secret words"), "{serialized_error}");
+    let read: ErrorInfo = serde_json::from_value(json).unwrap();
+    assert!(read.cause().is_none());
+    assert_eq!(read, info);
+    let hash = |info: &ErrorInfo| {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        info.hash(&mut hasher);
+        hasher.finish()
+    };
+    assert_eq!(hash(&read), hash(&info));
+    assert_eq!(ErrorInfo::new(ErrorKind::SessionRevoked, info.message.clone()).with_cause("other words"), info);
 }

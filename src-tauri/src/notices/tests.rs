@@ -75,7 +75,7 @@ fn expiring_then_expired_each_once() {
     assert!(book.observe(&session(Phase::Expiring)).is_empty(), "said once");
 
     let mut expired = session(Phase::Expired);
-    expired.last_error = Some(ErrorInfo { kind: ErrorKind::SessionRevoked, message: "The access token expired: sign in again.".into() });
+    expired.last_error = Some(ErrorInfo::new(ErrorKind::SessionRevoked, "The access token expired: sign in again."));
     let notices = book.observe(&expired);
     assert!(matches!(&notices[..], [Notice::Expired { reason, .. }] if reason.contains("sign in again")));
     assert!(book.observe(&expired).is_empty(), "said once");
@@ -92,7 +92,7 @@ fn refresh_failures_are_told_once_per_run() {
     let mut book = NoticeBook::default();
     let mut failing = session(Phase::Active);
     failing.has_refresh_token = true;
-    failing.last_error = Some(ErrorInfo { kind: ErrorKind::ProviderUnavailable, message: "The provider answered 503".into() });
+    failing.last_error = Some(ErrorInfo::new(ErrorKind::ProviderUnavailable, "The provider answered 503"));
     for failures in 1..threshold() {
         failing.consecutive_failures = failures;
         failing = words(failing);
