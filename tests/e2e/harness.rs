@@ -435,6 +435,9 @@ impl App {
     pub async fn type_into(&self, css: &str, text: &str) {
         eventually(&format!("{css} to hold {text:?}"), || async {
             let element = self.client.find(Locator::Css(css)).await.ok()?;
+            // As a person scrolls a field into sight before typing (a long dialog scrolls inside).
+            let _ =
+                self.client.execute("arguments[0].scrollIntoView({ block: 'center' })", vec![serde_json::to_value(&element).ok()?]).await;
             element.clear().await.ok()?;
             element.send_keys(text).await.ok()?;
             (element.prop("value").await.ok()?.as_deref() == Some(text)).then_some(())
