@@ -437,21 +437,26 @@ struct Signed {
     vault: SecretVault,
 }
 
-async fn signed_in(server: &Hostile) -> Signed {
-    let now = Utc::now();
-    let policy = Policy::default();
+/// A session file holding session "s" at `server`, signed in as alice at `at` under `policy`, its
+/// access token valid for an hour after `now`: what every case group starts from.
+fn stored_session(server: &Hostile, at: DateTime<Utc>, policy: &Policy, has_refresh_token: bool) -> Arc<MemoryStore> {
     let times = TokenTimes {
-        access_token_expires_at: Some(now + TimeDelta::hours(1)),
+        access_token_expires_at: Some(Utc::now() + TimeDelta::hours(1)),
         refresh_token_expires_at: None,
-        has_refresh_token: true,
+        has_refresh_token,
         refresh_token_online: false,
     };
     let alice = UserProfile { subject: "alice".into(), name: None, email: None, preferred_username: None };
-    let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn { times, user: alice, warning: None }, now, &policy);
+    let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn { times, user: alice, warning: None }, at, policy);
     let store = Arc::new(MemoryStore::default());
     let record =
         SessionRecord { id: SessionName::new("s").unwrap(), provider: ProviderConfig::new(server.issuer.clone(), "client"), state };
     store.save(&[&record]).unwrap();
+    store
+}
+
+async fn signed_in(server: &Hostile) -> Signed {
+    let store = stored_session(server, Utc::now(), &Policy::default(), true);
     let memory = Arc::new(MemoryVault::new());
     let vault = secret_vault(&memory);
     let secrets =

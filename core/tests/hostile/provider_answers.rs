@@ -315,20 +315,7 @@ async fn provider_text(suite: &mut Suite) {
 /// As [`signed_in`] (a copy: `main.rs` is not this group's), with requests that give up only after
 /// `request_timeout`, holding `refresh_token` (if any).
 async fn signed_in_waiting(server: &Hostile, request_timeout: Duration, refresh_token: Option<&str>) -> Signed {
-    let now = Utc::now();
-    let times = TokenTimes {
-        access_token_expires_at: Some(now + TimeDelta::hours(1)),
-        refresh_token_expires_at: None,
-        has_refresh_token: refresh_token.is_some(),
-        refresh_token_online: false,
-    };
-    let alice = UserProfile { subject: "alice".into(), name: None, email: None, preferred_username: None };
-    let signed_in = Event::SignedIn { times, user: alice, warning: None };
-    let (state, _) = transition(&SessionState::signed_out(), &signed_in, now, &Policy::default());
-    let store = Arc::new(MemoryStore::default());
-    let record =
-        SessionRecord { id: SessionName::new("s").unwrap(), provider: ProviderConfig::new(server.issuer.clone(), "client"), state };
-    store.save(&[&record]).unwrap();
+    let store = stored_session(server, Utc::now(), &Policy::default(), refresh_token.is_some());
     let memory = Arc::new(MemoryVault::new());
     let vault = secret_vault(&memory);
     let secrets =

@@ -64,20 +64,7 @@ async fn refusals(suite: &mut Suite) {
 
 /// As [`signed_in`], signed in two seconds ago under `policy`, so that a userinfo check is due.
 async fn signed_in_under(server: &Hostile, policy: Policy) -> Signed {
-    let now = Utc::now();
-    let times = TokenTimes {
-        access_token_expires_at: Some(now + TimeDelta::hours(1)),
-        refresh_token_expires_at: None,
-        has_refresh_token: true,
-        refresh_token_online: false,
-    };
-    let alice = UserProfile { subject: "alice".into(), name: None, email: None, preferred_username: None };
-    let event = Event::SignedIn { times, user: alice, warning: None };
-    let (state, _) = transition(&SessionState::signed_out(), &event, now - TimeDelta::seconds(2), &policy);
-    let store = Arc::new(MemoryStore::default());
-    let record =
-        SessionRecord { id: SessionName::new("s").unwrap(), provider: ProviderConfig::new(server.issuer.clone(), "client"), state };
-    store.save(&[&record]).unwrap();
+    let store = stored_session(server, Utc::now() - TimeDelta::seconds(2), &policy, true);
     let memory = Arc::new(MemoryVault::new());
     let vault = secret_vault(&memory);
     let secrets =

@@ -206,20 +206,7 @@ impl Recording {
 
 /// `main`'s `signed_in`, with a recording vault and the ID token `id_token` held from the sign-in.
 async fn signed_in_recording(server: &Hostile, id_token: Option<String>) -> (Signed, Arc<Recording>) {
-    let now = Utc::now();
-    let policy = Policy::default();
-    let times = TokenTimes {
-        access_token_expires_at: Some(now + TimeDelta::hours(1)),
-        refresh_token_expires_at: None,
-        has_refresh_token: true,
-        refresh_token_online: false,
-    };
-    let alice = UserProfile { subject: "alice".into(), name: None, email: None, preferred_username: None };
-    let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn { times, user: alice, warning: None }, now, &policy);
-    let store = Arc::new(MemoryStore::default());
-    let record =
-        SessionRecord { id: SessionName::new("s").unwrap(), provider: ProviderConfig::new(server.issuer.clone(), "client"), state };
-    store.save(&[&record]).unwrap();
+    let store = stored_session(server, Utc::now(), &Policy::default(), true);
     let recording = Arc::new(Recording { inner: MemoryVault::new(), written: Mutex::default() });
     let vault = SecretVault::new(recording.clone() as Arc<dyn Vault>, Duration::from_secs(1));
     let secrets = SessionSecrets {
