@@ -388,11 +388,7 @@ async fn a_lapsing_session_warns_then_offers_sign_in_again_from_the_notification
     let driver = Driver::start("lapse", &[("SESSION_KEEPER_DEMO_ISSUER", &idp.issuer)]);
     let app = driver.launch().await;
     app.wait_badge("Demo", "Signed out").await;
-    let known = app.windows().await;
-    app.click(&card("Demo", "[data-action=sign-in]")).await;
-    let window = app.switch_to_new_window(&known).await;
-    app.provider_login("bob").await;
-    app.wait_closed(&window).await;
+    app.sign_in_through_window("Demo", "bob").await;
 
     app.wait_badge("Demo", "Expiring").await;
     let warning = watch.wait_for("expires in 1 minute").await;
@@ -457,11 +453,7 @@ async fn a_session_without_refresh_token_shows_one_end_on_card_tray_and_notice()
     let driver = Driver::start("one-end", &[("SESSION_KEEPER_DEMO_ISSUER", &idp.issuer)]);
     let app = driver.launch().await;
     app.wait_badge("Demo", "Signed out").await;
-    let known = app.windows().await;
-    app.click(&card("Demo", "[data-action=sign-in]")).await;
-    let window = app.switch_to_new_window(&known).await;
-    app.provider_login("bob").await;
-    app.wait_closed(&window).await;
+    app.sign_in_through_window("Demo", "bob").await;
     app.wait_badge("Demo", "Expiring").await;
 
     // The card: the session ends when the access token does.

@@ -588,6 +588,16 @@ impl App {
         }
     }
 
+    /// Signs `user` in to `session` as a person does: Sign in on its card, the provider's login and
+    /// consent in the window that opens, and that window closing on the redirect.
+    pub async fn sign_in_through_window(&self, session: &str, user: &str) {
+        let known = self.windows().await;
+        self.click(&card(session, "[data-action=sign-in]")).await;
+        let window = self.switch_to_new_window(&known).await;
+        self.provider_login(user).await;
+        self.wait_closed(&window).await;
+    }
+
     /// Signs `user` in through the provider's pages in the sign-in window, which is current.
     pub async fn provider_login(&self, user: &str) {
         self.find("input[name=login]").await;
