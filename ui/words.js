@@ -13,6 +13,8 @@ export const ERROR_WORDS = Object.freeze({
   invalid_configuration: "provider settings invalid",
   provider_unavailable: "provider unreachable",
   provider_misbehaved: "unusable answer from the provider",
+  certificate_rejected: "certificate not trusted",
+  proxy_refused: "proxy refused",
   issuer_mismatch: "issuer differs",
   sign_in_rejected: "sign-in refused",
   invalid_redirect: "redirect not accepted",

@@ -48,6 +48,11 @@ pub struct ProviderConfig {
     /// request it made before (a tenant that forbids user consent could refuse the sign-in).
     #[serde(default)]
     pub consent_for_offline_access: bool,
+    /// Certificate authorities trusted for this provider only, as PEM text (one or more
+    /// `CERTIFICATE` blocks), beside the system's trust store: a company's private CA, as kubelogin's
+    /// `--certificate-authority` and oidc-agent's per-account certificate path offer. Not a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certificates: Option<String>,
 }
 
 /// Where the provider's sign-in page is shown.
@@ -77,6 +82,7 @@ impl ProviderConfig {
             has_client_secret: false,
             sign_in_with: SignInWith::EmbeddedWindow,
             consent_for_offline_access: true,
+            ca_certificates: None,
         }
     }
 

@@ -59,6 +59,10 @@ pub struct NewProvider {
     /// keychain, never in the session file.
     #[serde(default)]
     pub client_secret: String,
+    /// The provider's own certificate authorities (PEM text of the file chosen in the dialog); empty
+    /// means the system's trust store only.
+    #[serde(default)]
+    pub ca_certificates: String,
 }
 
 impl NewProvider {
@@ -81,6 +85,7 @@ impl NewProvider {
         config.sign_in_with = self.sign_in_with;
         config.extra_authorization_params = self.extra_authorization_params;
         config.consent_for_offline_access = self.consent_for_offline_access;
+        config.ca_certificates = Some(self.ca_certificates).filter(|pem| !pem.trim().is_empty());
         Ok((self.name.trim().to_owned(), config))
     }
 

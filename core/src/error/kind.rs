@@ -36,6 +36,11 @@ error_kinds! {
     InvalidConfiguration = "invalid_configuration",
     /// The provider could not be reached or answered with a server error; trying later may work.
     ProviderUnavailable = "provider_unavailable",
+    /// The provider's TLS certificate is not trusted (unknown issuer, expired, for another name,
+    /// self-signed): not an outage, so not retried as one; the person or an administrator must act.
+    CertificateRejected = "certificate_rejected",
+    /// The proxy on the way to the provider refused the request (it asks for credentials, 407).
+    ProxyRefused = "proxy_refused",
     /// The provider answered, but not as an OpenID Provider should (bad metadata, bad response).
     ProviderMisbehaved = "provider_misbehaved",
     /// The provider announces a different issuer than the one configured.

@@ -24,6 +24,35 @@ pub enum Error {
         #[source]
         source: Option<Cause>,
     },
+    /// The provider's TLS certificate was not accepted. `problem` says which check failed and names
+    /// the certificate (subject, issuer, SHA-256 fingerprint); `advice` says what to do.
+    #[error("The provider at {endpoint} presented a certificate that is not trusted: {problem}. {advice}")]
+    CertificateRejected {
+        /// The endpoint that was called.
+        endpoint: String,
+        /// Which check failed and the certificate's subject, issuer and fingerprint.
+        problem: String,
+        /// What the user can do.
+        advice: String,
+        /// The TLS library's own error, for logs.
+        #[source]
+        source: Option<Cause>,
+    },
+    /// The proxy on the way to the provider refused to carry the request.
+    #[error("The proxy {proxy} refused the request to {endpoint}: {reason}. {advice}")]
+    ProxyRefused {
+        /// The endpoint that was called.
+        endpoint: String,
+        /// The proxy, without any credentials.
+        proxy: String,
+        /// A few words: "it asks for a user name and password (HTTP 407)".
+        reason: String,
+        /// What the user can do.
+        advice: &'static str,
+        /// The transport error, for logs.
+        #[source]
+        source: Option<Cause>,
+    },
     /// The provider gave an answer that breaks the protocol.
     #[error("The provider's answer at {endpoint} could not be used: {detail}. {advice}")]
     ProviderMisbehaved {
@@ -165,6 +194,8 @@ impl Error {
             Error::InvalidConfiguration(_) => ErrorKind::InvalidConfiguration,
             Error::ProviderUnavailable { .. } => ErrorKind::ProviderUnavailable,
             Error::ProviderMisbehaved { .. } => ErrorKind::ProviderMisbehaved,
+            Error::CertificateRejected { .. } => ErrorKind::CertificateRejected,
+            Error::ProxyRefused { .. } => ErrorKind::ProxyRefused,
             Error::IssuerMismatch { .. } => ErrorKind::IssuerMismatch,
             Error::SignInRejected(_) => ErrorKind::SignInRejected,
             Error::InvalidRedirect(_) => ErrorKind::InvalidRedirect,

@@ -7,7 +7,7 @@ use super::*;
 /// request is never replayed elsewhere) and bounded times, so a provider that stops answering becomes
 /// an error instead of a hang.
 pub fn http_client(request_timeout: Duration, clock: Arc<dyn Clock>) -> Result<ProviderHttp> {
-    reqwest::Client::builder()
+    super::proxy::route(reqwest::Client::builder())
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(request_timeout.min(Duration::from_secs(10)))
         .timeout(request_timeout)

@@ -195,6 +195,7 @@ pub(crate) mod http;
 mod logout;
 mod outcome;
 mod sign_in;
+mod proxy;
 mod tokens;
 
 pub use self::http::ProviderHttp;
