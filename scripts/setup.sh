@@ -11,9 +11,12 @@ app_packages=(libwebkit2gtk-4.1-dev build-essential libssl-dev libayatana-appind
 # chromium + chromium-driver stand in for the user's browser in the system-browser sign-in test;
 # python3-xlib closes the window as a window manager would; gdbus (libglib2.0-bin) reads the tray
 # menu; rpm lists the .rpm bundle's contents; python3-venv holds the second test provider
-# (django-oauth-toolkit, from PyPI); oidc-agent-cli's `oidc-token` is the token helper benchmark's peer.
+# (django-oauth-toolkit, from PyPI); oidc-agent-cli's `oidc-token` is the token helper benchmark's peer;
+# squid is the real proxy of the network tests (its own hosts file makes it the only way to a provider),
+# gsettings-desktop-schemas and glib-networking hold the desktop's proxy settings and GIO's resolver
+# (the same WebKitGTK asks), and openssl shows a certificate the way an administrator would.
 test_packages=(webkit2gtk-driver dunst libnotify-bin imagemagick xdotool chromium chromium-driver python3-xlib
-  libglib2.0-bin rpm python3-venv oidc-agent-cli)
+  libglib2.0-bin rpm python3-venv oidc-agent-cli squid gsettings-desktop-schemas glib-networking openssl)
 packages=("${app_packages[@]}")
 [ "${1:-}" = "--app" ] || packages+=("${test_packages[@]}")
 # run.sh on a machine without a display offers a screenshot command (ImageMagick's import).

@@ -38,6 +38,7 @@ mod policy;
 mod process;
 mod provider;
 mod secret;
+pub mod tls;
 mod session;
 mod text;
 mod user;
