@@ -4,7 +4,7 @@
 
 import { cssId } from "./format.js";
 import { $, setText, state } from "./store.js";
-import { actions, badgeText, badgeTone, cardTone, deadlines, endWords, refreshTokenNote, userLine } from "./view.js";
+import { actions, badgeText, badgeTone, cardTone, deadlines, endWords, networkNote, refreshTokenNote, userLine } from "./view.js";
 import { onScreen, setDeadline, setPast, tick } from "./countdown.js";
 import { drawTimeline } from "./timeline.js";
 import { fillPrograms } from "./programs.js";
@@ -76,7 +76,7 @@ function fillCard(card, session) {
   card.dataset.tone = cardTone(session);
   setText($(".user", card), userLine(session));
   const online = $(".card-online", card);
-  setText(online, refreshTokenNote(session));
+  setText(online, [networkNote(session), refreshTokenNote(session)].filter(Boolean).join(" "));
   online.hidden = !online.textContent;
 
   const due = deadlines(session);

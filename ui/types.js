@@ -16,6 +16,11 @@
  */
 
 /**
+ * The desktop's connectivity, as NetworkManager says it (core: `Network`): no NetworkManager is "online".
+ * @typedef {"online" | "offline" | "portal"} Network
+ */
+
+/**
  * What happened to a session (core: `MarkKind`).
  * @typedef {"signed_in" | "refreshed" | "refresh_failed" | "checked" | "expired" | "signed_out" | "handed_out"} MarkKind
  */
@@ -73,6 +78,7 @@
  * @property {boolean} refreshing
  * @property {boolean} endingSoon
  * @property {boolean} failing
+ * @property {Network} network Offline or behind a captive portal, nothing counts as failing.
  * @property {boolean} needsAttention
  * @property {boolean} signedIn
  * @property {string | null} endsAt

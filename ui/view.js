@@ -1,6 +1,6 @@
 // @ts-check
 // What a card shows, read off the snapshot's own answers: `shown` (signed out, signing in, signed in,
-// expired), `refreshing`, `endingSoon`, `failing`, `who` and `endsAt`. The page works out no session
+// expired), `refreshing`, `endingSoon`, `failing`, `network`, `who` and `endsAt`. The page works out no session
 // state and lists no phases: these functions only choose words and which controls show. Pure, tested
 // with `node --test tests/ui`.
 
@@ -25,6 +25,8 @@ const SHOWN_WORDS = Object.freeze({
 export function badgeText(session) {
   if (session.shown === "signed_in") {
     if (session.refreshing) return "Refreshing…";
+    if (session.network === "offline") return "Offline";
+    if (session.network === "portal") return "Network sign-in";
     if (session.endingSoon) return "Expiring";
   }
   return SHOWN_WORDS[session.shown] ?? SHOWN_WORDS.signed_out;
@@ -38,6 +40,7 @@ export function badgeText(session) {
 export function badgeTone(session) {
   if (session.shown === "expired") return "danger";
   if (session.shown !== "signed_in") return "neutral";
+  if (session.network !== "online") return "neutral";
   return session.endingSoon ? "warning" : "active";
 }
 
@@ -76,6 +79,22 @@ export function refreshTokenNote(session) {
   return session.refreshTokenOnline
     ? "This provider's refresh token lasts only as long as your sign-in there: when that ends, sign in again."
     : "";
+}
+
+/** What the card says while the desktop is not online (the core's `network`). */
+const NETWORK_WORDS = Object.freeze({
+  online: "",
+  offline: "Offline: refreshes wait for the network to return, and nothing counts as failing meanwhile.",
+  portal: "This network holds every connection until you sign in to it (a captive portal): sign in to the network first, in a web browser. Refreshes wait until then.",
+});
+
+/**
+ * The card's word on the desktop's connectivity: empty while online.
+ * @param {SessionSnapshot} session
+ * @returns {string}
+ */
+export function networkNote(session) {
+  return NETWORK_WORDS[session.network] ?? "";
 }
 
 /**

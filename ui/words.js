@@ -47,7 +47,7 @@ export const ERROR_WORDS = Object.freeze({
 export const OTHER_ERROR = "another problem";
 
 /**
- * What asked the provider: the core's triggers (`interval`, `resume`, `focus`, `manual`) and the
+ * What asked the provider: the core's triggers (`interval`, `resume`, `focus`, `manual`, `network`) and the
  * names older saved histories use for the first two (`timer`, `wake`).
  * @type {Readonly<Record<string, string>>}
  */
@@ -58,6 +58,7 @@ export const TRIGGER_WORDS = Object.freeze({
   wake: "after waking",
   focus: "window focused",
   manual: "on request",
+  network: "network back",
 });
 
 /** What a trigger nobody has words for yet reads as. */

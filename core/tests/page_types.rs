@@ -2,7 +2,7 @@
 //! against the Rust structs they are serialized from: a snapshot with every field filled is
 //! serialized, and the JSON keys of it and of what it holds (`Who`, `UserProfile`, `ErrorInfo`,
 //! `Mark`) must be exactly the `@property` names of the matching typedefs, in both directions. The
-//! string unions (`Shown`, `EndReason`, `MarkKind`) must list exactly the names serde writes, and
+//! string unions (`Shown`, `EndReason`, `MarkKind`, `Network`) must list exactly the names serde writes, and
 //! the timeline's table of words (ui/words.js) must have words for every error kind.
 //!
 //! Only the crate's public API is used: the session machine's inside may change freely.
@@ -164,6 +164,21 @@ fn the_page_types_list_exactly_the_names_serde_writes() {
         | MarkKind::HandedOut => name(serde_json::to_value(m).unwrap()),
     });
     assert_same("MarkKind", "MarkKind", union("MarkKind"), marks.into());
+}
+
+#[test]
+fn the_snapshot_says_each_network_the_page_knows() {
+    // Each name of the page's Network union is one the core reads and the snapshot says back; and the
+    // states NetworkManager can be in (online, none or limited, portal) are all of them.
+    let mut seen = BTreeSet::new();
+    for name in union("Network") {
+        let mut state = full_state();
+        state.network = serde_json::from_value(json!(name)).unwrap_or_else(|_| panic!("the core has no network {name:?}"));
+        let said = snapshot(state)["network"].as_str().unwrap().to_owned();
+        assert_eq!(said, name);
+        seen.insert(said);
+    }
+    assert_same("Network", "Network", seen, ["online", "offline", "portal"].map(String::from).into());
 }
 
 #[test]

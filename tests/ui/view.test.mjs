@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
-import { actions, badgeText, badgeTone, cardTone, changeAnnouncement, deadlines, endWords, refreshTokenNote, userLine } from "../../ui/view.js";
+import { actions, badgeText, badgeTone, cardTone, changeAnnouncement, deadlines, endWords, networkNote, refreshTokenNote, userLine } from "../../ui/view.js";
 
 const alice = { name: "Alice Example", email: "alice@example.test" };
 
@@ -19,6 +19,7 @@ const snapshot = (fields = {}) => ({
   refreshing: false,
   endingSoon: false,
   failing: false,
+  network: "online",
   needsAttention: false,
   signedIn: true,
   endsAt: "2026-12-10T12:00:00Z",
@@ -141,4 +142,19 @@ test("every tone the view gives has its colour in the style sheet", () => {
     assert.match(css, new RegExp(`\\.card\\[data-tone="${tone}"\\]`), `.card ${tone}`);
     assert.match(css, new RegExp(`\\.badge\\[data-tone="${tone}"\\]`), `.badge ${tone}`);
   }
+});
+
+test("offline or behind a captive portal the card says so, neutrally, instead of failing", () => {
+  const offline = snapshot({ network: "offline" });
+  assert.equal(badgeText(offline), "Offline");
+  assert.equal(badgeTone(offline), "neutral");
+  assert.equal(cardTone(offline), "neutral");
+  assert.match(networkNote(offline), /^Offline: refreshes wait for the network/);
+  const portal = snapshot({ network: "portal" });
+  assert.equal(badgeText(portal), "Network sign-in");
+  assert.match(networkNote(portal), /sign in to the network first/);
+  assert.equal(networkNote(snapshot()), "", "online says nothing");
+  assert.equal(badgeText(snapshot({ network: "offline", refreshing: true })), "Refreshing…", "a request in flight is said first");
+  assert.equal(badgeText(snapshot({ network: "offline", shown: "expired" })), "Expired", "an ended session stays ended");
+  assert.equal(changeAnnouncement(snapshot(), offline), "work: Offline.");
 });

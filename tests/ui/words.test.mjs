@@ -21,7 +21,7 @@ test("words are words: no underscores, no raw names", () => {
 test("all six trigger names read as words, old and new alike", () => {
   assert.equal(triggerWords("interval"), triggerWords("timer"));
   assert.equal(triggerWords("resume"), triggerWords("wake"));
-  for (const trigger of ["interval", "resume", "focus", "manual", "timer", "wake"]) assert.notEqual(triggerWords(trigger), OTHER_TRIGGER, trigger);
+  for (const trigger of ["interval", "resume", "focus", "manual", "network", "timer", "wake"]) assert.notEqual(triggerWords(trigger), OTHER_TRIGGER, trigger);
   assert.equal(new Set(["interval", "resume", "focus", "manual"].map(triggerWords)).size, 4, "the four triggers read differently");
 });
 

@@ -23,6 +23,46 @@ pub enum Trigger {
         /// Refresh even if the access token is fresh.
         force: bool,
     },
+    /// The desktop's connectivity changed (NetworkManager): the sessions learn it, and when the
+    /// network has come back, those due (or waiting to retry) refresh at once.
+    Network(Network),
+}
+
+/// The desktop's connectivity, as NetworkManager says it (`Connectivity`): shown on every card and
+/// deciding whether a refresh that cannot reach its provider counts as a failure of the session.
+/// Without NetworkManager (no system bus, or connectivity `UNKNOWN`) it is `Online`: the app behaves as
+/// it did before it listened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// Full connectivity, or nobody says otherwise.
+    #[default]
+    Online,
+    /// No network, or a network without a way out (NetworkManager's `NONE` and `LIMITED`).
+    Offline,
+    /// A captive portal holds every request until the person signs in to the network
+    /// (NetworkManager's `PORTAL`).
+    Portal,
+}
+
+impl Network {
+    /// NetworkManager's `NMConnectivityState`: 0 unknown, 1 none, 2 portal, 3 limited, 4 full.
+    pub fn from_connectivity(connectivity: u32) -> Self {
+        match connectivity {
+            1 | 3 => Network::Offline,
+            2 => Network::Portal,
+            _ => Network::Online,
+        }
+    }
+
+    /// The serialized name (`online`, `offline`, `portal`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::Online => "online",
+            Network::Offline => "offline",
+            Network::Portal => "portal",
+        }
+    }
 }
 
 impl Trigger {
@@ -31,7 +71,7 @@ impl Trigger {
         matches!(self, Trigger::Focus | Trigger::Manual { .. })
     }
 
-    /// The serialized name (`interval`, `focus`, `resume`, `manual`), also the detail of a
+    /// The serialized name (`interval`, `focus`, `resume`, `manual`, `network`), also the detail of a
     /// [`super::MarkKind::Checked`] mark.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -39,6 +79,7 @@ impl Trigger {
             Trigger::Focus => "focus",
             Trigger::Resume => "resume",
             Trigger::Manual { .. } => "manual",
+            Trigger::Network(_) => "network",
         }
     }
 }

@@ -267,6 +267,9 @@ fn restored(mut state: SessionState) -> SessionState {
 }
 
 fn triggered(mut next: SessionState, trigger: Trigger, now: DateTime<Utc>, policy: &Policy) -> (SessionState, Vec<Effect>) {
+    if let Trigger::Network(network) = trigger {
+        return failures::network_changed(next, network, now, policy);
+    }
     if !matches!(next.phase, Phase::Active | Phase::Expiring) {
         // Refreshing: the request in flight answers this trigger too (coalescing). Signing in: the
         // sign-in comes first. Without tokens there is nothing to refresh, which a person is told.
@@ -280,7 +283,7 @@ fn triggered(mut next: SessionState, trigger: Trigger, now: DateTime<Utc>, polic
         Trigger::Manual { force: true } => true,
         // A person is looking: retry a failing refresh now rather than after the backoff.
         Trigger::Focus | Trigger::Manual { force: false } => next.failures > 0,
-        Trigger::Interval | Trigger::Resume => false,
+        Trigger::Interval | Trigger::Resume | Trigger::Network(_) => false,
     };
     if wants_refresh_now && next.has_refresh_token() {
         return start_refresh(next);

@@ -2,6 +2,8 @@
 //! session's waiting callers, and the machine's effects answer it. Reading a session (its snapshot,
 //! its record) is answered at once.
 
+use std::sync::Arc;
+
 use super::actor::Actor;
 use super::commands::{Command, Request, SignedInTokens};
 use super::entry::Entry;
@@ -21,7 +23,12 @@ impl Actor {
                     let _ = reply.send(Err(Error::SessionExists(id.into())));
                     return;
                 }
-                let entry = Entry::new(*record, None);
+                let mut entry = Entry::new(*record, None);
+                // The desktop's connectivity is the same for every session: a new one learns it from
+                // the others (a lone session learns it at the next change).
+                if let Some(other) = self.sessions.values().next() {
+                    Arc::make_mut(&mut entry.record).state.network = other.record.state.network;
+                }
                 let _ = reply.send(Ok(SessionSnapshot::of(&entry.record, &self.policy)));
                 self.sessions.insert(id.clone(), entry);
                 self.dirty.insert(id.clone());

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::Serialize;
 
-use super::state::{EndReason, Phase, SessionState};
+use super::state::{EndReason, Network, Phase, SessionState};
 use super::store::SessionRecord;
 use crate::error::ErrorInfo;
 use crate::names::SessionName;
@@ -41,8 +41,12 @@ pub struct SessionSnapshot {
     /// Signed in, but it ends within the warning time and cannot be extended (the "expiring" badge
     /// and notice).
     pub ending_soon: bool,
-    /// Refreshing has failed [`crate::RefreshPolicy::attention_after_failures`] times in a row.
+    /// Refreshing has failed [`crate::RefreshPolicy::attention_after_failures`] times in a row, or once
+    /// in a way no retry mends (a refused certificate or proxy); never while the desktop is offline.
     pub failing: bool,
+    /// The desktop's connectivity (NetworkManager): `offline` and `portal` ("sign in to the network
+    /// first") are said on the card instead of a failure, and no failure is counted meanwhile.
+    pub network: Network,
     /// The person has to act: signed out, expired, or refreshing keeps failing (GOA's `AttentionNeeded`).
     pub needs_attention: bool,
     /// Whether the session holds tokens: signed in, possibly refreshing, expiring or signing in again.
@@ -84,7 +88,7 @@ impl SessionSnapshot {
         let state = &record.state;
         let ending = state.ending();
         let shown = Shown::of(state);
-        let failing = state.is_signed_in() && state.failures >= policy.refresh.attention_after_failures;
+        let failing = state.refresh_failing(policy);
         SessionSnapshot {
             id: record.id.clone(),
             provider_name: record.provider.display_name.clone(),
@@ -97,6 +101,7 @@ impl SessionSnapshot {
             refreshing: state.phase == Phase::Refreshing,
             ending_soon: state.phase == Phase::Expiring,
             failing,
+            network: state.network,
             needs_attention: failing || matches!(shown, Shown::SignedOut | Shown::Expired),
             signed_in: state.is_signed_in(),
             ends_at: ending.map(|(at, _)| at),

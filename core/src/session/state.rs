@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use super::effect::{Effect, Refusal, Waiter};
-pub use super::event::{Event, TokenKind, Trigger};
+pub use super::event::{Event, Network, TokenKind, Trigger};
 pub use super::narrowing::Narrowing;
 use crate::error::ErrorInfo;
 pub use crate::oidc::{RefreshFailure, TokenTimes};
@@ -132,8 +132,12 @@ pub struct SessionState {
     pub userinfo_mismatch_at: Option<DateTime<Utc>>,
     /// Consecutive failed refresh attempts.
     pub failures: u32,
-    /// When the next retry is due after a failure.
+    /// When the next retry is due after a failure (counted, or not counted because the desktop was
+    /// offline: then the refresh is held until this instant or the network's return).
     pub retry_at: Option<DateTime<Utc>>,
+    /// The desktop's connectivity ([`Trigger::Network`]); the same for every session.
+    #[serde(skip)]
+    pub network: Network,
     /// A userinfo check is in flight.
     #[serde(skip)]
     pub validating: bool,
@@ -202,6 +206,7 @@ impl SessionState {
             userinfo_mismatch_at: None,
             failures: 0,
             retry_at: None,
+            network: Network::Online,
             validating: false,
             last_error: None,
             resume_phase: None,
@@ -258,6 +263,17 @@ impl SessionState {
         candidates.into_iter().min_by_key(|(at, _)| *at)
     }
 
+    /// Whether refreshing fails in a way the person must hear of: `attention_after_failures` in a row,
+    /// or once for a failure no retry mends (a refused certificate or proxy, [`needs_the_person`]).
+    /// Never while the desktop is offline or behind a captive portal: the card names that instead.
+    pub fn refresh_failing(&self, policy: &Policy) -> bool {
+        let at_once = self.last_error.as_ref().is_some_and(|error| needs_the_person(error.kind));
+        self.is_signed_in()
+            && self.network == Network::Online
+            && self.failures > 0
+            && (self.failures >= policy.refresh.attention_after_failures || at_once)
+    }
+
     /// Whether a refresh can push the session's end out: it holds a refresh token and refreshing works.
     pub fn can_extend(&self) -> bool {
         self.is_signed_in() && self.has_refresh_token() && self.failures == 0
@@ -297,6 +313,12 @@ pub(crate) fn fresh_enough(
 ) -> bool {
     let lead = lead_for(issued, expires, policy);
     expires.is_none_or(|at| now < at - lead.max(min_valid))
+}
+
+/// A refresh failure that waiting does not mend: the person (or an administrator) must act, so the
+/// session needs attention on the first one and is retried only after the longest backoff.
+pub(crate) fn needs_the_person(kind: crate::error::ErrorKind) -> bool {
+    matches!(kind, crate::error::ErrorKind::CertificateRejected | crate::error::ErrorKind::ProxyRefused)
 }
 
 pub(crate) fn delta(duration: std::time::Duration) -> TimeDelta {

@@ -65,9 +65,9 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         times().prop_map(Step::SignedIn),
         times().prop_map(Step::Refreshed),
-        (0u8..5, 0.0..=1.0f64, 0u64..900).prop_map(|(kind, jitter, after)| Step::Failed(kind, jitter, after)),
+        (0u8..6, 0.0..=1.0f64, 0u64..900).prop_map(|(kind, jitter, after)| Step::Failed(kind, jitter, after)),
         any::<bool>().prop_map(Step::Reread),
-        (0u8..5).prop_map(Step::Trigger),
+        (0u8..8).prop_map(Step::Trigger),
         (0i64..900).prop_map(Step::Wanted),
         any::<bool>().prop_map(Step::Saved),
         (0u8..3).prop_map(Step::Validated),
@@ -86,6 +86,7 @@ fn event(step: &Step, now: DateTime<Utc>) -> Event {
                 1 => RefreshFailure::Revoked(info()),
                 2 => RefreshFailure::Rejected(info()),
                 3 => RefreshFailure::Security(info()),
+                4 => RefreshFailure::Transient(ErrorInfo::new(ErrorKind::CertificateRejected, "unknown issuer")),
                 _ => RefreshFailure::Throttled { error: info(), retry_after: Duration::from_secs(after) },
             };
             Event::RefreshFailed { failure, jitter }
@@ -96,7 +97,11 @@ fn event(step: &Step, now: DateTime<Utc>) -> Event {
             1 => Trigger::Focus,
             2 => Trigger::Resume,
             3 => Trigger::Manual { force: false },
-            _ => Trigger::Manual { force: true },
+            4 => Trigger::Manual { force: true },
+            // The network going and coming: a failure while offline holds the refresh until then.
+            5 => Trigger::Network(crate::session::state::Network::Offline),
+            6 => Trigger::Network(crate::session::state::Network::Portal),
+            _ => Trigger::Network(crate::session::state::Network::Online),
         }),
         Step::Wanted(seconds) => {
             Event::TokenWanted { token: crate::session::state::TokenKind::Access, min_valid: TimeDelta::seconds(seconds) }

@@ -26,11 +26,9 @@ pub(super) fn evaluate(mut next: SessionState, now: DateTime<Utc>, policy: &Poli
     let lifetime_ending = next.session_expires_at.is_some_and(|end| now >= end - warning);
     let access_within_lead = access_expires_at.is_some_and(|at| now >= at - lead);
     if next.has_refresh_token() {
-        let due = if next.failures > 0 {
-            next.retry_at.is_none_or(|retry| now >= retry)
-        } else {
-            next.refresh_due_at(policy).is_some_and(|at| now >= at)
-        };
+        // A retry waits for its instant, whether the failure counted or came while offline.
+        let held = next.retry_at.is_some_and(|retry| now < retry);
+        let due = !held && (next.failures > 0 || next.refresh_due_at(policy).is_some_and(|at| now >= at));
         if due {
             let (started, effects) = start_refresh(next.clone());
             if !effects.is_empty() {
@@ -143,7 +141,8 @@ impl SessionState {
         if self.failures > 0 {
             return self.retry_at;
         }
-        self.refresh_due_at(policy)
+        // Held after a failure while offline: not before the hold ends.
+        self.refresh_due_at(policy).map(|due| self.retry_at.map_or(due, |retry| due.max(retry)))
     }
 
     /// The earliest future instant at which [`crate::Event::Tick`] could change this state.
@@ -168,9 +167,7 @@ impl SessionState {
                 candidates.extend([at, at - warning]);
             }
         }
-        if self.failures > 0 {
-            candidates.extend(self.retry_at);
-        }
+        candidates.extend(self.retry_at);
         if let KeychainCopy::Unsaved { retry_at } = self.keychain {
             candidates.push(retry_at);
         }

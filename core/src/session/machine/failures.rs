@@ -1,13 +1,21 @@
 //! What a failed refresh does to a session: an outage backs off and keeps it; `invalid_grant` reads
 //! the keychain once and then ends it; any other refusal reads the keychain, waits the longest
-//! backoff, and ends the session when the provider refuses again.
+//! backoff, and ends the session when the provider refuses again. A refused certificate or proxy
+//! needs the person at once and waits the longest backoff. And what the desktop's connectivity does:
+//! a provider out of reach while the desktop is offline (or behind a captive portal) is not the
+//! session's failure, and the network's return is a reason to refresh at once.
+//!
+//! While offline, a due refresh is still tried, but at most once per longest backoff
+//! (`retry_max_delay`, 5 minutes by default), and not counted: none at all would leave a session
+//! stuck whenever the desktop's word is wrong (a provider on this machine or on an intranet that
+//! NetworkManager's check cannot see), and more would be a storm of requests that cannot succeed.
 
 use chrono::{DateTime, Utc};
 
 use super::{evaluate, expire, info};
 use crate::error::{ErrorInfo, ErrorKind};
 use crate::policy::Policy;
-use crate::session::state::{Effect, Phase, RefreshFailure, Refusal, SessionState, Waiter, delta};
+use crate::session::state::{Effect, Network, Phase, RefreshFailure, Refusal, SessionState, Waiter, delta, needs_the_person};
 
 /// The first words of the message of a session whose refresh the provider refused twice with
 /// another error than `invalid_grant`; the refusal's own message (with its advice) follows.
@@ -53,13 +61,26 @@ pub(super) fn refresh_failed(
             }
             expire(&next, ended, false)
         }
+        // Offline or behind a portal, a provider out of reach says nothing about the session: not
+        // counted, no backoff spent; held until the network returns (`network_changed`) or, at the
+        // latest, the longest backoff.
+        RefreshFailure::Transient(error) if state.network != Network::Online => {
+            next.phase = Phase::Active;
+            next.refused = None;
+            next.retry_at = Some(now + delta(policy.refresh.retry_max_delay));
+            next.last_error = Some(error.clone());
+            evaluate(next, now, policy)
+        }
         RefreshFailure::Transient(error) | RefreshFailure::Rejected(error) | RefreshFailure::Throttled { error, .. } => {
             next.phase = Phase::Active;
             next.refused = None;
             next.failures = state.failures.saturating_add(1);
             let backoff = policy.refresh.retry_delay(next.failures, jitter);
             let wait = match failure {
+                // Waiting mends neither a refused certificate nor a proxy that wants credentials:
+                // the person is told at once (`SessionState::refresh_failing`), and retries are rare.
                 RefreshFailure::Rejected(_) => policy.refresh.retry_max_delay,
+                RefreshFailure::Transient(error) if needs_the_person(error.kind) => policy.refresh.retry_max_delay,
                 RefreshFailure::Throttled { retry_after, .. } => backoff.max(*retry_after).min(policy.refresh.retry_max_delay),
                 _ => backoff,
             };
@@ -116,4 +137,25 @@ pub(super) fn reread(state: &SessionState, rotated: bool, now: DateTime<Utc>, po
         (Some(error), false) => expire(state, error.clone(), false),
         (None, _) => (next, Vec::new()),
     }
+}
+
+/// The desktop's connectivity changed. Whatever the phase, the session learns it (a sign-in, a
+/// refresh in flight, a signed-out session: each shows it). When the network has come back, a
+/// retry it held (or a backoff it caused) is dropped and a session that is due refreshes at once,
+/// as after a wake; a refusal keeps its longest backoff, since the network did not cause it.
+pub(super) fn network_changed(
+    mut next: SessionState,
+    network: Network,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> (SessionState, Vec<Effect>) {
+    let returned = network == Network::Online && next.network != Network::Online;
+    next.network = network;
+    if !returned || !std::matches!(next.phase, Phase::Active | Phase::Expiring) {
+        return (next, Vec::new());
+    }
+    if next.rejected.is_none() {
+        next.retry_at = None;
+    }
+    evaluate(next, now, policy)
 }

@@ -3,7 +3,7 @@ use super::*;
 use crate::error::ErrorKind;
 use crate::session::history::MarkKind;
 use crate::session::state::{
-    EndReason, Event, KeychainCopy, Phase, RefreshFailure, Refusal, SessionState, TokenKind, TokenTimes, Trigger, Waiter,
+    EndReason, Event, KeychainCopy, Network, Phase, RefreshFailure, Refusal, SessionState, TokenKind, TokenTimes, Trigger, Waiter,
 };
 use crate::user::UserProfile;
 use chrono::TimeDelta;
@@ -709,4 +709,109 @@ fn a_userinfo_answer_for_another_user_confirms_nothing_and_is_said_on_the_card_u
     assert_eq!(effects, vec![Effect::Validate]);
     let (_, effects) = transition(&checking, &Event::Validated(mallory()), t(602), &policy);
     assert_eq!(effects, vec![Effect::Refuse(Waiter::Check, Refusal::Failed(error))]);
+}
+
+fn offline(state: &SessionState, at: i64, policy: &Policy) -> SessionState {
+    let (next, effects) = transition(state, &Event::Trigger(Trigger::Network(Network::Offline)), t(at), policy);
+    assert_eq!(next.network, Network::Offline);
+    assert!(effects.is_empty(), "going offline started {effects:?}");
+    next
+}
+
+#[test]
+fn an_outage_while_offline_is_not_counted_and_waits_for_the_network_not_the_backoff() {
+    let policy = Policy::default();
+    let away = offline(&signed_in(600, true, &policy), 100, &policy);
+    // The deadline passing while offline still tries once: the desktop's word may be wrong.
+    let (refreshing, effects) = transition(&away, &Event::Tick, t(540), &policy);
+    assert_eq!(effects, vec![Effect::Refresh]);
+    let (after, effects) = transition(&refreshing, &Event::RefreshFailed { failure: transient(), jitter: 1.0 }, t(541), &policy);
+    assert!(effects.is_empty());
+    assert_eq!((after.failures, after.phase), (0, Phase::Active), "counted, or called expiring, while offline");
+    assert!(!after.refresh_failing(&policy));
+    assert_eq!(after.retry_at, Some(t(541) + delta(policy.refresh.retry_max_delay)), "no short backoff spent offline");
+    assert_eq!(after.next_deadline(t(541), &policy), after.retry_at, "the actor sleeps until the hold ends");
+    assert_eq!(after.next_refresh_at(&policy), after.retry_at);
+    // No storm: every tick until then starts nothing, however long the access token is expired.
+    for at in [542, 600, 700, 840] {
+        let (same, effects) = transition(&after, &Event::Tick, t(at), &policy);
+        assert_eq!((same.phase, effects), (Phase::Active, vec![]), "a request at {at} s while offline");
+    }
+    // Still offline when the hold ends: one more try, then the same hold again.
+    let (again, effects) = transition(&after, &Event::Tick, t(841), &policy);
+    assert_eq!((again.phase, effects), (Phase::Refreshing, vec![Effect::Refresh]));
+}
+
+#[test]
+fn when_the_network_returns_a_session_due_or_held_refreshes_at_once_and_one_not_due_waits() {
+    let policy = Policy::default();
+    let away = offline(&signed_in(600, true, &policy), 100, &policy);
+    let (refreshing, _) = transition(&away, &Event::Tick, t(540), &policy);
+    let (held, _) = transition(&refreshing, &Event::RefreshFailed { failure: transient(), jitter: 1.0 }, t(541), &policy);
+    let back = Event::Trigger(Trigger::Network(Network::Online));
+    let (now_refreshing, effects) = transition(&held, &back, t(560), &policy);
+    assert_eq!((now_refreshing.phase, effects), (Phase::Refreshing, vec![Effect::Refresh]), "the hold outlived the network's return");
+    assert_eq!((now_refreshing.network, now_refreshing.retry_at), (Network::Online, None));
+    assert!(now_refreshing.history.marks().iter().any(|m| m.what == MarkKind::Checked && m.detail.as_deref() == Some("network")));
+    // Failures counted before the desktop noticed: the network's return retries them at once too.
+    let (refreshing, _) = transition(&signed_in(600, true, &policy), &Event::Tick, t(540), &policy);
+    let (failing, _) = transition(&refreshing, &Event::RefreshFailed { failure: transient(), jitter: 1.0 }, t(541), &policy);
+    let failing = offline(&failing, 541, &policy);
+    let (_, effects) = transition(&failing, &back, t(541), &policy);
+    assert_eq!(effects, vec![Effect::Refresh], "a counted outage waited for its backoff after the network came back");
+    // Not due: nothing happens, and online again is not news.
+    let fresh = offline(&signed_in(3600, true, &policy), 100, &policy);
+    let (online, effects) = transition(&fresh, &back, t(200), &policy);
+    assert_eq!((online.phase, effects), (Phase::Active, vec![]));
+    let (_, effects) = transition(&online, &back, t(201), &policy);
+    assert!(effects.is_empty());
+    // A refusal keeps its longest backoff: the network did not cause it.
+    let refused = offline(&refused_once(&policy), 100, &policy);
+    let (same, effects) = transition(&refused, &back, t(101), &policy);
+    assert_eq!((same.retry_at, effects), (refused.retry_at, vec![]));
+}
+
+#[test]
+fn behind_a_captive_portal_a_failure_is_not_counted_and_the_snapshot_names_the_portal() {
+    let policy = Policy::default();
+    let (portal, effects) = transition(&signed_in(600, true, &policy), &Event::Trigger(Trigger::Network(Network::Portal)), t(100), &policy);
+    assert!(effects.is_empty());
+    let (refreshing, _) = transition(&portal, &Event::Tick, t(540), &policy);
+    // A portal that answers HTTPS with its own certificate: not the provider's fault either.
+    let intercepted = RefreshFailure::Transient(ErrorInfo::new(ErrorKind::CertificateRejected, "not valid for this name"));
+    let (after, _) = transition(&refreshing, &Event::RefreshFailed { failure: intercepted, jitter: 0.0 }, t(541), &policy);
+    assert_eq!((after.failures, after.refresh_failing(&policy)), (0, false));
+    assert_eq!(after.network, Network::Portal);
+    // A provider that answers (a refusal) is heard, portal or not.
+    let (refreshing, _) = transition(&portal, &Event::Tick, t(540), &policy);
+    let (heard, _) = transition(&refreshing, &refused(RefreshFailure::Rejected(rejected())), t(541), &policy);
+    assert_eq!(heard.rejected, Some(rejected()));
+    // NetworkManager's numbers: unknown is online, limited is offline.
+    let named: Vec<Network> = (0..=5).map(Network::from_connectivity).collect();
+    use Network::{Offline, Online, Portal};
+    assert_eq!(named, vec![Online, Offline, Portal, Offline, Online, Online]);
+    // The sessions learn the network in every phase, a sign-in's included.
+    let (signing_in, _) = transition(&SessionState::signed_out(), &Event::SignInStarted, t(0), &policy);
+    assert_eq!(offline(&signing_in, 1, &policy).phase, Phase::SigningIn);
+}
+
+#[test]
+fn a_refused_certificate_or_proxy_needs_the_person_at_once_and_waits_the_longest_backoff_keeping_the_tokens() {
+    let policy = Policy::default();
+    for kind in [ErrorKind::CertificateRejected, ErrorKind::ProxyRefused] {
+        let (refreshing, _) = transition(&signed_in(600, true, &policy), &Event::Tick, t(540), &policy);
+        let failure = RefreshFailure::Transient(ErrorInfo::new(kind, "refused"));
+        let (after, effects) = transition(&refreshing, &Event::RefreshFailed { failure, jitter: 0.0 }, t(541), &policy);
+        assert!(effects.is_empty(), "{kind:?}: {effects:?}");
+        assert_eq!(after.failures, 1);
+        assert!(after.refresh_failing(&policy), "{kind:?} waited for {} failures", policy.refresh.attention_after_failures);
+        assert_eq!(after.retry_at, Some(t(541) + delta(policy.refresh.retry_max_delay)), "{kind:?} retried as an outage");
+        assert!(after.is_signed_in() && after.tokens.is_some(), "{kind:?} dropped the session");
+        let (_, effects) = transition(&after, &Event::Tick, t(600), &policy);
+        assert!(effects.is_empty(), "{kind:?} retried before the longest backoff");
+    }
+    // An outage still takes three in a row.
+    let (refreshing, _) = transition(&signed_in(600, true, &policy), &Event::Tick, t(540), &policy);
+    let (after, _) = transition(&refreshing, &Event::RefreshFailed { failure: transient(), jitter: 0.0 }, t(541), &policy);
+    assert!(!after.refresh_failing(&policy));
 }
