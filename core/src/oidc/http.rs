@@ -8,7 +8,10 @@
 //!   and the change is reported as a warning on the card ([`ADJUSTED_FIELD`]);
 //! - a token response with a wrong `Content-Type` but a JSON body is read as JSON;
 //! - an answer with a 5xx or 429 status is an outage ([`Outage`]) whatever its body says: a provider
-//!   whose database failed may well write `{"error":"invalid_grant"}` on its 500 page.
+//!   whose database failed may well write `{"error":"invalid_grant"}` on its 500 page;
+//! - a plain-HTTP request that its proxy answers 407 is the proxy's refusal, not the provider's
+//!   answer ([`super::proxy::ProxyDemand`]); the route is resolved before each request, off the async
+//!   workers ([`super::proxy::prepare`]).
 //!
 //! A refresh answer usually carries a rotated refresh token that the provider has already made the
 //! only valid one; refusing the whole answer for a harmless defect would lose it and sign the user out.
@@ -90,7 +93,18 @@ impl<'c> AsyncHttpClient<'c> for ProviderHttp {
             let request: reqwest::Request = request.try_into().map_err(Box::new)?;
             // Token answers come from POSTs; discovery, keys and userinfo are not parsed twice.
             let token_call = request.method() == reqwest::Method::POST;
+            let url = request.url().clone();
+            super::proxy::prepare(&url).await;
             let mut response = self.client.execute(request).await.map_err(Box::new)?;
+            if response.status() == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED
+                && let super::proxy::Route::Proxy(proxy) = super::proxy::route_of(&url)
+            {
+                // A plain-HTTP request's proxy answers for itself (an HTTPS one's refuses the tunnel,
+                // which reqwest reports as the request's error).
+                let credentials_sent = !proxy.username().is_empty() || proxy.password().is_some();
+                let demand = super::proxy::ProxyDemand { proxy: super::proxy::shown(&proxy), credentials_sent };
+                return Err(HttpClientError::Io(std::io::Error::other(demand)));
+            }
             if let Some(date) = response.headers().get(http::header::DATE).and_then(|date| date.to_str().ok()) {
                 self.offset.observe(date, self.clock.now());
             }

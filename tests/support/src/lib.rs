@@ -6,6 +6,7 @@ pub mod bench;
 pub mod canaille;
 pub mod dot;
 pub mod faults;
+pub mod proxy;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
