@@ -36,6 +36,8 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub const MIN_ACCESS_LIFETIME: Duration = Duration::from_secs(1);
 /// The longest access-token lifetime believed (a day): beyond, the provider is not taken at its word.
 pub const MAX_ACCESS_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// The request bound assumed when the client's builder did not say (`reqwest`'s own is none).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 /// The field through which the HTTP layer tells the token parser what it changed.
 pub const ADJUSTED_FIELD: &str = "x_session_keeper_adjusted";
 
@@ -47,6 +49,9 @@ pub struct ProviderHttp {
     client: reqwest::Client,
     clock: Arc<dyn Clock>,
     offset: Arc<ClockOffset>,
+    /// The longest wait for one request, as the client was built with (a provider's own client is
+    /// built with the same).
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for ProviderHttp {
@@ -58,12 +63,29 @@ impl std::fmt::Debug for ProviderHttp {
 impl ProviderHttp {
     /// Wraps `client`; local time comes from `clock`.
     pub fn new(client: reqwest::Client, clock: Arc<dyn Clock>) -> Self {
-        Self { client, clock, offset: Arc::default() }
+        Self { client, clock, offset: Arc::default(), timeout: DEFAULT_TIMEOUT }
+    }
+
+    /// Says the longest wait for one request `client` was built with.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The longest wait for one request, as the client was built with.
+    pub fn request_timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The same client with a clock offset of its own, for one provider.
     pub fn for_provider(&self) -> Self {
-        Self { client: self.client.clone(), clock: self.clock.clone(), offset: Arc::default() }
+        self.with_client(self.client.clone())
+    }
+
+    /// Another client (a provider's own trust) with the same clock and timeout, and a clock offset of
+    /// its own.
+    pub fn with_client(&self, client: reqwest::Client) -> Self {
+        Self { client, clock: self.clock.clone(), offset: Arc::default(), timeout: self.timeout }
     }
 
     /// The time now on the provider's clock, as far as its answers tell.
