@@ -1,7 +1,8 @@
 //! Proxies as companies run them, with real parts: Debian's squid (tests/support/src/proxy.rs) as the
 //! only way to the real OpenID Provider, which is served over HTTPS under a name that only squid
 //! resolves (`idp.proxy-only.test`); the proxy set once through the environment's variables and once
-//! through the desktop's proxy settings (GSettings, read by GIO as WebKitGTK reads them). A proxy
+//! through the desktop's proxy settings (GSettings, read by GIO as WebKitGTK reads them: manual, and a
+//! PAC file run by glib-networking's PAC runner on the session bus). A proxy
 //! that asks for credentials, and one that is not there, each in their words.
 //!
 //! The proxy settings live in the environment, which a test cannot change in-process (`set_var`
@@ -228,6 +229,32 @@ async fn signs_in_and_refreshes_through_the_desktops_proxy_settings() {
     assert_eq!(hidden.idp.token_requests().await, 1 + u64::from(ROUNDS));
     let tunnels = core_tunnels(&squid, &hidden.target());
     assert!(!tunnels.is_empty(), "the core's requests did not go through squid: {:#?}", squid.log());
+}
+
+#[tokio::test]
+async fn signs_in_and_refreshes_through_a_proxy_named_by_the_desktops_pac_file() {
+    if child() {
+        return sign_in_and_refresh().await;
+    }
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "no D-Bus session bus: run the tests through scripts/test.sh (GIO's PAC runner is activated on it)"
+    );
+    let (squid, hidden) = (Squid::start(), Hidden::start());
+    let pac = hidden.ca.dir().join("proxy.pac");
+    let script = format!(
+        "function FindProxyForURL(url, host) {{\n  if (dnsDomainIs(host, \".proxy-only.test\")) return \"PROXY 127.0.0.1:{}\";\n  return \"DIRECT\";\n}}\n",
+        squid.port
+    );
+    std::fs::write(&pac, script).unwrap();
+    let desktop = DesktopProxy::auto(&format!("file://{}", pac.display()));
+    let mut env = hidden.env(&squid.url());
+    env.extend(desktop.env());
+    let report = in_child("signs_in_and_refreshes_through_a_proxy_named_by_the_desktops_pac_file", env);
+
+    assert_eq!(report.get("signed-in"), Some("alice"));
+    assert_eq!(hidden.idp.token_requests().await, 1 + u64::from(ROUNDS));
+    assert!(!core_tunnels(&squid, &hidden.target()).is_empty(), "the core's requests did not go through squid: {:#?}", squid.log());
 }
 
 #[tokio::test]

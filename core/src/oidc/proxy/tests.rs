@@ -213,3 +213,47 @@ fn gio_without_desktop_settings_leaves_the_route_to_the_environment() {
     }
     assert_eq!(gio::GioResolver.lookup(&url("https://id.example.com/")), None);
 }
+
+/// With the desktop's settings at mode "auto" and a PAC file, GIO runs the file (glib-networking's
+/// PAC runner, activated on the session bus) and names the proxy it returns, or `direct://`.
+/// Prints the lookup's time, cold (the runner started) and warm.
+#[cfg(target_os = "linux")]
+#[test]
+fn gio_runs_the_desktops_pac_file() {
+    use session_keeper_testkit::proxy::DesktopProxy;
+    if !child() {
+        assert!(
+            std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+            "no D-Bus session bus: run the tests through scripts/test.sh (GIO's PAC runner is activated on it)"
+        );
+        let dir = tempfile_dir();
+        let pac = dir.join("proxy.pac");
+        std::fs::write(
+            &pac,
+            "function FindProxyForURL(url, host) {\n  if (dnsDomainIs(host, \".corp.test\")) return \"PROXY pac-proxy.test:8080\";\n  return \"DIRECT\";\n}\n",
+        )
+        .unwrap();
+        let desktop = DesktopProxy::auto(&format!("file://{}", pac.display()));
+        let text = in_child("gio_runs_the_desktops_pac_file", desktop.env());
+        println!("{}", text.lines().filter(|l| l.contains("figure:")).collect::<Vec<_>>().join("\n"));
+        let _ = std::fs::remove_dir_all(dir);
+        return;
+    }
+    let resolver = gio::GioResolver;
+    let began = Instant::now();
+    let answer = resolver.lookup(&url("https://id.corp.test/.well-known/openid-configuration"));
+    let cold = began.elapsed();
+    assert_eq!(answer, Some(vec!["http://pac-proxy.test:8080".to_owned()]));
+    let began = Instant::now();
+    let direct = resolver.lookup(&url("https://id.example.com/"));
+    let warm = began.elapsed();
+    assert_eq!(direct, Some(vec!["direct://".to_owned()]), "the PAC file's DIRECT is honoured");
+    println!("figure: GIO lookup through a PAC file cold {cold:?}, warm {warm:?}");
+}
+
+#[cfg(target_os = "linux")]
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("session-keeper-pac-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
