@@ -63,6 +63,47 @@ function fillIssuer(form) {
   field(form, "issuer").value = issuerFor(chosen.id, presetValues()) ?? "";
 }
 
+/** The provider's own CA certificates (PEM text of the chosen file), sent as `caCertificates`. */
+let caCertificates = "";
+
+/** The largest CA file the page reads (the core refuses more than 256 KiB with its own words). */
+const MAX_CA_FILE = 1024 * 1024;
+
+/**
+ * Shows the chosen CA file's name (or nothing) and keeps its text.
+ * @param {string} name
+ * @param {string} text
+ */
+function chooseCa(name, text) {
+  caCertificates = text;
+  $("#ca-name").textContent = name ? `Certificate authority: ${name}` : "";
+  $("#ca-chosen").hidden = !name;
+  if (!name) /** @type {HTMLInputElement} */ ($("#ca-file")).value = "";
+}
+
+/**
+ * Reads the file chosen in the CA field; a file too big to be a CA bundle is refused here.
+ * @param {HTMLElement} problem
+ */
+function readCaFile(problem) {
+  /** @type {HTMLInputElement} */
+  const input = $("#ca-file");
+  const file = input.files?.[0];
+  if (!file) return chooseCa("", "");
+  if (file.size > MAX_CA_FILE) {
+    chooseCa("", "");
+    problem.textContent = `${file.name} is too big to be a certificate authority's file: choose the CA certificate in PEM form.`;
+    return;
+  }
+  const reader = new FileReader();
+  reader.onload = () => chooseCa(file.name, String(reader.result ?? ""));
+  reader.onerror = () => {
+    chooseCa("", "");
+    problem.textContent = `${file.name} could not be read: choose it again.`;
+  };
+  reader.readAsText(file);
+}
+
 export function wireAddDialog() {
   /** @type {HTMLDialogElement} */
   const dialog = $("#add-dialog");
@@ -84,11 +125,20 @@ export function wireAddDialog() {
     /** @type {HTMLDetailsElement} */ ($("#add-redirects")).open = false;
     problem.textContent = "";
     fix.hidden = true;
+    chooseCa("", "");
     openDialog(dialog);
     dialog.scrollTop = 0;
     presetSelect.focus();
   });
   $("#add-cancel").addEventListener("click", () => dialog.close());
+  $("#ca-file").addEventListener("change", () => {
+    problem.textContent = "";
+    readCaFile(problem);
+  });
+  $("#ca-clear").addEventListener("click", () => {
+    chooseCa("", "");
+    $("#ca-file").focus();
+  });
   presetSelect.addEventListener("change", () => showPreset(form, preset(presetSelect.value)));
   $("#preset-fields").addEventListener("input", () => fillIssuer(form));
   for (const name of ["name", "displayName"]) {
@@ -114,6 +164,7 @@ export function wireAddDialog() {
     fields.extraAuthorizationParams = chosen.extraAuthorizationParams ?? {};
     // An unchecked box is absent from the form's data: the command is told either way.
     fields.consentForOfflineAccess = field(form, "consentForOfflineAccess").checked;
+    fields.caCertificates = caCertificates;
     const missingPresetField = presetInputs().find((input) => input.required && !input.value.trim());
     if (missingPresetField) {
       problem.textContent = `Fill in "${missingPresetField.parentElement?.firstChild?.textContent?.trim()}": the issuer URL is made from it.`;

@@ -20,6 +20,8 @@ use url::Url;
 use crate::Shell;
 use crate::error::{Error, ErrorPayload, Result};
 
+mod tls;
+
 /// The event that tells the page how a sign-in ended.
 pub const SIGN_IN_FINISHED: &str = "sign-in-finished";
 
@@ -48,6 +50,8 @@ pub struct ProviderWindows {
 
 enum Signal {
     Redirect(Url),
+    /// The window refused the provider's certificate and the core did not vouch for it.
+    Rejected(session_core::Error),
     Closed,
 }
 
@@ -113,7 +117,14 @@ pub async fn start_sign_in(app: &AppHandle, id: &str) -> Result<()> {
         }
     };
     let (signals, mut received) = mpsc::unbounded_channel();
-    let window = match provider_window(app, &label, url, &format!("Sign in to {}", config.display_name), {
+    let refusal = tls::Refusal::Report(Box::new({
+        let signals = signals.clone();
+        move |err| {
+            let _ = signals.send(Signal::Rejected(err));
+        }
+    }));
+    let ca_pem = config.ca_certificates.clone();
+    let window = match provider_window(app, &label, url, &format!("Sign in to {}", config.display_name), (ca_pem, refusal), {
         let signals = signals.clone();
         move |navigation: &Url| {
             if config.is_redirect(navigation) {
@@ -143,6 +154,7 @@ pub async fn start_sign_in(app: &AppHandle, id: &str) -> Result<()> {
         let shell = app.state::<Shell>();
         let outcome = match received.recv().await {
             Some(Signal::Redirect(redirect)) => Some(shell.manager.complete_sign_in(&id, &redirect).await),
+            Some(Signal::Rejected(err)) => Some(Err(err)),
             Some(Signal::Closed) | None => None,
         };
         if !shell.windows.finish(&id, attempt) {
@@ -225,7 +237,8 @@ pub fn visit_end_session(app: &AppHandle, config: ProviderConfig, url: EndSessio
     let label = format!("sign-out-{}", shell.windows.next.fetch_add(1, Ordering::Relaxed) + 1);
     let (signals, mut received) = mpsc::unbounded_channel();
     let title = format!("Signing out of {}", config.display_name);
-    provider_window(app, &label, url.expose().clone(), &title, move |navigation: &Url| {
+    let trust = (config.ca_certificates.clone(), tls::Refusal::ShowInWindow);
+    provider_window(app, &label, url.expose().clone(), &title, trust, move |navigation: &Url| {
         if config.is_post_logout_redirect(navigation) {
             let _ = signals.send(());
             false
@@ -244,16 +257,20 @@ pub fn visit_end_session(app: &AppHandle, config: ProviderConfig, url: EndSessio
     Ok(())
 }
 
+/// A provider window on `url`; `trust` is the provider's own CA certificates and what a refused
+/// certificate does (see [`tls`]).
 fn provider_window(
     app: &AppHandle,
     label: &str,
     url: Url,
     title: &str,
+    trust: (Option<String>, tls::Refusal),
     on_navigation: impl Fn(&Url) -> bool + Send + 'static,
 ) -> Result<tauri::WebviewWindow> {
     let shell = app.state::<Shell>();
     let ephemeral = shell.settings().ephemeral_sign_in;
-    let mut builder = WebviewWindowBuilder::new(app, label, WebviewUrl::External(url))
+    let blank = Url::parse("about:blank").expect("a valid URL");
+    let mut builder = WebviewWindowBuilder::new(app, label, WebviewUrl::External(blank))
         .title(title)
         .inner_size(520.0, 720.0)
         .center()
@@ -268,7 +285,13 @@ fn provider_window(
     } else {
         builder.data_directory(shell.sign_in_web_data.clone())
     };
-    Ok(builder.build()?)
+    let window = builder.build()?;
+    let (ca_pem, refusal) = trust;
+    if let Err(err) = tls::guard_then_load(&window, url, ca_pem, refusal) {
+        let _ = window.destroy();
+        return Err(err.into());
+    }
+    Ok(window)
 }
 
 /// Whether the app runs under WebDriver (tauri-driver sets this for the app it starts).

@@ -445,6 +445,22 @@ impl App {
         .await;
     }
 
+    /// Chooses `file` in the file field `css`, as the file chooser would (WebDriver types the path
+    /// into an `<input type=file>`), and waits until the field holds it.
+    pub async fn choose_file(&self, css: &str, file: &Path) {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        eventually(&format!("{css} to hold {name}"), || async {
+            let element = self.client.find(Locator::Css(css)).await.ok()?;
+            let _ =
+                self.client.execute("arguments[0].scrollIntoView({ block: 'center' })", vec![serde_json::to_value(&element).ok()?]).await;
+            element.send_keys(&file.display().to_string()).await.ok()?;
+            let chosen =
+                self.client.execute("return arguments[0].files[0]?.name ?? ''", vec![serde_json::to_value(&element).ok()?]).await.ok()?;
+            (chosen.as_str() == Some(name.as_str())).then_some(())
+        })
+        .await;
+    }
+
     /// Waits until no dialog is open on the dashboard.
     pub async fn wait_dialogs_closed(&self) {
         eventually("the dialog to close", || async {
