@@ -11,6 +11,7 @@ mod dbus;
 mod error;
 pub mod helper;
 mod logs;
+mod network;
 mod notices;
 mod settings;
 mod shell;
@@ -174,6 +175,7 @@ pub fn run() {
             });
             tauri::async_runtime::spawn(dbus::serve(handle.clone()));
             tauri::async_runtime::spawn(sleep::watch_system(handle.state::<Shell>().manager.clone()));
+            tauri::async_runtime::spawn(network::watch_system(handle.state::<Shell>().manager.clone()));
             if !background {
                 // The page shows the window once it has painted; if it never says so, show it
                 // anyway rather than leave an invisible app.

@@ -112,6 +112,12 @@ pub fn session_line(session: &SessionSnapshot, now: DateTime<Utc>) -> String {
         Shown::Expired => "expired, sign in again".to_owned(),
         Shown::SignedOut => "signed out".to_owned(),
     };
+    // The desktop's connectivity, where it holds refreshes back.
+    let state = match session.network.as_str() {
+        "offline" if session.signed_in => format!("{state}, offline"),
+        "portal" if session.signed_in => format!("{state}, sign in to the network first"),
+        _ => state,
+    };
     match &session.who {
         Some(who) if session.signed_in => format!("{}: {}, {state}", session.id, who.name),
         _ => format!("{}: {state}", session.id),
@@ -246,6 +252,7 @@ mod tests {
             refreshing: false,
             ending_soon: false,
             failing: false,
+            network: Default::default(),
             needs_attention: false,
             signed_in: true,
             ends_at: None,
@@ -275,6 +282,10 @@ mod tests {
         session.ends_at = Some(now + TimeDelta::seconds(90));
         session.end_reason = Some(session_core::EndReason::NoRefreshToken);
         assert_eq!(session_line(&session, now), "Work: Alice Example, 1 min left");
+        session.network = serde_json::from_value(serde_json::json!("offline")).unwrap();
+        assert_eq!(session_line(&session, now), "Work: Alice Example, 1 min left, offline");
+        session.network = serde_json::from_value(serde_json::json!("portal")).unwrap();
+        assert_eq!(session_line(&session, now), "Work: Alice Example, 1 min left, sign in to the network first");
         (session.phase, session.shown) = (Phase::Expired, Shown::Expired);
         session.signed_in = false;
         assert_eq!(session_line(&session, now), "Work: expired, sign in again");

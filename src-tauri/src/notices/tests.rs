@@ -44,6 +44,7 @@ fn session(phase: Phase) -> SessionSnapshot {
         refreshing: false,
         ending_soon: false,
         failing: false,
+        network: Default::default(),
         needs_attention: false,
         signed_in,
         ends_at: signed_in.then(|| now + TimeDelta::seconds(150)),
@@ -111,6 +112,37 @@ fn refresh_failures_are_told_once_per_run() {
     failing.phase = Phase::Active;
     failing = words(failing);
     assert_eq!(book.observe(&failing).len(), 1);
+}
+
+/// The core's own snapshot of a session that failed `failures` times in a row, with the desktop
+/// `network` ("online", "offline", "portal") as NetworkManager says it.
+fn failed(failures: u32, network: &str) -> SessionSnapshot {
+    let state = session_core::SessionState {
+        phase: Phase::Active,
+        failures,
+        network: serde_json::from_value(serde_json::json!(network)).unwrap(),
+        signed_in_at: DateTime::from_timestamp(1_700_000_000, 0),
+        last_error: Some(ErrorInfo::new(ErrorKind::ProviderUnavailable, "The provider could not be reached")),
+        ..Default::default()
+    };
+    let record = session_core::SessionRecord {
+        id: session_core::SessionName::new("work").unwrap(),
+        provider: session_core::ProviderConfig::new("https://id.example.com", "session-keeper"),
+        state,
+    };
+    SessionSnapshot::of(&record, &Policy::default())
+}
+
+#[test]
+fn no_failing_notice_while_offline_or_behind_a_portal_and_one_if_it_still_fails_once_online() {
+    let mut book = NoticeBook::default();
+    for network in ["offline", "portal"] {
+        assert!(book.observe(&failed(threshold() + 2, network)).is_empty(), "a failing notice while {network}");
+    }
+    let notices = book.observe(&failed(threshold() + 2, "online"));
+    assert!(matches!(&notices[..], [Notice::RefreshFailing { .. }]), "{notices:?}");
+    assert!(book.observe(&failed(threshold() + 3, "offline")).is_empty());
+    assert!(book.observe(&failed(threshold() + 3, "online")).is_empty(), "said once per run, the network's absence in between");
 }
 
 #[test]
