@@ -38,9 +38,9 @@ mod policy;
 mod process;
 mod provider;
 mod secret;
-pub mod tls;
 mod session;
 mod text;
+pub mod tls;
 mod user;
 mod vault;
 

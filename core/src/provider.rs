@@ -142,6 +142,9 @@ impl ProviderConfig {
         if self.sign_in_with == SignInWith::SystemBrowser {
             crate::loopback::loopback_redirect_uri(&self.redirect_uri)?;
         }
+        if let Some(pem) = &self.ca_certificates {
+            crate::tls::ca_certificates(pem)?;
+        }
         Ok(())
     }
 }

@@ -1,11 +1,17 @@
 // The real OpenID Provider (panva's oidc-provider, OpenID Certified) that Session Keeper's tests and its
-// demo run against. It listens on 127.0.0.1 only, on IDP_PORT (default 0: a free port), and prints one
-// JSON line `{"issuer": "...", "port": N}` on stdout once it accepts connections.
+// demo run against. It listens on 127.0.0.1 (or IDP_HOST), on IDP_PORT (default 0: a free port), and
+// prints one JSON line `{"issuer": "...", "port": N, "base": "..."}` on stdout once it accepts
+// connections (`base` is where it listens, which differs from the issuer when IDP_ISSUER is set).
 //
 // Environment (all optional):
 //   IDP_PORT                   port to listen on (0 = any free port)
-//   IDP_ISSUER                 issuer to announce (default http://127.0.0.1:PORT); tests use another to
-//                              provoke an issuer mismatch
+//   IDP_HOST                   address or name to listen on (default 127.0.0.1; `::1` for IPv6 loopback,
+//                              `localhost` for a name that resolves to both families); it is also the
+//                              host of the default issuer (an IPv6 address in brackets)
+//   IDP_TLS_CERT, IDP_TLS_KEY  PEM files of a server certificate (chain) and its key: serve HTTPS with
+//                              them (node's https module); the default issuer is then https://HOST:PORT
+//   IDP_ISSUER                 issuer to announce (default http://HOST:PORT, or https:// with
+//                              IDP_TLS_CERT); tests use another to provoke an issuer mismatch
 //   IDP_ACCESS_TOKEN_TTL       access token lifetime in seconds (default 3600)
 //   IDP_ID_TOKEN_TTL           ID token lifetime in seconds (default 3600)
 //   IDP_REFRESH_TOKEN_TTL      refresh token lifetime in seconds (default 14 days)
@@ -30,6 +36,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import Provider, { errors } from 'oidc-provider';
 import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
 
@@ -114,19 +121,31 @@ const stats = saved?.stats ?? {
   exchanges: [], // { audience, scope } of every token exchange
   userinfo: 0,
   endSessions: 0,
+  tlsHandshakes: 0, // HTTPS connections set up (IDP_TLS_CERT)
+  tlsRefusals: 0, // HTTPS handshakes the client broke off (it refused the certificate)
 };
 // Injected faults for the next `remaining` token requests: '503' answers 503, 'reset' drops the
 // connection, 'slow' does the work (a refresh token is rotated) and answers `ms` later.
 const faults = { remaining: 0, mode: '503', ms: 0 };
 const grantsByAccount = new Map((saved?.grantsByAccount ?? []).map(([account, grants]) => [account, new Set(grants)])); // accountId -> Set(grantId)
 
-const httpServer = createServer();
+const host = process.env.IDP_HOST || '127.0.0.1';
+const tlsCert = process.env.IDP_TLS_CERT;
+const tlsKey = process.env.IDP_TLS_KEY;
+if (Boolean(tlsCert) !== Boolean(tlsKey)) {
+  console.error('IDP_TLS_CERT and IDP_TLS_KEY go together: give both PEM files, or neither for plain HTTP');
+  process.exit(2);
+}
+const httpServer = tlsCert ? createTlsServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey) }) : createServer();
 await new Promise((resolve, reject) => {
   httpServer.once('error', reject);
-  httpServer.listen(Number(process.env.IDP_PORT || 0), '127.0.0.1', resolve);
+  httpServer.listen(Number(process.env.IDP_PORT || 0), host, resolve);
 });
 const { port } = httpServer.address();
-const issuer = process.env.IDP_ISSUER || `http://127.0.0.1:${port}`;
+httpServer.on('secureConnection', () => { stats.tlsHandshakes += 1; });
+httpServer.on('tlsClientError', () => { stats.tlsRefusals += 1; });
+const base = `${tlsCert ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+const issuer = process.env.IDP_ISSUER || base;
 
 const signingKey = saved?.signingKey ?? (() => {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -332,7 +351,7 @@ provider.use(async (ctx, next) => {
 process.stdout.on('error', () => {});
 
 httpServer.on('request', provider.callback());
-process.stdout.write(`${JSON.stringify({ issuer, port })}\n`);
+process.stdout.write(`${JSON.stringify({ issuer, port, base })}\n`);
 
 // A graceful stop: no new connections, the requests in flight answered, idle keep-alive connections
 // closed, then (with IDP_STATE_FILE) the state written, atomically, and the process ends.

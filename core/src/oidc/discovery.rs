@@ -4,16 +4,21 @@
 use super::*;
 
 /// The HTTP client for provider calls: no redirects (as `openidconnect` advises, so that a token
-/// request is never replayed elsewhere) and bounded times, so a provider that stops answering becomes
-/// an error instead of a hang.
+/// request is never replayed elsewhere), bounded times, so a provider that stops answering becomes
+/// an error instead of a hang, and HTTPS trusting what the desktop trusts ([`crate::tls`]).
 pub fn http_client(request_timeout: Duration, clock: Arc<dyn Clock>) -> Result<ProviderHttp> {
+    client(request_timeout, None).map(|client| ProviderHttp::new(client, clock).with_timeout(request_timeout))
+}
+
+/// A `reqwest` client with the rules above, trusting the system's store and `provider_ca` (PEM).
+fn client(request_timeout: Duration, provider_ca: Option<&str>) -> Result<reqwest::Client> {
     super::proxy::route(reqwest::Client::builder())
+        .use_preconfigured_tls(crate::tls::client_config(provider_ca)?)
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(request_timeout.min(Duration::from_secs(10)))
         .timeout(request_timeout)
         .user_agent(concat!("session-keeper/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map(|client| ProviderHttp::new(client, clock))
         .map_err(|err| Error::InvalidConfiguration(format!("cannot build the HTTP client: {err}")))
 }
 
@@ -27,7 +32,12 @@ impl Provider {
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
         config.validate()?;
-        let http = &http.for_provider();
+        // A provider with CA certificates of its own has a client of its own: they are trusted for
+        // its calls only. The others share the pool.
+        let http = &match config.ca_certificates.as_deref() {
+            Some(pem) => http.with_client(client(http.request_timeout(), Some(pem))?),
+            None => http.for_provider(),
+        };
         let issuer = IssuerUrl::new(config.issuer.to_string()).map_err(|_| {
             Error::InvalidConfiguration("The issuer URL is not valid: write it in full, like https://id.example.com.".into())
         })?;

@@ -37,9 +37,19 @@ pub(super) fn id_token_error(err: &ClaimsVerificationError) -> Error {
 
 /// A few words for a transport error: what the user can act on.
 pub(super) fn short_reason(err: &(dyn std::error::Error + 'static)) -> String {
+    if crate::tls::CertificateProblem::in_chain(err).is_some() {
+        return "its certificate is not trusted".into();
+    }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     let mut timed_out = false;
+    let mut host = None;
     while let Some(inner) = source {
+        if inner.to_string().starts_with("dns error") {
+            return match host {
+                Some(host) => format!("the name {host} could not be found"),
+                None => "host not found".into(),
+            };
+        }
         if let Some(io) = inner.downcast_ref::<std::io::Error>() {
             return match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => "connection refused",
@@ -51,9 +61,7 @@ pub(super) fn short_reason(err: &(dyn std::error::Error + 'static)) -> String {
         }
         if let Some(http) = inner.downcast_ref::<reqwest::Error>() {
             timed_out |= http.is_timeout();
-        }
-        if inner.to_string().starts_with("dns error") {
-            return "host not found".into();
+            host = host.or_else(|| http.url().and_then(|url| url.host_str()).map(provider_text));
         }
         source = inner.source();
     }
@@ -77,9 +85,25 @@ pub(super) fn request_error(endpoint: impl Into<String>, err: &HttpClientError<r
     }
 }
 
-/// The error for a transport failure at `endpoint`: a few words in the message, the chain as source.
+/// The error for a transport failure at `endpoint`, in this order: a proxy's refusal
+/// ([`super::proxy::refused`]), a refused certificate ([`crate::tls::CertificateProblem`]: never an
+/// outage, so never retried as one), else an outage in a few words (a name that could not be found
+/// is one too: it is what being offline looks like), the chain as source.
 pub(super) fn transport_error(endpoint: impl Into<String>, err: &(dyn std::error::Error + 'static)) -> Error {
-    Error::unavailable(endpoint, short_reason(err), Some(describe_http_error(err)))
+    let endpoint = endpoint.into();
+    if let Some(refused) = super::proxy::refused(&endpoint, err) {
+        return refused;
+    }
+    if let Some(problem) = crate::tls::CertificateProblem::in_chain(err) {
+        return problem.error(&endpoint);
+    }
+    let mut reason = short_reason(err);
+    if reason == "host not found"
+        && let Some(host) = Url::parse(&endpoint).ok().and_then(|url| url.host_str().map(provider_text))
+    {
+        reason = format!("the name {host} could not be found");
+    }
+    Error::unavailable(endpoint, reason, Some(describe_http_error(err)))
 }
 
 /// Describes a transport error without its URL's query (which could hold a token).

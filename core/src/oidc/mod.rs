@@ -194,8 +194,8 @@ mod errors;
 pub(crate) mod http;
 mod logout;
 mod outcome;
-mod sign_in;
 mod proxy;
+mod sign_in;
 mod tokens;
 
 pub use self::http::ProviderHttp;

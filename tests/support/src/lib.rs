@@ -7,6 +7,7 @@ pub mod canaille;
 pub mod dot;
 pub mod faults;
 pub mod proxy;
+pub mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -38,6 +39,8 @@ pub struct Idp {
     pub issuer: String,
     /// The port it listens on.
     pub port: u16,
+    /// Where it listens (`http://127.0.0.1:PORT`, `https://[::1]:PORT`, …).
+    base: String,
     http: reqwest::Client,
     ttls: Ttls,
     env: Vec<(String, String)>,
@@ -50,15 +53,19 @@ impl Idp {
 
     pub fn start_with(ttls: Ttls, env: &[(&str, &str)]) -> Idp {
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let (child, issuer, port) = Self::spawn(ttls, &env);
-        Idp {
-            child,
-            issuer,
-            port,
-            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
-            ttls,
-            env,
-        }
+        let (child, issuer, port, base) = Self::spawn(ttls, &env);
+        Idp { child, issuer, port, base, http: test_client(false), ttls, env }
+    }
+
+    /// The provider served over HTTPS with `cert` (made by [`tls::TestCa`]), on 127.0.0.1 unless `env`
+    /// gives `IDP_HOST` (`::1`, `localhost`); the issuer is `https://HOST:PORT`. The harness's own
+    /// calls (the test routes, the scripted login) do not check the certificate, so that they work
+    /// with the expired, misnamed and self-signed ones too; the core under test does.
+    pub fn start_https(ttls: Ttls, cert: &tls::ServerCert, env: &[(&str, &str)]) -> Idp {
+        let (cert_file, key_file) = (cert.cert.to_str().unwrap(), cert.key.to_str().unwrap());
+        let mut all = vec![("IDP_TLS_CERT", cert_file), ("IDP_TLS_KEY", key_file)];
+        all.extend_from_slice(env);
+        Self::start_with(ttls, &all)
     }
 
     /// Stops the provider gracefully (SIGTERM: the requests in flight are answered, and with
@@ -74,13 +81,13 @@ impl Idp {
         }
         let mut env = self.env.clone();
         env.push(("IDP_PORT".into(), self.port.to_string()));
-        let (child, issuer, port) = Self::spawn(self.ttls, &env);
+        let (child, issuer, port, _) = Self::spawn(self.ttls, &env);
         assert_eq!((issuer.as_str(), port), (self.issuer.as_str(), self.port), "the provider came back elsewhere");
         self.child = child;
         began.elapsed()
     }
 
-    fn spawn(ttls: Ttls, env: &[(String, String)]) -> (Child, String, u16) {
+    fn spawn(ttls: Ttls, env: &[(String, String)]) -> (Child, String, u16, String) {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../idp");
         assert!(
             std::path::Path::new(dir).join("node_modules/oidc-provider").exists(),
@@ -106,12 +113,14 @@ impl Idp {
         // Keep reading: the provider logs to stdout and a closed pipe would end it.
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         let ready: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("provider said {line:?}"));
-        (child, ready["issuer"].as_str().unwrap().to_owned(), ready["port"].as_u64().unwrap() as u16)
+        let port = ready["port"].as_u64().unwrap() as u16;
+        let base = ready["base"].as_str().map_or_else(|| format!("http://127.0.0.1:{port}"), str::to_owned);
+        (child, ready["issuer"].as_str().unwrap().to_owned(), port, base)
     }
 
     /// The base URL the provider actually listens on (differs from the issuer when IDP_ISSUER is set).
     pub fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.base.clone()
     }
 
     pub fn config(&self) -> ProviderConfig {
@@ -160,33 +169,7 @@ impl Idp {
     /// Plays the user in the provider's login and consent pages, like a browser with cookies, and
     /// returns the URL the provider finally redirects to (the app's redirect URI).
     pub async fn login(&self, authorization_url: &Url, user: &str) -> Url {
-        let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
-        let mut response = browser.get(authorization_url.clone()).send().await.unwrap();
-        for _ in 0..20 {
-            let location = response
-                .headers()
-                .get("location")
-                .unwrap_or_else(|| panic!("provider stopped redirecting with HTTP {}", response.status()))
-                .to_str()
-                .unwrap()
-                .to_owned();
-            let next = response.url().join(&location).unwrap();
-            if next.path() == "/callback" {
-                return next;
-            }
-            if next.path().starts_with("/interaction/") {
-                let page = browser.get(next.clone()).send().await.unwrap().text().await.unwrap();
-                let form: &[(&str, &str)] = if page.contains("name=\"login\"") {
-                    &[("prompt", "login"), ("login", user), ("password", "any")]
-                } else {
-                    &[("prompt", "consent")]
-                };
-                response = browser.post(next).form(form).send().await.unwrap();
-            } else {
-                response = browser.get(next).send().await.unwrap();
-            }
-        }
-        panic!("no redirect to the callback after 20 steps");
+        login(authorization_url, user).await
     }
 
     /// POSTs a refresh grant by hand, as a stale copy of the token would be used.
@@ -195,16 +178,60 @@ impl Idp {
     }
 }
 
+/// Plays the user in the provider's login and consent pages, like a browser with cookies, and
+/// returns the URL the provider finally redirects to (the app's redirect URI).
+pub async fn login(authorization_url: &Url, user: &str) -> Url {
+    let browser = test_client(true);
+    let mut response = browser.get(authorization_url.clone()).send().await.unwrap();
+    for _ in 0..20 {
+        let location = response
+            .headers()
+            .get("location")
+            .unwrap_or_else(|| panic!("provider stopped redirecting with HTTP {}", response.status()))
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let next = response.url().join(&location).unwrap();
+        if next.path() == "/callback" {
+            return next;
+        }
+        if next.path().starts_with("/interaction/") {
+            let page = browser.get(next.clone()).send().await.unwrap().text().await.unwrap();
+            let form: &[(&str, &str)] = if page.contains("name=\"login\"") {
+                &[("prompt", "login"), ("login", user), ("password", "any")]
+            } else {
+                &[("prompt", "consent")]
+            };
+            response = browser.post(next).form(form).send().await.unwrap();
+        } else {
+            response = browser.get(next).send().await.unwrap();
+        }
+    }
+    panic!("no redirect to the callback after 20 steps");
+}
+
 /// POSTs a refresh grant for the `session-keeper` client to `token_endpoint` by hand, as a stale copy
 /// of the token would be used: the status and the JSON answer.
 pub async fn raw_refresh(token_endpoint: &str, refresh_token: &str) -> (u16, Value) {
-    let response = reqwest::Client::new()
+    let response = test_client(false)
         .post(token_endpoint)
         .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", "session-keeper")])
         .send()
         .await
         .unwrap();
     (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+/// The harness's own HTTP client (never the core's): no redirects followed, cookies kept if asked,
+/// and any certificate accepted, so that it drives an HTTPS provider whose certificate the core is
+/// meant to refuse.
+fn test_client(cookies: bool) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(cookies)
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
 }
 
 /// What the keychain holds for session `id`.
