@@ -208,6 +208,10 @@ async fn signs_in_and_refreshes_through_a_proxy_set_in_the_environment() {
     assert_eq!(hidden.idp.token_requests().await, 1 + u64::from(ROUNDS), "the code exchange and every refresh reached the provider");
     let tunnels = core_tunnels(&squid, &hidden.target());
     assert!(!tunnels.is_empty() && tunnels.iter().all(|line| line.contains("/200 ")), "squid's log: {:#?}", squid.log());
+    println!(
+        "figure: the core opened {} tunnel(s) through squid for discovery, keys, the code exchange and {ROUNDS} refreshes",
+        tunnels.len()
+    );
     let loopback = squid.requests().into_iter().any(|(_, target, _)| target.starts_with("127.0.0.1:") || target.contains("://127.0.0.1"));
     assert!(!loopback, "a loopback provider went through the proxy: {:#?}", squid.log());
     assert_eq!(direct.token_requests().await, 1 + u64::from(ROUNDS), "the loopback provider was reached direct");

@@ -35,6 +35,8 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 use crate::error::{Cause, Error};
+/// localhost, 127.0.0.0/8 and ::1, the hosts plain http is accepted for: never through a proxy.
+use crate::names::is_loopback;
 pub use environment::EnvironmentResolver;
 
 /// How long an answer is reused for the same scheme, host and port.
@@ -208,16 +210,6 @@ pub(crate) fn choose(candidates: &[String]) -> Route {
         }
     }
     Route::Direct
-}
-
-/// True for localhost, 127.0.0.0/8 and ::1: never through a proxy.
-pub(crate) fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost") || name.to_ascii_lowercase().ends_with(".localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
 }
 
 /// A proxy as it may be shown or logged: scheme, host and port, never credentials.
