@@ -157,6 +157,13 @@ fn in_child(name: &str, env: Vec<(String, String)>) -> String {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", &format!("oidc::proxy::tests::{name}"), "--nocapture", "--test-threads=1"])
         .env("SESSION_KEEPER_PROXY_CHILD", "1")
+        .env_remove("https_proxy")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("all_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("no_proxy")
+        .env_remove("NO_PROXY")
         .envs(env)
         .output()
         .unwrap();
@@ -256,4 +263,29 @@ fn tempfile_dir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("session-keeper-pac-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A plain-HTTP request (a provider may announce its keys or userinfo at an http URL) that its proxy
+/// answers 407 is the proxy's refusal in words, not the provider's answer; squid saw the request.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_plain_http_request_answered_407_by_its_proxy_is_the_proxys_refusal() {
+    use openidconnect::AsyncHttpClient as _;
+    use session_keeper_testkit::proxy::{DesktopProxy, PROXY_ONLY_HOST, Squid};
+    let endpoint = format!("http://{PROXY_ONLY_HOST}:9/jwks");
+    if !child() {
+        let squid = Squid::with_password("alice", "s3cret");
+        let mut env = DesktopProxy::empty().env();
+        env.push(("http_proxy".into(), squid.url()));
+        in_child("a_plain_http_request_answered_407_by_its_proxy_is_the_proxys_refusal", env);
+        let asked = squid.requests().into_iter().any(|(method, target, status)| method == "GET" && target == endpoint && status == 407);
+        assert!(asked, "squid's log: {:#?}", squid.log());
+        return;
+    }
+    let http = crate::oidc::http_client(Duration::from_secs(5), Arc::new(crate::clock::SystemClock)).unwrap();
+    let request = openidconnect::http::Request::builder().uri(endpoint.as_str()).body(Vec::new()).unwrap();
+    let err = http.call(request).await.expect_err("the proxy refuses");
+    let err = refused(&endpoint, &err).expect("the proxy's refusal");
+    assert_eq!(err.kind(), crate::ErrorKind::ProxyRefused, "{err}");
+    assert!(err.to_string().contains("asks for a user name and password (HTTP 407)"), "{err}");
 }
