@@ -280,14 +280,23 @@ async fn no_proxy_sends_a_host_direct() {
 }
 
 #[tokio::test]
-async fn a_proxy_that_asks_for_credentials_is_named_in_words() {
+async fn a_proxy_that_asks_for_credentials_is_named_in_words_and_takes_them_from_the_url() {
     if child() {
-        return report_discovery_error().await;
+        return match std::env::var("PROXIES_EXPECT_ERROR") {
+            Ok(_) => report_discovery_error().await,
+            Err(_) => sign_in_and_refresh().await,
+        };
     }
     let (squid, hidden) = (Squid::with_password("alice", "s3cret"), Hidden::start());
+    let mut env = hidden.env(&squid.url_with_credentials());
+    env.push(("https_proxy".into(), squid.url_with_credentials()));
+    let report = in_child("a_proxy_that_asks_for_credentials_is_named_in_words_and_takes_them_from_the_url", env);
+    assert_eq!(report.get("signed-in"), Some("alice"), "credentials in https_proxy's URL are used");
+
     let mut env = hidden.env(&squid.url());
     env.push(("https_proxy".into(), squid.url()));
-    let report = in_child("a_proxy_that_asks_for_credentials_is_named_in_words", env);
+    env.push(("PROXIES_EXPECT_ERROR".into(), "1".into()));
+    let report = in_child("a_proxy_that_asks_for_credentials_is_named_in_words_and_takes_them_from_the_url", env);
 
     assert_eq!(report.get("kind"), Some("proxy_refused"), "{}", report.0);
     let message = report.get("message").unwrap();
