@@ -48,8 +48,8 @@ pub const LOOKUP_BOUND: Duration = Duration::from_secs(2);
 pub const ADVICE_PROXY_CREDENTIALS: &str =
     "Put the proxy's user name and password in the desktop's proxy settings, or ask your network administrator.";
 
-/// Says which proxies to use for a URL. The GIO resolver is the default on Linux; tests and other
-/// desktops may give their own ([`use_resolver`]).
+/// Says which proxies to use for a URL: the GIO resolver on Linux; the tests give their own, and so
+/// can another platform's (a [`Router`] takes any).
 pub trait ProxyResolver: Send + Sync {
     /// The proxies for `url`, best first, as URLs (`http://host:port`, `direct://` for none); `None`
     /// when this resolver has no answer of its own (the environment's variables then decide).
@@ -73,12 +73,6 @@ pub(crate) struct Router {
 }
 
 static ROUTER: OnceLock<Arc<Router>> = OnceLock::new();
-
-/// Makes `resolver` the one every provider call asks, instead of the desktop's; it must be called
-/// before the first provider call. Returns false (and changes nothing) if the routes are already set.
-pub fn use_resolver(resolver: Arc<dyn ProxyResolver>) -> bool {
-    ROUTER.set(Arc::new(Router::new(Some(resolver), EnvironmentResolver::from_env()))).is_ok()
-}
 
 fn router() -> &'static Arc<Router> {
     ROUTER.get_or_init(|| {
