@@ -205,6 +205,35 @@ async fn a_provider_on_an_ipv6_literal_signs_in_and_refreshes() {
     assert_eq!(idp.stats().await["grants"]["refresh_token"], 1);
 }
 
+/// The system-browser sign-in with its loopback redirect on `http://[::1]/callback` (registered so at
+/// the provider), against a provider on `[::1]`: the listener binds the IPv6 loopback and takes the
+/// redirect there.
+#[tokio::test]
+async fn a_system_browser_sign_in_takes_its_redirect_on_the_ipv6_loopback() {
+    let ca = TestCa::new();
+    let idp = Idp::start_https(Ttls::default(), &ca.server(&LOOPBACK), &[("IDP_HOST", "::1")]);
+    let manager = manager().await;
+    let mut config = with_ca(&idp, &ca);
+    config.sign_in_with = session_core::SignInWith::SystemBrowser;
+    config.redirect_uri = session_core::RedirectUri::parse("http://[::1]/callback").unwrap();
+    manager.add_session("s", config, None).await.unwrap();
+    let (opened, authorization_url) = tokio::sync::oneshot::channel::<url::Url>();
+    let sign_in = tokio::spawn({
+        let manager = manager.clone();
+        async move {
+            let open = move |url: &url::Url| opened.send(url.clone()).map_err(|_| "test gone".to_owned());
+            manager.sign_in_with_browser("s", open, Duration::from_secs(30), Default::default()).await
+        }
+    });
+    let redirect = support::login(&authorization_url.await.unwrap(), "alice").await;
+    assert_eq!(redirect.host_str(), Some("[::1]"), "{redirect}");
+    let page = reqwest::Client::new().get(redirect).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let session = sign_in.await.unwrap().unwrap();
+    assert!(session.signed_in);
+    assert_eq!(session.user.unwrap().subject, "alice");
+}
+
 #[tokio::test]
 async fn a_provider_named_localhost_signs_in_and_refreshes() {
     let ca = TestCa::new();

@@ -162,8 +162,9 @@ const provider = new Provider(issuer, {
       token_endpoint_auth_method: 'none',
       grant_types: grantTypes,
       response_types: ['code'],
-      // Loopback redirect URIs of native clients match on any port (RFC 8252 section 7.3).
-      redirect_uris: ['http://127.0.0.1/callback'],
+      // Loopback redirect URIs of native clients match on any port (RFC 8252 section 7.3); the IPv6
+      // one for a sign-in whose listener is on [::1].
+      redirect_uris: ['http://127.0.0.1/callback', 'http://[::1]/callback'],
       post_logout_redirect_uris: ['http://127.0.0.1/signed-out'],
     },
     {
