@@ -97,18 +97,13 @@ pub(crate) fn route(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
 /// synchronous question is answered from the cache.
 pub(crate) async fn prepare(url: &Url) {
     let router = router().clone();
-    let Some(key) = Router::key(url) else { return };
-    if router.cached(&key).is_some() {
+    if is_loopback(url) || Router::key(url).is_none_or(|key| router.cached(&key).is_some()) {
         return;
     }
     let target = url.clone();
-    let lookup = tokio::task::spawn_blocking(move || router.resolve(&target));
-    if tokio::time::timeout(LOOKUP_BOUND, lookup).await.is_err() {
-        // The lookup goes on and its answer replaces this one; meanwhile the environment's.
-        let router = self::router();
-        let fallback = router.environment.route(url);
-        router.remember(key, fallback, LOOKUP_BOUND);
-    }
+    // `route_for` bounds the wait in real time, on a blocking thread: a paused test clock cannot
+    // cut it short, and no async worker waits.
+    let _ = tokio::task::spawn_blocking(move || router.route_for(&target)).await;
 }
 
 /// The route `url` takes now (cached, or resolved within [`LOOKUP_BOUND`]).
