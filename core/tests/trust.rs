@@ -58,7 +58,11 @@ async fn without_its_ca_the_provider_is_refused_naming_the_unknown_issuer_and_th
     let ca = TestCa::new();
     let cert = ca.server(&LOOPBACK);
     let idp = Idp::start_https(Ttls::default(), &cert, &[]);
-    let err = refused(idp.config()).await;
+    // The CA of one provider's settings is trusted for that provider only: in the same manager, the
+    // same provider without it is refused.
+    let manager = manager().await;
+    manager.add_session("with-ca", with_ca(&idp, &ca), None).await.unwrap();
+    let err = manager.add_session("without", idp.config(), None).await.expect_err("refused without its CA");
     assert_eq!(err.kind(), ErrorKind::CertificateRejected, "{err} {}", err.chain());
     let words = err.to_string();
     assert!(words.contains("it was issued by an authority this computer does not trust"), "{words}");
