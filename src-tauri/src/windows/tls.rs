@@ -45,11 +45,18 @@ fn host_of(url: &Url) -> Option<String> {
 /// it for `host`. Without a CA of the provider's, the core's words for the refusal (the system store
 /// is the one WebKit already consulted), or WebKit's own reasons where the core has none.
 fn judge(ca_pem: Option<&str>, chain: &[Vec<u8>], host: &str, origin: &str, webkit_reasons: &[&str]) -> Result<(), Error> {
+    // The core names the host alone; the words name the page's origin, as the core's own calls do.
+    let at_origin = |err| match err {
+        Error::CertificateRejected { problem, advice, source, .. } => {
+            Error::CertificateRejected { endpoint: origin.to_owned(), problem, advice, source }
+        }
+        other => other,
+    };
     if let Some(pem) = ca_pem {
-        return session_core::tls::verify_with_provider_ca(pem, chain, host);
+        return session_core::tls::verify_with_provider_ca(pem, chain, host).map_err(at_origin);
     }
     match session_core::tls::verify_with_provider_ca("", chain, host) {
-        Err(err @ Error::CertificateRejected { .. }) => Err(err),
+        Err(err @ Error::CertificateRejected { .. }) => Err(at_origin(err)),
         // The core's check found nothing wrong, or could not say: WebKit's reasons, and no override.
         _ => Err(Error::CertificateRejected {
             endpoint: origin.to_owned(),
@@ -155,7 +162,12 @@ mod linux {
         match refusal {
             Refusal::Report(report) => report(err),
             Refusal::ShowInWindow => view.load_alternate_html(
-                &format!("<!doctype html><title>Certificate refused</title><p role=alert>{}</p>", escape(&err.to_string())),
+                &format!(
+                    "<!doctype html><meta charset=utf-8><title>Certificate refused</title>\
+                     <body style=\"font: 16px/1.5 system-ui, sans-serif; margin: 2rem; max-width: 40rem; overflow-wrap: anywhere\">\
+                     <h1 style=\"font-size: 1.25rem\">This page was not opened</h1><p role=alert>{}</p>",
+                    escape(&err.to_string())
+                ),
                 "about:blank",
                 None,
             ),
