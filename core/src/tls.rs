@@ -82,24 +82,31 @@ pub(crate) fn client_config(provider_ca: Option<&str>) -> Result<rustls::ClientC
 
 /// Whether `chain` (DER, the server's certificate first) is valid for `host` under the PEM CA
 /// certificates `ca_pem` alone, now: what the sign-in window asks before it trusts a certificate
-/// its own store refused. The error is a [`Error::CertificateRejected`] in words.
+/// its own store refused. An empty `ca_pem` means the system's store, as the core trusts it for a
+/// provider without CA certificates of its own (the window then shows the core's words for a
+/// certificate its store refused). The error is a [`Error::CertificateRejected`] in words, its
+/// endpoint `https://host`.
 pub fn verify_with_provider_ca(ca_pem: &str, chain: &[Vec<u8>], host: &str) -> Result<()> {
-    let mut roots = RootCertStore::empty();
-    roots.add_parsable_certificates(ca_certificates(ca_pem)?);
-    let verifier = Explaining::new(Arc::new(roots));
+    let roots = if ca_pem.trim().is_empty() {
+        system_roots().0.clone()
+    } else {
+        let mut roots = RootCertStore::empty();
+        roots.add_parsable_certificates(ca_certificates(ca_pem)?);
+        Arc::new(roots)
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let endpoint = if bare.contains(':') { format!("https://[{bare}]") } else { format!("https://{bare}") };
     let (end_entity, intermediates) =
-        chain.split_first().ok_or_else(|| Error::InvalidConfiguration(format!("The server at {host} presented no certificate.")))?;
+        chain.split_first().ok_or_else(|| Error::InvalidConfiguration(format!("The server at {endpoint} presented no certificate.")))?;
     let intermediates: Vec<CertificateDer<'_>> = intermediates.iter().map(|der| CertificateDer::from(der.as_slice())).collect();
-    let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']'))
+    let name = ServerName::try_from(bare)
         .map_err(|_| Error::InvalidConfiguration(format!("\"{}\" is not a host name or address.", provider_text(host))))?;
-    verifier
+    Explaining::new(roots)
         .verify_server_cert(&CertificateDer::from(end_entity.as_slice()), &intermediates, &name, &[], UnixTime::now())
         .map(drop)
         .map_err(|err| match CertificateProblem::in_rustls(&err) {
-            Some(problem) => problem.error(host),
-            None => {
-                Error::CertificateRejected { endpoint: host.to_owned(), problem: err.to_string(), advice: ADVICE_NAME.into(), source: None }
-            }
+            Some(problem) => problem.error(&endpoint),
+            None => Error::CertificateRejected { endpoint, problem: err.to_string(), advice: ADVICE_NAME.into(), source: None },
         })
 }
 

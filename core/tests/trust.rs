@@ -89,14 +89,22 @@ async fn the_system_store_from_ssl_cert_file_or_dir_is_trusted() {
         let mut config = ProviderConfig::new(&issuer, "session-keeper");
         config.display_name = "Test provider".into();
         sign_in(&manager, config, "s").await.expect("signed in through the CA of SSL_CERT_FILE or SSL_CERT_DIR");
+        // The sign-in window's check with no CA of the provider's is the same store.
+        let der = std::fs::read(std::env::var("TRUST_CHILD_CERT").unwrap()).unwrap();
+        session_core::tls::verify_with_provider_ca("", &[der], "127.0.0.1").expect("the system store trusts the test CA");
         let refreshed = manager.refresh("s", true).await.unwrap();
         assert!(refreshed.last_error.is_none(), "{:?}", refreshed.last_error);
         println!("store read in {:.1} ms", session_core::tls::system_store_read_time().as_secs_f64() * 1000.0);
         return;
     }
     let ca = TestCa::new();
-    let idp = Idp::start_https(Ttls::default(), &ca.server(&LOOPBACK), &[]);
+    let cert = ca.server(&LOOPBACK);
+    let idp = Idp::start_https(Ttls::default(), &cert, &[]);
     assert_eq!(refused(idp.config()).await.kind(), ErrorKind::CertificateRejected);
+    let err = session_core::tls::verify_with_provider_ca("", std::slice::from_ref(&cert.der), "127.0.0.1").unwrap_err();
+    assert!(err.to_string().starts_with("The provider at https://127.0.0.1 presented a certificate that is not trusted: it was issued by an authority this computer does not trust"), "{err}");
+    let der_file = ca.dir().join("server.der");
+    std::fs::write(&der_file, &cert.der).unwrap();
     let dir = ca.dir().join("store");
     std::fs::create_dir(&dir).unwrap();
     std::fs::copy(ca.file(), dir.join("test-ca.pem")).unwrap();
@@ -104,6 +112,7 @@ async fn the_system_store_from_ssl_cert_file_or_dir_is_trusted() {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "the_system_store_from_ssl_cert_file_or_dir_is_trusted", "--nocapture", "--test-threads=1"])
             .env("TRUST_CHILD_ISSUER", &idp.issuer)
+            .env("TRUST_CHILD_CERT", &der_file)
             .env_remove("SSL_CERT_FILE")
             .env_remove("SSL_CERT_DIR")
             .env(variable, value)
@@ -293,8 +302,9 @@ fn the_sign_in_windows_check_trusts_the_providers_ca_alone() {
     let err = session_core::tls::verify_with_provider_ca(other.pem(), std::slice::from_ref(&good.der), "127.0.0.1").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::CertificateRejected);
     assert!(err.to_string().contains("it was issued by an authority this computer does not trust"), "{err}");
-    let err = session_core::tls::verify_with_provider_ca(ca.pem(), &[good.der], "id.other.example").unwrap_err();
+    let err = session_core::tls::verify_with_provider_ca(ca.pem(), std::slice::from_ref(&good.der), "id.other.example").unwrap_err();
     assert!(err.to_string().contains("not id.other.example"), "{err}");
+    assert!(session_core::tls::verify_with_provider_ca(ca.pem(), &[good.der], "::1").is_ok(), "an IPv6 host without brackets");
     let err = session_core::tls::verify_with_provider_ca(ca.pem(), &[ca.expired(&LOOPBACK).der], "localhost").unwrap_err();
     assert!(err.to_string().contains("it expired on"), "{err}");
 }
