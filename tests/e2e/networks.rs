@@ -359,3 +359,22 @@ async fn e_a_provider_on_ipv6_loopback_signs_in() {
     eprintln!("figure: IPv6 loopback: sign-in {signed_in:?}, refresh {refreshed:?}");
     app.quit().await;
 }
+
+/// e. An HTTPS provider on IPv6 loopback with its own CA: the window allows the certificate for the
+/// address (named as WebKit names it) and signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e_an_https_provider_on_ipv6_with_its_own_ca_signs_in() {
+    let _serial = SERIAL.lock().await;
+    let ca = TestCa::new();
+    let idp = Idp::start_https(Ttls::default(), &ca.server(&["localhost", "127.0.0.1", "::1"]), &[("IDP_HOST", "::1")]);
+    assert!(idp.issuer.starts_with("https://[::1]:"), "{}", idp.issuer);
+    let driver = Driver::start("networks-ipv6-https", &[]);
+    let app = driver.launch().await;
+    add_provider(&app, "six", &idp.issuer, Some(&ca.file())).await;
+    app.wait_badge("six", "Signed out").await;
+    let signed_in = sign_in(&app, "six", "networks-ipv6-https-login").await;
+    assert!(app_log(&driver).contains(ALLOWED), "allowed on the CA's word");
+    let refreshed = refresh(&app, &idp, "six").await;
+    eprintln!("figure: HTTPS on IPv6 loopback with the provider's own CA: sign-in {signed_in:?}, refresh {refreshed:?}");
+    app.quit().await;
+}

@@ -174,3 +174,45 @@ mod linux {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_named_as_webkit_and_the_check_name_them() {
+        let host = |url: &str| host_of(&Url::parse(url).unwrap());
+        assert_eq!(host("https://id.example.com:8443/a"), Some("id.example.com".into()));
+        assert_eq!(host("https://127.0.0.1/"), Some("127.0.0.1".into()));
+        assert_eq!(host("https://[::1]:9000/"), Some("::1".into()));
+        assert_eq!(host("about:blank"), None);
+    }
+
+    #[test]
+    fn a_refusal_without_a_ca_of_the_provider_is_never_an_override_and_says_why() {
+        // The core's words where it can read the certificate (its fingerprint at least)...
+        let junk = vec![b"not a certificate".to_vec()];
+        let err = judge(None, &junk, "id.example.com", "https://id.example.com:8443", &["it has expired"]).unwrap_err();
+        assert_eq!(err.kind(), session_core::ErrorKind::CertificateRejected);
+        let words = err.to_string();
+        assert!(words.starts_with("The provider at https://id.example.com:8443 presented a certificate"), "{words}");
+        assert!(words.contains("SHA-256 "), "{words}");
+        // ...and WebKit's reasons where it cannot (no certificate at all).
+        let err = judge(None, &[], "id.example.com", "https://id.example.com", &["it has expired"]).unwrap_err();
+        assert_eq!(err.kind(), session_core::ErrorKind::CertificateRejected);
+        assert!(err.to_string().contains("not trusted: it has expired. "), "{err}");
+    }
+
+    #[test]
+    fn a_ca_setting_that_vouches_for_nothing_allows_nothing() {
+        let junk = vec![b"not a certificate".to_vec()];
+        for ca in ["no PEM here", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"] {
+            assert!(judge(Some(ca), &junk, "id.example.com", "https://id.example.com:8443", &[]).is_err(), "{ca}");
+        }
+    }
+
+    #[test]
+    fn words_shown_in_the_window_are_text() {
+        assert_eq!(escape("<script>\"a\" & b</script>"), "&lt;script&gt;&quot;a&quot; &amp; b&lt;/script&gt;");
+    }
+}
