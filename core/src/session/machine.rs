@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::state::{Effect, Event, KEYCHAIN_RETRY, KeychainCopy, Phase, Refusal, SessionState, Trigger, Waiter, delta};
+use super::state::{Effect, Event, KEYCHAIN_RETRY, KeychainCopy, Network, Phase, Refusal, SessionState, Trigger, Waiter, delta};
 use crate::error::{ErrorInfo, ErrorKind};
 use crate::policy::Policy;
 use crate::user::UserProfile;
@@ -123,6 +123,9 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             next.last_validated_at = Some(now);
             next.failures = 0;
             next.retry_at = None;
+            // The provider answered: whatever the desktop says (an intranet provider where
+            // NetworkManager's check sees no internet), this session is online until the next change.
+            next.network = Network::Online;
             next.refused = None;
             next.rejected = None;
             // A userinfo answer for another user still stands: the token endpoint does not say who.

@@ -44,8 +44,10 @@ pub struct SessionSnapshot {
     /// Refreshing has failed [`crate::RefreshPolicy::attention_after_failures`] times in a row, or once
     /// in a way no retry mends (a refused certificate or proxy); never while the desktop is offline.
     pub failing: bool,
-    /// The desktop's connectivity (NetworkManager): `offline` and `portal` ("sign in to the network
-    /// first") are said on the card instead of a failure, and no failure is counted meanwhile.
+    /// The desktop's connectivity (NetworkManager) as it holds for this session: `offline` and `portal`
+    /// ("sign in to the network first") are said on the card instead of a failure, and no failure is
+    /// counted meanwhile; a refresh that reaches the provider anyway (an intranet provider while
+    /// NetworkManager sees no internet) makes it `online` until the desktop's next change.
     pub network: Network,
     /// The person has to act: signed out, expired, or refreshing keeps failing (GOA's `AttentionNeeded`).
     pub needs_attention: bool,

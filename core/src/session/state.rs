@@ -135,7 +135,8 @@ pub struct SessionState {
     /// When the next retry is due after a failure (counted, or not counted because the desktop was
     /// offline: then the refresh is held until this instant or the network's return).
     pub retry_at: Option<DateTime<Utc>>,
-    /// The desktop's connectivity ([`Trigger::Network`]); the same for every session.
+    /// The desktop's connectivity ([`Trigger::Network`]), the same for every session, except that a
+    /// refresh that reaches its provider while the desktop says offline makes this session online.
     #[serde(skip)]
     pub network: Network,
     /// A userinfo check is in flight.

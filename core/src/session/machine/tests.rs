@@ -759,6 +759,13 @@ fn when_the_network_returns_a_session_due_or_held_refreshes_at_once_and_one_not_
     let failing = offline(&failing, 541, &policy);
     let (_, effects) = transition(&failing, &back, t(541), &policy);
     assert_eq!(effects, vec![Effect::Refresh], "a counted outage waited for its backoff after the network came back");
+    // A provider the desktop's word does not cover (on an intranet, while NetworkManager's check sees
+    // no internet): its refresh succeeds, and this session is online, counting failures again, until
+    // the desktop's next change.
+    let (refreshing, _) = transition(&offline(&signed_in(600, true, &policy), 100, &policy), &Event::Tick, t(540), &policy);
+    let (reached, _) = transition(&refreshing, &Event::RefreshSucceeded { times: times(1200, true), warning: None }, t(541), &policy);
+    assert_eq!(reached.network, Network::Online);
+    assert_eq!(offline(&reached, 542, &policy).network, Network::Offline);
     // Not due: nothing happens, and online again is not news.
     let fresh = offline(&signed_in(3600, true, &policy), 100, &policy);
     let (online, effects) = transition(&fresh, &back, t(200), &policy);
