@@ -351,3 +351,19 @@ async fn a_proxy_that_cannot_be_reached_says_so() {
     let message = report.get("message").unwrap();
     assert!(message.contains(&format!("the proxy {dead} could not be reached")), "{message}");
 }
+
+#[tokio::test]
+async fn a_provider_the_proxy_cannot_reach_is_told_from_a_proxy_that_is_not_there() {
+    if child() {
+        return report_discovery_error().await;
+    }
+    let (squid, ca) = (Squid::start(), TestCa::new());
+    // Nothing listens at the provider's port: squid answers the CONNECT with an error.
+    let issuer = format!("https://{PROXY_ONLY_HOST}:{}", free_port());
+    let env = vec![(ISSUER.into(), issuer), (CA_FILE.into(), ca.file().display().to_string()), ("https_proxy".into(), squid.url())];
+    let report = in_child("a_provider_the_proxy_cannot_reach_is_told_from_a_proxy_that_is_not_there", env);
+
+    assert_eq!(report.get("kind"), Some("provider_unavailable"), "{}", report.0);
+    let message = report.get("message").unwrap();
+    assert!(message.contains(&format!("the proxy {} could not connect to it", squid.url())), "{message}");
+}
