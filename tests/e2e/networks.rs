@@ -184,7 +184,8 @@ async fn b_the_providers_own_ca_file_signs_in_and_refreshes() {
     app.click("#ca-clear").await;
     assert!(app.text("#ca-name").await.is_empty());
     app.choose_file("#ca-file", &ca.file()).await;
-    app.screenshot("networks-add-provider-ca-file").await;
+    app.wait_text("#ca-name", "the chosen file's name", |t| t.ends_with("ca.pem")).await;
+    app.check_state("add-provider-ca-file").await;
     app.click("#add-submit").await;
     app.wait_badge("company", "Signed out").await;
 
@@ -259,6 +260,15 @@ async fn c_the_provider_window_refuses_an_expired_certificate_in_words() {
     let idp = Idp::start_https(Ttls::default(), &expired, &[("IDP_PORT", &port)]);
     assert_eq!(idp.issuer, issuer, "the provider came back on the same address");
 
+    // A refresh meets it in the core: refused in words, a certificate problem, not an outage.
+    app.click(&card("company", "[data-action=refresh]")).await;
+    let kind = eventually("the error's kind on the card", || async { app.attr(&card("company", ".card-error"), "data-kind").await }).await;
+    assert_eq!(kind, "certificate_rejected");
+    let words = app.text(&card("company", ".card-error")).await;
+    assert!(words.contains("it expired on") && words.contains(&expired.fingerprint), "{words}");
+    assert!(!words.contains("could not be reached"), "{words}");
+    app.screenshot("networks-refresh-expired").await;
+
     let known = app.windows().await;
     app.click(&card("company", "[data-action=sign-out]")).await;
     app.wait_badge("company", "Signed out").await;
@@ -277,7 +287,10 @@ async fn c_the_provider_window_refuses_an_expired_certificate_in_words() {
     assert_eq!(log.matches(ALLOWED).count(), allowed, "nothing more was allowed");
     // A sign-in now: the core's discovery refuses the same certificate, in the same words, on the card.
     app.client.switch_to_window(app.main.clone()).await.unwrap();
+    const REFUSED: &str = "a server's certificate was refused";
+    let refusals = app_log(&driver).matches(REFUSED).count();
     app.click(&card("company", "[data-action=sign-in]")).await;
+    eventually("the core's refusal at sign-in", || async { (app_log(&driver).matches(REFUSED).count() > refusals).then_some(()) }).await;
     let kind = eventually("the error's kind on the card", || async { app.attr(&card("company", ".card-error"), "data-kind").await }).await;
     assert_eq!(kind, "certificate_rejected");
     let words = app.text(&card("company", ".card-error")).await;
