@@ -10,7 +10,10 @@
 //! (`https_proxy`, `http_proxy`, `all_proxy`, `no_proxy`) only where GIO has no answer of its own (no
 //! desktop settings: mode "none", or no GNOME schemas). A `direct://` answer from desktop settings
 //! that are in use (a host in the ignore list, a PAC file's `DIRECT`) is honoured. Loopback targets
-//! never go through a proxy.
+//! never go through a proxy. (One case differs from the window: in a GNOME session whose proxy mode
+//! is "none", glib-networking's GNOME resolver answers `direct://` whatever the variables say, so the
+//! window goes direct while the core follows `https_proxy`; outside GNOME, GIO's libproxy resolver
+//! reads the variables itself and both agree.)
 //!
 //! reqwest asks for a route synchronously, per connection ([`reqwest::Proxy::custom`]), while GIO's
 //! lookup may block (a PAC file is fetched and run). So answers are cached per scheme, host and port
