@@ -5,7 +5,8 @@
 //! (`webkit_web_context_allow_tls_certificate_for_host`), and the page loaded again. Nothing turns
 //! certificate errors off. Any other refusal ends in the core's words (which check failed, the
 //! certificate's subject, issuer and SHA-256): on the card for a sign-in, in the window for a
-//! sign-out page.
+//! sign-out page. The allowance lives in the window's own web context (its web data folder, or the
+//! private one of an ephemeral sign-in; under WebDriver the dashboard's, which it shares there).
 
 use session_core::Error;
 use url::{Host, Url};
@@ -67,7 +68,7 @@ fn judge(ca_pem: Option<&str>, chain: &[Vec<u8>], host: &str, origin: &str, webk
     }
 }
 
-/// A few words of ours for what text in `message` can safely show in a page: HTML-escaped.
+/// `message` as HTML text: escaped, so that nothing a certificate names can become markup.
 fn escape(message: &str) -> String {
     message.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
