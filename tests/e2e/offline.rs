@@ -39,6 +39,15 @@ async fn wait_for_token_request_after(idp: &Idp, count: u64) -> Instant {
     }
 }
 
+/// Waits for the tray's line of the Demo session to end with `tail` (the network's words).
+async fn tray_says(tail: &str) {
+    let tray = harness::TrayMenu::find();
+    eventually(&format!("the tray's line for Demo to end with {tail:?}"), || async {
+        tray.labels().into_iter().find(|l| l.starts_with("Demo: Bob Example, ") && l.ends_with(tail))
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_counts_no_failure_and_the_networks_return_refreshes_at_once_and_a_portal_is_named() {
     let nm = NetworkManager::start(connectivity::FULL).await;
@@ -83,6 +92,7 @@ async fn offline_counts_no_failure_and_the_networks_return_refreshes_at_once_and
             }
             app.screenshot("offline").await;
             app.check_state("offline").await;
+            tray_says(", offline").await;
         }
         // The network is back: the held refresh goes out at once, and succeeds.
         nm.set(connectivity::FULL).await;
@@ -103,6 +113,7 @@ async fn offline_counts_no_failure_and_the_networks_return_refreshes_at_once_and
     assert!(note.contains("sign in to the network first"), "{note}");
     app.screenshot("portal").await;
     app.check_state("portal").await;
+    tray_says(", sign in to the network first").await;
     nm.set(connectivity::FULL).await;
     app.wait_badge("Demo", "Active").await;
     assert_eq!(app.text(&card("Demo", ".card-online")).await, "", "the network's note stayed");
