@@ -6,14 +6,12 @@
 //! settings, manual, PAC or automatic, or libproxy). If the core read only its environment, the two
 //! halves of one sign-in could take different routes: the login page through the company proxy, the
 //! code exchange straight at a firewall. So the core asks the same resolver for every provider call
-//! (discovery, keys, token, userinfo, revocation), and falls back to the environment's variables
-//! (`https_proxy`, `http_proxy`, `all_proxy`, `no_proxy`) only where GIO has no answer of its own (no
-//! desktop settings: mode "none", or no GNOME schemas). A `direct://` answer from desktop settings
-//! that are in use (a host in the ignore list, a PAC file's `DIRECT`) is honoured. Loopback targets
-//! never go through a proxy. (One case differs from the window: in a GNOME session whose proxy mode
-//! is "none", glib-networking's GNOME resolver answers `direct://` whatever the variables say, so the
-//! window goes direct while the core follows `https_proxy`; outside GNOME, GIO's libproxy resolver
-//! reads the variables itself and both agree.)
+//! (discovery, keys, token, userinfo, revocation) and takes its answer as final, `direct://`
+//! included, and falls back to the environment's variables (`https_proxy`, `http_proxy`, `all_proxy`,
+//! `no_proxy`) only where GIO fails. Outside GNOME, GIO's libproxy resolver reads those variables
+//! itself; in a GNOME session the desktop's settings decide (mode "none" is direct for both halves,
+//! whatever the variables say, as glib-networking's GNOME resolver answers). Loopback targets never go
+//! through a proxy.
 //!
 //! reqwest asks for a route synchronously, per connection ([`reqwest::Proxy::custom`]), while GIO's
 //! lookup may block (a PAC file is fetched and run). So answers are cached per scheme, host and port

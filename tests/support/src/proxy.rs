@@ -247,6 +247,13 @@ impl DesktopProxy {
         ]
     }
 
+    /// The environment of a desktop other than GNOME whose settings are these (private, so the
+    /// machine's own are never read): GIO then asks libproxy, which reads `https_proxy`, `http_proxy`
+    /// and `no_proxy` itself, as the sign-in window's WebKitGTK does there.
+    pub fn env_outside_gnome(&self) -> Vec<(String, String)> {
+        self.env().into_iter().filter(|(name, _)| name != "GIO_USE_PROXY_RESOLVER" && name != "XDG_CURRENT_DESKTOP").collect()
+    }
+
     /// The keyfile the settings are written to.
     pub fn keyfile(&self) -> PathBuf {
         self.dir.path().join("glib-2.0/settings/keyfile")

@@ -9,10 +9,11 @@ use super::ProxyResolver;
 /// The desktop's proxy settings' schema (gsettings-desktop-schemas).
 const SCHEMA: &str = "org.gnome.system.proxy";
 
-/// GIO's default proxy resolver. A lone `direct://` is its own answer only when the desktop's proxy
-/// settings are in use (mode "manual" or "auto": the host is in the ignore list, or the PAC file said
-/// `DIRECT`); with mode "none", or no desktop settings at all, GIO has nothing to say and the
-/// environment decides.
+/// GIO's default proxy resolver, whose answer is final, `direct://` included: it is the answer the
+/// sign-in window gets, so taking another would split one sign-in over two routes. (Outside GNOME
+/// GIO's libproxy resolver reads `https_proxy` and `no_proxy` itself; in a GNOME session whose proxy
+/// mode is "none" both halves go direct, whatever the variables say.) Only when GIO fails does the
+/// environment decide.
 pub(crate) struct GioResolver;
 
 impl ProxyResolver for GioResolver {
@@ -25,10 +26,6 @@ impl ProxyResolver for GioResolver {
                 return None;
             }
         };
-        let lone_direct = answer.iter().all(|uri| uri == "direct://");
-        if lone_direct && !desktop_settings_in_use() {
-            return None;
-        }
         Some(answer.into_iter().map(|uri| with_desktop_credentials(&uri)).collect())
     }
 }
@@ -38,11 +35,6 @@ fn settings(schema: &str) -> Option<gio::Settings> {
     let source = gio::SettingsSchemaSource::default()?;
     source.lookup(schema, true)?;
     Some(gio::Settings::new(schema))
-}
-
-/// True when the desktop's proxy mode is "manual" or "auto".
-fn desktop_settings_in_use() -> bool {
-    settings(SCHEMA).is_some_and(|settings| matches!(settings.string("mode").as_str(), "manual" | "auto"))
 }
 
 /// `uri` with the desktop's HTTP proxy credentials in it when it is that proxy and has none (GIO's

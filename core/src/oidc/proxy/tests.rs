@@ -164,6 +164,8 @@ fn in_child(name: &str, env: Vec<(String, String)>) -> String {
         .env_remove("ALL_PROXY")
         .env_remove("no_proxy")
         .env_remove("NO_PROXY")
+        .env_remove("XDG_CURRENT_DESKTOP")
+        .env_remove("GIO_USE_PROXY_RESOLVER")
         .envs(env)
         .output()
         .unwrap();
@@ -208,17 +210,20 @@ fn gio_answers_the_desktops_manual_proxy_with_its_credentials() {
     println!("figure: GIO lookup cold {cold:?}, next host {warm:?}, from the route cache {from_cache:?}");
 }
 
-/// With the desktop's settings at mode "none", GIO has nothing to say and the environment decides.
+/// In a GNOME session whose proxy mode is "none", GIO answers `direct://`, and the core goes direct
+/// as the sign-in window does, even with `https_proxy` set: one route for both halves of a sign-in.
 #[cfg(target_os = "linux")]
 #[test]
-fn gio_without_desktop_settings_leaves_the_route_to_the_environment() {
+fn a_desktop_that_says_none_sends_both_halves_direct_whatever_the_environment_says() {
     use session_keeper_testkit::proxy::DesktopProxy;
     if !child() {
         let desktop = DesktopProxy::empty();
-        in_child("gio_without_desktop_settings_leaves_the_route_to_the_environment", desktop.env());
+        in_child("a_desktop_that_says_none_sends_both_halves_direct_whatever_the_environment_says", desktop.env());
         return;
     }
-    assert_eq!(gio::GioResolver.lookup(&url("https://id.example.com/")), None);
+    assert_eq!(gio::GioResolver.lookup(&url("https://id.example.com/")), Some(vec!["direct://".to_owned()]));
+    let router = Arc::new(Router::new(Some(Arc::new(gio::GioResolver)), environment(&[("https_proxy", "http://env:1")])));
+    assert_eq!(router.route_for(&url("https://id.example.com/")), Route::Direct);
 }
 
 /// With the desktop's settings at mode "auto" and a PAC file, GIO runs the file (glib-networking's
@@ -275,7 +280,8 @@ async fn a_plain_http_request_answered_407_by_its_proxy_is_the_proxys_refusal() 
     let endpoint = format!("http://{PROXY_ONLY_HOST}:9/jwks");
     if !child() {
         let squid = Squid::with_password("alice", "s3cret");
-        let mut env = DesktopProxy::empty().env();
+        let desktop = DesktopProxy::empty();
+        let mut env = desktop.env_outside_gnome();
         env.push(("http_proxy".into(), squid.url()));
         in_child("a_plain_http_request_answered_407_by_its_proxy_is_the_proxys_refusal", env);
         let asked = squid.requests().into_iter().any(|(method, target, status)| method == "GET" && target == endpoint && status == 407);
