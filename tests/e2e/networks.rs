@@ -206,6 +206,48 @@ async fn b_the_providers_own_ca_file_signs_in_and_refreshes() {
     app.quit().await;
 }
 
+/// b. The same in a window with a web context of its own (the private sign-in window; outside
+/// WebDriver every provider window has its own): the allowance is made in that window's context, and
+/// the provider's login page paints there. WebDriver reaches only the dashboard's context, so the
+/// window is found on the X display by its title and looked at as the screen shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b_a_private_sign_in_window_allows_the_certificate_in_its_own_context() {
+    let _serial = SERIAL.lock().await;
+    let ca = TestCa::new();
+    let idp = https_provider(&ca);
+    let driver = Driver::start("networks-own-ca-private", &[]);
+    let app = driver.launch().await;
+    add_provider(&app, "company", &idp.issuer, Some(&ca.file())).await;
+    app.wait_badge("company", "Signed out").await;
+    app.click("#open-settings").await;
+    app.click("#settings-form input[name=ephemeralSignIn]").await;
+    app.click("#settings-submit").await;
+    app.wait_dialogs_closed().await;
+
+    let began = Instant::now();
+    app.click(&card("company", "[data-action=sign-in]")).await;
+    let shot = harness::artifacts().join("networks-own-ca-private-login.png");
+    eventually("the private window to paint the provider's login page", || async {
+        let found = Command::new("xdotool").args(["search", "--name", "^Sign in to Test provider$"]).output().ok()?;
+        let window = String::from_utf8_lossy(&found.stdout).lines().next()?.trim().to_owned();
+        Command::new("import").args(["-window", &window]).arg(&shot).status().ok()?.success().then_some(())?;
+        let colours = Command::new("identify").args(["-format", "%k"]).arg(&shot).output().ok()?;
+        (String::from_utf8_lossy(&colours.stdout).trim().parse::<u32>().ok()? > 16).then_some(())
+    })
+    .await;
+    let painted = began.elapsed();
+    let log = app_log(&driver);
+    assert_eq!(log.matches(ALLOWED).count(), 1, "allowed once, in the private window's context: {log}");
+    assert!(!log.contains("a provider window refused a certificate"), "{log}");
+    assert_eq!(app.text(&card("company", ".card-error")).await, "", "no error on the card");
+    eprintln!(
+        "figure: the private window's login page painted {painted:?} after Sign in (the refusal, the core's check and the reload included)"
+    );
+    app.click(&card("company", "[data-action=cancel-sign-in]")).await;
+    app.wait_badge("company", "Signed out").await;
+    app.quit().await;
+}
+
 /// c. A certificate for another name and an expired one: refused with the check that failed, the
 /// certificate's fingerprint, and never called an outage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
