@@ -84,7 +84,7 @@ export function refreshTokenNote(session) {
 /** What the card says while the desktop is not online (the core's `network`). */
 const NETWORK_WORDS = Object.freeze({
   online: "",
-  offline: "Offline: refreshes wait for the network to return, and nothing counts as failing meanwhile.",
+  offline: "Offline: Session Keeper waits for the network to return, and nothing counts as failing meanwhile.",
   portal: "This network holds every connection until you sign in to it (a captive portal): sign in to the network first, in a web browser. Refreshes wait until then.",
 });
 

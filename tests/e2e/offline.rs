@@ -67,9 +67,10 @@ async fn offline_counts_no_failure_and_the_networks_return_refreshes_at_once_and
         nm.set(connectivity::NONE).await;
         app.wait_badge("Demo", "Offline").await;
         let note = app.text(&card("Demo", ".card-online")).await;
-        assert!(note.starts_with("Offline: refreshes wait for the network"), "{note}");
-        // The provider is out of reach for the refresh that comes due meanwhile; the app tries once.
-        idp.fail_token_requests(1, "reset").await;
+        assert!(note.starts_with("Offline: Session Keeper waits for the network"), "{note}");
+        // The provider is out of reach meanwhile (every token request dropped); the refresh that
+        // comes due is tried once.
+        idp.fail_token_requests(1000, "reset").await;
         let before = idp.token_requests().await;
         wait_for_token_request_after(&idp, before).await;
         let kind =
@@ -95,6 +96,7 @@ async fn offline_counts_no_failure_and_the_networks_return_refreshes_at_once_and
             tray_says(", offline").await;
         }
         // The network is back: the held refresh goes out at once, and succeeds.
+        idp.fail_token_requests(0, "reset").await;
         nm.set(connectivity::FULL).await;
         let told = Instant::now();
         let refreshed = wait_for_token_request_after(&idp, before + 1).await;
@@ -106,16 +108,22 @@ async fn offline_counts_no_failure_and_the_networks_return_refreshes_at_once_and
     }
     assert!(returns.iter().all(|delay| *delay < Duration::from_secs(2)), "the refresh waited after the network returned: {returns:?}");
 
-    // A captive portal is named as one, and is no failure either.
+    // A captive portal is named as one, and is no failure either. It holds every connection (a
+    // refresh that reached the provider would prove the session online, rightly).
     nm.set(connectivity::PORTAL).await;
     app.wait_badge("Demo", "Network sign-in").await;
+    idp.fail_token_requests(1000, "reset").await;
     let note = app.text(&card("Demo", ".card-online")).await;
     assert!(note.contains("sign in to the network first"), "{note}");
     app.screenshot("portal").await;
     app.check_state("portal").await;
     tray_says(", sign in to the network first").await;
+    let session = snapshot(&app, "Demo").await;
+    assert_eq!((&session["network"], &session["consecutiveFailures"]), (&json!("portal"), &json!(0)), "{session}");
+    idp.fail_token_requests(0, "reset").await;
     nm.set(connectivity::FULL).await;
     app.wait_badge("Demo", "Active").await;
+    app.wait_text(&card("Demo", ".card-error"), "no error once the portal is gone", str::is_empty).await;
     assert_eq!(app.text(&card("Demo", ".card-online")).await, "", "the network's note stayed");
 
     assert_eq!(watch.count("cannot be refreshed"), 0, "a failing notice while offline");

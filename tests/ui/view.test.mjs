@@ -149,7 +149,7 @@ test("offline or behind a captive portal the card says so, neutrally, instead of
   assert.equal(badgeText(offline), "Offline");
   assert.equal(badgeTone(offline), "neutral");
   assert.equal(cardTone(offline), "neutral");
-  assert.match(networkNote(offline), /^Offline: refreshes wait for the network/);
+  assert.match(networkNote(offline), /^Offline: Session Keeper waits for the network/);
   const portal = snapshot({ network: "portal" });
   assert.equal(badgeText(portal), "Network sign-in");
   assert.match(networkNote(portal), /sign in to the network first/);

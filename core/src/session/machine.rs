@@ -105,6 +105,8 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             next.session_expires_at = Some(cap(now + delta(policy.lifetime.expires_in), times));
             next.last_validated_at = Some(now);
             next.last_error = warning.clone();
+            // The provider answered the sign-in: online, as after a refresh that reached it.
+            next.network = Network::Online;
             evaluate(next, now, policy)
         }
         Event::NarrowedTokenMade { expires_at } => waits::narrowed_made(next, *expires_at, now),

@@ -103,8 +103,10 @@ fn hand_out_or_refuse(state: &SessionState, now: DateTime<Utc>, usable: bool) ->
 
 /// A fresh state (a sign-in or a sign-out replaces the tokens) that keeps who waits on the session:
 /// checks are answered when nothing is in flight, and narrowed tokens are made for the new sign-in.
+/// The desktop's connectivity stays what it was.
 pub(super) fn carried(state: &SessionState) -> SessionState {
     let mut next = SessionState::signed_out();
+    next.network = state.network;
     next.check_waiting = state.check_waiting;
     next.check_failure = state.check_failure.clone();
     next.narrowing = Narrowing { waiting: state.narrowing.waiting.clone(), ..Narrowing::default() };
