@@ -802,8 +802,8 @@ fn behind_a_captive_portal_a_failure_is_not_counted_and_the_snapshot_names_the_p
     let (signing_in, _) = transition(&SessionState::signed_out(), &Event::SignInStarted, t(0), &policy);
     let signing_in = offline(&signing_in, 1, &policy);
     assert_eq!(signing_in.phase, Phase::SigningIn);
-    let signed_in = Event::SignedIn { times: times(600, true), user: alice(), warning: None };
-    assert_eq!(transition(&signing_in, &signed_in, t(2), &policy).0.network, Network::Online);
+    let completed = Event::SignedIn { times: times(600, true), user: alice(), warning: None };
+    assert_eq!(transition(&signing_in, &completed, t(2), &policy).0.network, Network::Online);
     let away = offline(&signed_in(600, true, &policy), 3, &policy);
     let (out, _) = transition(&away, &Event::SignedOut, t(4), &policy);
     assert_eq!((out.phase, out.network), (Phase::SignedOut, Network::Offline));
