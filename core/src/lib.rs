@@ -59,9 +59,9 @@ pub use provider::{DEFAULT_REDIRECT_URI, DEFAULT_SCOPES, ProviderConfig, SignInW
 pub use secret::SessionSecrets;
 pub use session::{
     AccessToken, DefaultRefreshHandler, Effect, EndReason, Event, HISTORY_MAX, HISTORY_SPAN, History, HostEvent, KeychainCopy, Made, Mark,
-    MarkKind, Narrowing, Phase, REVOKED_MESSAGE, RefreshContext, RefreshFailure, RefreshHandler, Refusal, SessionEvent, SessionManager,
-    SessionManagerBuilder, SessionSnapshot, SessionState, Shown, SignOutOutcome, TokenKind, TokenRequest, TokenTimes, Trigger, TriggerSink,
-    Waiter, transition,
+    MarkKind, Narrowing, Network, Phase, REVOKED_MESSAGE, RefreshContext, RefreshFailure, RefreshHandler, Refusal, SessionEvent,
+    SessionManager, SessionManagerBuilder, SessionSnapshot, SessionState, Shown, SignOutOutcome, TokenKind, TokenRequest, TokenTimes,
+    Trigger, TriggerSink, Waiter, transition,
 };
 pub use session::{JsonFileStore, MemoryStore, MetadataStore, SessionRecord};
 pub use user::{UserProfile, Who};

@@ -13,6 +13,7 @@
 
 use futures_util::StreamExt;
 use futures_util::stream::select_all;
+use session_core::Network;
 use zbus::names::InterfaceName;
 use zbus::{MatchRule, MessageStream};
 
@@ -27,6 +28,17 @@ pub fn connectivity_name(connectivity: u32) -> &'static str {
         3 => "limited",
         4 => "full",
         _ => "unknown",
+    }
+}
+
+/// What NetworkManager's `NMConnectivityState` means for the sessions: unknown (0) and full (4) are
+/// online (without NetworkManager the app behaves as it did before it listened), none (1) and
+/// limited (3) offline, portal (2) a captive portal.
+pub fn network_of(connectivity: u32) -> Network {
+    match connectivity {
+        1 | 3 => Network::Offline,
+        2 => Network::Portal,
+        _ => Network::Online,
     }
 }
 
@@ -104,7 +116,7 @@ pub async fn watch_system(manager: session_core::SessionManager) {
         }
     };
     match subscribe(&bus).await {
-        Ok(announcements) => watch(&bus, announcements, move |connectivity| manager.connectivity_changed(connectivity)).await,
+        Ok(announcements) => watch(&bus, announcements, move |connectivity| manager.connectivity_changed(network_of(connectivity))).await,
         Err(err) => tracing::info!(error = %err, "NetworkManager's signals are not available: the sessions behave as online"),
     }
 }
@@ -113,6 +125,13 @@ pub async fn watch_system(manager: session_core::SessionManager) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn unknown_is_online_and_limited_is_offline() {
+        let named: Vec<Network> = (0..=5).map(network_of).collect();
+        use Network::{Offline, Online, Portal};
+        assert_eq!(named, vec![Online, Offline, Portal, Offline, Online, Online]);
+    }
 
     /// NetworkManager's main object, as much of it as the watcher reads.
     struct Manager {

@@ -46,15 +46,6 @@ pub enum Network {
 }
 
 impl Network {
-    /// NetworkManager's `NMConnectivityState`: 0 unknown, 1 none, 2 portal, 3 limited, 4 full.
-    pub fn from_connectivity(connectivity: u32) -> Self {
-        match connectivity {
-            1 | 3 => Network::Offline,
-            2 => Network::Portal,
-            _ => Network::Online,
-        }
-    }
-
     /// The serialized name (`online`, `offline`, `portal`).
     pub fn as_str(self) -> &'static str {
         match self {

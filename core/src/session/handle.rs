@@ -194,13 +194,11 @@ impl SessionManager {
         let _ = self.shared.commands.send(Command::CheckAll { trigger: Trigger::Resume });
     }
 
-    /// Reports the desktop's connectivity, as NetworkManager's `Connectivity` property says it
-    /// (`NMConnectivityState`: 0 unknown, 1 none, 2 portal, 3 limited, 4 full; unknown counts as online).
-    /// Every session learns it at once; while offline or behind a captive portal a provider out of
-    /// reach is not counted as a failure, and when the network returns the sessions that are due
-    /// refresh at once, as after a wake.
-    pub fn connectivity_changed(&self, connectivity: u32) {
-        let network = super::state::Network::from_connectivity(connectivity);
+    /// Reports the desktop's connectivity (the shell reads it from NetworkManager). Every session
+    /// learns it at once; while offline or behind a captive portal a provider out of reach is not
+    /// counted as a failure, and when the network returns the sessions that are due refresh at once,
+    /// as after a wake.
+    pub fn connectivity_changed(&self, network: super::state::Network) {
         let _ = self.shared.commands.send(Command::CheckAll { trigger: Trigger::Network(network) });
     }
 

@@ -52,6 +52,6 @@ pub use machine::{REVOKED_MESSAGE, transition};
 pub use narrowing::{Made, Narrowing};
 pub use snapshot::{AccessToken, SessionEvent, SessionSnapshot, Shown, SignOutOutcome, TokenRequest};
 pub use state::{
-    Effect, EndReason, Event, KeychainCopy, Phase, RefreshFailure, Refusal, SessionState, TokenKind, TokenTimes, Trigger, Waiter,
+    Effect, EndReason, Event, KeychainCopy, Network, Phase, RefreshFailure, Refusal, SessionState, TokenKind, TokenTimes, Trigger, Waiter,
 };
 pub use store::{JsonFileStore, MemoryStore, MetadataStore, SessionRecord};

@@ -793,10 +793,6 @@ fn behind_a_captive_portal_a_failure_is_not_counted_and_the_snapshot_names_the_p
     let (refreshing, _) = transition(&portal, &Event::Tick, t(540), &policy);
     let (heard, _) = transition(&refreshing, &refused(RefreshFailure::Rejected(rejected())), t(541), &policy);
     assert_eq!(heard.rejected, Some(rejected()));
-    // NetworkManager's numbers: unknown is online, limited is offline.
-    let named: Vec<Network> = (0..=5).map(Network::from_connectivity).collect();
-    use Network::{Offline, Online, Portal};
-    assert_eq!(named, vec![Online, Offline, Portal, Offline, Online, Online]);
     // The sessions learn the network in every phase, a sign-in's included; a sign-out keeps it, and a
     // sign-in that reached the provider is online.
     let (signing_in, _) = transition(&SessionState::signed_out(), &Event::SignInStarted, t(0), &policy);
