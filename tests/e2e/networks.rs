@@ -374,8 +374,14 @@ async fn through_squid(test: &str, squid: &Squid, env: &[(String, String)]) -> (
     squid.wait_for_log(&target, Duration::from_secs(10)).unwrap_or_else(|| panic!("squid carried nothing to {target}:\n{:?}", squid.log()));
     let tunnels = squid.requests().into_iter().filter(|(method, to, _)| method == "CONNECT" && *to == target).count();
     eprintln!("squid carried {tunnels} tunnels to {target}");
-    // The core's (discovery, code exchange, refresh) and the window's (login pages) connections.
-    assert!(tunnels >= 2, "both halves went through squid: {:?}", squid.requests());
+    // The core's (discovery, code exchange, refresh) and the window's (login pages) connections, told
+    // apart by their CONNECT's User-Agent: the core names itself, WebKit's network process sends none.
+    let log = squid.log();
+    let through = |agent: &str| log.iter().any(|line| line.contains(" CONNECT ") && line.contains(&target) && line.ends_with(agent));
+    assert!(
+        tunnels >= 2 && through(concat!("\"session-keeper/", env!("CARGO_PKG_VERSION"), "\"")) && through("\"-\""),
+        "both halves went through squid: {log:#?}"
+    );
     (signed_in, refreshed)
 }
 
