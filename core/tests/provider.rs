@@ -624,3 +624,16 @@ async fn a_client_clock_five_minutes_off_the_providers_neither_expires_nor_refus
         manager.shutdown().await;
     }
 }
+
+/// The desktop's connectivity reaches a session added after it was reported, even the first one: a
+/// session added while offline is shown offline at once, and learns the network's return.
+#[tokio::test]
+async fn a_session_added_while_offline_is_offline_from_the_start() {
+    let idp = Idp::start(Ttls::default());
+    let manager = manager(keychain("added-offline"), Policy::default()).await;
+    manager.connectivity_changed(session_core::Network::Offline);
+    let added = manager.add_session("s", idp.config(), None).await.unwrap();
+    assert_eq!(added.network, session_core::Network::Offline, "the snapshot the dialog gets back");
+    manager.connectivity_changed(session_core::Network::Online);
+    assert_eq!(manager.snapshot("s").await.unwrap().network, session_core::Network::Online);
+}

@@ -30,7 +30,7 @@ use super::entry::Entry;
 use super::machine::transition;
 use super::persist::RecordBook;
 use super::snapshot::{SessionEvent, SessionSnapshot};
-use super::state::{Effect, Event};
+use super::state::{Effect, Event, Network};
 use crate::clock::Clock;
 use crate::names::SessionName;
 use crate::policy::Policy;
@@ -53,6 +53,8 @@ pub(crate) struct Actor {
     /// Answers decided this turn, delivered in order once the turn's events are all applied (a
     /// check's caller gets the session as the whole completion left it).
     pub answers: Vec<(String, Effect)>,
+    /// The desktop's connectivity as last reported ([`Trigger::Network`]), for a session added later.
+    pub network: Network,
 }
 
 impl Actor {

@@ -18,7 +18,7 @@ use super::handler::{DefaultRefreshHandler, RefreshHandler};
 use super::machine::transition;
 use super::persist::{RecordBook, persist};
 use super::providers::Providers;
-use super::state::Event;
+use super::state::{Event, Network};
 use super::store::{MemoryStore, MetadataStore};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
@@ -170,6 +170,7 @@ impl SessionManagerBuilder {
             // A refresh in flight at shutdown ends within its own timeouts.
             stop_grace: self.request_timeout + self.vault_timeout,
             answers: Vec::new(),
+            network: Network::Online,
         };
         let actor = tokio::spawn(actor.run(commands_rx, cancel.clone()));
         let manager = SessionManager {

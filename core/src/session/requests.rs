@@ -2,14 +2,12 @@
 //! session's waiting callers, and the machine's effects answer it. Reading a session (its snapshot,
 //! its record) is answered at once.
 
-use std::sync::Arc;
-
 use super::actor::Actor;
 use super::commands::{Command, Request, SignedInTokens};
 use super::entry::Entry;
 use super::hand_out::token_kind;
 use super::snapshot::SessionSnapshot;
-use super::state::{Event, TokenKind};
+use super::state::{Event, Network, TokenKind, Trigger};
 use super::store::SessionRecord;
 use crate::error::{Error, ErrorInfo};
 use crate::names::SessionName;
@@ -23,15 +21,15 @@ impl Actor {
                     let _ = reply.send(Err(Error::SessionExists(id.into())));
                     return;
                 }
-                let mut entry = Entry::new(*record, None);
-                // The desktop's connectivity is the same for every session: a new one learns it from
-                // the others (a lone session learns it at the next change).
-                if let Some(other) = self.sessions.values().next() {
-                    Arc::make_mut(&mut entry.record).state.network = other.record.state.network;
-                }
-                let _ = reply.send(Ok(SessionSnapshot::of(&entry.record, &self.policy)));
-                self.sessions.insert(id.clone(), entry);
+                self.sessions.insert(id.clone(), Entry::new(*record, None));
                 self.dirty.insert(id.clone());
+                // The desktop's connectivity is the same for every session: a new one learns the last
+                // report, through the machine, before anyone sees it.
+                if self.network != Network::Online {
+                    self.apply(&id, Event::Trigger(Trigger::Network(self.network)));
+                }
+                let added = self.sessions.get(&id).map(|entry| SessionSnapshot::of(&entry.record, &self.policy));
+                let _ = reply.send(added.ok_or_else(|| Error::UnknownSession(id.clone().into())));
                 self.apply(&id, Event::Tick);
             }
             Command::Snapshots { reply } => {
@@ -44,6 +42,9 @@ impl Actor {
                 self.dirty.extend(self.sessions.keys().cloned());
             }
             Command::CheckAll { trigger } => {
+                if let Trigger::Network(network) = trigger {
+                    self.network = network;
+                }
                 let ids: Vec<SessionName> = self.sessions.keys().cloned().collect();
                 for id in ids {
                     self.apply(&id, Event::Trigger(trigger));
