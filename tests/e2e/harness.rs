@@ -55,9 +55,12 @@ pub fn free_port() -> u16 {
 }
 
 /// The environment that gives the app a private home: XDG folders, `HOME` (the autostart entry goes
-/// to `$HOME/.config/autostart`) and a runtime folder (the token helper's socket).
+/// to `$HOME/.config/autostart`) and a runtime folder (the token helper's socket); and no system bus,
+/// so that the machine's own NetworkManager (a developer's laptop offline) never decides a test (the
+/// offline test gives the app its NetworkManager stand-in's bus instead).
 fn app_env(home: &Path) -> Vec<(&'static str, PathBuf)> {
     vec![
+        ("DBUS_SYSTEM_BUS_ADDRESS", PathBuf::from("unix:path=/nonexistent/session-keeper-e2e-system-bus")),
         ("HOME", home.to_owned()),
         ("XDG_DATA_HOME", home.join("data")),
         ("XDG_CONFIG_HOME", home.join("config")),
