@@ -217,7 +217,10 @@ async fn a_refresh_answered_500_within_the_same_second_is_retried_and_the_sessio
     assert_eq!(info.kind, ErrorKind::ProviderUnavailable, "an outage, not a refusal: {info:?}");
     assert_eq!(
         info.message,
-        format!("The provider at {}/oauth/token could not be reached (HTTP 500). Check the network and try again.", canaille.issuer)
+        format!(
+            "The provider at {}/oauth/token cannot serve the request now (HTTP 500). Try again later; if it keeps happening, tell the provider's administrator.",
+            canaille.issuer
+        )
     );
     let failed = manager.snapshot("s").await.unwrap();
     assert_eq!(failed.phase, Phase::Active, "the session survives the outage");

@@ -988,7 +988,7 @@ async fn dark_presets_issuer_fix_and_a_sign_out_notice() {
     // A refresh the provider refuses for now: the error on the card.
     idp.fail_token_requests(1, "503").await;
     app.click(&card("work", "[data-action=refresh]")).await;
-    app.wait_text(&card("work", ".card-error"), "the outage on the card", |t| t.contains("could not be reached")).await;
+    app.wait_text(&card("work", ".card-error"), "the outage on the card", |t| t.contains("cannot serve the request now (HTTP 503)")).await;
     app.check_state("error").await;
 
     // A session that cannot be extended (no refresh token, 20-second tokens): expiring, then expired.

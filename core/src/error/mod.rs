@@ -13,13 +13,16 @@ pub enum Error {
     /// Invalid provider configuration.
     #[error("{0}")]
     InvalidConfiguration(String),
-    /// The provider could not be reached, timed out or answered 5xx.
-    #[error("The provider at {endpoint} could not be reached ({reason}). Check the network and try again.")]
+    /// The provider could not be reached or timed out (the network's trouble, or its), or it answered
+    /// that it cannot serve now: a 5xx, 429 or `temporarily_unavailable` (its own trouble, `answered`).
+    #[error("{}", unavailable_message(endpoint, reason, *answered))]
     ProviderUnavailable {
         /// The endpoint that was called.
         endpoint: String,
         /// A few words: "connection refused", "timed out", "HTTP 503".
         reason: String,
+        /// Whether the provider answered (so the network is fine, and checking it is the wrong advice).
+        answered: bool,
         /// The transport error, for logs (its URL's query removed).
         #[source]
         source: Option<Cause>,
@@ -232,7 +235,13 @@ impl Error {
 
     /// The provider could not be reached at `endpoint`, for `reason` (a few words).
     pub fn unavailable(endpoint: impl Into<String>, reason: impl Into<String>, source: Option<String>) -> Self {
-        Error::ProviderUnavailable { endpoint: endpoint.into(), reason: reason.into(), source: source.map(Cause) }
+        Error::ProviderUnavailable { endpoint: endpoint.into(), reason: reason.into(), answered: false, source: source.map(Cause) }
+    }
+
+    /// The provider at `endpoint` answered that it cannot serve now (`reason`: "HTTP 503", "busy,
+    /// asked to retry in 30 s"): the same kind as an unreachable provider, in other words.
+    pub fn busy(endpoint: impl Into<String>, reason: impl Into<String>, source: Option<String>) -> Self {
+        Error::ProviderUnavailable { endpoint: endpoint.into(), reason: reason.into(), answered: true, source: source.map(Cause) }
     }
 
     /// The keychain cannot be reached, for `reason` (our words); `source` is the library's.
@@ -389,3 +398,15 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 #[cfg(test)]
 mod tests;
+
+/// The message of [`Error::ProviderUnavailable`]: a provider that answered is not sent to check the
+/// network.
+fn unavailable_message(endpoint: &str, reason: &str, answered: bool) -> String {
+    if answered {
+        format!(
+            "The provider at {endpoint} cannot serve the request now ({reason}). Try again later; if it keeps happening, tell the provider's administrator."
+        )
+    } else {
+        format!("The provider at {endpoint} could not be reached ({reason}). Check the network and try again.")
+    }
+}

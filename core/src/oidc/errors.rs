@@ -77,7 +77,7 @@ pub(super) fn request_error(endpoint: impl Into<String>, err: &HttpClientError<r
             Some(wait) => format!("busy, asked to retry in {} s", wait.as_secs()),
             None => format!("HTTP {}", outage.status),
         };
-        return Error::unavailable(endpoint, reason, Some(outage.to_string()));
+        return Error::busy(endpoint, reason, Some(outage.to_string()));
     }
     match err {
         HttpClientError::Other(refusal) => Error::misbehaved(endpoint, refusal.clone(), ADVICE_ADMIN, None),
@@ -128,7 +128,7 @@ pub(super) fn discovery_error(err: DiscoveryError<HttpClientError<reqwest::Error
     match err {
         DiscoveryError::Request(err) => request_error(url, &err),
         DiscoveryError::Response(status, _, _) if status.is_server_error() || status.as_u16() == 429 => {
-            Error::unavailable(url, format!("HTTP {}", status.as_u16()), None)
+            Error::busy(url, format!("HTTP {}", status.as_u16()), None)
         }
         DiscoveryError::Response(status, _, detail) => Error::misbehaved(
             url,
@@ -189,7 +189,7 @@ pub(super) fn classify_token_error(err: TokenError, endpoint: &str) -> TokenCall
             match response.error() {
                 CoreErrorResponseType::InvalidGrant => TokenCallError::Grant(format!("it answered {said}")),
                 CoreErrorResponseType::Extension(code) if code == "temporarily_unavailable" || code == "server_error" => {
-                    TokenCallError::Unavailable(Error::unavailable(endpoint, format!("it answered {said}"), None))
+                    TokenCallError::Unavailable(Error::busy(endpoint, format!("it answered {said}"), None))
                 }
                 _ => TokenCallError::Refused(format!("it answered {said}")),
             }

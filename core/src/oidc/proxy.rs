@@ -273,7 +273,7 @@ pub(crate) fn classify(endpoint: &str, proxy: &Url, err: &(dyn std::error::Error
         }
         if text == "tunnel error: unsuccessful" {
             let reason = format!("the proxy {} could not connect to it", shown(proxy));
-            return Some(Error::ProviderUnavailable { endpoint: endpoint.to_owned(), reason, source: cause() });
+            return Some(Error::ProviderUnavailable { endpoint: endpoint.to_owned(), reason, answered: false, source: cause() });
         }
         unreachable |= text == "tunnel error: failed to create underlying connection" || text.starts_with("dns error");
         if let Some(io) = inner.downcast_ref::<std::io::Error>() {
@@ -285,6 +285,7 @@ pub(crate) fn classify(endpoint: &str, proxy: &Url, err: &(dyn std::error::Error
     unreachable.then(|| Error::ProviderUnavailable {
         endpoint: endpoint.to_owned(),
         reason: format!("the proxy {} could not be reached", shown(proxy)),
+        answered: false,
         source: cause(),
     })
 }

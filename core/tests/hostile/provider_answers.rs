@@ -149,7 +149,7 @@ async fn sign_in_status_and_body(suite: &mut Suite) {
             "status x body: sign-in 500 + internal_server_error says the provider is unavailable, try again",
             status(500, serde_json::json!({ "error": "internal_server_error" })),
             ErrorKind::ProviderUnavailable,
-            "(HTTP 500). Check the network and try again.",
+            "cannot serve the request now (HTTP 500). Try again later",
         ),
         (
             "status x body: sign-in 500 + invalid_grant is an outage, not a refused sign-in",

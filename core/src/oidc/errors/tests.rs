@@ -117,7 +117,12 @@ async fn an_outage_keeps_the_providers_words_for_the_log_only() {
     use std::error::Error as _;
     let url = answering(500, "", r#"{"error":"invalid_grant","error_description":"database\r\nINFO forged\u001b[2J"}"#).await;
     let TokenCallError::Unavailable(error) = refresh_at(&url).await else { panic!("not an outage") };
-    assert_eq!(error.to_string(), format!("The provider at {url} could not be reached (HTTP 500). Check the network and try again."));
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "The provider at {url} cannot serve the request now (HTTP 500). Try again later; if it keeps happening, tell the provider's administrator."
+        )
+    );
     let cause = error.source().expect("the provider's words kept as the source").to_string();
     assert_eq!(
         cause, "HTTP 500; the provider said \"invalid_grant\"",
