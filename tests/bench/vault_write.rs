@@ -1,0 +1,2 @@
+//! A sealed-vault write beside a keychain write. (Being written.)
+fn main() {}

@@ -1,0 +1,1 @@
+//! End-to-end: the sealed vault in the real window. (Being written.)
