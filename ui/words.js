@@ -27,6 +27,8 @@ export const ERROR_WORDS = Object.freeze({
   keychain_locked: "keychain locked",
   keychain_unavailable: "keychain unavailable",
   keychain_failed: "keychain failed",
+  vault_locked: "sealed vault locked",
+  wrong_passphrase: "wrong passphrase",
   storage_failed: "session file not saved",
   shutdown: "Session Keeper stopping",
   sign_in_timed_out: "sign-in timed out",

@@ -65,4 +65,4 @@ pub use session::{
 };
 pub use session::{JsonFileStore, MemoryStore, MetadataStore, SessionRecord};
 pub use user::{UserProfile, Who};
-pub use vault::{KeyringVault, MemoryVault, SecretVault, Vault};
+pub use vault::{DesktopVault, KeyringVault, MemoryVault, SealedVault, SecretVault, Vault, VaultInUse};

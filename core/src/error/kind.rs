@@ -67,6 +67,11 @@ error_kinds! {
     KeychainUnavailable = "keychain_unavailable",
     /// The OS keychain failed in another way.
     KeychainFailed = "keychain_failed",
+    /// No keychain answers and the sealed vault is locked: its passphrase is to be entered in the app's
+    /// window; the tokens wait in memory.
+    VaultLocked = "vault_locked",
+    /// The passphrase given does not open the sealed vault (nothing was changed).
+    WrongPassphrase = "wrong_passphrase",
     /// The settings/metadata file could not be read or written.
     StorageFailed = "storage_failed",
     /// The session manager has shut down.
@@ -92,8 +97,9 @@ impl std::fmt::Display for ErrorKind {
 }
 
 impl ErrorKind {
-    /// The keychain's own trouble (locked, absent, refusing): the tokens are fine and wait in memory.
+    /// The keychain's own trouble (locked, absent, refusing), or the sealed vault standing in for it
+    /// locked: the tokens are fine and wait in memory.
     pub fn is_keychain(self) -> bool {
-        matches!(self, ErrorKind::KeychainFailed | ErrorKind::KeychainLocked | ErrorKind::KeychainUnavailable)
+        matches!(self, ErrorKind::KeychainFailed | ErrorKind::KeychainLocked | ErrorKind::KeychainUnavailable | ErrorKind::VaultLocked)
     }
 }

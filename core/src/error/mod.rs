@@ -138,6 +138,12 @@ pub enum Error {
         #[source]
         source: Option<Cause>,
     },
+    /// No keychain answers and the sealed vault is locked.
+    #[error("Enter the passphrase of the sealed vault in Session Keeper's window: the tokens are in memory only until then.")]
+    VaultLocked,
+    /// The passphrase does not open the sealed vault.
+    #[error("That passphrase does not open the sealed vault; nothing was changed. Type it again (capitals count).")]
+    WrongPassphrase,
     /// Metadata storage failure.
     #[error("Session Keeper could not use {path}: {detail}. {advice}")]
     StorageFailed {
@@ -214,6 +220,8 @@ impl Error {
             Error::KeychainLocked => ErrorKind::KeychainLocked,
             Error::KeychainUnavailable { .. } => ErrorKind::KeychainUnavailable,
             Error::KeychainFailed { .. } => ErrorKind::KeychainFailed,
+            Error::VaultLocked => ErrorKind::VaultLocked,
+            Error::WrongPassphrase => ErrorKind::WrongPassphrase,
             Error::StorageFailed { .. } => ErrorKind::StorageFailed,
             Error::Shutdown => ErrorKind::Shutdown,
             Error::SignInTimedOut(_) => ErrorKind::SignInTimedOut,
@@ -227,7 +235,10 @@ impl Error {
 
     /// True when the same operation may succeed later without the user doing anything.
     pub fn is_transient(&self) -> bool {
-        matches!(self.kind(), ErrorKind::ProviderUnavailable | ErrorKind::KeychainUnavailable | ErrorKind::KeychainLocked)
+        matches!(
+            self.kind(),
+            ErrorKind::ProviderUnavailable | ErrorKind::KeychainUnavailable | ErrorKind::KeychainLocked | ErrorKind::VaultLocked
+        )
     }
 
     /// `invalid_grant`: the provider no longer accepts the session; `cause` is its own words.

@@ -12,6 +12,21 @@ fn only_outages_and_keychain_trouble_are_transient() {
     let outage = Error::unavailable("x", "HTTP 503", None);
     assert!(outage.is_transient());
     assert!(!Error::revoked(Some("invalid_grant".into())).is_transient());
+    assert!(Error::VaultLocked.is_transient(), "the tokens wait in memory until the passphrase is entered");
+    assert!(!Error::WrongPassphrase.is_transient());
+}
+
+/// A locked sealed vault is the keychain's kind of trouble (the tokens wait in memory and the
+/// machine retries), and says what to do; a wrong passphrase is not.
+#[test]
+fn a_locked_sealed_vault_keeps_tokens_in_memory_and_says_where_to_unlock_it() {
+    assert!(ErrorKind::VaultLocked.is_keychain());
+    assert!(!ErrorKind::WrongPassphrase.is_keychain());
+    assert_eq!(
+        Error::VaultLocked.to_string(),
+        "Enter the passphrase of the sealed vault in Session Keeper's window: the tokens are in memory only until then."
+    );
+    assert!(Error::WrongPassphrase.to_string().contains("nothing was changed"));
 }
 
 /// The README's table of messages has a row for every kind (the shell's own kinds are listed there
@@ -41,7 +56,7 @@ fn every_kind_names_itself_as_serde_does() {
 fn all_lists_each_kind_once() {
     let distinct: std::collections::HashSet<_> = ErrorKind::ALL.iter().collect();
     assert_eq!(distinct.len(), ErrorKind::ALL.len());
-    assert_eq!(ErrorKind::ALL.len(), 25, "a kind was added or removed: the README's table and the shell's follow");
+    assert_eq!(ErrorKind::ALL.len(), 27, "a kind was added or removed: the README's table and the shell's follow");
     assert_eq!(ErrorKind::ALL[0].as_str(), "invalid_configuration");
     assert_eq!(ErrorKind::SessionRevoked.as_str(), "session_revoked");
 }

@@ -2,6 +2,8 @@
 //! item in the OS keychain (the Secret Service on Linux) and [`MemoryVault`] is for unit tests only.
 //! [`SecretVault`] is what the rest of the crate uses: it runs vault calls off the async runtime with a
 //! timeout (a frozen Secret Service must not hang the app) and stores typed session secrets.
+//! [`SealedVault`] keeps them in a passphrase-sealed `age` file when no keychain can, and
+//! [`DesktopVault`], the app's, chooses between the two.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,6 +13,11 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, Result};
 use crate::secret::SessionSecrets;
+
+mod desktop;
+mod sealed;
+pub use desktop::{DesktopVault, VaultInUse};
+pub use sealed::SealedVault;
 
 /// A blocking store of named secrets.
 pub trait Vault: Send + Sync + 'static {
