@@ -15,11 +15,12 @@ app_packages=(libwebkit2gtk-4.1-dev build-essential libssl-dev libayatana-appind
 # squid is the real proxy of the network tests (its own hosts file makes it the only way to a provider),
 # gsettings-desktop-schemas and glib-networking hold the desktop's proxy settings and GIO's resolver
 # (the same WebKitGTK asks; libproxy1-plugin-webkit runs PAC files for both), and openssl shows a
-# certificate the way an administrator would; kwalletd5 (libkf5wallet-bin) and keepassxc are the two
+# certificate the way an administrator would; kwalletd5 (libkf5wallet-bin, with QCA's OpenSSL plugin for its
+# Secret Service's Diffie-Hellman sessions) and keepassxc are the two
 # Secret Services besides gnome-keyring that the keychain tests run against.
 test_packages=(webkit2gtk-driver dunst libnotify-bin imagemagick xdotool chromium chromium-driver python3-xlib
   libglib2.0-bin rpm python3-venv oidc-agent-cli squid gsettings-desktop-schemas glib-networking libproxy1-plugin-webkit openssl
-  libkf5wallet-bin keepassxc)
+  libkf5wallet-bin libqca-qt5-2-plugins keepassxc)
 packages=("${app_packages[@]}")
 [ "${1:-}" = "--app" ] || packages+=("${test_packages[@]}")
 # run.sh on a machine without a display offers a screenshot command (ImageMagick's import).
