@@ -6,6 +6,7 @@ pub mod bench;
 pub mod canaille;
 pub mod dot;
 pub mod faults;
+pub mod keepassxc;
 pub mod kwallet;
 pub mod network;
 pub mod proxy;
