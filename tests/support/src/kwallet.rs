@@ -58,6 +58,15 @@ pub struct KWallet {
 
 impl KWallet {
     pub async fn start() -> KWallet {
+        let wallet = Self::start_at_login().await;
+        wallet.unlock().await;
+        wallet
+    }
+
+    /// The wallet as a KDE login with kwallet-pam leaves it: open to kwalletd5 (its key handed over
+    /// with `pamOpen`), and `Locked` on the Secret Service until a client asks `Unlock` and runs the
+    /// prompt (which then completes without a dialog).
+    pub async fn start_at_login() -> KWallet {
         // kwalletd5's Secret Service accepts only Diffie-Hellman sessions, and does them with QCA's
         // OpenSSL plugin; without it every client's OpenSession fails.
         assert!(
@@ -123,7 +132,6 @@ impl KWallet {
         pam_open(&wallet.connection).await;
         assert!(kwallet_is_open(&wallet.connection).await, "pamOpen did not open the wallet");
         assert!(wallet.locked().await, "kwalletd5 now unlocks the Secret Service collection with pamOpen: update the README's KWallet row");
-        wallet.unlock().await;
         wallet
     }
 
