@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::secret::SessionSecrets;
 
 mod desktop;
+mod kwallet;
 mod sealed;
 pub use desktop::{DesktopVault, VaultInUse};
 pub use sealed::SealedVault;
@@ -39,7 +40,8 @@ pub trait Vault: Send + Sync + 'static {
 /// A locked keychain is reported as [`Error::KeychainLocked`] without touching it: the store, given a
 /// locked collection, asks the Secret Service to unlock it, which opens a password prompt, at whatever
 /// moment a background refresh happens to run, possibly with no window of ours in sight. The user
-/// unlocks the keychain when they choose (the card says so); the next retry finds it open.
+/// unlocks the keychain when they choose (the card says so); the next retry finds it open. The one
+/// exception is a KWallet that is open but reads locked (see `kwallet.rs`): unlocking it asks nothing.
 pub struct KeyringVault {
     service: String,
     store: Mutex<Option<Arc<keyring_core::CredentialStore>>>,
@@ -83,8 +85,15 @@ impl KeyringVault {
         }
     }
 
+    /// KWallet's quirk: a wallet open to kwalletd5 (a KDE login opened it) reads locked on the Secret
+    /// Service until asked; asking then shows no dialog. See `kwallet.rs`.
+    fn unlock_open_kwallet(&self) -> bool {
+        let slot = self.collection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        slot.as_ref().is_some_and(|properties| kwallet::unlock_open_wallet(properties, DEFAULT_COLLECTION))
+    }
+
     fn entry(&self, name: &str) -> Result<keyring_core::Entry> {
-        if self.locked() == Some(true) {
+        if self.locked() == Some(true) && !self.unlock_open_kwallet() {
             return Err(Error::KeychainLocked);
         }
         let store = {
