@@ -124,3 +124,29 @@ async fn kwallet_keeps_a_session_through_sign_in_refresh_restart_hand_out_and_si
     assert_eq!(in_wallet(&wallet, &service, "session/work/tokens").await, None, "the wallet kept the item");
     second.shutdown().await;
 }
+
+/// A KDE login with kwallet-pam opens the wallet with the login password; the Secret Service still
+/// reads it locked until a client unlocks it, which then needs no password. The app must not call the
+/// keychain locked then, nor show a dialog: it keeps the tokens in the wallet at once.
+#[tokio::test]
+async fn a_wallet_opened_at_a_kde_login_is_used_without_a_prompt() {
+    const NAME: &str = "a_wallet_opened_at_a_kde_login_is_used_without_a_prompt";
+    if std::env::var_os(CHILD).is_none() {
+        let wallet = KWallet::start_at_login().await;
+        return in_child_on(&wallet, NAME).await;
+    }
+    let wallet = KWallet::attach().await;
+    assert!(wallet.locked().await, "the wallet reads locked on the Secret Service before the app asks");
+    let idp = Idp::start(Ttls::default());
+    let vault = keychain("kwallet-login");
+    let service = format!("session-keeper-test-kwallet-login-{}", std::process::id());
+    let manager = support::manager(vault.clone(), session_core::Policy::default()).await;
+    let began = Instant::now();
+    let session = signed_in(&manager, &idp, "work", "alice").await;
+    assert!(began.elapsed() < Duration::from_secs(5), "the sign-in waited {:?}: a dialog?", began.elapsed());
+    assert_eq!(session.last_error.as_ref().map(|e| e.kind), None, "{:?}", session.last_error);
+    let secrets = stored(&vault, "work").await.expect("tokens in KWallet");
+    let kept = in_wallet(&wallet, &service, "session/work/tokens").await.expect("the tokens item in the wallet itself");
+    assert!(kept.contains(&refresh_token(&secrets)));
+    manager.shutdown().await;
+}
