@@ -4,6 +4,8 @@
 //!
 //! Where an item is found: the sealed vault first (while it is unlocked and its file exists), since it
 //! only ever holds what the keychain could not take, so its copy is the newer one; then the keychain.
+//! While the sealed file exists and is locked, reads and writes answer [`Error::VaultLocked`]: its
+//! copies may be the newer ones.
 //! Whenever the keychain takes a call while the sealed file exists and is unlocked, every item of the
 //! file is copied to the keychain, read back, and the file removed ([`DesktopVault::move_to_keychain`]).
 
@@ -93,6 +95,18 @@ impl DesktopVault {
         }
     }
 
+    /// A sealed file that exists but is locked may hold a newer copy of any item than the keychain
+    /// (written when the keychain refused at quit): reading the keychain's could hand out a refresh
+    /// token the provider has rotated since, and writing there would let the file's older copy win
+    /// after the unlock. So reads and writes wait for the passphrase (the tokens wait in memory).
+    fn check_sealed_file(&self) -> Result<()> {
+        if self.sealed.exists() && !self.sealed.is_unlocked() {
+            self.note(VaultInUse::MemoryOnly);
+            return Err(Error::VaultLocked);
+        }
+        Ok(())
+    }
+
     /// The error when the keychain refused and the sealed vault cannot stand in.
     fn refused(&self, err: Error) -> Error {
         self.note(VaultInUse::MemoryOnly);
@@ -102,6 +116,7 @@ impl DesktopVault {
 
 impl Vault for DesktopVault {
     fn get(&self, name: &str) -> Result<Option<SecretString>> {
+        self.check_sealed_file()?;
         if self.sealed.is_unlocked()
             && let Some(value) = self.sealed.get(name)?
         {
@@ -123,6 +138,7 @@ impl Vault for DesktopVault {
     }
 
     fn set(&self, name: &str, value: &SecretString) -> Result<()> {
+        self.check_sealed_file()?;
         match self.keychain.set(name, value) {
             Ok(()) => {
                 self.note(VaultInUse::Keychain);

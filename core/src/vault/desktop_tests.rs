@@ -93,3 +93,26 @@ fn a_delete_while_a_sealed_file_is_locked_says_so_rather_than_let_the_item_come_
     assert_eq!(value(desktop.as_ref(), "a"), None);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_locked_sealed_file_holds_reads_and_writes_until_the_passphrase_even_with_a_keychain() {
+    let (dir, keychain, desktop) = setup("locked-file");
+    desktop.set("t", &pass("old")).unwrap();
+    keychain.fail_with(Some(|| Error::KeychainLocked));
+    desktop.sealed().unlock(&pass("p")).unwrap();
+    desktop.set("t", &pass("newer")).unwrap();
+    // A restart: the keychain is open again, the sealed file is not unlocked yet.
+    desktop.sealed().lock();
+    keychain.fail_with(None);
+    assert_eq!(desktop.get("t").unwrap_err().kind(), ErrorKind::VaultLocked, "not the keychain's older copy");
+    assert_eq!(desktop.get("absent").unwrap_err().kind(), ErrorKind::VaultLocked, "not \"no tokens\" (that ends a session)");
+    assert_eq!(desktop.set("t", &pass("newest")).unwrap_err().kind(), ErrorKind::VaultLocked);
+    assert_eq!(value(keychain.as_ref(), "t").as_deref(), Some("old"), "nothing written while the file is locked");
+    assert_eq!(desktop.in_use(), VaultInUse::MemoryOnly);
+    desktop.sealed().unlock(&pass("p")).unwrap();
+    assert_eq!(value(desktop.as_ref(), "t").as_deref(), Some("newer"));
+    desktop.set("t", &pass("newest")).unwrap();
+    assert!(!desktop.sealed().exists(), "moved to the keychain once it took a write");
+    assert_eq!(value(keychain.as_ref(), "t").as_deref(), Some("newest"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
