@@ -343,6 +343,20 @@ async fn without_a_keychain_a_session_survives_a_restart_after_the_passphrase() 
     assert_eq!((restored.phase, restored.user.clone()), (Phase::Active, before.user.clone()));
     assert_eq!(second.refresh("s", true).await.unwrap().phase, Phase::Active, "the stored refresh token was the current one");
     second.shutdown().await;
+
+    // As the app starts: the manager first, the passphrase entered afterwards.
+    let later = DesktopVault::new(absent(), SealedVault::new(&dir));
+    let third = build(later.clone()).await.unwrap();
+    let waiting = third.refresh("s", true).await;
+    let phase = third.snapshot("s").await.unwrap().phase;
+    assert_ne!(phase, Phase::SignedOut, "the session ended while the passphrase was not entered yet: {waiting:?}");
+    assert_eq!(waiting.unwrap_err().kind(), ErrorKind::VaultLocked);
+    let card = third.snapshot("s").await.unwrap().last_error.expect("the card says what to do");
+    assert_eq!(card.kind, ErrorKind::VaultLocked, "{card:?}");
+    later.sealed().unlock(&pass("my passphrase")).unwrap();
+    assert_eq!(third.refresh("s", true).await.unwrap().phase, Phase::Active, "after the passphrase");
+    assert_eq!(later.in_use(), VaultInUse::Sealed);
+    third.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
