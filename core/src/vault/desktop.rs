@@ -33,6 +33,9 @@ pub struct DesktopVault {
     keychain: Arc<dyn Vault>,
     sealed: Arc<SealedVault>,
     in_use: Mutex<VaultInUse>,
+    /// One call at a time: a move to the keychain removes the sealed file, which must not happen
+    /// between a write to it and the read of that item.
+    turn: Mutex<()>,
 }
 
 impl std::fmt::Debug for DesktopVault {
@@ -44,7 +47,7 @@ impl std::fmt::Debug for DesktopVault {
 impl DesktopVault {
     /// `keychain` is the app's [`KeyringVault`](super::KeyringVault); `sealed` the data folder's sealed vault.
     pub fn new(keychain: Arc<dyn Vault>, sealed: Arc<SealedVault>) -> Arc<Self> {
-        Arc::new(Self { keychain, sealed, in_use: Mutex::new(VaultInUse::Keychain) })
+        Arc::new(Self { keychain, sealed, in_use: Mutex::new(VaultInUse::Keychain), turn: Mutex::new(()) })
     }
 
     /// The sealed vault (to unlock it, change its passphrase, lock it).
@@ -66,6 +69,15 @@ impl DesktopVault {
     /// (nothing is lost; the copies made so far are the same values). Returns how many items moved; 0
     /// when there is no file. The sealed vault must be unlocked ([`Error::VaultLocked`] otherwise).
     pub fn move_to_keychain(&self) -> Result<usize> {
+        let _turn = self.turn();
+        self.move_items()
+    }
+
+    fn turn(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.turn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn move_items(&self) -> Result<usize> {
         if !self.sealed.exists() {
             return Ok(0);
         }
@@ -89,7 +101,7 @@ impl DesktopVault {
     fn tidy(&self) {
         if self.sealed.is_unlocked()
             && self.sealed.exists()
-            && let Err(err) = self.move_to_keychain()
+            && let Err(err) = self.move_items()
         {
             tracing::warn!(kind = %err.kind(), "the sealed vault's items stay there for now: {err}");
         }
@@ -116,6 +128,7 @@ impl DesktopVault {
 
 impl Vault for DesktopVault {
     fn get(&self, name: &str) -> Result<Option<SecretString>> {
+        let _turn = self.turn();
         self.check_sealed_file()?;
         if self.sealed.is_unlocked()
             && let Some(value) = self.sealed.get(name)?
@@ -138,6 +151,7 @@ impl Vault for DesktopVault {
     }
 
     fn set(&self, name: &str, value: &SecretString) -> Result<()> {
+        let _turn = self.turn();
         self.check_sealed_file()?;
         match self.keychain.set(name, value) {
             Ok(()) => {
@@ -161,6 +175,7 @@ impl Vault for DesktopVault {
     }
 
     fn delete(&self, name: &str) -> Result<()> {
+        let _turn = self.turn();
         if self.sealed.is_unlocked() {
             self.sealed.delete(name)?;
         }

@@ -160,10 +160,12 @@ impl SealedVault {
     /// file ([`Error::WrongPassphrase`] otherwise, nothing changed). With no file yet, makes one
     /// sealed with `new`.
     pub fn change_passphrase(&self, old: &SecretString, new: &SecretString) -> Result<()> {
+        // The lock first: a write between the read and the rewrite would be lost.
+        let mut slot = self.slot();
         let Some(text) = self.read_text()? else {
+            drop(slot);
             return self.unlock(new);
         };
-        let mut slot = self.slot();
         let Some((wrapped, items)) = split(&text) else {
             return Err(self.set_aside("it does not have the layout of a sealed vault", None));
         };
