@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use secrecy::ExposeSecret;
-use session_core::{JsonFileStore, KeyringVault, Phase, SessionManager};
+use session_core::{ErrorKind, JsonFileStore, KeyringVault, Phase, SessionManager};
 use support::keepassxc::{Entry, KeePassXc, PrivateBus, Settings};
 use support::{Idp, Ttls, refresh_token, signed_in, stored};
 
@@ -121,4 +121,95 @@ async fn keepassxc_session_child() {
     assert_eq!((status, answer["error"].as_str()), (400, Some("invalid_grant")), "the binned token was revoked at sign-out");
     manager.shutdown().await;
     let _ = std::fs::remove_dir_all(folder);
+}
+
+#[test]
+fn a_locked_keepassxc_database_is_reported_at_once_without_a_prompt_and_loses_nothing() {
+    in_child("keepassxc_locked_child");
+}
+
+/// KeePassXC users have the database lock itself (idle timer, screen lock): the collection stays, its
+/// `Locked` property true, and asking KeePassXC to unlock it would open its unlock dialog. The core reads
+/// `Locked` and reports "keychain locked" without asking; the tokens wait in memory for the unlock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepassxc_locked_child() {
+    let Some(address) = child_bus() else { return };
+    let keepassxc = KeePassXc::start(&address, Settings::default());
+    let idp = Idp::start(Ttls::default());
+    let vault = Arc::new(KeyringVault::new(format!("session-keeper-test-keepassxc-locked-{}", std::process::id())));
+    let manager = SessionManager::builder().vault(vault.clone()).build().await.unwrap();
+    signed_in(&manager, &idp, "s", "alice").await;
+    let before = refresh_token(&stored(&vault, "s").await.unwrap());
+
+    keepassxc.lock();
+    let started = Instant::now();
+    let session = manager.refresh("s", true).await.unwrap();
+    let took = started.elapsed();
+    assert!(took.as_secs() < 2, "the refresh waited {took:?} on the locked database");
+    assert_eq!(session.phase, Phase::Active);
+    let error = session.last_error.as_ref().expect("the card says why the tokens are not saved");
+    assert_eq!(error.kind, ErrorKind::KeychainLocked, "{}", error.message);
+    assert_eq!(keepassxc.default_collection_locked(), Some(true), "the database was unlocked behind the user's back");
+    let in_memory = manager.hand_out("s", &Default::default()).await.unwrap();
+
+    // The person unlocks KeePassXC; the app quits: the newest tokens reach the database.
+    keepassxc.unlock();
+    tokio::time::timeout(std::time::Duration::from_secs(10), manager.shutdown()).await.expect("the quit hung");
+    let saved = stored(&vault, "s").await.expect("tokens in KeePassXC");
+    assert_ne!(refresh_token(&saved), before, "the rotated refresh token was never written");
+    assert_eq!(saved.access_token.expose_secret(), in_memory.token.expose_secret());
+    let (status, _) = idp.raw_refresh(&refresh_token(&saved)).await;
+    assert_eq!(status, 200, "the saved refresh token is the provider's current one");
+}
+
+#[test]
+fn with_confirm_on_access_a_new_app_start_is_not_held_by_keepassxcs_dialog_and_loses_nothing() {
+    in_child("keepassxc_confirm_child");
+}
+
+/// KeePassXC's "Confirm when passwords are retrieved by clients" (on by default): the program that
+/// created an item may read it; any other connection (the app after a restart) finds the item locked
+/// for it (the collection is not), and the store's unlock of the item opens KeePassXC's access dialog
+/// and waits for its answer. Unanswered, the core gives up at its keychain timeout with an error on
+/// the card and the tokens stay in KeePassXC.
+///
+/// Its own runtime, stopped without waiting: the store's thread waits for the dialog's answer for
+/// ever, and a `#[tokio::test]` runtime would wait for that thread at the end.
+#[test]
+fn keepassxc_confirm_child() {
+    let Some(address) = child_bus() else { return };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let keepassxc = KeePassXc::start(&address, Settings { confirm_access: true });
+        let idp = Idp::start(Ttls::default());
+        let service = format!("session-keeper-test-keepassxc-confirm-{}", std::process::id());
+        let folder = std::env::temp_dir().join(format!("session-core-keepassxc-confirm-{}", std::process::id()));
+        let store = Arc::new(JsonFileStore::new(folder.join("sessions.json")));
+        let timeout = std::time::Duration::from_secs(3);
+        let build = |vault: Arc<KeyringVault>| SessionManager::builder().vault(vault).store(store.clone()).vault_timeout(timeout).build();
+
+        // The app that made the item may use it without a dialog.
+        let vault = Arc::new(KeyringVault::new(service.clone()));
+        let manager = build(vault.clone()).await.unwrap();
+        signed_in(&manager, &idp, "s", "alice").await;
+        let session = manager.refresh("s", true).await.unwrap();
+        assert_eq!((session.phase, session.last_error.as_ref().map(|e| e.kind)), (Phase::Active, None));
+        let kept = refresh_token(&stored(&vault, "s").await.unwrap());
+        manager.shutdown().await;
+
+        // The app restarted (a new connection): KeePassXC asks the person; nobody answers.
+        let manager = build(Arc::new(KeyringVault::new(service.clone()))).await.unwrap();
+        let started = Instant::now();
+        let answer = manager.hand_out("s", &Default::default()).await;
+        let took = started.elapsed();
+        let error = answer.expect_err("a token came out of a locked item");
+        println!("figure: with confirm-on-access, the restarted app's first read ended after {took:?}: {error}");
+        assert!(took < timeout + std::time::Duration::from_secs(2), "the read was held {took:?}, past the keychain timeout");
+        assert!(matches!(error.kind(), ErrorKind::KeychainUnavailable | ErrorKind::KeychainLocked | ErrorKind::KeychainFailed), "{error}");
+        // Nothing lost: the tokens are in the database file as they were.
+        let item = title(&service, "s");
+        keepassxc.wait_for_file("the tokens kept", |entries| find(entries, "Root", &item).is_some_and(|entry| holds(entry, &kept)));
+        let _ = std::fs::remove_dir_all(folder);
+    });
+    runtime.shutdown_background();
 }

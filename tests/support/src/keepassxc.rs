@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 
 /// The test database's password (a test value, not a secret).
 pub const PASSWORD: &str = "session-keeper-test";
+/// KeePassXC's own D-Bus name and interface (its window's actions).
+const MAIN_WINDOW: &str = "org.keepassxc.KeePassXC.MainWindow";
 /// The exposed (root) group's UUID, as KeePassXC writes it in the custom data.
 const GROUP_UUID: &str = "6b3f4a2e-1c5d-4e8f-9a0b-2c3d4e5f6a7b";
 /// The same UUID as KeePass XML spells it (base64 of its 16 bytes).
@@ -205,6 +207,35 @@ impl KeePassXc {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Locks the database as its "Lock" button, its idle timer or a screen lock does (KeePassXC's own
+    /// D-Bus interface, `org.keepassxc.KeePassXC.MainWindow.lockAllDatabases`), and waits (bounded) until
+    /// the collection says so.
+    pub fn lock(&self) {
+        self.bus().call_method(Some(MAIN_WINDOW), "/keepassxc", Some(MAIN_WINDOW), "lockAllDatabases", &()).unwrap();
+        self.wait_until_locked(true);
+    }
+
+    /// Unlocks the database as the person does by typing its password in KeePassXC's window
+    /// (`openDatabase(file, password)` on an open, locked database unlocks it), bounded.
+    pub fn unlock(&self) {
+        let database = self.database().display().to_string();
+        self.bus().call_method(Some(MAIN_WINDOW), "/keepassxc", Some(MAIN_WINDOW), "openDatabase", &(database.as_str(), PASSWORD)).unwrap();
+        self.wait_until_locked(false);
+    }
+
+    fn wait_until_locked(&self, locked: bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.default_collection_locked() != Some(locked) {
+            assert!(Instant::now() < deadline, "the default collection's Locked did not become {locked} within 10 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A connection to the private bus.
+    fn bus(&self) -> zbus::blocking::Connection {
+        zbus::blocking::connection::Builder::address(self.address.as_str()).unwrap().build().unwrap()
     }
 
     /// The default collection's `Locked` property on the bus; `None` while there is none.
