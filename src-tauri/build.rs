@@ -19,6 +19,9 @@ fn main() {
         "answer_consent",
         "forget_program",
         "set_git_hosts",
+        "unlock_vault",
+        "change_passphrase",
+        "quit",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new().config_path("../tauri.conf.json").app_manifest(tauri_build::AppManifest::new().commands(commands)),

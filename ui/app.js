@@ -15,6 +15,7 @@ import { wireAddDialog } from "./add-provider.js";
 import { wireSettingsDialog } from "./settings-dialog.js";
 import { listenToShell } from "./events.js";
 import { tick } from "./countdown.js";
+import { askAtStart, renderVault, wireVault } from "./vault.js";
 
 /** @typedef {import("./types.js").AppState} AppState */
 
@@ -22,6 +23,7 @@ async function start() {
   wireCards();
   wireAddDialog();
   wireSettingsDialog();
+  wireVault();
   closeOnEscape();
   $("#banner-close").addEventListener("click", () => ($("#banner").hidden = true));
   // Listen before asking for the state; events that race the answer are covered by it.
@@ -33,9 +35,13 @@ async function start() {
     state.launchAtLogin = initial.launchAtLogin;
     state.questions = initial.questions ?? [];
     state.sessions = new Map(initial.sessions.map((s) => [s.id, s]));
+    state.vault = initial.vault;
     state.ready = true;
     render();
+    renderVault();
     if (initial.warnings.length) showBanner(initial.warnings.join(" "));
+    // Without a keychain, the sealed vault's passphrase is asked before anything else.
+    askAtStart();
   } catch (error) {
     showBanner(`The sessions could not be loaded: ${readable(error).message}`);
   }

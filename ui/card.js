@@ -8,6 +8,7 @@ import { actions, badgeText, badgeTone, cardTone, deadlines, endWords, networkNo
 import { onScreen, setDeadline, setPast, tick } from "./countdown.js";
 import { drawTimeline } from "./timeline.js";
 import { fillPrograms } from "./programs.js";
+import { vaultNote } from "./vault-words.js";
 
 /** @typedef {import("./types.js").SessionSnapshot} SessionSnapshot */
 /** @typedef {import("./types.js").Settings} Settings */
@@ -78,6 +79,9 @@ function fillCard(card, session) {
   const online = $(".card-online", card);
   setText(online, [networkNote(session), refreshTokenNote(session)].filter(Boolean).join(" "));
   online.hidden = !online.textContent;
+  const vault = $(".card-vault", card);
+  setText(vault, vaultNote(session, state.vault));
+  vault.hidden = !vault.textContent;
 
   const due = deadlines(session);
   setDeadline($('[data-field="access"]', card), due.access);

@@ -7,12 +7,14 @@ import { $, announce, showBanner, state } from "./store.js";
 import { applySettings, render } from "./card.js";
 import { changeAnnouncement } from "./view.js";
 import { programName } from "./programs.js";
+import { applyVault, askBeforeQuit } from "./vault.js";
 
 /** @typedef {import("./types.js").SessionEvent} SessionEvent */
 /** @typedef {import("./types.js").SessionSnapshot} SessionSnapshot */
 /** @typedef {import("./types.js").Settings} Settings */
 /** @typedef {import("./types.js").Question} Question */
 /** @typedef {import("./types.js").SignInFinished} SignInFinished */
+/** @typedef {import("./types.js").VaultState} VaultState */
 
 /** @param {SessionEvent} event */
 export function applySessionEvent(event) {
@@ -71,4 +73,6 @@ export async function listenToShell() {
   await listen("settings-changed", /** @param {{ payload: Settings }} e */ ({ payload }) => applySettings(payload));
   await listen("consent-changed", /** @param {{ payload: Question[] }} e */ ({ payload }) => applyQuestions(payload));
   await listen("sign-in-finished", /** @param {{ payload: SignInFinished }} e */ ({ payload }) => applySignIn(payload));
+  await listen("vault-changed", /** @param {{ payload: VaultState }} e */ ({ payload }) => state.ready && applyVault(payload));
+  await listen("quit-asked", /** @param {{ payload: string[] }} e */ ({ payload }) => askBeforeQuit(payload));
 }

@@ -6,13 +6,14 @@
 /** @typedef {import("./types.js").Settings} Settings */
 /** @typedef {import("./types.js").Question} Question */
 /** @typedef {import("./types.js").ErrorInfo} ErrorInfo */
+/** @typedef {import("./types.js").VaultState} VaultState */
 
 /**
  * errors: what failed (red); notes: outcomes worth knowing that are not failures (a sign-out the
  * provider could not revoke), shown as information.
  * @type {{ ready: boolean, sessions: Map<string, SessionSnapshot>, settings: Settings | null,
  *   errors: Map<string, ErrorInfo>, notes: Map<string, string>, launchAtLogin: boolean,
- *   questions: Question[], storageProblem: string | undefined }}
+ *   questions: Question[], storageProblem: string | undefined, vault: VaultState | null }}
  */
 export const state = {
   ready: false,
@@ -23,6 +24,7 @@ export const state = {
   launchAtLogin: false,
   questions: [],
   storageProblem: undefined,
+  vault: null,
 };
 
 /**

@@ -129,6 +129,24 @@
  */
 
 /**
+ * Where tokens go now (core: `VaultInUse`): the keychain, the sealed vault, or memory only.
+ * @typedef {"keychain" | "sealed" | "memory_only"} VaultInUse
+ */
+
+/**
+ * Where the tokens live (shell: `vaults::VaultState`, the `vault-changed` event), pinned by
+ * src-tauri/src/vaults/tests.rs.
+ * @typedef {Object} VaultState
+ * @property {VaultInUse} inUse
+ * @property {boolean} keychain A Secret Service is on the session bus.
+ * @property {boolean} sealedFile The sealed vault's file exists.
+ * @property {boolean} unlocked Its passphrase was entered in this desktop session.
+ * @property {boolean} passphraseNeeded The page asks for the passphrase.
+ * @property {string[]} memoryOnly The sessions whose tokens only memory holds.
+ * @property {string | null} notice What just happened, said once.
+ */
+
+/**
  * Everything for the first paint (shell: `commands::AppState`).
  * @typedef {Object} AppState
  * @property {SessionSnapshot[]} sessions
@@ -136,6 +154,7 @@
  * @property {string[]} warnings
  * @property {boolean} launchAtLogin
  * @property {Question[]} questions
+ * @property {VaultState} vault
  */
 
 /**

@@ -23,6 +23,8 @@ pub struct AppState {
     pub launch_at_login: bool,
     /// Programs waiting for the user's consent to a session's token.
     pub questions: Vec<session_broker::Question>,
+    /// Where the tokens live, and whether the page asks for the sealed vault's passphrase.
+    pub vault: crate::vaults::VaultState,
 }
 
 /// The add-provider form.

@@ -4,6 +4,7 @@
 //! arrives as a [`SessionName`], checked when the call is read: a name that is not one never reaches
 //! the shell or the core.
 
+use secrecy::SecretString;
 use session_broker::Answer;
 use session_core::{SessionName, SessionSnapshot};
 use tauri::{AppHandle, State, WebviewWindow};
@@ -11,6 +12,7 @@ use tauri::{AppHandle, State, WebviewWindow};
 use crate::api::{self, AppState, NewProvider, SignedOut};
 use crate::error::{Result, answer};
 use crate::settings::Settings;
+use crate::vaults::{self, VaultState};
 use crate::{Shell, shell, windows};
 
 /// Sessions, settings and start-up warnings for the first paint.
@@ -97,4 +99,25 @@ pub async fn forget_program(shell: State<'_, Shell>, id: SessionName, program: S
 #[tauri::command]
 pub async fn set_git_hosts(shell: State<'_, Shell>, id: SessionName, hosts: Vec<String>) -> Result<Settings> {
     answer(shell.update_settings(|settings| settings.set_git_hosts(&id, &hosts)))
+}
+
+/// Unlocks the sealed vault with the passphrase typed in the window (makes it, the first time). The
+/// passphrase goes no further than the core, which keeps only the key made from it; a wrong one is
+/// refused with nothing changed.
+#[tauri::command]
+pub async fn unlock_vault(app: AppHandle, passphrase: String) -> Result<VaultState> {
+    answer(vaults::unlock(&app, SecretString::from(passphrase)).await)
+}
+
+/// Changes the sealed vault's passphrase (Settings).
+#[tauri::command]
+pub async fn change_passphrase(app: AppHandle, old: String, new: String) -> Result<VaultState> {
+    answer(vaults::change_passphrase(&app, SecretString::from(old), SecretString::from(new)).await)
+}
+
+/// Quits, or (unless `force`) returns the sessions quitting would sign out: their tokens only memory
+/// holds and the sealed vault is locked, so the page asks first.
+#[tauri::command]
+pub async fn quit(app: AppHandle, force: bool) -> Vec<String> {
+    vaults::quit(&app, force).await
 }

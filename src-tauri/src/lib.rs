@@ -17,6 +17,7 @@ mod settings;
 mod shell;
 mod sleep;
 mod tray;
+mod vaults;
 mod windows;
 
 use session_core::SessionEvent;
@@ -61,6 +62,8 @@ async fn forward_events(app: AppHandle) {
                 let _ = app.emit_to("main", SESSION_CHANGED, &event);
                 if let Ok(sessions) = shell.manager.snapshots().await {
                     tray::update(&app, &sessions);
+                    // Which sessions' tokens only memory holds, and where the rest are, follow the sessions.
+                    vaults::tell(&app, &sessions, None);
                 }
             }
             Err(RecvError::Lagged(_)) => {
@@ -176,6 +179,7 @@ pub fn run() {
             tauri::async_runtime::spawn(dbus::serve(handle.clone()));
             tauri::async_runtime::spawn(sleep::watch_system(handle.state::<Shell>().manager.clone()));
             tauri::async_runtime::spawn(network::watch_system(handle.state::<Shell>().manager.clone()));
+            tauri::async_runtime::spawn(vaults::watch(handle.clone()));
             if !background {
                 // The page shows the window once it has painted; if it never says so, show it
                 // anyway rather than leave an invisible app.
@@ -225,6 +229,9 @@ pub fn run() {
             commands::answer_consent,
             commands::forget_program,
             commands::set_git_hosts,
+            commands::unlock_vault,
+            commands::change_passphrase,
+            commands::quit,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
         .expect("Session Keeper could not start its window system");

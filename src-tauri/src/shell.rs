@@ -1,17 +1,18 @@
-//! The shell's state, managed by Tauri: the session core, the settings in force, the notice book, the
-//! provider windows and the broker. Settings change in one place ([`Shell::update_settings`]), which
+//! The shell's state, managed by Tauri: the session core (built on the desktop vault: the keychain,
+//! else the sealed vault), the settings in force, the notice book, the provider windows and the broker. Settings change in one place ([`Shell::update_settings`]), which
 //! applies them to the core, tells the page (`settings-changed`) and saves them.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use session_core::{JsonFileStore, KeyringVault, MetadataStore, Policy, ProviderConfig, SessionManager};
+use session_core::{JsonFileStore, MetadataStore, Policy, ProviderConfig, SessionManager};
 use tauri::{AppHandle, Emitter, Manager};
 
 use crate::api::{AppState, SignedOut};
 use crate::broker::{Broker, DesktopHost};
 use crate::error::Result;
 use crate::settings::{self, Settings, SettingsBook, SettingsHost};
+use crate::vaults::Vaults;
 use crate::{notices, windows};
 
 /// The page event carrying the settings in force after every change, wherever it came from (the
@@ -31,6 +32,8 @@ pub struct Shell {
     pub windows: windows::ProviderWindows,
     /// Hands tokens to the user's other programs, asking the user first.
     pub broker: Broker,
+    /// Where the tokens live: the keychain, the sealed vault, or memory.
+    pub vaults: Vaults,
     /// Where the sign-in window keeps the provider's cookies.
     pub sign_in_web_data: PathBuf,
     /// Started by the login autostart entry: the window stays hidden until asked for.
@@ -52,8 +55,10 @@ impl Shell {
 
     /// Everything the page needs for its first paint.
     pub async fn app_state(&self, launch_at_login: bool) -> Result<AppState> {
+        let sessions = self.manager.snapshots().await?;
         Ok(AppState {
-            sessions: self.manager.snapshots().await?,
+            vault: self.vaults.state(&sessions, None),
+            sessions,
             settings: self.settings(),
             warnings: self.warnings.lock().expect("warnings poisoned").clone(),
             launch_at_login,
@@ -105,7 +110,7 @@ pub async fn sign_out_session(app: &AppHandle, id: &str) -> Result<SignedOut> {
     Ok(SignedOut { session: outcome.session, revoked, notice, end_session_opened })
 }
 
-/// Opens the settings, the session list and the keychain, and builds the shell's state.
+/// Opens the settings, the session list and the vaults, and builds the shell's state.
 pub async fn start(app: &AppHandle) -> std::result::Result<Shell, Box<dyn std::error::Error>> {
     let data = app.path().app_data_dir()?;
     std::fs::create_dir_all(&data)?;
@@ -114,12 +119,11 @@ pub async fn start(app: &AppHandle) -> std::result::Result<Shell, Box<dyn std::e
     let base_policy = Policy::default();
 
     let sessions_path = data.join("sessions.json");
+    // Whether a Secret Service is there decides, before the page first asks, whether it asks for the
+    // sealed vault's passphrase; `vaults::watch` follows it from then on.
+    let vaults = Vaults::new(&data, crate::vaults::secret_service_present().await);
     let build = |store: Arc<dyn MetadataStore>| {
-        SessionManager::builder()
-            .vault(Arc::new(KeyringVault::new(crate::KEYCHAIN_SERVICE)))
-            .store(store)
-            .policy(settings.policy(&base_policy))
-            .build()
+        SessionManager::builder().vault(vaults.vault()).store(store).policy(settings.policy(&base_policy)).build()
     };
     let manager = match build(Arc::new(JsonFileStore::new(&sessions_path))).await {
         Ok(manager) => manager,
@@ -150,6 +154,7 @@ pub async fn start(app: &AppHandle) -> std::result::Result<Shell, Box<dyn std::e
     Ok(Shell {
         broker: Broker::new(DesktopHost::new(app.clone()), manager.clone()),
         manager,
+        vaults,
         settings: SettingsBook::new(settings, base_policy),
         settings_file,
         notices: Mutex::new(notices::NoticeBook::default()),

@@ -139,7 +139,11 @@ pub fn remaining(left: chrono::TimeDelta) -> String {
 fn on_menu_event(app: &AppHandle, event: MenuEvent) {
     let id = event.id().as_ref().to_owned();
     match id.as_str() {
-        QUIT => app.exit(0),
+        // Asks first when quitting would sign out sessions whose tokens only memory holds.
+        QUIT => {
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move { crate::vaults::quit(&app, false).await });
+        }
         REFRESH_ALL => {
             let app = app.clone();
             tauri::async_runtime::spawn(async move {

@@ -75,10 +75,25 @@ pub const MIN_WINDOW: (u64, u64) = (420, 360);
 /// The D-Bus name a running app holds (tauri-plugin-single-instance).
 pub const SINGLE_INSTANCE_NAME: &str = "dev.sessionkeeper.desktop.SingleInstance";
 
+/// The session bus a test gave the app (`DBUS_SESSION_BUS_ADDRESS` in [`Driver::start`]'s env), where
+/// the harness's own D-Bus looks (the running app, its process, its tray menu) go too; else the
+/// desktop session's.
+static APP_BUS: Mutex<Option<String>> = Mutex::new(None);
+
+/// How `dbus-send` and `gdbus` name the app's session bus: `--session`, or the test's own bus.
+fn bus_args(tool: &str) -> Vec<String> {
+    match (APP_BUS.lock().unwrap().clone(), tool) {
+        (None, _) => vec!["--session".into()],
+        (Some(address), "gdbus") => vec!["--address".into(), address],
+        (Some(address), _) => vec![format!("--bus={address}")],
+    }
+}
+
 /// Whether an app holds the single-instance name on the session bus right now.
 pub fn app_running() -> bool {
     let out = Command::new("dbus-send")
-        .args(["--session", "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner"])
+        .args(bus_args("dbus-send"))
+        .args(["--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner"])
         .arg(format!("string:{SINGLE_INSTANCE_NAME}"))
         .output()
         .expect("dbus-send (package dbus) is needed");
@@ -126,13 +141,8 @@ pub fn find_secrets(root: &Path, printed: &str, secrets: &[String]) -> Vec<(Stri
 /// The process id of the running app (the owner of the single-instance name on the session bus).
 pub fn app_pid() -> u32 {
     let out = Command::new("dbus-send")
-        .args([
-            "--session",
-            "--print-reply",
-            "--dest=org.freedesktop.DBus",
-            "/org/freedesktop/DBus",
-            "org.freedesktop.DBus.GetConnectionUnixProcessID",
-        ])
+        .args(bus_args("dbus-send"))
+        .args(["--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.GetConnectionUnixProcessID"])
         .arg(format!("string:{SINGLE_INSTANCE_NAME}"))
         .output()
         .expect("dbus-send (package dbus) is needed");
@@ -169,6 +179,8 @@ impl Driver {
     /// Starts tauri-driver; `env` goes to the app (the demo issuer, say).
     pub fn start(test: &str, env: &[(&str, &str)]) -> Driver {
         assert!(std::env::var_os("DISPLAY").is_some(), "no display: run through scripts/test.sh (Xvfb, D-Bus, keyring, dunst)");
+        *APP_BUS.lock().unwrap() =
+            env.iter().find(|(name, _)| *name == "DBUS_SESSION_BUS_ADDRESS").map(|(_, address)| (*address).to_owned());
         let home = std::env::temp_dir().join(format!("session-keeper-e2e-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&home);
         std::fs::create_dir_all(&home).unwrap();
@@ -346,7 +358,8 @@ pub fn screen_on_failure() -> PathBuf {
 pub static IPC: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 /// The events the shell emits to the page (`emit_to("main", …)` in `src-tauri/src`).
-pub const PAGE_EVENTS: &[&str] = &["session-changed", "sessions-replaced", "settings-changed", "consent-changed", "sign-in-finished"];
+pub const PAGE_EVENTS: &[&str] =
+    &["session-changed", "sessions-replaced", "settings-changed", "consent-changed", "sign-in-finished", "vault-changed", "quit-asked"];
 
 impl App {
     /// Ends the WebDriver session, which ends the app process; what the page received is kept.
@@ -790,7 +803,7 @@ pub struct TrayMenu {
 }
 
 fn gdbus(args: &[&str]) -> Option<String> {
-    let out = Command::new("gdbus").arg("call").arg("--session").args(args).output().ok()?;
+    let out = Command::new("gdbus").arg("call").args(bus_args("gdbus")).args(args).output().ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
@@ -826,8 +839,11 @@ impl TrayMenu {
                 if app_pid.is_none() || pid_of(name) != app_pid {
                     continue;
                 }
-                let tree =
-                    Command::new("gdbus").args(["introspect", "--session", "--dest", name, "--object-path", "/", "--recurse"]).output();
+                let tree = Command::new("gdbus")
+                    .arg("introspect")
+                    .args(bus_args("gdbus"))
+                    .args(["--dest", name, "--object-path", "/", "--recurse"])
+                    .output();
                 let Ok(tree) = tree else { continue };
                 let tree = String::from_utf8_lossy(&tree.stdout).into_owned();
                 // Each node line is "node /path {"; the menu's node is the one with com.canonical.dbusmenu.
@@ -852,9 +868,9 @@ impl TrayMenu {
     /// The menu's layout (gdbus's text form of `GetLayout`).
     pub fn layout(&self) -> String {
         let out = Command::new("gdbus")
+            .arg("call")
+            .args(bus_args("gdbus"))
             .args([
-                "call",
-                "--session",
                 "--dest",
                 &self.bus_name,
                 "--object-path",
