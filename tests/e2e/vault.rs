@@ -26,6 +26,7 @@ use support::{Idp, Ttls};
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 
 const PASSPHRASE: &str = "correct horse battery staple";
+const NEW_PASSPHRASE: &str = "a new and longer passphrase";
 
 /// A session bus of the test's own: no service directories, so nothing on it is started on demand
 /// (the desktop's gnome-keyring, KWallet or KeePassXC would otherwise be activated by the first
@@ -246,6 +247,23 @@ async fn without_a_keychain_the_sealed_vault_keeps_the_session_and_hands_it_to_a
     assert_eq!(app.windows().await.len(), windows, "no sign-in window opened");
     app.wait_text("#vault-line", "the sealed vault", |t| t.contains("sealed vault")).await;
 
+    // The passphrase changes in Settings: the current one is asked first; then the file opens with the
+    // new one only, and the session is untouched.
+    app.click("#open-settings").await;
+    app.click("#change-passphrase").await;
+    passphrase_dialog(&app, "Change the sealed vault's passphrase").await;
+    app.type_into("#passphrase-form input[name=current]", "not the passphrase").await;
+    submit_passphrase(&app, NEW_PASSPHRASE, Some(NEW_PASSPHRASE)).await;
+    app.wait_text("#passphrase-error", "the refusal", |t| t.contains("does not open the sealed vault")).await;
+    app.screenshot("vault-05-change-passphrase").await;
+    app.type_into("#passphrase-form input[name=current]", PASSPHRASE).await;
+    submit_passphrase(&app, NEW_PASSPHRASE, Some(NEW_PASSPHRASE)).await;
+    app.wait_dialogs_closed().await;
+    let reopened = SealedVault::new(driver.app_data());
+    assert_eq!(reopened.unlock(&SecretString::from(PASSPHRASE)).unwrap_err().kind(), session_core::ErrorKind::WrongPassphrase);
+    reopened.unlock(&SecretString::from(NEW_PASSPHRASE)).expect("the new passphrase opens the sealed vault");
+    app.wait_badge("Demo", "Active").await;
+
     // 5. A Secret Service appears on the bus: the tokens move there, the sealed file is removed, and
     //    the page says keychain.
     let _keyring = bus.start_keyring();
@@ -253,7 +271,7 @@ async fn without_a_keychain_the_sealed_vault_keeps_the_session_and_hands_it_to_a
     app.wait_text("#vault-line", "the keychain", |t| t == "Tokens are kept in the keychain.").await;
     app.wait_text(&card("Demo", ".card-vault"), "the keychain", |t| t == "Tokens: in the keychain.").await;
     app.wait_text("#banner-text", "the move", |t| t.contains("moved there")).await;
-    app.screenshot("vault-05-moved-to-keychain").await;
+    app.screenshot("vault-06-moved-to-keychain").await;
     let kept = bus.keychain_values().await;
     assert!(!kept.is_empty(), "the keychain holds the session's tokens");
     assert!(!kept.iter().any(|value| value.contains(&first[0])), "the keychain holds the refreshed tokens, not the first ones");
@@ -280,15 +298,15 @@ async fn without_a_keychain_the_sealed_vault_keeps_the_session_and_hands_it_to_a
     assert!(in_seal.is_empty(), "tokens readable in the sealed file: {in_seal:?}");
     let ipc = harness::IPC.lock().unwrap().clone();
     assert!(ipc.iter().any(|m| m.starts_with("event vault-changed")), "the recorder saw the vault's events");
-    assert!(!ipc.iter().any(|m| m.contains(PASSPHRASE)), "the passphrase came back to the page");
+    assert!(!ipc.iter().any(|m| m.contains(PASSPHRASE) || m.contains(NEW_PASSPHRASE)), "the passphrase came back to the page");
     assert!(!ipc.iter().any(|m| seen.iter().any(|t| m.contains(t.as_str()))), "tokens sent to the page");
     let logs = std::fs::read_dir(driver.logs())
         .unwrap()
         .flatten()
         .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
         .collect::<String>();
-    assert!(!logs.contains(PASSPHRASE), "the passphrase reached the logs");
-    let passphrase = [PASSPHRASE.to_owned()];
+    assert!(!logs.contains(PASSPHRASE) && !logs.contains(NEW_PASSPHRASE), "the passphrase reached the logs");
+    let passphrase = [PASSPHRASE.to_owned(), NEW_PASSPHRASE.to_owned()];
     assert_eq!(harness::find_secrets(&driver.home, &driver.output(), &passphrase), Vec::new(), "the passphrase was written down");
     assert!(logs.contains("the sealed vault is unlocked") && logs.contains("moved to the keychain"), "the logs tell the story");
 }
