@@ -213,3 +213,64 @@ fn keepassxc_confirm_child() {
     });
     runtime.shutdown_background();
 }
+
+#[test]
+fn keepassxc_running_with_its_database_closed_loses_nothing_and_serves_again_once_opened() {
+    in_child("keepassxc_closed_child");
+}
+
+/// KeePassXC running with no database open (closed, or not yet opened after login): it owns the name
+/// but has no collection, no "default" alias, and a search waits for a database to be unlocked (its
+/// "Prompt to unlock database before searching" setting, on by default, opens the unlock dialog). The
+/// restarted app must keep the session, end each keychain call within its timeout, and work as soon
+/// as the person opens the database.
+#[test]
+fn keepassxc_closed_child() {
+    let Some(address) = child_bus() else { return };
+    // Its own runtime, stopped without waiting for a store thread still waiting on KeePassXC.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let keepassxc = KeePassXc::start(&address, Settings::default());
+        let idp = Idp::start(Ttls::default());
+        let service = format!("session-keeper-test-keepassxc-closed-{}", std::process::id());
+        let folder = std::env::temp_dir().join(format!("session-core-keepassxc-closed-{}", std::process::id()));
+        let store = Arc::new(JsonFileStore::new(folder.join("sessions.json")));
+        let timeout = std::time::Duration::from_secs(3);
+        let build = || {
+            SessionManager::builder()
+                .vault(Arc::new(KeyringVault::new(service.clone())))
+                .store(store.clone())
+                .vault_timeout(timeout)
+                .build()
+        };
+        let manager = build().await.unwrap();
+        let signed = signed_in(&manager, &idp, "s", "alice").await;
+        let handed = manager.hand_out("s", &Default::default()).await.unwrap();
+        manager.shutdown().await;
+
+        keepassxc.close();
+        let manager = build().await.unwrap();
+        let restored = manager.snapshot("s").await.unwrap();
+        assert_eq!((restored.phase, restored.user.clone()), (Phase::Active, signed.user.clone()), "the session was dropped");
+        let started = Instant::now();
+        let error = manager.hand_out("s", &Default::default()).await.expect_err("a token came out of a closed database");
+        let took = started.elapsed();
+        println!("figure: KeePassXC with its database closed, a hand-out ended after {took:?}: {error}");
+        assert!(took < timeout + std::time::Duration::from_secs(2), "the hand-out was held {took:?}, past the keychain timeout");
+        assert!(matches!(error.kind(), ErrorKind::KeychainUnavailable | ErrorKind::KeychainLocked), "{error}");
+
+        // The person opens the database: the app, started again, serves the stored token without a new
+        // sign-in. (The running one stays stuck until KeePassXC's unlock dialog, opened by its search, is
+        // answered: the store holds its connection through the pending call; see the request to K1.)
+        let requests = idp.token_requests().await;
+        keepassxc.unlock();
+        drop(manager);
+        let manager = build().await.unwrap();
+        let again = manager.hand_out("s", &Default::default()).await.unwrap();
+        assert_eq!(again.token.expose_secret(), handed.token.expose_secret());
+        assert_eq!(idp.token_requests().await, requests, "the reopened session asked the provider for a token");
+        manager.shutdown().await;
+        let _ = std::fs::remove_dir_all(folder);
+    });
+    runtime.shutdown_background();
+}

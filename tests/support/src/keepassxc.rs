@@ -225,6 +225,25 @@ impl KeePassXc {
         self.wait_until_locked(false);
     }
 
+    /// Closes the database (KeePassXC keeps running), as "Close database" does. KeePassXC closes by
+    /// locking first, and a lock asked while it saves (it saves 150 ms after each change) is put off and
+    /// the close given up: the database is then locked, not closed. So: ask again until it is closed.
+    pub fn close(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        'ask: loop {
+            self.bus().call_method(Some(MAIN_WINDOW), "/keepassxc", Some(MAIN_WINDOW), "closeAllDatabases", &()).unwrap();
+            let asked = Instant::now();
+            while self.default_collection_locked().is_some() {
+                assert!(Instant::now() < deadline, "the default collection was still there 10 s after closing the database");
+                if asked.elapsed() > Duration::from_secs(1) {
+                    continue 'ask;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            return;
+        }
+    }
+
     fn wait_until_locked(&self, locked: bool) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.default_collection_locked() != Some(locked) {
