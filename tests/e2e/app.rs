@@ -188,7 +188,10 @@ async fn add_sign_in_refresh_settings_restart_sign_out() {
     app.click(&card("work", "[data-action=refresh]")).await;
     let kind = eventually("the error's kind on the card", || async { app.attr(&card("work", ".card-error"), "data-kind").await }).await;
     assert_eq!(kind, "provider_unavailable");
-    assert!(app.text(&card("work", ".card-error")).await.contains("cannot serve the request now (HTTP 503)"), "a readable reason: the provider answered, so not the network");
+    assert!(
+        app.text(&card("work", ".card-error")).await.contains("cannot serve the request now (HTTP 503)"),
+        "a readable reason: the provider answered, so not the network"
+    );
     app.check_state("error").await;
     let notice = watch.wait_for("cannot be refreshed").await;
     assert!(notice.contains("keeps trying"), "{notice}");
