@@ -163,6 +163,12 @@ pub fn memory_only(sessions: &[SessionSnapshot], started: DateTime<Utc>) -> Vec<
         .collect()
 }
 
+/// Whether a Quit asks the person first: tokens only memory holds would be lost (the sealed vault
+/// locked, so the quit's last write has nowhere to go), and the person has not said to quit anyway.
+pub fn asks_before_quit(state: &VaultState, force: bool) -> bool {
+    !force && !state.unlocked && !state.memory_only.is_empty()
+}
+
 /// Whether a Secret Service is on the session bus now, or one would be started by the first call.
 pub async fn secret_service_present() -> bool {
     let ask = async {
@@ -256,7 +262,7 @@ pub async fn quit(app: &AppHandle, force: bool) -> Vec<String> {
     let shell = app.state::<Shell>();
     let sessions = shell.manager.snapshots().await.unwrap_or_default();
     let state = shell.vaults.state(&sessions, None);
-    if force || state.unlocked || state.memory_only.is_empty() {
+    if !asks_before_quit(&state, force) {
         tracing::info!(force, unlocked = state.unlocked, memory_only = state.memory_only.len(), "quitting");
         app.exit(0);
         return Vec::new();

@@ -84,6 +84,23 @@ fn the_vault_in_use_is_the_sealed_one_only_while_it_is_at_hand() {
 }
 
 #[test]
+fn a_quit_asks_first_only_when_tokens_only_memory_holds_have_nowhere_to_go() {
+    let state = |unlocked: bool, memory_only: &[&str]| VaultState {
+        in_use: VaultInUse::MemoryOnly,
+        keychain: false,
+        sealed_file: unlocked,
+        unlocked,
+        passphrase_needed: !unlocked,
+        memory_only: memory_only.iter().map(|s| (*s).to_owned()).collect(),
+        notice: None,
+    };
+    assert!(asks_before_quit(&state(false, &["work"]), false), "locked, tokens in memory only: ask");
+    assert!(!asks_before_quit(&state(false, &["work"]), true), "the person said quit anyway");
+    assert!(!asks_before_quit(&state(true, &["work"]), false), "the sealed vault takes them at the quit");
+    assert!(!asks_before_quit(&state(false, &[]), false), "nothing to lose");
+}
+
+#[test]
 fn the_move_is_said_in_words() {
     assert!(moved_notice(1).contains("(1 item)"), "{}", moved_notice(1));
     let three = moved_notice(3);
