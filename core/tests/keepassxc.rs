@@ -59,9 +59,27 @@ fn holds(entry: &Entry, token: &str) -> bool {
     entry.password.expose_secret().is_empty() && entry.data.as_ref().is_some_and(|data| data.expose_secret().contains(token))
 }
 
+/// The median of 20 writes of a token-sized item through the core's keychain vault (debug build).
+fn write_cost(vault: &KeyringVault) -> std::time::Duration {
+    use session_core::Vault;
+    let value = secrecy::SecretString::from("x".repeat(1200));
+    let mut took: Vec<std::time::Duration> = (0..20)
+        .map(|_| {
+            let started = Instant::now();
+            vault.set("write-cost", &value).unwrap();
+            started.elapsed()
+        })
+        .collect();
+    vault.delete("write-cost").unwrap();
+    took.sort();
+    took[took.len() / 2]
+}
+
 #[test]
 fn keepassxc_keeps_the_tokens_through_sign_in_refresh_restart_hand_out_and_sign_out() {
     in_child("keepassxc_session_child");
+    // The same write on the test run's gnome-keyring, beside KeePassXC's (the child's figure).
+    println!("figure: keychain write, gnome-keyring: {:?} median of 20 (debug build)", write_cost(&support::keychain("write-cost")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,6 +114,10 @@ async fn keepassxc_session_child() {
     });
     let handed = manager.hand_out("s", &Default::default()).await.unwrap();
     manager.shutdown().await;
+    let cost = tokio::task::spawn_blocking(move || {
+        write_cost(&KeyringVault::new(format!("session-keeper-test-write-cost-{}", std::process::id())))
+    });
+    println!("figure: keychain write, KeePassXC: {:?} median of 20 (debug build)", cost.await.unwrap());
 
     // Restart, KeePassXC too (as after a reboot): the session comes back from the database file, and the
     // hand-out reads the token from KeePassXC, without a token request.
