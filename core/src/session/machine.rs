@@ -19,12 +19,13 @@ pub const REVOKED_MESSAGE: &str = "The provider no longer accepts this session: 
 
 /// The one place where sessions change state.
 pub fn transition(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Policy) -> (SessionState, Vec<Effect>) {
-    let (mut next, effects) = if state.phase == Phase::SigningIn && event.is_result() {
+    let (mut next, mut effects) = if state.phase == Phase::SigningIn && event.is_result() {
         during_sign_in(state, event, now, policy)
     } else {
         let (next, effects) = decide(state, event, now, policy);
         waits::resolve(next, effects, event, now, policy)
     };
+    last_write_at_quit(&mut next, &mut effects, event);
     // The history goes on through sign-ins and sign-outs (which start from a fresh state).
     let mut history = state.history.clone();
     for mark in marks::marks(state, &next, event, &effects, now) {
@@ -34,16 +35,25 @@ pub fn transition(state: &SessionState, event: &Event, now: DateTime<Utc>, polic
     (next, effects)
 }
 
+/// Quitting gives tokens only memory holds one more write, once no refresh holds them: at the quit
+/// itself, or when the refresh in flight at the quit ends without writing (a refused or failed one;
+/// a successful one writes through itself). Written while a refresh is in flight, the older tokens
+/// could land after the rotated ones and leave the keychain with a spent refresh token.
+fn last_write_at_quit(next: &mut SessionState, effects: &mut Vec<Effect>, event: &Event) {
+    let ends_a_hold = matches!(event, Event::Stopping | Event::RefreshFailed { .. } | Event::Reread { .. });
+    let held = next.phase == Phase::Refreshing || next.narrowing.in_flight.is_some();
+    if ends_a_hold && next.stopping && !held && next.is_signed_in() && matches!(next.keychain, KeychainCopy::Unsaved { .. }) {
+        next.keychain = KeychainCopy::Saving;
+        effects.push(Effect::SaveTokens);
+    }
+}
+
 fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Policy) -> (SessionState, Vec<Effect>) {
     let mut next = state.clone();
     match event {
         Event::Restored => (restored(next), Vec::new()),
         Event::Stopping => {
             next.stopping = true;
-            if matches!(next.keychain, KeychainCopy::Unsaved { .. }) && next.is_signed_in() {
-                next.keychain = KeychainCopy::Saving;
-                return (next, vec![Effect::SaveTokens]);
-            }
             (next, Vec::new())
         }
         Event::Tick => {

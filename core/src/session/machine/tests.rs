@@ -374,6 +374,16 @@ fn quitting_gives_tokens_only_memory_holds_one_more_write_and_starts_nothing_els
     let due = signed_in(10, true, &policy);
     let (_, effects) = transition(&due, &Event::Stopping, t(9), &policy);
     assert!(effects.is_empty(), "a refresh due at the quit is not started");
+    // A refresh in flight at the quit holds the tokens: the older ones are not written under it (they
+    // could land after the rotated ones), but once it fails without writing, they are.
+    let (refreshing, effects) = transition(&unsaved, &Event::Trigger(Trigger::Manual { force: true }), t(2), &policy);
+    assert_eq!((refreshing.phase, effects), (Phase::Refreshing, vec![Effect::Refresh]));
+    let (quitting, effects) = transition(&refreshing, &Event::Stopping, t(3), &policy);
+    assert!(effects.is_empty(), "the pre-refresh tokens written while the refresh rotates them: {effects:?}");
+    let failed =
+        Event::RefreshFailed { failure: RefreshFailure::Transient(ErrorInfo::new(ErrorKind::ProviderUnavailable, "down")), jitter: 0.0 };
+    let (saving, effects) = transition(&quitting, &failed, t(4), &policy);
+    assert_eq!((saving.keychain, effects), (KeychainCopy::Saving, vec![Effect::SaveTokens]));
 }
 
 #[test]
