@@ -141,10 +141,9 @@ export function wireVault() {
     event.preventDefault();
     submitPassphrase(form);
   });
-  $("#passphrase-cancel").addEventListener("click", () => {
-    form.reset();
-    /** @type {HTMLDialogElement} */ ($("#passphrase-dialog")).close();
-  });
+  // However the dialog closes (a button, Escape), what was typed leaves the page with it.
+  $("#passphrase-dialog").addEventListener("close", () => form.reset());
+  $("#passphrase-cancel").addEventListener("click", () => /** @type {HTMLDialogElement} */ ($("#passphrase-dialog")).close());
   $("#open-passphrase").addEventListener("click", () => openPassphrase(false, false));
   $("#change-passphrase").addEventListener("click", () => {
     /** @type {HTMLDialogElement} */ ($("#settings-dialog")).close();
