@@ -81,9 +81,11 @@ impl SessionError {
             ErrorKind::NotSignedIn | ErrorKind::SessionRevoked | ErrorKind::InvalidIdToken => SessionError::SignInRequired(message),
             ErrorKind::ConsentDenied => SessionError::Denied(message),
             ErrorKind::ConsentTimedOut => SessionError::NoAnswer(message),
-            ErrorKind::ProviderUnavailable | ErrorKind::KeychainLocked | ErrorKind::KeychainUnavailable | ErrorKind::Shutdown => {
-                SessionError::Unavailable(message)
-            }
+            ErrorKind::ProviderUnavailable
+            | ErrorKind::KeychainLocked
+            | ErrorKind::KeychainUnavailable
+            | ErrorKind::VaultLocked
+            | ErrorKind::Shutdown => SessionError::Unavailable(message),
             ErrorKind::NotOffered => SessionError::NotOffered(message),
             ErrorKind::UnknownSession => SessionError::UnknownSession(message),
             _ => SessionError::Failed(message),
