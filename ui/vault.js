@@ -40,6 +40,14 @@ export function applyVault(vault) {
   const dialog = $("#passphrase-dialog");
   // A keychain appeared while the question was open and nothing waits for the passphrase any more.
   if (dialog.open && open.mode === "create" && !vault.passphraseNeeded && !open.thenQuit) dialog.close();
+  // A sealed file that was not ours or was damaged has been set aside (the refusal says so): what the
+  // dialog asks now is a passphrase for a new one.
+  if (dialog.open && open.mode === "unlock" && !vault.sealedFile) {
+    const said = $("#passphrase-error").textContent ?? "";
+    fillPassphrase(vault, "create", open.thenQuit);
+    $("#passphrase-error").textContent = said;
+    field($("#passphrase-form"), "passphrase").focus();
+  }
   renderVault();
   render();
 }
@@ -62,6 +70,18 @@ function openPassphrase(change, thenQuit) {
   const vault = state.vault;
   if (!vault) return;
   const mode = passphraseMode(vault, change);
+  fillPassphrase(vault, mode, thenQuit);
+  openDialog($("#passphrase-dialog"));
+  field($("#passphrase-form"), mode === "change" ? "current" : "passphrase").focus();
+}
+
+/**
+ * The dialog's words and fields for `mode`, emptied.
+ * @param {VaultState} vault
+ * @param {"create" | "unlock" | "change"} mode
+ * @param {boolean} thenQuit
+ */
+function fillPassphrase(vault, mode, thenQuit) {
   Object.assign(open, { mode, thenQuit });
   const words = passphraseWords(mode, vault, thenQuit);
   setText($("#passphrase-title"), words.title);
@@ -76,8 +96,6 @@ function openPassphrase(change, thenQuit) {
   setText($("#passphrase-label"), mode === "change" ? "New passphrase" : "Passphrase");
   field(form, "passphrase").autocomplete = mode === "unlock" ? "current-password" : "new-password";
   $("#passphrase-error").textContent = "";
-  openDialog($("#passphrase-dialog"));
-  field(form, mode === "change" ? "current" : "passphrase").focus();
 }
 
 /** @param {HTMLFormElement} form */

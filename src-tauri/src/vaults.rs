@@ -221,7 +221,11 @@ async fn move_and_tell(app: &AppHandle) {
 /// move to the keychain if one has appeared, and the sessions that waited for the vault refresh.
 pub async fn unlock(app: &AppHandle, passphrase: SecretString) -> Result<VaultState> {
     let shell = app.state::<Shell>();
-    shell.vaults.unlock(passphrase).await?;
+    if let Err(err) = shell.vaults.unlock(passphrase).await {
+        // A damaged or foreign file was set aside: the page asks for a passphrase for a new one.
+        tell_page(app, None).await;
+        return Err(err);
+    }
     tracing::info!("the sealed vault is unlocked");
     if shell.vaults.secret_service.load(Ordering::Relaxed) {
         move_and_tell(app).await;

@@ -181,9 +181,23 @@ async fn without_a_keychain_the_sealed_vault_keeps_the_session_and_hands_it_to_a
     let driver = Driver::start("vault", &[("SESSION_KEEPER_DEMO_ISSUER", &idp.issuer), ("DBUS_SESSION_BUS_ADDRESS", &bus.address)]);
     let sealed_file = driver.app_data().join(SealedVault::FILE_NAME);
 
-    // 1. First start, no keychain: the window asks for a passphrase to make the sealed vault, saying
-    //    what it protects and that it is not stored. "Not now" leaves the tokens in memory.
+    // 0. Where the sealed file would be lies one that is not ours: the passphrase asked for it is
+    //    refused, the file is set aside beside itself, and the dialog asks for a new passphrase.
+    std::fs::create_dir_all(driver.app_data()).unwrap();
+    std::fs::write(&sealed_file, b"not an age file at all\n").unwrap();
     let app = driver.launch().await;
+    passphrase_dialog(&app, "Enter the sealed vault's passphrase").await;
+    submit_passphrase(&app, PASSPHRASE, None).await;
+    app.wait_text("#passphrase-error", "the file set aside", |t| t.contains("set aside")).await;
+    assert!(!sealed_file.exists(), "the foreign file was moved");
+    let aside =
+        std::fs::read_dir(driver.app_data()).unwrap().flatten().map(|e| e.path()).find(|p| {
+            p.file_name().is_some_and(|name| name.to_string_lossy().starts_with(&format!("{}.set-aside-", SealedVault::FILE_NAME)))
+        });
+    assert_eq!(std::fs::read(aside.expect("the foreign file kept beside")).unwrap(), b"not an age file at all\n");
+
+    // 1. No keychain: the window asks for a passphrase to make the sealed vault, saying what it
+    //    protects and that it is not stored. "Not now" leaves the tokens in memory.
     passphrase_dialog(&app, "Choose a passphrase for the sealed vault").await;
     let why = app.text("#passphrase-why").await;
     assert!(why.contains("no keychain") && why.contains("does not store the passphrase"), "{why}");
