@@ -118,7 +118,9 @@ pub enum Error {
     #[error("A session named \"{0}\" exists already: choose another name or remove it first.")]
     SessionExists(String),
     /// Keychain locked.
-    #[error("The keychain is locked: unlock it (for example by signing in to the desktop) and try again.")]
+    #[error(
+        "The keychain is locked: unlock it (for example by signing in to the desktop, or in KeePassXC by opening its database) and try again."
+    )]
     KeychainLocked,
     /// Keychain not available.
     #[error("The keychain (Secret Service) is not available: {reason}. Start gnome-keyring or another Secret Service and try again.")]

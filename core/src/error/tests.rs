@@ -102,7 +102,7 @@ fn the_commonest_messages_read_exactly_so() {
     );
     assert_eq!(
         Error::KeychainLocked.to_string(),
-        "The keychain is locked: unlock it (for example by signing in to the desktop) and try again."
+        "The keychain is locked: unlock it (for example by signing in to the desktop, or in KeePassXC by opening its database) and try again."
     );
     for error in [revoked, outage, Error::KeychainLocked] {
         let again = Error::from(error.info());

@@ -5,11 +5,12 @@
 //! [`SealedVault`] keeps them in a passphrase-sealed `age` file when no keychain can, and
 //! [`DesktopVault`], the app's, chooses between the two.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
+use zbus::zvariant::OwnedObjectPath;
 
 use crate::error::{Error, Result};
 use crate::secret::SessionSecrets;
@@ -47,20 +48,29 @@ pub struct KeyringVault {
     store: Mutex<Option<Arc<keyring_core::CredentialStore>>>,
     /// The default collection's properties, on a bus connection of its own (made on first use).
     collection: Mutex<Option<zbus::blocking::fdo::PropertiesProxy<'static>>>,
+    /// Items the store's current connection wrote, and the Secret Service's bus name then: KeePassXC lets
+    /// the connection that wrote an item use it without asking (until it restarts), even with "Confirm
+    /// when passwords are retrieved by clients" on.
+    written: Mutex<(String, HashSet<String>)>,
 }
 
 /// The default collection, where the store keeps the items it creates.
 const DEFAULT_COLLECTION: &str = "/org/freedesktop/secrets/aliases/default";
 
+/// KeePassXC's "Confirm when passwords are retrieved by clients": our words, in place of its dialog.
+const CONFIRM: &str = "KeePassXC asks you to allow each access to Session Keeper's items, and the app does not open that dialog \
+    by itself. Turn off 'Confirm when passwords are retrieved by clients' in KeePassXC's settings (Secret Service Integration), then try again.";
+
 impl KeyringVault {
     /// A vault whose items are labelled with `service` (for example "session-keeper").
     pub fn new(service: impl Into<String>) -> Self {
-        Self { service: service.into(), store: Mutex::new(None), collection: Mutex::new(None) }
+        Self { service: service.into(), store: Mutex::new(None), collection: Mutex::new(None), written: Mutex::default() }
     }
 
     /// Whether the default collection is locked, read from its `Locked` property (reading never
-    /// prompts). `None` when that cannot be told (no Secret Service yet, no default collection): the
-    /// store then reports what is wrong.
+    /// prompts). `None` when that cannot be told (no Secret Service yet): the store then reports what
+    /// is wrong. A Secret Service without a default collection (KeePassXC with no database open) is
+    /// locked: a search there would open KeePassXC's unlock dialog and hold the store until answered.
     fn locked(&self) -> Option<bool> {
         let mut slot = self.collection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if slot.is_none() {
@@ -76,6 +86,7 @@ impl KeyringVault {
             slot.as_ref()?.get(zbus::names::InterfaceName::from_static_str_unchecked("org.freedesktop.Secret.Collection"), "Locked");
         match locked {
             Ok(value) => bool::try_from(value).ok(),
+            Err(zbus::fdo::Error::UnknownObject(_)) => Some(true),
             Err(zbus::fdo::Error::ZBus(zbus::Error::InputOutput(_))) => {
                 // The bus connection broke: reconnect next time.
                 *slot = None;
@@ -92,9 +103,36 @@ impl KeyringVault {
         slot.as_ref().is_some_and(|properties| kwallet::unlock_open_wallet(properties, DEFAULT_COLLECTION))
     }
 
+    /// Whether item `name` exists and reads locked in an unlocked collection, not written by the store's
+    /// connection: KeePassXC's confirm-on-access, where the store would open an access dialog and wait.
+    /// The search (never a prompt in an open collection) runs on `locked()`'s connection, the store's
+    /// being out of reach; KeePassXC authorises per connection, hence `written`. Failures: the store's.
+    fn needs_confirmation(&self, name: &str) -> bool {
+        let slot = self.collection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(properties) = slot.as_ref() else { return false };
+        let bus = properties.inner().connection();
+        let name_of = zbus::names::WellKnownName::from_static_str_unchecked("org.freedesktop.secrets");
+        let owner = zbus::blocking::fdo::DBusProxy::new(bus).ok().and_then(|dbus| dbus.get_name_owner(name_of.into()).ok());
+        let owner = owner.map(|owner| owner.to_string()).unwrap_or_default();
+        let mut written = self.written.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if written.0 != owner {
+            *written = (owner, HashSet::new());
+        } else if written.1.contains(name) {
+            return false;
+        }
+        drop(written);
+        let query = (HashMap::from([("service", self.service.as_str()), ("username", name)]),);
+        let service = Some("org.freedesktop.Secret.Service");
+        let found = bus.call_method(Some("org.freedesktop.secrets"), "/org/freedesktop/secrets", service, "SearchItems", &query);
+        let found = found.and_then(|reply| reply.body().deserialize::<(Vec<OwnedObjectPath>, Vec<OwnedObjectPath>)>());
+        matches!(found, Ok((_, locked)) if !locked.is_empty())
+    }
+
     fn entry(&self, name: &str) -> Result<keyring_core::Entry> {
-        if self.locked() == Some(true) && !self.unlock_open_kwallet() {
-            return Err(Error::KeychainLocked);
+        match self.locked() {
+            Some(true) if !self.unlock_open_kwallet() => return Err(Error::KeychainLocked),
+            Some(_) if self.needs_confirmation(name) => return Err(Error::keychain_failed(CONFIRM, None)),
+            _ => {}
         }
         let store = {
             let mut slot = self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -102,6 +140,7 @@ impl KeyringVault {
                 Some(store) => Ok(store.clone()),
                 None => zbus_secret_service_keyring_store::Store::new().map(|store| {
                     let store: Arc<keyring_core::CredentialStore> = store;
+                    self.written.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).1.clear();
                     *slot = Some(store.clone());
                     store
                 }),
@@ -151,7 +190,9 @@ impl Vault for KeyringVault {
     }
 
     fn set(&self, name: &str, value: &SecretString) -> Result<()> {
-        self.entry(name)?.set_password(value.expose_secret()).map_err(|err| self.map_error(err))
+        self.entry(name)?.set_password(value.expose_secret()).map_err(|err| self.map_error(err))?;
+        self.written.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).1.insert(name.to_owned());
+        Ok(())
     }
 
     fn delete(&self, name: &str) -> Result<()> {
