@@ -8,7 +8,6 @@
 
 use session_keeper_testkit as support;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,45 +15,13 @@ use std::time::{Duration, Instant};
 use session_core::{ErrorKind, JsonFileStore, KeyringVault, Phase, SessionManager};
 use support::{Idp, Ttls, signed_in};
 
-/// A session bus with nothing on it and nothing it can start; stopped when dropped.
-struct EmptyBus(std::process::Child);
-
-impl EmptyBus {
-    fn start(folder: &std::path::Path) -> (EmptyBus, String) {
-        let config = folder.join("bus.conf");
-        std::fs::write(
-            &config,
-            format!(
-                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig><type>session</type><listen>unix:dir={}</listen>
-<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>"#,
-                folder.display()
-            ),
-        )
-        .unwrap();
-        let mut child = Command::new("dbus-daemon")
-            .args(["--nofork", "--print-address=1", &format!("--config-file={}", config.display())])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("dbus-daemon must be installed (scripts/setup.sh)");
-        let mut address = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut address).unwrap();
-        (EmptyBus(child), address.trim().to_owned())
-    }
-}
-
-impl Drop for EmptyBus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_secret_service_sessions_work_from_memory_and_the_card_says_what_to_do() {
     let folder = std::env::temp_dir().join(format!("session-core-no-keychain-{}", std::process::id()));
     std::fs::create_dir_all(&folder).unwrap();
-    let (_bus, address) = EmptyBus::start(&folder);
+    // A session bus with nothing on it and nothing it can start; stopped when dropped.
+    let bus = support::bus::PrivateBus::session();
+    let address = bus.address.clone();
     // SAFETY: set before this test binary's only test starts any thread that reads the environment
     // (the runtime's workers do not), and nothing else runs in this process.
     #[allow(unsafe_code)]

@@ -12,9 +12,9 @@ use session_keeper_testkit as support;
 mod harness;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,48 +28,20 @@ use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 const PASSPHRASE: &str = "correct horse battery staple";
 const NEW_PASSPHRASE: &str = "a new and longer passphrase";
 
-/// A session bus of the test's own: no service directories, so nothing on it is started on demand
-/// (the desktop's gnome-keyring, KWallet or KeePassXC would otherwise be activated by the first
-/// keychain call). Ended, with its folder, when dropped.
-struct PrivateBus {
-    daemon: Child,
-    folder: PathBuf,
-    address: String,
-}
+/// A session bus of the test's own ([`support::bus::PrivateBus`]: nothing on it is started on demand,
+/// so the desktop's gnome-keyring, KWallet or KeePassXC is never activated by the first keychain call),
+/// with what this test asks of it. Ended, with its folder, when dropped.
+struct PrivateBus(support::bus::PrivateBus);
 
 impl PrivateBus {
     fn start() -> PrivateBus {
-        let folder = std::env::temp_dir().join(format!("sk-vault-bus-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&folder);
-        std::fs::create_dir_all(&folder).unwrap();
-        let config = folder.join("session.conf");
-        std::fs::write(
-            &config,
-            format!(
-                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig><type>session</type><listen>unix:dir={}</listen><auth>EXTERNAL</auth>
-<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>"#,
-                folder.display()
-            ),
-        )
-        .unwrap();
-        let mut daemon = Command::new("dbus-daemon")
-            .args(["--nofork", "--print-address=1", &format!("--config-file={}", config.display())])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dbus-daemon (package dbus) is needed");
-        let mut address = String::new();
-        BufReader::new(daemon.stdout.take().unwrap()).read_line(&mut address).expect("dbus-daemon printed its address");
-        let address = address.trim().to_owned();
-        assert!(!address.is_empty(), "the private session bus did not start");
-        PrivateBus { daemon, folder, address }
+        PrivateBus(support::bus::PrivateBus::session())
     }
 
     /// Whether `name` has an owner on this bus.
     fn has_owner(&self, name: &str) -> bool {
         let out = Command::new("dbus-send")
-            .arg(format!("--bus={}", self.address))
+            .arg(format!("--bus={}", self.0.address))
             .args(["--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner"])
             .arg(format!("string:{name}"))
             .output()
@@ -81,14 +53,14 @@ impl PrivateBus {
     /// with a password on standard input (as `scripts/desktop-session.sh` does), and waits until it
     /// holds its name.
     fn start_keyring(&self) -> Keyring {
-        let folder = self.folder.join("keyring");
+        let folder = self.0.folder().join("keyring");
         let run = folder.join("run");
         std::fs::create_dir_all(folder.join("data")).unwrap();
         std::fs::create_dir_all(&run).unwrap();
         std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
         let mut child = Command::new("gnome-keyring-daemon")
             .args(["--foreground", "--unlock", "--components=secrets"])
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.0.address)
             .env("XDG_DATA_HOME", folder.join("data"))
             .env("XDG_RUNTIME_DIR", &run)
             .stdin(Stdio::piped())
@@ -106,7 +78,7 @@ impl PrivateBus {
     /// Every secret the Secret Service on this bus holds, read as a second program would (a plain
     /// session, `SearchItems` with no attributes, `GetSecrets`).
     async fn keychain_values(&self) -> Vec<String> {
-        let bus = zbus::connection::Builder::address(self.address.as_str()).unwrap().build().await.unwrap();
+        let bus = zbus::connection::Builder::address(self.0.address.as_str()).unwrap().build().await.unwrap();
         let service =
             zbus::Proxy::new(&bus, "org.freedesktop.secrets", "/org/freedesktop/secrets", "org.freedesktop.Secret.Service").await.unwrap();
         let (_, session): (OwnedValue, OwnedObjectPath) = service.call("OpenSession", &("plain", Value::from(""))).await.unwrap();
@@ -115,14 +87,6 @@ impl PrivateBus {
         let secrets: HashMap<OwnedObjectPath, (OwnedObjectPath, Vec<u8>, Vec<u8>, String)> =
             service.call("GetSecrets", &(unlocked, session)).await.unwrap();
         secrets.into_values().map(|(_, _, value, _)| String::from_utf8_lossy(&value).into_owned()).collect()
-    }
-}
-
-impl Drop for PrivateBus {
-    fn drop(&mut self) {
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
-        let _ = std::fs::remove_dir_all(&self.folder);
     }
 }
 
@@ -178,7 +142,7 @@ async fn without_a_keychain_the_sealed_vault_keeps_the_session_and_hands_it_to_a
     let idp = Idp::start(Ttls::default());
     let bus = PrivateBus::start();
     assert!(!bus.has_owner("org.freedesktop.secrets"), "the private bus has no Secret Service");
-    let driver = Driver::start("vault", &[("SESSION_KEEPER_DEMO_ISSUER", &idp.issuer), ("DBUS_SESSION_BUS_ADDRESS", &bus.address)]);
+    let driver = Driver::start("vault", &[("SESSION_KEEPER_DEMO_ISSUER", &idp.issuer), ("DBUS_SESSION_BUS_ADDRESS", &bus.0.address)]);
     let sealed_file = driver.app_data().join(SealedVault::FILE_NAME);
 
     // 0. Where the sealed file would be lies one that is not ours: the passphrase asked for it is

@@ -17,11 +17,11 @@
 //! `QT_QPA_PLATFORM=offscreen`: no dialog is ever shown (one would wait for a person forever, and
 //! the test fails on its bound instead).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::bus::PrivateBus;
 use zbus::zvariant::{ObjectPath, OwnedObjectPath};
 
 /// The wallet the Secret Service's `default` alias names (kwalletrc's "Default Wallet", unset here).
@@ -48,7 +48,7 @@ const WITHIN: Duration = Duration::from_secs(15);
 /// and the bus are stopped when dropped.
 pub struct KWallet {
     /// The bus, the daemon and their folder: `None` in a process that [attached](Self::attach).
-    bus: Option<Child>,
+    _bus: Option<PrivateBus>,
     daemon: Option<Child>,
     folder: Option<tempfile::TempDir>,
     /// The private bus's address (`DBUS_SESSION_BUS_ADDRESS` for the programs under test).
@@ -83,29 +83,8 @@ impl KWallet {
              [org.freedesktop.secrets]\napiEnabled=true\n",
         )
         .unwrap();
-        // A session bus with no service folders: nothing is started on demand (the session bus's
-        // usual configuration would start gnome-keyring for a call to `org.freedesktop.secrets`).
-        let config = folder.path().join("bus.conf");
-        std::fs::write(
-            &config,
-            format!(
-                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig><type>session</type><listen>unix:dir={}</listen><auth>EXTERNAL</auth>
-<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>"#,
-                folder.path().display()
-            ),
-        )
-        .unwrap();
-        let mut bus = Command::new("dbus-daemon")
-            .args(["--nofork", "--print-address=1", &format!("--config-file={}", config.display())])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("dbus-daemon (package dbus) is needed: scripts/setup.sh installs it");
-        let mut address = String::new();
-        BufReader::new(bus.stdout.take().unwrap()).read_line(&mut address).expect("dbus-daemon printed its address");
-        let address = address.trim().to_owned();
-        assert!(!address.is_empty(), "dbus-daemon did not start with the private session bus configuration");
+        let bus = PrivateBus::session();
+        let address = bus.address.clone();
         let connection = tokio::time::timeout(WITHIN, async { zbus::connection::Builder::address(address.as_str())?.build().await })
             .await
             .expect("the private session bus answered within 15 s")
@@ -124,7 +103,7 @@ impl KWallet {
 
         let mut daemon = spawn_daemon(folder.path(), &address);
         wait_for_names(&connection, &mut daemon).await;
-        let wallet = KWallet { bus: Some(bus), daemon: Some(daemon), folder: Some(folder), address, connection };
+        let wallet = KWallet { _bus: Some(bus), daemon: Some(daemon), folder: Some(folder), address, connection };
         assert!(wallet.locked().await, "kwalletd5 started with its wallet open");
         // The quirk this harness works around: opened with its key (as at a KDE login), the wallet
         // is open to kwalletd5 and still locked to the Secret Service. Should a kwalletd5 tell its
@@ -140,7 +119,7 @@ impl KWallet {
     pub async fn attach() -> KWallet {
         let address = std::env::var("DBUS_SESSION_BUS_ADDRESS").expect("a session bus: the child of a test that started KWallet");
         let connection = zbus::Connection::session().await.expect("connected to KWallet's bus");
-        KWallet { bus: None, daemon: None, folder: None, address, connection }
+        KWallet { _bus: None, daemon: None, folder: None, address, connection }
     }
 
     /// What the programs under test need in their environment to use this wallet.
@@ -249,10 +228,7 @@ impl Drop for KWallet {
         if let Some(daemon) = &mut self.daemon {
             stop(daemon);
         }
-        if let Some(bus) = &mut self.bus {
-            let _ = bus.kill();
-            let _ = bus.wait();
-        }
+        // The bus stops when `self._bus` is dropped, after the daemon.
     }
 }
 

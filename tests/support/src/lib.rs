@@ -3,6 +3,7 @@
 //! second, independently written one, django-oauth-toolkit ([`dot::Dot`]).
 
 pub mod bench;
+pub mod bus;
 pub mod canaille;
 pub mod dot;
 pub mod faults;

@@ -10,11 +10,11 @@
 //! whose address the app is given as `DBUS_SYSTEM_BUS_ADDRESS`: the machine's system bus (if any) is
 //! never touched.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use zbus::object_server::SignalEmitter;
+
+use crate::bus::PrivateBus;
 
 /// NetworkManager's `NMConnectivityState` values.
 pub mod connectivity {
@@ -67,9 +67,8 @@ impl Manager {
 
 /// A private system bus with the NetworkManager stand-in on it; both end when this is dropped.
 pub struct NetworkManager {
-    daemon: Child,
-    /// The bus's socket and configuration, removed with the stand-in.
-    _folder: tempfile::TempDir,
+    /// The bus, stopped with the stand-in.
+    _bus: PrivateBus,
     /// The bus's address: give it to the app as `DBUS_SYSTEM_BUS_ADDRESS`.
     pub address: String,
     connection: zbus::Connection,
@@ -78,30 +77,10 @@ pub struct NetworkManager {
 impl NetworkManager {
     /// Starts the bus and the stand-in, which says `connectivity` until [`Self::set`] changes it.
     pub async fn start(connectivity: u32) -> NetworkManager {
-        let folder = tempfile::Builder::new().prefix("sk-system-bus-").tempdir().unwrap();
-        let config = folder.path().join("system.conf");
         // A system bus as a distribution configures one, but open to this test's own processes: any
         // name may be owned, any message sent (the real one lets only NetworkManager own its name).
-        std::fs::write(
-            &config,
-            format!(
-                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig><type>system</type><listen>unix:dir={}</listen><auth>EXTERNAL</auth>
-<policy context="default"><allow user="*"/><allow own="*"/><allow send_destination="*"/><allow receive_sender="*"/></policy></busconfig>"#,
-                folder.path().display()
-            ),
-        )
-        .unwrap();
-        let mut daemon = Command::new("dbus-daemon")
-            .args(["--nofork", "--print-address=1", &format!("--config-file={}", config.display())])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("dbus-daemon (package dbus) is needed: scripts/setup.sh installs it");
-        let mut address = String::new();
-        BufReader::new(daemon.stdout.take().unwrap()).read_line(&mut address).expect("dbus-daemon printed its address");
-        let address = address.trim().to_owned();
-        assert!(!address.is_empty(), "dbus-daemon did not start with the system bus configuration");
+        let bus = PrivateBus::system();
+        let address = bus.address.clone();
         let connection = tokio::time::timeout(Duration::from_secs(10), async {
             zbus::connection::Builder::address(address.as_str())?
                 .name("org.freedesktop.NetworkManager")?
@@ -112,7 +91,7 @@ impl NetworkManager {
         .await
         .expect("the private system bus answered within 10 s")
         .expect("the stand-in took NetworkManager's name");
-        NetworkManager { daemon, _folder: folder, address, connection }
+        NetworkManager { _bus: bus, address, connection }
     }
 
     /// Says `connectivity` from now on, announcing it as NetworkManager does: `PropertiesChanged` for
@@ -128,12 +107,5 @@ impl NetworkManager {
             manager.state_changed(emitter).await.unwrap();
             Manager::state_signal(emitter, state_for(connectivity)).await.unwrap();
         }
-    }
-}
-
-impl Drop for NetworkManager {
-    fn drop(&mut self) {
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
     }
 }
