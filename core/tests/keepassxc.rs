@@ -25,7 +25,7 @@ const CHILD: &str = "SESSION_KEEPER_KEEPASSXC_CHILD";
 
 /// Runs test `name` again in a child process on a fresh private bus; its figures are passed on.
 fn in_child(name: &str) {
-    let bus = PrivateBus::start();
+    let bus = PrivateBus::session();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
         .env(CHILD, &bus.address)
