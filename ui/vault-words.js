@@ -108,9 +108,9 @@ export function quitWords(sessions, vault) {
   const why = vault?.keychain
     ? "the keychain refused them (it may be locked)"
     : "this desktop has no keychain and the sealed vault is locked";
-  const them = sessions.length === 1 ? "this session is" : "these sessions are";
+  const them = sessions.length === 1 ? "this session is signed out on this computer and needs" : "these sessions are signed out on this computer and need";
   return {
-    text: `${whose} in memory only: ${why}. If Session Keeper quits now, ${them} signed out on this computer and need a new sign-in.`,
+    text: `${whose} in memory only: ${why}. If Session Keeper quits now, ${them} a new sign-in.`,
     unlock: vault?.sealedFile ? "Enter the passphrase, then quit" : "Choose a passphrase, then quit",
   };
 }
