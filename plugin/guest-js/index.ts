@@ -22,6 +22,8 @@ export type { UnlistenFn };
 
 /** The event every change of a session arrives as (payload: {@link SessionEvent}). */
 export const SESSION_CHANGED = 'session-keeper://changed';
+/** The event with every session, sent instead of the changes a slow page missed (payload: {@link SessionSnapshot}[]). */
+export const SESSIONS_REPLACED = 'session-keeper://replaced';
 /** The event that says how a sign-in ended (payload: {@link SignInFinished}). */
 export const SIGN_IN_FINISHED = 'session-keeper://sign-in-finished';
 
@@ -76,7 +78,7 @@ export async function getSession(options: { name?: string; force?: boolean } = {
 export async function onSessionChange(callback: (state: SessionState) => void): Promise<UnlistenFn> {
   let sessions: SessionSnapshot[] | null = null;
   let missed = false;
-  const unlisten = await listen<SessionEvent>(SESSION_CHANGED, ({ payload }) => {
+  const changed = await listen<SessionEvent>(SESSION_CHANGED, ({ payload }) => {
     if (sessions === null) {
       missed = true; // the first answer is not in yet: it is asked again, as it may predate this change
       return;
@@ -91,6 +93,18 @@ export async function onSessionChange(callback: (state: SessionState) => void): 
     }
     callback({ ready: true, sessions });
   });
+  const replaced = await listen<SessionSnapshot[]>(SESSIONS_REPLACED, ({ payload }) => {
+    if (sessions === null) {
+      missed = true;
+      return;
+    }
+    sessions = payload;
+    callback({ ready: true, sessions });
+  });
+  const unlisten = () => {
+    changed();
+    replaced();
+  };
   try {
     // A change that arrives while the list is asked for may be older or newer than the answer: ask
     // again until an answer arrives with no change beside it (a few rounds at most in practice).

@@ -32,7 +32,7 @@ export interface ErrorInfo {
 }
 
 /** What happened to a session. */
-export type MarkKind = 'signed_in' | 'refreshed' | 'refresh_failed' | 'checked' | 'expired' | 'signed_out' | 'handed_out';
+export type MarkKind = 'signed_in' | 'refreshed' | 'refresh_failed' | 'checked' | 'expired' | 'signed_out' | 'handed_out' | 'silent_sign_in';
 
 /** One thing in a session's last 24 hours. */
 export interface Mark {
@@ -72,6 +72,28 @@ export interface SessionSnapshot {
   consecutiveFailures: number;
   lastError: ErrorInfo | null;
   history: Mark[];
+  /** Whether the app signs this session in again by itself (prompt=none in a hidden window). */
+  silent: SilentSignIn;
+  /** It ends within a day and nothing will renew it: "sign in again now". */
+  signInAgainSoon: boolean;
+}
+
+/** How a silent sign-in ended. */
+export type SilentOutcome = 'renewed' | 'needsSignIn' | 'refused' | 'failed';
+
+/** A silent sign-in's last outcome. */
+export interface SilentAttempt {
+  at: string;
+  outcome: SilentOutcome;
+  message: string | null;
+}
+
+/** A session's silent sign-in: its setting, whether it can run, an attempt in flight, the last outcome. */
+export interface SilentSignIn {
+  enabled: boolean;
+  possible: boolean;
+  attempting: boolean;
+  last: SilentAttempt | null;
 }
 
 /** A fact about the sessions, as the `session-keeper://changed` event carries it. */
