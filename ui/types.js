@@ -22,7 +22,7 @@
 
 /**
  * What happened to a session (core: `MarkKind`).
- * @typedef {"signed_in" | "refreshed" | "refresh_failed" | "checked" | "expired" | "signed_out" | "handed_out"} MarkKind
+ * @typedef {"signed_in" | "refreshed" | "refresh_failed" | "checked" | "expired" | "signed_out" | "handed_out" | "silent_sign_in"} MarkKind
  */
 
 /**
@@ -56,7 +56,7 @@
 
 /**
  * One thing in a session's last 24 hours (core: `Mark`). `detail` is a failure's error kind, a check's
- * trigger or the program a token went to; `count` is left out when it is 1.
+ * trigger, the program a token went to, or a silent sign-in's `started` or outcome; `count` is left out when it is 1.
  * @typedef {Object} Mark
  * @property {string} at
  * @property {MarkKind} what
@@ -95,6 +95,31 @@
  * @property {number} consecutiveFailures
  * @property {ErrorInfo | null} lastError
  * @property {Mark[]} history
+ * @property {SilentSignIn} silent Whether the app signs this session in again by itself (`prompt=none`).
+ * @property {boolean} signInAgainSoon It ends within a day and nothing will renew it: "sign in again now".
+ */
+
+/**
+ * How a silent sign-in ended (core: `SilentOutcome`).
+ * @typedef {"renewed" | "needsSignIn" | "refused" | "failed"} SilentOutcome
+ */
+
+/**
+ * A silent sign-in's last outcome (core: `SilentAttempt`).
+ * @typedef {Object} SilentAttempt
+ * @property {string} at
+ * @property {SilentOutcome} outcome
+ * @property {string | null} message
+ */
+
+/**
+ * A session's silent sign-in (core: `SilentSnapshot`): the session's setting, whether it can run (signed
+ * in in the app's window, a silent browser, on), an attempt in flight, and the last outcome.
+ * @typedef {Object} SilentSignIn
+ * @property {boolean} enabled
+ * @property {boolean} possible
+ * @property {boolean} attempting
+ * @property {SilentAttempt | null} last
  */
 
 /**

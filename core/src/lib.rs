@@ -60,8 +60,9 @@ pub use secret::SessionSecrets;
 pub use session::{
     AccessToken, DefaultRefreshHandler, Effect, EndReason, Event, HISTORY_MAX, HISTORY_SPAN, History, HostEvent, KeychainCopy, Made, Mark,
     MarkKind, Narrowing, Network, Phase, REVOKED_MESSAGE, RefreshContext, RefreshFailure, RefreshHandler, Refusal, SessionEvent,
-    SessionManager, SessionManagerBuilder, SessionSnapshot, SessionState, Shown, SignOutOutcome, TokenKind, TokenRequest, TokenTimes,
-    Trigger, TriggerSink, Waiter, transition,
+    SessionManager, SessionManagerBuilder, SessionSnapshot, SessionState, Shown, SignOutOutcome, Silent, SilentAttempt, SilentBrowser,
+    SilentOutcome, SilentRequest, SilentResult, SilentSnapshot, TokenKind, TokenRequest, TokenTimes, Trigger, TriggerSink, Waiter,
+    cookie_store_key, transition,
 };
 pub use session::{JsonFileStore, MemoryStore, MetadataStore, SessionRecord};
 pub use user::{UserProfile, Who};

@@ -119,11 +119,29 @@ pub struct SessionLifetime {
     /// (default 1 day).
     #[serde(with = "millis")]
     pub update_age: Duration,
+    /// A session that nothing will renew silently (signed in through the system browser, silent
+    /// sign-in off, or the provider's own session ended) says this long before it ends that the person
+    /// should sign in again (`signInAgainSoon`; default 1 day).
+    #[serde(with = "millis")]
+    pub sign_in_again_lead: Duration,
+    /// The longest a silent sign-in may take before it is abandoned (default 15 s).
+    #[serde(with = "millis")]
+    pub silent_sign_in_timeout: Duration,
 }
+
+/// The longest `signInAgainLead`: a week.
+pub const MAX_SIGN_IN_AGAIN_LEAD: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The bounds of `silentSignInTimeout`: a second to two minutes.
+pub const SILENT_TIMEOUT_BOUNDS: std::ops::RangeInclusive<Duration> = Duration::from_secs(1)..=Duration::from_secs(120);
 
 impl Default for SessionLifetime {
     fn default() -> Self {
-        Self { expires_in: Duration::from_secs(7 * 24 * 3600), update_age: Duration::from_secs(24 * 3600) }
+        Self {
+            expires_in: Duration::from_secs(7 * 24 * 3600),
+            update_age: Duration::from_secs(24 * 3600),
+            sign_in_again_lead: Duration::from_secs(24 * 3600),
+            silent_sign_in_timeout: Duration::from_secs(15),
+        }
     }
 }
 
@@ -171,6 +189,19 @@ impl Policy {
         if self.lifetime.expires_in < Duration::from_secs(60) || self.lifetime.update_age > self.lifetime.expires_in {
             return invalid("A session must last at least a minute, and be extended at most once per lifetime.".into());
         }
+        if self.lifetime.sign_in_again_lead > MAX_SIGN_IN_AGAIN_LEAD {
+            return invalid(format!(
+                "The warning before a session ends must be at most {} days.",
+                MAX_SIGN_IN_AGAIN_LEAD.as_secs() / 86_400
+            ));
+        }
+        if !SILENT_TIMEOUT_BOUNDS.contains(&self.lifetime.silent_sign_in_timeout) {
+            return invalid(format!(
+                "The silent sign-in's time limit must be between {} and {} seconds.",
+                SILENT_TIMEOUT_BOUNDS.start().as_secs(),
+                SILENT_TIMEOUT_BOUNDS.end().as_secs()
+            ));
+        }
         Ok(())
     }
 }
@@ -214,6 +245,8 @@ mod tests {
         let json = serde_json::to_value(&policy).unwrap();
         assert_eq!(json["refresh"]["enablePeriodically"], false);
         assert_eq!(json["refresh"]["leadTime"], 60_000);
+        assert_eq!(json["lifetime"]["signInAgainLead"], 86_400_000);
+        assert_eq!(json["lifetime"]["silentSignInTimeout"], 15_000);
     }
 
     #[test]
@@ -236,6 +269,12 @@ mod tests {
         let mut policy = Policy::default();
         policy.refresh.attention_after_failures = 0;
         assert!(policy.validate().unwrap_err().to_string().contains("needs attention"), "0 would call every session failing");
+        let mut policy = Policy::default();
+        policy.lifetime.sign_in_again_lead = Duration::from_secs(8 * 86_400);
+        assert_eq!(policy.validate().unwrap_err().to_string(), "The warning before a session ends must be at most 7 days.");
+        let mut policy = Policy::default();
+        policy.lifetime.silent_sign_in_timeout = Duration::ZERO;
+        assert_eq!(policy.validate().unwrap_err().to_string(), "The silent sign-in's time limit must be between 1 and 120 seconds.");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 use session_core::{
     EndReason, Error, ErrorKind, History, MarkKind, Phase, Policy, ProviderConfig, SessionName, SessionRecord, SessionSnapshot,
-    SessionState, Shown, TokenTimes, UserProfile,
+    SessionState, Shown, Silent, SilentOutcome, TokenTimes, UserProfile,
 };
 
 const TYPES: &str = include_str!("../../ui/types.js");
@@ -41,6 +41,10 @@ fn full_state() -> SessionState {
         last_validated_at: Some(at(30)),
         last_error: Some(Error::unavailable("https://id.example.test/token", "HTTP 503", None).info()),
         history: serde_json::from_value::<History>(history).unwrap(),
+        silent: serde_json::from_value::<Silent>(
+            json!({ "enabled": true, "last": { "at": at(25), "outcome": "refused", "message": "m" } }),
+        )
+        .unwrap(),
         ..SessionState::default()
     }
 }
@@ -128,6 +132,8 @@ fn the_page_types_name_every_field_the_snapshot_sends_and_no_other() {
     assert_same("UserProfile", "UserProfile", properties("UserProfile"), keys(&json["user"], "user"));
     assert_same("ErrorInfo", "ErrorInfo", properties("ErrorInfo"), keys(&json["lastError"], "lastError"));
     assert_same("Mark", "Mark", properties("Mark"), keys(&json["history"][0], "a mark"));
+    assert_same("SilentSignIn", "SilentSnapshot", properties("SilentSignIn"), keys(&json["silent"], "silent"));
+    assert_same("SilentAttempt", "SilentAttempt", properties("SilentAttempt"), keys(&json["silent"]["last"], "silent.last"));
 }
 
 #[test]
@@ -153,6 +159,7 @@ fn the_page_types_list_exactly_the_names_serde_writes() {
         MarkKind::Expired,
         MarkKind::SignedOut,
         MarkKind::HandedOut,
+        MarkKind::SilentSignIn,
     ]
     .map(|m| match m {
         MarkKind::SignedIn
@@ -161,9 +168,16 @@ fn the_page_types_list_exactly_the_names_serde_writes() {
         | MarkKind::Checked
         | MarkKind::Expired
         | MarkKind::SignedOut
-        | MarkKind::HandedOut => name(serde_json::to_value(m).unwrap()),
+        | MarkKind::HandedOut
+        | MarkKind::SilentSignIn => name(serde_json::to_value(m).unwrap()),
     });
     assert_same("MarkKind", "MarkKind", union("MarkKind"), marks.into());
+    let outcomes = [SilentOutcome::Renewed, SilentOutcome::NeedsSignIn, SilentOutcome::Refused, SilentOutcome::Failed].map(|o| match o {
+        SilentOutcome::Renewed | SilentOutcome::NeedsSignIn | SilentOutcome::Refused | SilentOutcome::Failed => {
+            name(serde_json::to_value(o).unwrap())
+        }
+    });
+    assert_same("SilentOutcome", "SilentOutcome", union("SilentOutcome"), outcomes.into());
 }
 
 #[test]

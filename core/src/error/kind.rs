@@ -88,6 +88,12 @@ error_kinds! {
     ConsentDenied = "consent_denied",
     /// Nobody answered the question whether a program may have a session's token.
     ConsentTimedOut = "consent_timed_out",
+    /// The provider's own sign-in session has ended (a silent sign-in was answered `login_required`,
+    /// `interaction_required`, `consent_required` or `account_selection_required`): sign in again.
+    SignInNeeded = "sign_in_needed",
+    /// A silent sign-in was answered for another user or issuer than the session's: the answer was
+    /// refused and the session left as it was.
+    OtherUser = "other_user",
 }
 
 impl std::fmt::Display for ErrorKind {

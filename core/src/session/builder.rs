@@ -18,6 +18,7 @@ use super::handler::{DefaultRefreshHandler, RefreshHandler};
 use super::machine::transition;
 use super::persist::{RecordBook, persist};
 use super::providers::Providers;
+use super::silent::SilentBrowser;
 use super::state::{Event, Network};
 use super::store::{MemoryStore, MetadataStore};
 use crate::clock::{Clock, SystemClock};
@@ -37,6 +38,7 @@ pub struct SessionManagerBuilder {
     request_timeout: Duration,
     vault_timeout: Duration,
     wake_interval: Duration,
+    silent: Option<Arc<dyn SilentBrowser>>,
 }
 
 impl Default for SessionManagerBuilder {
@@ -51,6 +53,7 @@ impl Default for SessionManagerBuilder {
             request_timeout: Duration::from_secs(15),
             vault_timeout: Duration::from_secs(5),
             wake_interval: Duration::from_secs(10),
+            silent: None,
         }
     }
 }
@@ -121,6 +124,14 @@ impl SessionManagerBuilder {
         self
     }
 
+    /// The browser nobody sees that carries silent sign-ins (`prompt=none`) for sessions signed in in
+    /// the embedded window (default: none, and no silent sign-in: sessions end when their refresh token
+    /// does, as in a CLI or a test).
+    pub fn silent_browser(mut self, browser: Arc<dyn SilentBrowser>) -> Self {
+        self.silent = Some(browser);
+        self
+    }
+
     /// Loads the stored sessions and their tokens and starts the actor. When this returns, the
     /// snapshots are the true state (the UI's `ready`).
     pub async fn build(self) -> Result<SessionManager> {
@@ -142,8 +153,10 @@ impl SessionManagerBuilder {
             self.authority,
         ));
         let now = self.clock.now();
+        let runner = Runner { providers: providers.clone(), vault: vault.clone(), silent: self.silent };
         let mut sessions = BTreeMap::new();
         for mut record in records {
+            record.state.silent.browser = runner.can_sign_in_silently(&record.provider);
             (record.state, _) = transition(&record.state, &Event::Restored, now, &self.policy);
             // A keychain that is locked or not yet running now is retried by the first refresh.
             let secrets = if record.state.is_signed_in() { vault.load_tokens(&record.id).await.ok().flatten() } else { None };
@@ -160,7 +173,7 @@ impl SessionManagerBuilder {
             policy: self.policy.clone(),
             sessions,
             events: events.clone(),
-            runner: Runner { providers: providers.clone(), vault: vault.clone() },
+            runner,
             tasks: JoinSet::new(),
             task_sessions: HashMap::new(),
             deadlines: Deadlines::default(),

@@ -115,6 +115,15 @@ pub(crate) enum Request {
         result: Result<()>,
         reply: Reply<SessionSnapshot>,
     },
+    /// Silent sign-in on or off for this session.
+    SetSilent {
+        enabled: bool,
+        reply: Reply<SessionSnapshot>,
+    },
+    /// A silent sign-in now, answered like a check.
+    SilentSignIn {
+        reply: Reply<Arc<SessionSnapshot>>,
+    },
 }
 
 impl Command {
@@ -140,6 +149,8 @@ impl Request {
             Request::WantToken { reply, .. } => drop(reply.send(Err(error))),
             Request::HandedOut { .. } => {}
             Request::SignOut { reply } => drop(reply.send(Err(error))),
+            Request::SetSilent { reply, .. } => drop(reply.send(Err(error))),
+            Request::SilentSignIn { reply } => drop(reply.send(Err(error))),
         }
     }
 }

@@ -76,6 +76,12 @@ pub enum Effect {
     CompleteSignIn,
     /// Forget the session (it holds no tokens).
     Forget,
+    /// Sign in again without the person (`prompt=none`) in the silent browser, and report
+    /// [`super::Event::SilentFinished`].
+    SilentSignIn,
+    /// Drop the silent sign-in in flight (a sign-out or an interactive sign-in came first): its window
+    /// goes, and nothing it brings is kept.
+    CancelSilent,
     /// Answer these waiting callers with this refusal.
     Refuse(Waiter, Refusal),
 }
@@ -91,6 +97,7 @@ impl Effect {
                 | Effect::Checked
                 | Effect::CompleteSignIn
                 | Effect::Forget
+                | Effect::CancelSilent
                 | Effect::Refuse(..)
         )
     }

@@ -96,9 +96,17 @@ pub(crate) struct SignOutTicket {
 pub(crate) struct Runner {
     pub providers: Arc<Providers>,
     pub vault: SecretVault,
+    /// The browser nobody sees, for silent sign-ins (none: no silent sign-in).
+    pub silent: Option<Arc<dyn super::silent::SilentBrowser>>,
 }
 
 impl Runner {
+    /// Whether a session with this provider can sign in silently here: a silent browser is plugged in
+    /// and the session signs in in the embedded window (the provider's cookie is in the app's own store).
+    pub fn can_sign_in_silently(&self, config: &ProviderConfig) -> bool {
+        self.silent.is_some() && config.sign_in_with == crate::provider::SignInWith::EmbeddedWindow
+    }
+
     /// Spawns the task for `effect` (one of refresh, re-read, validate, save, discard).
     /// `secrets` are the tokens in memory (for a discard, taken out of memory by the caller); a
     /// refresh asks for the narrower scope the state's narrowing has in flight, if any.

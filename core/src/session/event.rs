@@ -212,6 +212,43 @@ pub enum Event {
     SignedOut,
     /// The user asked to remove the session: one that holds tokens is signed out first.
     RemoveRequested,
+    /// The session's silent sign-in setting was changed.
+    SilentSet {
+        /// On or off.
+        enabled: bool,
+    },
+    /// A caller asks for a silent sign-in now and waits for its outcome
+    /// ([`crate::SessionManager::silent_sign_in`]; answered like a check).
+    SilentWanted,
+    /// A silent sign-in ended (the tokens of a renewal are in the vault already).
+    SilentFinished(SilentResult),
+}
+
+/// How a silent sign-in ended, as the machine hears it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SilentResult {
+    /// New tokens for the session's own user and issuer.
+    Renewed {
+        /// Their expiry instants.
+        times: TokenTimes,
+        /// Who (the same subject as before).
+        user: UserProfile,
+        /// A repaired defect of the answer, shown until the next success.
+        warning: Option<ErrorInfo>,
+    },
+    /// The provider's own session has ended (`login_required`, `interaction_required`,
+    /// `consent_required`, `account_selection_required`): kind `sign_in_needed`.
+    NeedsSignIn(ErrorInfo),
+    /// The answer was refused: for another user or issuer, a failed check, or the provider's refusal.
+    Refused(ErrorInfo),
+    /// It could not be carried out (no redirect in time, the network, no window); `jitter` in 0..=1
+    /// spreads the retry.
+    Failed {
+        /// Why.
+        error: ErrorInfo,
+        /// Random number for the backoff's jitter.
+        jitter: f64,
+    },
 }
 
 impl Event {
@@ -226,6 +263,7 @@ impl Event {
                 | Event::Validated(_)
                 | Event::ValidationRejected
                 | Event::ValidationUnavailable
+                | Event::SilentFinished(_)
         )
     }
 }

@@ -87,11 +87,14 @@ pub enum MarkKind {
     SignedOut,
     /// An access token was handed to another program.
     HandedOut,
+    /// A silent sign-in (`prompt=none`); the detail is `started` or its outcome (`renewed`,
+    /// `needsSignIn`, `refused`, `failed`).
+    SilentSignIn,
 }
 
 impl MarkKind {
     /// The serialized name (`signed_in`, `refreshed`, `refresh_failed`, `checked`, `expired`,
-    /// `signed_out`, `handed_out`).
+    /// `signed_out`, `handed_out`, `silent_sign_in`).
     pub fn as_str(self) -> &'static str {
         match self {
             MarkKind::SignedIn => "signed_in",
@@ -101,6 +104,7 @@ impl MarkKind {
             MarkKind::Expired => "expired",
             MarkKind::SignedOut => "signed_out",
             MarkKind::HandedOut => "handed_out",
+            MarkKind::SilentSignIn => "silent_sign_in",
         }
     }
 }

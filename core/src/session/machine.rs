@@ -226,6 +226,7 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             next.user = state.user.clone();
             (next, Vec::new())
         }
+        Event::SilentSet { .. } | Event::SilentWanted | Event::SilentFinished(_) => silent::decide(state, next, event, now, policy),
         Event::RemoveRequested => {
             let effect = if state.is_signed_in() { Effect::Refuse(Waiter::Remove, Refusal::SignOutFirst) } else { Effect::Forget };
             (next, vec![effect])
@@ -359,6 +360,7 @@ mod deadline_props;
 mod deadlines;
 mod failures;
 mod marks;
+mod silent;
 #[cfg(test)]
 mod tests;
 mod waits;

@@ -16,7 +16,8 @@
 //!   file, or memory); `persist.rs`: writing them from the actor's record book;
 //! - `handle.rs` and `builder.rs`: [`SessionManager`] and how it is started; `hand_out.rs`: the pure
 //!   rules of a hand-out (the scope rule, which token, the sign-out notice);
-//! - `sign_in.rs`: the sign-in transaction; `snapshot.rs`: what the shell and the page are told;
+//! - `sign_in.rs`: the sign-in transaction; `silent.rs`: silent sign-in's seam to the desktop (`SilentBrowser`)
+//!   and its calls, `silent_state.rs` its state, `silent_effect.rs` the attempt itself; `snapshot.rs`: what the shell and the page are told;
 //! - `handler.rs`: pluggable refresh triggers, which reach the actor through a [`TriggerSink`];
 //! - `providers.rs`: discovered providers by session;
 //! - `history.rs`: the last 24 hours of each session, derived from what `transition` decided.
@@ -40,6 +41,8 @@ mod persist;
 mod providers;
 mod requests;
 mod sign_in;
+mod silent;
+mod silent_state;
 mod snapshot;
 mod state;
 mod store;
@@ -50,8 +53,10 @@ pub use handler::{DefaultRefreshHandler, HostEvent, RefreshContext, RefreshHandl
 pub use history::{HISTORY_MAX, HISTORY_SPAN, History, Mark, MarkKind};
 pub use machine::{REVOKED_MESSAGE, transition};
 pub use narrowing::{Made, Narrowing};
-pub use snapshot::{AccessToken, SessionEvent, SessionSnapshot, Shown, SignOutOutcome, TokenRequest};
+pub use silent::{SilentBrowser, SilentRequest, cookie_store_key};
+pub use snapshot::{AccessToken, SessionEvent, SessionSnapshot, Shown, SignOutOutcome, SilentSnapshot, TokenRequest};
 pub use state::{
-    Effect, EndReason, Event, KeychainCopy, Network, Phase, RefreshFailure, Refusal, SessionState, TokenKind, TokenTimes, Trigger, Waiter,
+    Effect, EndReason, Event, KeychainCopy, Network, Phase, RefreshFailure, Refusal, SessionState, Silent, SilentAttempt, SilentOutcome,
+    SilentResult, TokenKind, TokenTimes, Trigger, Waiter,
 };
 pub use store::{JsonFileStore, MemoryStore, MetadataStore, SessionRecord};

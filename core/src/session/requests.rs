@@ -15,8 +15,9 @@ use crate::names::SessionName;
 impl Actor {
     pub(super) fn handle(&mut self, command: Command) {
         match command {
-            Command::Add { record, reply } => {
+            Command::Add { mut record, reply } => {
                 let id = record.id.clone();
+                record.state.silent.browser = self.runner.can_sign_in_silently(&record.provider);
                 if self.sessions.contains_key(&id) {
                     let _ = reply.send(Err(Error::SessionExists(id.into())));
                     return;
@@ -134,6 +135,15 @@ impl Actor {
             Request::SignOut { reply } => {
                 waiting.sign_outs.push(reply);
                 Event::SignOutRequested
+            }
+            Request::SetSilent { enabled, reply } => {
+                self.apply(id, Event::SilentSet { enabled });
+                let _ = reply.send(Ok(self.snapshot(id)));
+                return;
+            }
+            Request::SilentSignIn { reply } => {
+                waiting.checks.push(reply);
+                Event::SilentWanted
             }
             Request::SignOutFinished { ticket, result, reply } => {
                 if let Err(err) = result {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::Serialize;
 
-use super::state::{EndReason, Network, Phase, SessionState};
+use super::state::{EndReason, Network, Phase, SessionState, SilentAttempt};
 use super::store::SessionRecord;
 use crate::error::ErrorInfo;
 use crate::names::SessionName;
@@ -36,7 +36,7 @@ pub struct SessionSnapshot {
     pub phase: Phase,
     /// What a person is shown: signed out, signing in, signed in or expired.
     pub shown: Shown,
-    /// A token request is in flight (a refresh button is disabled meanwhile).
+    /// A token request or a silent sign-in is in flight (a refresh button is disabled meanwhile).
     pub refreshing: bool,
     /// Signed in, but it ends within the warning time and cannot be extended (the "expiring" badge
     /// and notice).
@@ -82,6 +82,27 @@ pub struct SessionSnapshot {
     pub last_error: Option<ErrorInfo>,
     /// The last 24 hours, oldest first, for the card's timeline.
     pub history: Vec<super::history::Mark>,
+    /// Silent sign-in: the session's setting, whether it can run, an attempt in flight, the last outcome.
+    pub silent: SilentSnapshot,
+    /// The session ends within [`crate::SessionLifetime::sign_in_again_lead`] and nothing will renew it
+    /// silently (a system-browser session, silent sign-in off or not possible, or the provider's session
+    /// ended): the shell says once "ends in 1 day: sign in again now", with the Sign in action.
+    pub sign_in_again_soon: bool,
+}
+
+/// A session's silent sign-in as the page sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SilentSnapshot {
+    /// The session's setting (on unless turned off).
+    pub enabled: bool,
+    /// It can run: embedded sign-in, a silent browser plugged in, on, and the provider's session not
+    /// known to have ended.
+    pub possible: bool,
+    /// An attempt is in flight.
+    pub attempting: bool,
+    /// The last attempt's outcome.
+    pub last: Option<SilentAttempt>,
 }
 
 impl SessionSnapshot {
@@ -100,7 +121,7 @@ impl SessionSnapshot {
             who: state.user.as_ref().map(UserProfile::who),
             phase: state.phase,
             shown,
-            refreshing: state.phase == Phase::Refreshing,
+            refreshing: state.phase == Phase::Refreshing || state.silent.attempting,
             ending_soon: state.phase == Phase::Expiring,
             failing,
             network: state.network,
@@ -120,6 +141,13 @@ impl SessionSnapshot {
             consecutive_failures: state.failures,
             last_error: state.last_error.clone(),
             history: state.history.marks().to_vec(),
+            silent: SilentSnapshot {
+                enabled: state.silent.enabled,
+                possible: state.silent.possible(),
+                attempting: state.silent.attempting,
+                last: state.silent.last.clone(),
+            },
+            sign_in_again_soon: state.is_signed_in() && state.silent.sign_in_again_soon,
         }
     }
 }

@@ -7,8 +7,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use super::effect::{Effect, Refusal, Waiter};
-pub use super::event::{Event, Network, TokenKind, Trigger};
+pub use super::event::{Event, Network, SilentResult, TokenKind, Trigger};
 pub use super::narrowing::Narrowing;
+pub use super::silent_state::{Silent, SilentAttempt, SilentOutcome};
 use crate::error::ErrorInfo;
 pub use crate::oidc::{RefreshFailure, TokenTimes};
 use crate::policy::Policy;
@@ -184,6 +185,9 @@ pub struct SessionState {
     /// second such refusal ends the session. Cleared by a refresh that succeeds.
     #[serde(skip)]
     pub rejected: Option<ErrorInfo>,
+    /// Silent sign-in (`prompt=none`): its setting, whether it can run, the attempt in flight, the last outcome.
+    #[serde(default)]
+    pub silent: Silent,
 }
 
 impl Default for SessionState {
@@ -222,6 +226,7 @@ impl SessionState {
             stopping: false,
             refused: None,
             rejected: None,
+            silent: Silent::default(),
         }
     }
 
@@ -233,7 +238,7 @@ impl SessionState {
 
     /// Whether the machine waits for work in flight (a refresh, a keychain re-read or a check).
     pub fn is_busy(&self) -> bool {
-        self.phase == Phase::Refreshing || self.validating
+        self.phase == Phase::Refreshing || self.validating || self.silent.attempting
     }
 
     pub(crate) fn has_refresh_token(&self) -> bool {
