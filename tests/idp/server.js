@@ -15,6 +15,16 @@
 //   IDP_ACCESS_TOKEN_TTL       access token lifetime in seconds (default 3600)
 //   IDP_ID_TOKEN_TTL           ID token lifetime in seconds (default 3600)
 //   IDP_REFRESH_TOKEN_TTL      refresh token lifetime in seconds (default 14 days)
+//   IDP_REFRESH_TOKEN_ABSOLUTE=1
+//                              a rotated refresh token keeps what is left of the first one's lifetime
+//                              (an absolute lifetime, as Keycloak's SSO Session Max), instead of a new one
+//   IDP_ANNOUNCE_REFRESH_EXPIRY=1
+//                              token answers say when their refresh token ends (`refresh_expires_in`, as
+//                              Keycloak does)
+//   IDP_SESSION_TTL            the provider's own sign-in session (its cookie) in seconds (default 14
+//                              days); the grant a silent sign-in (prompt=none) needs lives as long
+//   IDP_IGNORE_ID_TOKEN_HINT=1 a provider that does not check `id_token_hint` against its signed-in user
+//                              (the client must refuse an answer for another user itself)
 //   IDP_NO_REFRESH_TOKEN=1     never issue refresh tokens (a provider that cannot extend a session)
 //   IDP_REVOCATION_IN_RFC8414_ONLY=1
 //                              publish the revocation endpoint only in the OAuth metadata of RFC 8414
@@ -29,8 +39,9 @@
 //                              extension point for grant types, as providers that offer it do
 //
 // Everything under /test/ is a test-only control surface, never part of the protocol: counters of what
-// the provider saw, fault injection (the next N token calls answer 503 or drop the connection), revoking
-// every grant of a user, and disabling an account. The protocol endpoints themselves are oidc-provider's
+// the provider saw, fault injection (the next N token calls answer 503 or drop the connection; the next
+// N authorization requests never answer), revoking every grant of a user, ending a user's sign-in
+// sessions at the provider, and disabling an account. The protocol endpoints themselves are oidc-provider's
 // own, unchanged.
 
 import { generateKeyPairSync } from 'node:crypto';
@@ -55,7 +66,11 @@ const ttl = {
   access: seconds('IDP_ACCESS_TOKEN_TTL', 3600),
   id: seconds('IDP_ID_TOKEN_TTL', 3600),
   refresh: seconds('IDP_REFRESH_TOKEN_TTL', 14 * 24 * 3600),
+  session: seconds('IDP_SESSION_TTL', 14 * 24 * 3600),
 };
+const absoluteRefreshTokens = process.env.IDP_REFRESH_TOKEN_ABSOLUTE === '1';
+const announceRefreshExpiry = process.env.IDP_ANNOUNCE_REFRESH_EXPIRY === '1';
+const ignoreIdTokenHint = process.env.IDP_IGNORE_ID_TOKEN_HINT === '1';
 const issueRefreshTokens = process.env.IDP_NO_REFRESH_TOKEN !== '1';
 const revocationOnlyInRfc8414 = process.env.IDP_REVOCATION_IN_RFC8414_ONLY === '1';
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -123,7 +138,14 @@ const stats = saved?.stats ?? {
   endSessions: 0,
   tlsHandshakes: 0, // HTTPS connections set up (IDP_TLS_CERT)
   tlsRefusals: 0, // HTTPS handshakes the client broke off (it refused the certificate)
+  authorizations: 0, // GET /auth requests
+  silentAuthorizations: 0, // of those, with prompt=none
 };
+stats.authorizations ??= 0;
+stats.silentAuthorizations ??= 0;
+// The next `remaining` authorization requests never answer (a provider page that never redirects).
+const hangingAuth = { remaining: 0 };
+const sessionsByAccount = new Map(); // accountId -> Set(session uid), for /test/end-session
 // Injected faults for the next `remaining` token requests: '503' answers 503, 'reset' drops the
 // connection, 'slow' does the work (a refresh token is rotated) and answers `ms` later.
 const faults = { remaining: 0, mode: '503', ms: 0 };
@@ -189,6 +211,9 @@ const provider = new Provider(issuer, {
       redirect_uris: ['http://127.0.0.1/callback'],
     },
   ],
+  // The example app's page (examples/hello-sessions) calls userinfo from its webview's origin.
+  clientBasedCORS: (ctx, origin, client) =>
+    ['tauri://localhost', 'http://tauri.localhost'].includes(origin) || client.redirectUris.some((uri) => URL.parse(uri)?.origin === origin),
   jwks: { keys: [signingKey] },
   cookies: { keys: ['session-keeper-test-provider-only'] },
   pkce: { required: () => true },
@@ -211,9 +236,12 @@ const provider = new Provider(issuer, {
   ttl: {
     AccessToken: ttl.access,
     IdToken: ttl.id,
-    RefreshToken: ttl.refresh,
-    Grant: ttl.refresh,
-    Session: 14 * 24 * 3600,
+    // Absolute: a rotated token inherits what is left of the one it replaces.
+    RefreshToken: (ctx, _token, _client) =>
+      (absoluteRefreshTokens && ctx?.oidc?.entities.RotatedRefreshToken ? ctx.oidc.entities.RotatedRefreshToken.remainingTTL : ttl.refresh),
+    // The consent a silent sign-in relies on lasts as long as the sign-in session, not a refresh token.
+    Grant: Math.max(ttl.refresh, ttl.session),
+    Session: ttl.session,
   },
   async findAccount(_ctx, accountId) {
     if (disabledAccounts.has(accountId)) return undefined;
@@ -274,6 +302,12 @@ provider.on('grant.saved', (grant) => {
   if (!grantsByAccount.has(grant.accountId)) grantsByAccount.set(grant.accountId, new Set());
   grantsByAccount.get(grant.accountId).add(grant.jti);
 });
+provider.on('authorization.success', (ctx) => {
+  const session = ctx.oidc.session;
+  if (!session?.accountId) return;
+  if (!sessionsByAccount.has(session.accountId)) sessionsByAccount.set(session.accountId, new Set());
+  sessionsByAccount.get(session.accountId).add(session.uid);
+});
 provider.on('end_session.success', () => {
   stats.endSessions += 1;
 });
@@ -307,6 +341,25 @@ provider.use(async (ctx, next) => {
       case 'POST /test/revoke':
         ctx.body = { revokedGrants: await revokeAccount(String(query.sub)) };
         return;
+      case 'POST /test/end-session': {
+        // The user's sign-in sessions at the provider end (as after a logout elsewhere or the session's
+        // maximum): the next prompt=none is answered login_required. Grants and tokens stay.
+        let ended = 0;
+        for (const uid of sessionsByAccount.get(String(query.sub)) ?? []) {
+          const session = await provider.Session.findByUid(uid);
+          if (session) {
+            await session.destroy();
+            ended += 1;
+          }
+        }
+        sessionsByAccount.delete(String(query.sub));
+        ctx.body = { endedSessions: ended };
+        return;
+      }
+      case 'POST /test/hang-auth':
+        hangingAuth.remaining = Number(query.count ?? 1);
+        ctx.body = hangingAuth;
+        return;
       case 'POST /test/disable':
         disabledAccounts.add(String(query.sub));
         ctx.body = { disabled: [...disabledAccounts] };
@@ -336,6 +389,22 @@ provider.use(async (ctx, next) => {
       return;
     }
   }
+  if (ctx.method === 'GET' && ctx.path === '/auth') {
+    stats.authorizations += 1;
+    if (ctx.query.prompt === 'none') stats.silentAuthorizations += 1;
+    if (hangingAuth.remaining > 0) {
+      hangingAuth.remaining -= 1;
+      // Never answered: the connection stays open until the client gives up.
+      await new Promise((resolve) => { ctx.req.socket.once('close', resolve); });
+      ctx.respond = false;
+      return;
+    }
+    if (ignoreIdTokenHint && ctx.query.id_token_hint !== undefined) {
+      const params = new URLSearchParams(ctx.querystring);
+      params.delete('id_token_hint');
+      ctx.querystring = params.toString();
+    }
+  }
   if (ctx.method === 'POST' && ctx.path === '/token/revocation') stats.revocations += 1;
   if (ctx.path === '/me') stats.userinfo += 1;
   if (revocationOnlyInRfc8414 && ctx.method === 'GET' && ctx.path === '/.well-known/oauth-authorization-server') {
@@ -343,6 +412,10 @@ provider.use(async (ctx, next) => {
     return;
   }
   await next();
+  if (announceRefreshExpiry && ctx.method === 'POST' && ctx.path === '/token' && ctx.body?.refresh_token) {
+    const token = await provider.RefreshToken.find(ctx.body.refresh_token);
+    if (token) ctx.body = { ...ctx.body, refresh_expires_in: token.remainingTTL };
+  }
   if (revocationOnlyInRfc8414 && ctx.path === '/.well-known/openid-configuration' && ctx.body) {
     delete ctx.body.revocation_endpoint;
   }
