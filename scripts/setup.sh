@@ -50,6 +50,20 @@ if [ "${1:-}" != "--app" ] && { [ ! -d tests/ui/node_modules/axe-core ] || [ tes
   (cd tests/ui && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# The plugin's guest package (TypeScript, built by tsc into plugin/dist-js) and the example app's page
+# (examples/hello-sessions: esbuild bundles page/main.js with the guest package into ui/main.js, which the
+# example's binary embeds; without it the example's window says how to build it). Both builds take ~1 s.
+if [ "${1:-}" != "--app" ]; then
+  if [ ! -d plugin/node_modules/typescript ] || [ plugin/package-lock.json -nt plugin/node_modules ]; then
+    (cd plugin && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  (cd plugin && npm run --silent build)
+  if [ ! -d examples/hello-sessions/node_modules/esbuild ] || [ examples/hello-sessions/package-lock.json -nt examples/hello-sessions/node_modules ]; then
+    (cd examples/hello-sessions && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  (cd examples/hello-sessions && npm run --silent build)
+fi
+
 # openid-client, the refresh benchmark's peer (scripts/bench.sh).
 if [ "${1:-}" != "--app" ] && { [ ! -d tests/bench/peers/node_modules/openid-client ] || [ tests/bench/peers/package-lock.json -nt tests/bench/peers/node_modules ]; }; then
   (cd tests/bench/peers && npm ci --no-audit --no-fund --loglevel=error)
