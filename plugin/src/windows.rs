@@ -1,8 +1,10 @@
 //! The provider windows: the embedded sign-in and the end-session visit after a sign-out.
 //!
-//! They show remote content, so they are named by no capability and can call no command; they get their
-//! own web data folder (or a private, throw-away one when sign-in is ephemeral). The app watches
-//! their navigations: the one to the redirect URI is stopped before it loads and handed to the core.
+//! They show remote content, so they are named by no capability and can call no command; they get
+//! the web data folder of their provider's origin (`<app data>/sign-in-web-data/<cookie_store_key>`,
+//! shared with the hidden windows of silent sign-in), or a private, throw-away one when sign-in is
+//! ephemeral. The plugin watches their navigations: the one to the redirect URI is stopped before it
+//! loads and handed to the core.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,18 +14,17 @@ use std::time::Duration;
 use serde::Serialize;
 use session_core::{EndSessionUrl, ProviderConfig, SignInWith};
 use tauri::{AppHandle, Emitter, Manager, WebviewUrl, WebviewWindowBuilder, WindowEvent};
-use tauri_plugin_opener::OpenerExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::Shell;
+use crate::SessionKeeperExt;
 use crate::error::{Error, ErrorPayload, Result};
 
 mod tls;
 
-/// The event that tells the page how a sign-in ended.
-pub const SIGN_IN_FINISHED: &str = "sign-in-finished";
+/// The event that tells the pages how a sign-in ended.
+pub const SIGN_IN_FINISHED: &str = "session-keeper://sign-in-finished";
 
 /// Payload of [`SIGN_IN_FINISHED`].
 #[derive(Debug, Clone, Serialize)]
@@ -85,21 +86,11 @@ impl ProviderWindows {
     }
 }
 
-/// Shows the dashboard once the page has painted the true state (it starts hidden, so that nobody sees
-/// a blank or half-loaded dashboard); started at login (`background`), it stays in the tray.
-pub fn show_when_ready(window: &tauri::WebviewWindow, background: bool) -> Result<()> {
-    if !background {
-        window.show()?;
-        window.set_focus()?;
-    }
-    Ok(())
-}
-
 /// Opens the sign-in window for `id` on the provider's login page. Returns once the window is open;
 /// the outcome arrives as a [`SIGN_IN_FINISHED`] event and as session changes. A sign-in already open
 /// for the same session is replaced (at most one attempt per session).
 pub async fn start_sign_in(app: &AppHandle, id: &str) -> Result<()> {
-    let shell = app.state::<Shell>();
+    let shell = app.session_keeper();
     let config = shell.manager.provider_config(id).await?;
     if config.sign_in_with == SignInWith::SystemBrowser {
         start_browser_sign_in(app, id);
@@ -124,7 +115,8 @@ pub async fn start_sign_in(app: &AppHandle, id: &str) -> Result<()> {
         }
     }));
     let ca_pem = config.ca_certificates.clone();
-    let window = match provider_window(app, &label, url, &format!("Sign in to {}", config.display_name), (ca_pem, refusal), {
+    let web_data = shell.web_data_dir(&config);
+    let window = match provider_window(app, &label, url, &format!("Sign in to {}", config.display_name), (ca_pem, refusal, web_data), {
         let signals = signals.clone();
         move |navigation: &Url| {
             if config.is_redirect(navigation) {
@@ -151,7 +143,7 @@ pub async fn start_sign_in(app: &AppHandle, id: &str) -> Result<()> {
     let app = app.clone();
     let id = id.to_owned();
     tauri::async_runtime::spawn(async move {
-        let shell = app.state::<Shell>();
+        let shell = app.session_keeper();
         let outcome = match received.recv().await {
             Some(Signal::Redirect(redirect)) => Some(shell.manager.complete_sign_in(&id, &redirect).await),
             Some(Signal::Rejected(err)) => Some(Err(err)),
@@ -176,7 +168,7 @@ pub async fn start_sign_in(app: &AppHandle, id: &str) -> Result<()> {
                 Some(Error::SignInCancelled)
             }
         };
-        let _ = app.emit_to("main", SIGN_IN_FINISHED, SignInFinished { id, error: error.as_ref().map(ErrorPayload::from) });
+        let _ = app.emit(SIGN_IN_FINISHED, SignInFinished { id, error: error.as_ref().map(ErrorPayload::from) });
     });
     Ok(())
 }
@@ -185,7 +177,7 @@ pub async fn start_sign_in(app: &AppHandle, id: &str) -> Result<()> {
 /// user's default browser opens the provider's page. Returns at once; the outcome arrives as a
 /// [`SIGN_IN_FINISHED`] event. A newer attempt for the same session cancels this one.
 fn start_browser_sign_in(app: &AppHandle, id: &str) {
-    let shell = app.state::<Shell>();
+    let shell = app.session_keeper();
     let attempt = shell.windows.next.fetch_add(1, Ordering::Relaxed) + 1;
     let cancel = CancellationToken::new();
     let previous = shell.windows.browser_sign_ins.lock().expect("window table poisoned").insert(id.to_owned(), (attempt, cancel.clone()));
@@ -195,9 +187,8 @@ fn start_browser_sign_in(app: &AppHandle, id: &str) {
     let app = app.clone();
     let id = id.to_owned();
     tauri::async_runtime::spawn(async move {
-        let shell = app.state::<Shell>();
-        let opener = app.clone();
-        let open = move |url: &Url| opener.opener().open_url(url.as_str(), None::<&str>).map_err(|err| err.to_string());
+        let shell = app.session_keeper();
+        let open = |url: &Url| tauri_plugin_opener::open_url(url.as_str(), None::<&str>).map_err(|err| err.to_string());
         let outcome = shell.manager.sign_in_with_browser(&id, open, BROWSER_SIGN_IN_TIMEOUT, cancel).await;
         {
             let mut table = shell.windows.browser_sign_ins.lock().expect("window table poisoned");
@@ -212,14 +203,14 @@ fn start_browser_sign_in(app: &AppHandle, id: &str) {
         if let Some(error) = &error {
             tracing::info!(session = %id, kind = %error.kind(), "browser sign-in ended without signing in");
         }
-        let _ = app.emit_to("main", SIGN_IN_FINISHED, SignInFinished { id, error: error.as_ref().map(ErrorPayload::from) });
+        let _ = app.emit(SIGN_IN_FINISHED, SignInFinished { id, error: error.as_ref().map(ErrorPayload::from) });
     });
 }
 
 /// Closes the sign-in window of `id` (or stops waiting for the system browser), which ends the
 /// attempt (reported as cancelled).
 pub fn cancel_sign_in(app: &AppHandle, id: &str) -> Result<()> {
-    let shell = app.state::<Shell>();
+    let shell = app.session_keeper();
     if let Some((_, cancel)) = shell.windows.browser_sign_ins.lock().expect("window table poisoned").get(id) {
         cancel.cancel();
     }
@@ -233,11 +224,11 @@ pub fn cancel_sign_in(app: &AppHandle, id: &str) -> Result<()> {
 /// ends too. The window closes itself when the provider redirects to the post-logout URI; without one,
 /// the provider shows its own "signed out" page and the user closes the window.
 pub fn visit_end_session(app: &AppHandle, config: ProviderConfig, url: EndSessionUrl) -> Result<()> {
-    let shell = app.state::<Shell>();
+    let shell = app.session_keeper();
     let label = format!("sign-out-{}", shell.windows.next.fetch_add(1, Ordering::Relaxed) + 1);
     let (signals, mut received) = mpsc::unbounded_channel();
     let title = format!("Signing out of {}", config.display_name);
-    let trust = (config.ca_certificates.clone(), tls::Refusal::ShowInWindow);
+    let trust = (config.ca_certificates.clone(), tls::Refusal::ShowInWindow, shell.web_data_dir(&config));
     provider_window(app, &label, url.expose().clone(), &title, trust, move |navigation: &Url| {
         if config.is_post_logout_redirect(navigation) {
             let _ = signals.send(());
@@ -257,18 +248,18 @@ pub fn visit_end_session(app: &AppHandle, config: ProviderConfig, url: EndSessio
     Ok(())
 }
 
-/// A provider window on `url`; `trust` is the provider's own CA certificates and what a refused
-/// certificate does (see [`tls`]).
+/// A provider window on `url`; `trust` is the provider's own CA certificates, what a refused
+/// certificate does (see [`tls`]), and the web data folder of the provider's origin.
 fn provider_window(
     app: &AppHandle,
     label: &str,
     url: Url,
     title: &str,
-    trust: (Option<String>, tls::Refusal),
+    trust: (Option<String>, tls::Refusal, std::path::PathBuf),
     on_navigation: impl Fn(&Url) -> bool + Send + 'static,
 ) -> Result<tauri::WebviewWindow> {
-    let shell = app.state::<Shell>();
-    let ephemeral = shell.settings().ephemeral_sign_in;
+    let shell = app.session_keeper();
+    let ephemeral = shell.ephemeral_sign_in();
     let blank = Url::parse("about:blank").expect("a valid URL");
     let mut builder = WebviewWindowBuilder::new(app, label, WebviewUrl::External(blank))
         .title(title)
@@ -283,10 +274,10 @@ fn provider_window(
         // Under tauri-driver the provider window therefore shares it, or tests could not reach it.
         builder
     } else {
-        builder.data_directory(shell.sign_in_web_data.clone())
+        builder.data_directory(trust.2.clone())
     };
     let window = builder.build()?;
-    let (ca_pem, refusal) = trust;
+    let (ca_pem, refusal, _) = trust;
     if let Err(err) = tls::guard_then_load(&window, url, ca_pem, refusal) {
         let _ = window.destroy();
         return Err(err.into());
@@ -295,6 +286,12 @@ fn provider_window(
 }
 
 /// Whether the app runs under WebDriver (tauri-driver sets this for the app it starts).
-fn under_webdriver() -> bool {
+pub(crate) fn under_webdriver() -> bool {
     std::env::var("TAURI_WEBVIEW_AUTOMATION").as_deref() == Ok("true")
+}
+
+/// Whether `label` is one of the provider windows (sign-in, end-session visit, silent sign-in), whose
+/// focus is not the app's.
+pub(crate) fn is_provider_window(label: &str) -> bool {
+    ["sign-in-", "sign-out-", "silent-"].iter().any(|prefix| label.starts_with(prefix))
 }
