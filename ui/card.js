@@ -4,8 +4,9 @@
 
 import { cssId } from "./format.js";
 import { $, setText, state } from "./store.js";
-import { actions, badgeText, badgeTone, cardTone, deadlines, endWords, networkNote, refreshTokenNote, userLine } from "./view.js";
-import { onScreen, setDeadline, setPast, tick } from "./countdown.js";
+import { actions, badgeText, badgeTone, cardTone, deadlines, endWords, networkNote, refreshTokenNote, silentNote, silentToggle, userLine } from "./view.js";
+import { onScreen, setDeadline, setPast, tick, timeOfDay } from "./countdown.js";
+import { invoke, readable } from "./tauri.js";
 import { drawTimeline } from "./timeline.js";
 import { fillPrograms } from "./programs.js";
 import { vaultNote } from "./vault-words.js";
@@ -43,6 +44,7 @@ export function render(changedId) {
     if (!card) {
       card = /** @type {HTMLElement} */ (template.content.firstElementChild?.cloneNode(true));
       card.dataset.id = id;
+      wireSilentToggle(card, id);
       onScreen.observe(card);
     }
     if (list.children[index] !== card) list.insertBefore(card, list.children[index] ?? null);
@@ -57,6 +59,31 @@ export function render(changedId) {
 export function applySettings(settings) {
   state.settings = settings;
   render();
+}
+
+/**
+ * The card's "Sign in again by itself" switch: the plugin's `set_silent_sign_in`, whose answer is the
+ * session's new snapshot; a refusal goes on the card and the switch shows the setting as it stands.
+ * @param {HTMLElement} card
+ * @param {string} id
+ */
+function wireSilentToggle(card, id) {
+  /** @type {HTMLInputElement} */
+  const toggle = $('[data-action="silent"]', card);
+  toggle.addEventListener("change", async () => {
+    state.errors.delete(id);
+    toggle.disabled = true;
+    try {
+      /** @type {SessionSnapshot} */
+      const session = await invoke("plugin:session-keeper|set_silent_sign_in", { name: id, enabled: toggle.checked });
+      state.sessions.set(id, session);
+    } catch (error) {
+      state.errors.set(id, readable(error));
+    } finally {
+      toggle.disabled = false;
+      if (state.sessions.has(id)) render(id);
+    }
+  });
 }
 
 /**
@@ -79,6 +106,9 @@ function fillCard(card, session) {
   const online = $(".card-online", card);
   setText(online, [networkNote(session), refreshTokenNote(session)].filter(Boolean).join(" "));
   online.hidden = !online.textContent;
+  const silent = $(".card-silent", card);
+  setText(silent, silentNote(session, (iso) => timeOfDay.format(new Date(iso))));
+  silent.hidden = !silent.textContent;
   const vault = $(".card-vault", card);
   setText(vault, vaultNote(session, state.vault));
   vault.hidden = !vault.textContent;
@@ -114,6 +144,11 @@ function fillCard(card, session) {
   const notify = $('[data-action="notify"]', card);
   notify.checked = !state.settings?.mutedSessions?.includes(session.id);
   notify.disabled = !state.settings?.notifications;
+  const silentSwitch = silentToggle(session);
+  /** @type {HTMLInputElement} */
+  const silentInput = $('[data-action="silent"]', card);
+  show("silent", silentSwitch.visible);
+  silentInput.checked = silentSwitch.checked;
   for (const button of card.querySelectorAll("button[data-action]")) {
     button.setAttribute("aria-describedby", titleId);
   }

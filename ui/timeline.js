@@ -1,7 +1,7 @@
 // @ts-check
 // The card's picture of the last 24 hours, drawn as SVG from the history the core keeps (no chart
 // library): sign-ins, refreshes, failures and why, scheduled, focus, wake and requested checks,
-// expiry, sign-outs and hand-outs along a day-long axis, each with its time as a tooltip, and the
+// silent sign-ins and their outcome, expiry, sign-outs and hand-outs along a day-long axis, each with its time as a tooltip, and the
 // whole told in one sentence for screen readers. Both say words (ui/words.js), never a raw kind.
 
 import { detailWords, errorWords } from "./words.js";
@@ -23,7 +23,19 @@ const LOOK = {
   expired: { label: "Expired", className: "bad", height: 20 },
   signed_out: { label: "Signed out", className: "neutral", height: 16 },
   handed_out: { label: "Token handed out", className: "check", height: 8 },
+  silent_sign_in: { label: "Signed in again by itself", className: "ok", height: 16 },
 };
+
+/**
+ * A mark's look: a silent sign-in that did not renew the session is drawn as a failure.
+ * @param {Mark} mark
+ */
+export function lookOf(mark) {
+  const look = LOOK[mark.what] ?? LOOK.checked;
+  if (mark.what !== "silent_sign_in" || mark.detail === "renewed") return look;
+  if (mark.detail === "started") return { label: "Silent sign-in", className: "check", height: 8 };
+  return { label: "Silent sign-in", className: "bad", height: 16 };
+}
 
 const clock = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
 
@@ -62,6 +74,12 @@ export function describeHistory(history) {
   };
   add("signed_in", "sign-in", "sign-ins");
   add("refreshed", "refresh", "refreshes");
+  // Silent sign-ins by outcome; the start of each is not counted again.
+  const silent = count("silent_sign_in").filter((mark) => mark.detail !== "started");
+  if (silent.length) {
+    const outcomes = [...new Set(silent.map((mark) => detailWords(mark)))];
+    parts.push(`${plural(total(silent), "silent sign-in", "silent sign-ins")} (${outcomes.join(", ")})`);
+  }
   const failed = count("refresh_failed");
   if (failed.length) {
     // Two kinds with the same words (or two unknown ones) are said once.
@@ -104,7 +122,7 @@ export function drawTimeline(svg, history, now) {
     parts.push(element("text", { x, y: 33, "text-anchor": anchor }, hours ? `−${hours} h` : "now"));
   }
   for (const mark of history) {
-    const look = LOOK[mark.what] ?? LOOK.checked;
+    const look = lookOf(mark);
     const x = position(mark.at, now);
     const line = element("line", { class: `mark ${look.className}`, x1: x, y1: AXIS, x2: x, y2: AXIS - look.height });
     const words = detailWords(mark);

@@ -81,6 +81,57 @@ export function refreshTokenNote(session) {
     : "";
 }
 
+/** The last silent sign-in's outcome (the core's `silent.last.outcome`), in words. */
+const SILENT_OUTCOME_WORDS = Object.freeze({
+  renewed: "signed in again by itself",
+  needsSignIn: "the provider asked for a sign-in",
+  refused: "the provider's answer was refused",
+  failed: "signing in again by itself failed",
+});
+
+/**
+ * The card's line on signing in again by itself (issue 26), read off the core's `silent` and
+ * `signInAgainSoon`: whether the app renews the session while the provider's sign-in lasts, or why
+ * the person should sign in again now, and the last attempt's outcome at its time of day
+ * (`timeOf` formats an instant). Empty when there is nothing to say.
+ * @param {SessionSnapshot} session
+ * @param {(iso: string) => string} timeOf
+ * @returns {string}
+ */
+export function silentNote(session, timeOf) {
+  const silent = session.silent;
+  if (!silent) return "";
+  /** @type {string[]} */
+  const parts = [];
+  if (session.shown === "signed_in") {
+    if (session.signInAgainSoon) {
+      parts.push(
+        session.signInWith === "systemBrowser"
+          ? "This session ends soon and Session Keeper cannot renew it (you signed in through your browser): sign in again now."
+          : "This session ends soon and nothing renews it: sign in again now.",
+      );
+    } else if (silent.possible) {
+      parts.push("Session Keeper signs you in again by itself while your sign-in at the provider lasts.");
+    }
+  }
+  if (silent.attempting) parts.push("Signing in again by itself…");
+  else if (silent.last) {
+    const words = SILENT_OUTCOME_WORDS[silent.last.outcome] ?? "signing in again by itself ended";
+    const message = silent.last.outcome === "renewed" || !silent.last.message ? "" : `: ${silent.last.message}`;
+    parts.push(`Last at ${timeOf(silent.last.at)}: ${words}${message}`.replace(/[.]?$/, "."));
+  }
+  return parts.join(" ");
+}
+
+/**
+ * The "Sign in again by itself" switch: shown for sessions that sign in in the app's own window
+ * (a browser's sign-in cannot be reused), on as the session's setting says.
+ * @param {SessionSnapshot} session
+ */
+export function silentToggle(session) {
+  return { visible: session.signInWith !== "systemBrowser" && Boolean(session.silent), checked: session.silent?.enabled ?? true };
+}
+
 /** What the card says while the desktop is not online (the core's `network`). */
 const NETWORK_WORDS = Object.freeze({
   online: "",

@@ -37,6 +37,8 @@ export const ERROR_WORDS = Object.freeze({
   not_offered: "not offered by the provider",
   consent_denied: "program not allowed",
   consent_timed_out: "nobody answered",
+  sign_in_needed: "provider asks for a sign-in",
+  other_user: "answer for another user",
   window_failed: "window did not open",
   invalid_settings: "settings out of range",
   settings_not_saved: "settings not saved",
@@ -63,6 +65,19 @@ export const TRIGGER_WORDS = Object.freeze({
   network: "network back",
 });
 
+/**
+ * How a silent sign-in (issue 26) ended, as the history's `silent_sign_in` marks say it in their
+ * detail (the core's outcome words).
+ * @type {Readonly<Record<string, string>>}
+ */
+export const SILENT_WORDS = Object.freeze({
+  started: "started",
+  renewed: "renewed",
+  needsSignIn: "provider asked for a sign-in",
+  refused: "answer refused",
+  failed: "failed",
+});
+
 /** What a trigger nobody has words for yet reads as. */
 export const OTHER_TRIGGER = "other reason";
 
@@ -87,5 +102,6 @@ export function detailWords(mark) {
   if (mark.what === "refresh_failed") return errorWords(mark.detail);
   if (mark.what === "checked") return triggerWords(mark.detail);
   if (mark.what === "handed_out") return mark.detail;
+  if (mark.what === "silent_sign_in") return Object.hasOwn(SILENT_WORDS, mark.detail) ? SILENT_WORDS[mark.detail] : OTHER_ERROR;
   return "";
 }

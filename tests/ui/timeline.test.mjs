@@ -1,7 +1,7 @@
 // The card's timeline: where a mark lands on the day-long axis, and the sentence a screen reader hears.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { describeHistory, position } from "../../ui/timeline.js";
+import { describeHistory, lookOf, position } from "../../ui/timeline.js";
 
 test("the axis runs from 24 hours ago to now", () => {
   const now = Date.parse("2026-12-03T12:00:00Z");
@@ -47,4 +47,19 @@ test("the sentence says why in words, never a raw kind, and each reason once", (
   const sentence = describeHistory(history);
   assert.equal(sentence, "Last 24 hours: 5 failed refreshes (provider unreachable, keychain locked, another problem).");
   assert.doesNotMatch(sentence, /_/);
+});
+
+test("silent sign-ins are told by outcome, their starts not counted again, and drawn as failures unless they renewed", () => {
+  const history = [
+    { at: "2026-12-03T08:00:00Z", what: "silent_sign_in", detail: "started" },
+    { at: "2026-12-03T08:00:01Z", what: "silent_sign_in", detail: "renewed" },
+    { at: "2026-12-03T09:00:00Z", what: "silent_sign_in", detail: "started" },
+    { at: "2026-12-03T09:00:01Z", what: "silent_sign_in", detail: "needsSignIn" },
+    { at: "2026-12-03T09:00:02Z", what: "expired" },
+  ];
+  assert.equal(describeHistory(history), "Last 24 hours: 2 silent sign-ins (renewed, provider asked for a sign-in), 1 expiry.");
+  assert.equal(lookOf(history[1]).className, "ok");
+  assert.equal(lookOf(history[3]).className, "bad");
+  assert.equal(lookOf({ at: "", what: "silent_sign_in", detail: "refused" }).className, "bad");
+  assert.equal(lookOf(history[0]).className, "check");
 });

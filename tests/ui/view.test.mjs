@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
-import { actions, badgeText, badgeTone, cardTone, changeAnnouncement, deadlines, endWords, networkNote, refreshTokenNote, userLine } from "../../ui/view.js";
+import { actions, badgeText, badgeTone, cardTone, changeAnnouncement, deadlines, endWords, networkNote, refreshTokenNote, silentNote, silentToggle, userLine } from "../../ui/view.js";
 
 const alice = { name: "Alice Example", email: "alice@example.test" };
 
@@ -36,6 +36,8 @@ const snapshot = (fields = {}) => ({
   consecutiveFailures: 0,
   lastError: null,
   history: [],
+  silent: { enabled: true, possible: false, attempting: false, last: null },
+  signInAgainSoon: false,
   ...fields,
 });
 
@@ -157,4 +159,40 @@ test("offline or behind a captive portal the card says so, neutrally, instead of
   assert.equal(badgeText(snapshot({ network: "offline", refreshing: true })), "Refreshing…", "a request in flight is said first");
   assert.equal(badgeText(snapshot({ network: "offline", shown: "expired" })), "Expired", "an ended session stays ended");
   assert.equal(changeAnnouncement(snapshot(), offline), "work: Offline.");
+});
+
+// The instant as the card writes it: a fixed stand-in, so the words do not depend on the locale.
+const at = (iso) => `[${iso.slice(11, 16)}]`;
+
+test("the card says the app renews a session by itself while the provider's sign-in lasts, and nothing where it cannot", () => {
+  const renews = snapshot({ silent: { enabled: true, possible: true, attempting: false, last: null } });
+  assert.equal(silentNote(renews, at), "Session Keeper signs you in again by itself while your sign-in at the provider lasts.");
+  assert.equal(silentNote(snapshot(), at), "", "no silent browser or not possible: nothing to promise");
+  assert.equal(silentNote({ ...renews, shown: "signed_out", signedIn: false }, at), "", "a signed-out session renews nothing");
+});
+
+test("a session nothing renews says to sign in again now, in the browser's case why", () => {
+  assert.equal(silentNote(snapshot({ signInAgainSoon: true }), at), "This session ends soon and nothing renews it: sign in again now.");
+  assert.equal(
+    silentNote(snapshot({ signInAgainSoon: true, signInWith: "systemBrowser" }), at),
+    "This session ends soon and Session Keeper cannot renew it (you signed in through your browser): sign in again now.",
+  );
+});
+
+test("the last silent sign-in's outcome is said in words at its time, with the provider's reason when it did not renew", () => {
+  const last = (outcome, message = null) => snapshot({ silent: { enabled: true, possible: true, attempting: false, last: { at: "2026-12-03T11:58:00Z", outcome, message } } });
+  const promise = "Session Keeper signs you in again by itself while your sign-in at the provider lasts.";
+  assert.equal(silentNote(last("renewed"), at), `${promise} Last at [11:58]: signed in again by itself.`);
+  assert.equal(silentNote(last("refused", "The answer was for another user."), at), `${promise} Last at [11:58]: the provider's answer was refused: The answer was for another user.`);
+  assert.equal(silentNote(last("failed", "The hidden window did not redirect within 15 s"), at), `${promise} Last at [11:58]: signing in again by itself failed: The hidden window did not redirect within 15 s.`);
+  const needs = snapshot({ shown: "expired", signedIn: false, silent: { enabled: true, possible: false, attempting: false, last: { at: "2026-12-03T11:58:00Z", outcome: "needsSignIn", message: null } } });
+  assert.equal(silentNote(needs, at), "Last at [11:58]: the provider asked for a sign-in.");
+  const attempting = snapshot({ silent: { enabled: true, possible: true, attempting: true, last: null } });
+  assert.equal(silentNote(attempting, at), `${promise} Signing in again by itself…`);
+});
+
+test("the switch shows for sessions signed in in the app's window, as the setting says", () => {
+  assert.deepEqual(silentToggle(snapshot()), { visible: true, checked: true });
+  assert.deepEqual(silentToggle(snapshot({ silent: { enabled: false, possible: false, attempting: false, last: null } })), { visible: true, checked: false });
+  assert.equal(silentToggle(snapshot({ signInWith: "systemBrowser" })).visible, false, "a browser's sign-in cannot be reused");
 });

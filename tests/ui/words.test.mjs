@@ -1,7 +1,7 @@
 // The words the timeline says for an error's kind and a check's trigger.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ERROR_WORDS, TRIGGER_WORDS, OTHER_ERROR, OTHER_TRIGGER, errorWords, triggerWords, detailWords } from "../../ui/words.js";
+import { ERROR_WORDS, TRIGGER_WORDS, SILENT_WORDS, OTHER_ERROR, OTHER_TRIGGER, errorWords, triggerWords, detailWords } from "../../ui/words.js";
 
 // The core's kinds are pinned against ErrorKind::ALL by core/tests/page_types.rs (every kind has
 // words there); the shell's own kinds are these (src-tauri/src/error.rs).
@@ -37,4 +37,14 @@ test("a mark's detail reads as words, the program as its path", () => {
   assert.equal(detailWords({ at: "", what: "checked", detail: "wake" }), TRIGGER_WORDS.resume);
   assert.equal(detailWords({ at: "", what: "handed_out", detail: "/usr/bin/git" }), "/usr/bin/git");
   assert.equal(detailWords({ at: "", what: "signed_in" }), "");
+});
+
+test("a silent sign-in's outcome reads as words, an unknown one generically", () => {
+  for (const outcome of ["started", "renewed", "needsSignIn", "refused", "failed"]) {
+    const words = detailWords({ at: "", what: "silent_sign_in", detail: outcome });
+    assert.equal(words, SILENT_WORDS[outcome], outcome);
+    assert.doesNotMatch(words, /[A-Z_]/, outcome);
+  }
+  assert.equal(detailWords({ at: "", what: "silent_sign_in", detail: "constructor" }), OTHER_ERROR);
+  assert.equal(errorWords("sign_in_needed"), "provider asks for a sign-in");
 });
