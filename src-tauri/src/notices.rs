@@ -6,6 +6,12 @@
 //! `policy.refresh.attention_after_failures`). Signed in and settled (not refreshing, not ending
 //! soon, no failures) starts the book afresh for that session. The book reads the snapshot's words
 //! and lists no phases.
+//!
+//! Silent sign-in (issue 26) asks the person once, and only where one is needed: a session the app
+//! renews by itself (`silent.possible`) is not announced as ending (its renewal raises nothing); one
+//! that nothing will renew (`sign_in_again_soon`: signed in through the browser, silent sign-in off,
+//! or the provider asked for a sign-in) gets one "ends in 1 d 0 h: sign in again now" with the Sign in
+//! again action, and then no second prompt for the same sign-in (expiring or expired).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -26,14 +32,25 @@ pub enum Notice {
     Expired { id: String, provider: String, reason: String },
     /// Refreshing failed several times in a row (the session is still kept).
     RefreshFailing { id: String, provider: String, reason: String },
+    /// The session ends within `policy.lifetime.signInAgainLead` and nothing will renew it: sign in
+    /// again now (offers "Sign in again").
+    SignInAgainSoon { id: String, provider: String, ends_at: DateTime<Utc>, reason: String },
 }
 
 impl Notice {
     /// The session it is about.
     pub fn session(&self) -> &str {
         match self {
-            Notice::Expiring { id, .. } | Notice::Expired { id, .. } | Notice::RefreshFailing { id, .. } => id,
+            Notice::Expiring { id, .. }
+            | Notice::Expired { id, .. }
+            | Notice::RefreshFailing { id, .. }
+            | Notice::SignInAgainSoon { id, .. } => id,
         }
+    }
+
+    /// Whether the notification carries the "Sign in again" action.
+    pub fn offers_sign_in(&self) -> bool {
+        matches!(self, Notice::Expired { .. } | Notice::SignInAgainSoon { .. })
     }
 
     /// Title and body, as the notification shows them.
@@ -48,6 +65,11 @@ impl Notice {
             Notice::RefreshFailing { id, provider, reason } => (
                 format!("Session “{id}” cannot be refreshed"),
                 format!("{provider}: {reason} Session Keeper keeps trying; the session stays signed in meanwhile."),
+            ),
+            Notice::SignInAgainSoon { id, provider, ends_at, reason } => (
+                // The time in the tray's words ("1 d 0 h"), which the card writes after "in".
+                format!("Session “{id}” ends in {}: sign in again now", crate::tray::remaining(*ends_at - now)),
+                format!("{provider}: {reason}"),
             ),
         }
     }
@@ -66,6 +88,8 @@ struct Said {
     expiring: bool,
     expired: bool,
     failing: bool,
+    /// "Sign in again now" was said for this sign-in: it was the one prompt about its end.
+    sign_in_again: bool,
 }
 
 /// What has been said about each session.
@@ -84,6 +108,7 @@ impl NoticeBook {
             said.expiring = session.ending_soon;
             said.expired = session.shown == Shown::Expired;
             said.failing = session.failing;
+            said.sign_in_again = session.sign_in_again_soon;
         }
     }
 
@@ -102,9 +127,26 @@ impl NoticeBook {
         let id = session.id.to_string();
         let provider = session.provider_name.clone();
         let last_error = session.last_error.as_ref().map(|e| e.message.clone());
-        let settled = session.shown == Shown::SignedIn && !session.refreshing && !session.ending_soon && session.consecutive_failures == 0;
+        let settled = session.shown == Shown::SignedIn
+            && !session.refreshing
+            && !session.ending_soon
+            && !session.sign_in_again_soon
+            && session.consecutive_failures == 0;
         if settled {
             *said = Said { signed_in_at: said.signed_in_at, ..Said::default() };
+        } else if session.sign_in_again_soon && session.signed_in && !said.sign_in_again {
+            if let Some(ends_at) = session.ends_at {
+                said.sign_in_again = true;
+                notices.push(Notice::SignInAgainSoon {
+                    id: id.clone(),
+                    provider: provider.clone(),
+                    ends_at,
+                    reason: why_not_renewed(session),
+                });
+            }
+        } else if said.sign_in_again || (session.silent.possible && session.shown != Shown::Expired) {
+            // Asked once already for this sign-in, or the app renews the session by itself: its end
+            // is not news (a failed renewal ends in Expired, announced below unless asked already).
         } else if session.ending_soon && !said.expiring {
             if let Some((ends_at, reason)) = ending(session) {
                 said.expiring = true;
@@ -122,6 +164,17 @@ impl NoticeBook {
             notices.push(Notice::RefreshFailing { id, provider, reason: ensure_full_stop(reason) });
         }
         notices
+    }
+}
+
+/// Why nothing will renew a session that ends soon, in words.
+fn why_not_renewed(session: &SessionSnapshot) -> String {
+    if session.sign_in_with == session_core::SignInWith::SystemBrowser {
+        "You signed in through your web browser, whose sign-in Session Keeper cannot reuse.".to_owned()
+    } else if !session.silent.enabled {
+        "Signing in again by itself is off for this session.".to_owned()
+    } else {
+        "The provider asks you to sign in again.".to_owned()
     }
 }
 
@@ -147,11 +200,13 @@ fn ensure_full_stop(text: String) -> String {
 /// calls have no timeout of their own, and a frozen server must not freeze the app.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Sends `notice` to the desktop. For an expired session the notification carries the "Sign in
-/// again" action; `on_sign_in` runs (on a background thread) when the user picks it.
+/// Sends `notice` to the desktop. For an expired session, or one to sign in again soon, the
+/// notification carries the "Sign in again" action; `on_sign_in` runs (on a background thread) when
+/// the user picks it.
 pub async fn send(notice: Notice, on_sign_in: impl FnOnce() + Send + 'static) -> Result<(), String> {
     let (summary, body) = notice.text(Utc::now());
     let expired = matches!(notice, Notice::Expired { .. });
+    let offers_sign_in = notice.offers_sign_in();
     let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
     // notify-rust's calls block on D-Bus; a plain thread may stay to wait for the action.
     std::thread::Builder::new()
@@ -164,13 +219,13 @@ pub async fn send(notice: Notice, on_sign_in: impl FnOnce() + Send + 'static) ->
                 .body(&body)
                 .icon(if expired { "dialog-error" } else { "dialog-warning" })
                 .urgency(if expired { notify_rust::Urgency::Critical } else { notify_rust::Urgency::Normal });
-            if expired {
+            if offers_sign_in {
                 notification.action(SIGN_IN_ACTION, "Sign in again");
             }
             match notification.show() {
                 Ok(handle) => {
                     let _ = sent_tx.send(Ok(()));
-                    if expired {
+                    if offers_sign_in {
                         handle.wait_for_action(|action| {
                             if action == SIGN_IN_ACTION {
                                 on_sign_in();

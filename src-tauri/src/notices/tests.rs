@@ -61,7 +61,103 @@ fn session(phase: Phase) -> SessionSnapshot {
         consecutive_failures: 0,
         last_error: None,
         history: Vec::new(),
+        silent: session_core::SilentSnapshot { enabled: true, possible: false, attempting: false, last: None },
+        sign_in_again_soon: false,
     })
+}
+
+/// A signed-in session with a refresh token that the app renews by itself (`silent.possible`).
+fn renewed_by_itself(phase: Phase) -> SessionSnapshot {
+    let mut session = session(phase);
+    session.has_refresh_token = true;
+    session.end_reason = session.signed_in.then_some(EndReason::RefreshTokenExpires);
+    session.silent.possible = true;
+    session
+}
+
+#[test]
+fn a_session_the_app_renews_by_itself_raises_nothing_as_it_nears_its_end_or_is_renewed() {
+    let mut book = NoticeBook::default();
+    assert!(book.observe(&renewed_by_itself(Phase::Active)).is_empty());
+    assert!(book.observe(&renewed_by_itself(Phase::Expiring)).is_empty(), "its end is not news: it will be renewed");
+    let mut attempting = renewed_by_itself(Phase::Refreshing);
+    attempting.silent.attempting = true;
+    assert!(book.observe(&attempting).is_empty());
+    // Renewed: a new sign-in time, settled again.
+    let mut renewed = renewed_by_itself(Phase::Active);
+    renewed.signed_in_at = renewed.signed_in_at.map(|at| at + TimeDelta::hours(1));
+    renewed.silent.last = Some(session_core::SilentAttempt { at: now(), outcome: session_core::SilentOutcome::Renewed, message: None });
+    assert!(book.observe(&renewed).is_empty());
+    assert!(book.observe(&renewed_by_itself(Phase::Expiring)).is_empty());
+}
+
+#[test]
+fn a_session_nothing_renews_is_told_once_to_sign_in_again_now_with_the_action_and_not_again_at_its_end() {
+    let mut book = NoticeBook::default();
+    let mut soon = session(Phase::Active);
+    soon.has_refresh_token = true;
+    soon.sign_in_with = session_core::SignInWith::SystemBrowser;
+    soon.ends_at = Some(now() + TimeDelta::days(1));
+    soon.end_reason = Some(EndReason::RefreshTokenExpires);
+    soon.sign_in_again_soon = true;
+    let notices = book.observe(&soon);
+    assert!(matches!(&notices[..], [Notice::SignInAgainSoon { .. }]), "{notices:?}");
+    assert!(notices[0].offers_sign_in(), "the notification carries Sign in again");
+    let (title, body) = notices[0].text(now());
+    assert_eq!(title, "Session “work” ends in 1 d 0 h: sign in again now");
+    assert_eq!(body, "Example ID: You signed in through your web browser, whose sign-in Session Keeper cannot reuse.");
+    assert!(book.observe(&soon).is_empty(), "said once");
+    // Its end comes: the person was asked already, once is enough.
+    let mut expiring = soon.clone();
+    expiring.phase = Phase::Expiring;
+    let expiring = words(expiring);
+    assert!(book.observe(&expiring).is_empty(), "no second prompt minutes before the end");
+    let mut expired = session(Phase::Expired);
+    expired.sign_in_with = session_core::SignInWith::SystemBrowser;
+    assert!(book.observe(&expired).is_empty(), "no second prompt at the end");
+    // Silent sign-in turned off, in the embedded window: the words say so.
+    let mut off = soon.clone();
+    off.sign_in_with = session_core::SignInWith::EmbeddedWindow;
+    off.silent.enabled = false;
+    off.signed_in_at = off.signed_in_at.map(|at| at + TimeDelta::hours(2));
+    let notices = book.observe(&off);
+    assert_eq!(notices.len(), 1, "a new sign-in, a new story");
+    assert!(notices[0].text(now()).1.ends_with("Signing in again by itself is off for this session."));
+}
+
+#[test]
+fn the_end_after_the_provider_asked_for_a_sign_in_raises_exactly_one_notice() {
+    let mut book = NoticeBook::default();
+    assert!(book.observe(&renewed_by_itself(Phase::Active)).is_empty());
+    let mut attempting = renewed_by_itself(Phase::Refreshing);
+    attempting.silent.attempting = true;
+    assert!(book.observe(&attempting).is_empty());
+    // login_required: the core blocks silent sign-in (not possible any more) and ends the session.
+    let mut ended = session(Phase::Expired);
+    ended.last_error = Some(ErrorInfo::new(ErrorKind::SignInNeeded, "Your sign-in at Example ID has ended: sign in again."));
+    ended.silent.last = Some(session_core::SilentAttempt {
+        at: now(),
+        outcome: session_core::SilentOutcome::NeedsSignIn,
+        message: Some("Your sign-in at Example ID has ended: sign in again.".into()),
+    });
+    let notices = book.observe(&ended);
+    assert!(matches!(&notices[..], [Notice::Expired { reason, .. }] if reason.contains("sign in again")), "{notices:?}");
+    assert!(notices[0].offers_sign_in());
+    for _ in 0..3 {
+        assert!(book.observe(&ended).is_empty(), "exactly one: never a loop");
+    }
+    // If instead the core keeps the session until its end and says "sign in again soon": one notice, then none at the end.
+    let mut book = NoticeBook::default();
+    let mut soon = session(Phase::Active);
+    soon.sign_in_again_soon = true;
+    soon.ends_at = Some(now() + TimeDelta::hours(3));
+    let notices = book.observe(&soon);
+    assert_eq!(notices.len(), 1);
+    assert_eq!(
+        notices[0].text(now()),
+        ("Session “work” ends in 3 h 0 min: sign in again now".into(), "Example ID: The provider asks you to sign in again.".into())
+    );
+    assert!(book.observe(&ended).is_empty());
 }
 
 #[test]
