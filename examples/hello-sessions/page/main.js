@@ -63,6 +63,7 @@ $('not-built').hidden = true;
 // The second window ("limited") is granted session-keeper:default only: it sees the session, but its
 // getAccessToken is refused (capabilities/limited.json).
 document.body.dataset.window = getCurrentWindow().label;
+if (document.body.dataset.window === 'limited') $('title').textContent = 'Hello Sessions, without the token permission';
 render();
 onSessionChange((next) => {
   state = next;
