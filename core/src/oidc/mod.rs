@@ -69,11 +69,13 @@ struct ExtraMetadata {
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
 /// Token response fields beyond the standard ones: Keycloak and others report the refresh token's
-/// lifetime as `refresh_expires_in`.
+/// lifetime as `refresh_expires_in`, Microsoft and GitHub as `refresh_token_expires_in`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct ExtraTokenFields {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refresh_expires_in: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token_expires_in: Option<u64>,
     /// What the HTTP layer had to repair in this answer ([`http::ADJUSTED_FIELD`]).
     #[serde(default, rename = "x_session_keeper_adjusted", skip_serializing_if = "Option::is_none")]
     adjusted: Option<String>,

@@ -28,6 +28,30 @@ impl Provider {
     /// Starts a sign-in: the authorization URL to open, and the transaction to keep until the redirect.
     /// `redirect_uri` replaces the configured one for this attempt (a loopback listener's port).
     pub fn begin_sign_in(&self, redirect_uri: Option<&RedirectUri>) -> (Url, PendingSignIn) {
+        self.authorization_request(redirect_uri, self.config.authorization_params())
+    }
+
+    /// Starts a silent sign-in (OIDC Core 3.1.2.1): the configured parameters with `prompt=none` and
+    /// no other prompt value (the `consent` of `consent_for_offline_access` would ask for a page), the
+    /// hint of who is expected (`id_token_hint` when the session's ID token is at hand, else
+    /// `login_hint`), and fresh PKCE, `state` and `nonce`. The URL carries the ID token: it goes to the
+    /// hidden window only.
+    pub fn begin_silent_sign_in(&self, id_token: Option<&SecretString>, login_hint: Option<&str>) -> (Url, PendingSignIn) {
+        let mut params = self.config.authorization_params();
+        params.insert("prompt".to_owned(), "none".to_owned());
+        match (id_token, login_hint) {
+            (Some(token), _) => drop(params.insert("id_token_hint".to_owned(), token.expose_secret().to_owned())),
+            (None, Some(hint)) => drop(params.insert("login_hint".to_owned(), hint.to_owned())),
+            (None, None) => {}
+        }
+        self.authorization_request(None, params)
+    }
+
+    fn authorization_request(
+        &self,
+        redirect_uri: Option<&RedirectUri>,
+        params: std::collections::BTreeMap<String, String>,
+    ) -> (Url, PendingSignIn) {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let redirect_uri = redirect_uri.cloned();
         let mut request = self
@@ -40,7 +64,7 @@ impl Provider {
         for scope in self.config.scopes.iter().filter(|s| s.as_str() != "openid") {
             request = request.add_scope(Scope::new(scope.clone()));
         }
-        for (name, value) in self.config.authorization_params() {
+        for (name, value) in params {
             request = request.add_extra_param(name, value);
         }
         let (url, state, nonce) = request.url();

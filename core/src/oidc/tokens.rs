@@ -292,12 +292,12 @@ pub(super) fn token_times(response: &TokenResponse, arrived: chrono::DateTime<ch
     let after = |duration: Duration| TimeDelta::from_std(duration).ok().map(|d| arrived + d);
     TokenTimes {
         access_token_expires_at: response.expires_in().and_then(after),
-        refresh_token_expires_at: response
-            .extra_fields()
-            .extra_fields()
-            .refresh_expires_in
-            .filter(|seconds| *seconds > 0)
-            .and_then(|seconds| after(Duration::from_secs(seconds))),
+        refresh_token_expires_at: {
+            let extra = response.extra_fields().extra_fields();
+            extra.refresh_expires_in.or(extra.refresh_token_expires_in)
+        }
+        .filter(|seconds| *seconds > 0)
+        .and_then(|seconds| after(Duration::from_secs(seconds))),
         has_refresh_token: response.refresh_token().is_some(),
         refresh_token_online: response.refresh_token().is_some() && only_online(requested, response.scopes().map(Vec::as_slice)),
     }

@@ -167,8 +167,13 @@ impl Actor {
         let entry = self.sessions.get_mut(id).expect("effects come from existing sessions");
         let generation = entry.record.state.generation;
         let secrets = if matches!(effect, Effect::Discard { .. }) { entry.secrets.take() } else { entry.secrets.clone() };
+        let silent = effect == Effect::SilentSignIn;
         let handle = self.runner.spawn(&mut self.tasks, id, &entry.record, secrets, effect);
         self.task_sessions.insert(handle.id(), (id.to_owned(), generation));
+        if silent {
+            // Kept to drop the attempt (its window) when a sign-out or a sign-in comes first.
+            entry.silent_task = Some(handle);
+        }
     }
 
     /// Delivers the answers decided this turn to the callers they name.
@@ -201,8 +206,12 @@ impl Actor {
                 completion
             }
             Err(join_error) => {
-                // A task that panicked must not leave its session refreshing forever.
+                // A task that panicked must not leave its session refreshing forever; one that was
+                // dropped on purpose (a silent sign-in a sign-out overtook) reports nothing.
                 let Some((id, generation)) = self.task_sessions.remove(&join_error.id()) else { return };
+                if join_error.is_cancelled() {
+                    return;
+                }
                 tracing::error!(session = %id, "a session task failed: {join_error}");
                 Completion::task_failed(id, generation)
             }

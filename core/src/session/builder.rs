@@ -153,7 +153,12 @@ impl SessionManagerBuilder {
             self.authority,
         ));
         let now = self.clock.now();
-        let runner = Runner { providers: providers.clone(), vault: vault.clone(), silent: self.silent };
+        let runner = Runner {
+            providers: providers.clone(),
+            vault: vault.clone(),
+            silent: self.silent,
+            silent_timeout: self.policy.lifetime.silent_sign_in_timeout,
+        };
         let mut sessions = BTreeMap::new();
         for mut record in records {
             record.state.silent.browser = runner.can_sign_in_silently(&record.provider);

@@ -106,6 +106,16 @@ pub(crate) fn events(completion: Completion, held: Option<&SessionSecrets>, jitt
             Outcome { events: vec![event], ..Outcome::default() }
         }
         Completion::Discarded { .. } => Outcome::default(),
+        Completion::Silent { done, .. } => {
+            let mut events = vec![Event::SilentFinished(done.result)];
+            if done.secrets.is_some() {
+                events.push(match done.unsaved {
+                    Some(error) => Event::TokensNotSaved(error),
+                    None => Event::TokensSaved,
+                });
+            }
+            Outcome { events, secrets: done.secrets, narrowed: None }
+        }
     }
 }
 

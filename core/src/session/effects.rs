@@ -48,6 +48,11 @@ pub(crate) enum Completion {
     Discarded {
         id: String,
     },
+    Silent {
+        id: String,
+        generation: u64,
+        done: super::silent_effect::SilentDone,
+    },
 }
 
 impl Completion {
@@ -66,6 +71,7 @@ impl Completion {
             | Completion::Reread { id, .. }
             | Completion::Validate { id, .. }
             | Completion::Saved { id, .. }
+            | Completion::Silent { id, .. }
             | Completion::Discarded { id } => Some(id),
         }
     }
@@ -75,7 +81,8 @@ impl Completion {
             Completion::Refresh { generation, .. }
             | Completion::Reread { generation, .. }
             | Completion::Validate { generation, .. }
-            | Completion::Saved { generation, .. } => Some(*generation),
+            | Completion::Saved { generation, .. }
+            | Completion::Silent { generation, .. } => Some(*generation),
             Completion::Discarded { .. } => None,
         }
     }
@@ -98,6 +105,8 @@ pub(crate) struct Runner {
     pub vault: SecretVault,
     /// The browser nobody sees, for silent sign-ins (none: no silent sign-in).
     pub silent: Option<Arc<dyn super::silent::SilentBrowser>>,
+    /// The policy's `silentSignInTimeout`, kept in step by the actor.
+    pub silent_timeout: std::time::Duration,
 }
 
 impl Runner {
@@ -167,6 +176,30 @@ impl Runner {
                 }
                 Completion::Discarded { id }
             }),
+            Effect::SilentSignIn => {
+                let Some(browser) = self.silent.clone() else {
+                    // The machine starts none without a browser (`Silent::browser`); said, not panicked.
+                    let error = ErrorInfo::new(ErrorKind::NotOffered, "No silent sign-in is possible here.");
+                    let done = super::silent_effect::SilentDone {
+                        result: super::state::SilentResult::Failed { error, jitter: 1.0 },
+                        secrets: None,
+                        unsaved: None,
+                    };
+                    return tasks.spawn(async move { Completion::Silent { id, generation, done } });
+                };
+                let job = super::silent_effect::SilentJob {
+                    id: id.clone(),
+                    config,
+                    user: record.state.user.clone(),
+                    secrets,
+                    timeout: self.silent_timeout,
+                    jitter: rand::random::<f64>(),
+                };
+                tasks.spawn(async move {
+                    let done = super::silent_effect::silent_sign_in(providers, vault, browser, job).await;
+                    Completion::Silent { id, generation, done }
+                })
+            }
             answer => unreachable!("{answer:?} is answered by the actor"),
         }
     }

@@ -37,6 +37,8 @@ pub(crate) struct Entry {
     /// A fingerprint of the snapshot last published (not the snapshot: its history and user would be
     /// a second copy of the record's).
     pub published: Option<u64>,
+    /// The silent sign-in in flight, to drop when a sign-out or an interactive sign-in comes first.
+    pub silent_task: Option<tokio::task::AbortHandle>,
 }
 
 impl Entry {
@@ -48,6 +50,7 @@ impl Entry {
             narrowed: HashMap::new(),
             waiting: Waiting::default(),
             published: None,
+            silent_task: None,
         }
     }
 
@@ -105,6 +108,11 @@ impl Entry {
                 self.refuse_all(|| Error::UnknownSession(id.to_owned()));
             }
             Effect::Refuse(waiter, refusal) => self.refuse(id, &waiter, &refusal),
+            Effect::CancelSilent => {
+                if let Some(task) = self.silent_task.take() {
+                    task.abort();
+                }
+            }
             work => tracing::error!(session = %id, ?work, "not an answer"),
         }
     }

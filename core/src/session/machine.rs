@@ -76,13 +76,17 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
         Event::TokenWanted { token, min_valid } => waits::token_wanted(next, token, *min_valid, now, policy),
         Event::HandedOut { .. } => (next, Vec::new()),
         Event::SignInStarted => {
+            // An interactive sign-in wins over a silent one in flight.
+            let cancel = state.silent.attempting.then_some(Effect::CancelSilent);
+            next.silent.attempting = false;
+            next.silent.ended_by = None;
             if state.phase != Phase::SigningIn {
                 // A refresh in flight finishes under the sign-in (see `during_sign_in`).
                 let resume = if state.phase == Phase::Refreshing { Phase::Active } else { state.phase };
                 next.resume_phase = Some(resume);
             }
             next.phase = Phase::SigningIn;
-            (next, Vec::new())
+            (next, cancel.into_iter().collect())
         }
         Event::SignInAbandoned | Event::SignInFailed { pending: false } => {
             if state.phase != Phase::SigningIn {
@@ -286,6 +290,15 @@ fn triggered(mut next: SessionState, trigger: Trigger, now: DateTime<Utc>, polic
     if let Trigger::Network(network) = trigger {
         return failures::network_changed(next, network, now, policy);
     }
+    if next.silent.attempting {
+        // The silent sign-in in flight answers this trigger too; a waiting check waits for it.
+        return (next, Vec::new());
+    }
+    if matches!(trigger, Trigger::Manual { .. })
+        && let Some(started) = silent::revive(&next)
+    {
+        return started;
+    }
     if !matches!(next.phase, Phase::Active | Phase::Expiring) {
         // Refreshing: the request in flight answers this trigger too (coalescing). Signing in: the
         // sign-in comes first. Without tokens there is nothing to refresh, which a person is told.
@@ -318,7 +331,7 @@ fn triggered(mut next: SessionState, trigger: Trigger, now: DateTime<Utc>, polic
 }
 
 fn start_refresh(mut next: SessionState) -> (SessionState, Vec<Effect>) {
-    if next.keychain == KeychainCopy::Saving || next.stopping {
+    if next.keychain == KeychainCopy::Saving || next.stopping || next.silent.attempting {
         // A retried keychain write of the current tokens is in flight; a refresh now could see its
         // rotated token overwritten by that older write. The write's answer re-evaluates. And
         // nothing starts while the app quits.
@@ -361,6 +374,8 @@ mod deadlines;
 mod failures;
 mod marks;
 mod silent;
+#[cfg(test)]
+mod silent_tests;
 #[cfg(test)]
 mod tests;
 mod waits;

@@ -42,6 +42,7 @@ mod providers;
 mod requests;
 mod sign_in;
 mod silent;
+mod silent_effect;
 mod silent_state;
 mod snapshot;
 mod state;

@@ -37,6 +37,7 @@ impl Actor {
                 let _ = reply.send(self.sessions.values().map(|e| SessionSnapshot::of(&e.record, &self.policy)).collect());
             }
             Command::SetPolicy { policy } => {
+                self.runner.silent_timeout = policy.lifetime.silent_sign_in_timeout;
                 self.policy = policy;
                 self.tick_all();
                 // Snapshots show policy-derived instants (the next refresh).

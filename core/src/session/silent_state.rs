@@ -37,6 +37,10 @@ pub struct Silent {
     /// machine as time passes; the snapshot's `signInAgainSoon`).
     #[serde(skip)]
     pub sign_in_again_soon: bool,
+    /// The attempt in flight was started because `invalid_grant` ended the refresh (this error): if it
+    /// does not renew, the session ends with it.
+    #[serde(skip)]
+    pub ended_by: Option<crate::error::ErrorInfo>,
 }
 
 fn on() -> bool {
@@ -54,6 +58,7 @@ impl Default for Silent {
             retry_at: None,
             last: None,
             sign_in_again_soon: false,
+            ended_by: None,
         }
     }
 }

@@ -257,9 +257,13 @@ impl SessionState {
             return None;
         }
         let mut candidates = Vec::with_capacity(3);
-        candidates.extend(self.session_expires_at.map(|at| (at, EndReason::Lifetime)));
+        // First, so that a lifetime capped at the refresh token's end (the same instant) is said as
+        // the refresh token's end: the truthful reason.
         if self.has_refresh_token() {
             candidates.extend(self.tokens.and_then(|t| t.refresh_token_expires_at).map(|at| (at, EndReason::RefreshTokenExpires)));
+        }
+        candidates.extend(self.session_expires_at.map(|at| (at, EndReason::Lifetime)));
+        if self.has_refresh_token() {
             if self.failures > 0 {
                 candidates.extend(self.access_expires_at().map(|at| (at, EndReason::RefreshFailing)));
             }

@@ -10,8 +10,13 @@ use crate::session::state::{Effect, KeychainCopy, Phase, SessionState, TokenTime
 
 /// Applies deadlines that have passed.
 pub(super) fn evaluate(mut next: SessionState, now: DateTime<Utc>, policy: &Policy) -> (SessionState, Vec<Effect>) {
-    if !matches!(next.phase, Phase::Active | Phase::Expiring) {
+    if !matches!(next.phase, Phase::Active | Phase::Expiring) || next.silent.attempting {
+        // A silent sign-in in flight is bounded in time; its outcome decides (`silent.rs`).
         return (next, Vec::new());
+    }
+    next.silent.sign_in_again_soon = super::silent::sign_in_again_soon(&next, now, policy);
+    if let Some(started) = super::silent::silent_due(&next, now, policy) {
+        return started;
     }
     let warning = delta(policy.refresh.expiry_warning);
     let lead = next.refresh_lead(policy);
@@ -19,11 +24,18 @@ pub(super) fn evaluate(mut next: SessionState, now: DateTime<Utc>, policy: &Poli
     if let Some(end) = next.session_expires_at
         && now >= end
     {
-        let error = info(ErrorKind::SessionRevoked, "The session reached the end of its lifetime: sign in again.");
+        let refresh_token_end = next.tokens.and_then(|t| t.refresh_token_expires_at) == Some(end);
+        let words = if refresh_token_end {
+            "The provider's refresh token for this session has ended: sign in again."
+        } else {
+            "The session reached the end of its lifetime: sign in again."
+        };
+        let error = info(ErrorKind::SessionRevoked, words);
         let revoke = next.has_refresh_token();
         return expire(&next, error, revoke);
     }
-    let lifetime_ending = next.session_expires_at.is_some_and(|end| now >= end - warning);
+    // A refresh token's end that a silent sign-in will push out is not an end coming.
+    let lifetime_ending = next.session_expires_at.is_some_and(|end| now >= end - warning) && !super::silent::renews_at_end(&next);
     let access_within_lead = access_expires_at.is_some_and(|at| now >= at - lead);
     if next.has_refresh_token() {
         // A retry waits for its instant, whether the failure counted or came while offline.
@@ -168,6 +180,7 @@ impl SessionState {
             }
         }
         candidates.extend(self.retry_at);
+        candidates.extend(super::silent::deadlines(self, policy));
         if let KeychainCopy::Unsaved { retry_at } = self.keychain {
             candidates.push(retry_at);
         }

@@ -134,7 +134,8 @@ pub(super) fn reread(state: &SessionState, rotated: bool, now: DateTime<Utc>, po
             next.refused = None;
             evaluate(next, now, policy)
         }
-        (Some(error), false) => expire(state, error.clone(), false),
+        // The same token: a silent sign-in may still renew the session (once), else it ends.
+        (Some(error), false) => super::silent::after_refusal(state, error),
         (None, _) => (next, Vec::new()),
     }
 }

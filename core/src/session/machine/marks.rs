@@ -25,7 +25,14 @@ pub(super) fn marks(before: &SessionState, after: &SessionState, event: &Event, 
         Event::Tick if asks => out.push(mark(now, MarkKind::Checked, Some(Trigger::Interval.as_str()))),
         Event::SignedOut => out.push(mark(now, MarkKind::SignedOut, None)),
         Event::HandedOut { program } => out.push(mark(now, MarkKind::HandedOut, Some(program))),
+        Event::SilentFinished(_) if before.silent.attempting => {
+            let word = after.silent.last.as_ref().map_or("failed", |last| last.outcome.as_str());
+            out.push(mark(now, MarkKind::SilentSignIn, Some(word)));
+        }
         _ => {}
+    }
+    if effects.contains(&Effect::SilentSignIn) {
+        out.push(mark(now, MarkKind::SilentSignIn, Some("started")));
     }
     if after.phase == Phase::Expired && before.phase != Phase::Expired {
         out.push(mark(now, MarkKind::Expired, None));

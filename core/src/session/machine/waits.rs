@@ -27,6 +27,15 @@ pub(super) fn token_wanted(
 }
 
 fn own_token_wanted(mut next: SessionState, min_valid: TimeDelta, now: DateTime<Utc>, policy: &Policy) -> (SessionState, Vec<Effect>) {
+    // An expired session a silent sign-in can renew: the program waits for it rather than an error.
+    if next.silent.attempting && next.phase == Phase::Expired {
+        next.hand_out_waiting = true;
+        return (next, Vec::new());
+    }
+    if let Some((mut started, effects)) = super::silent::revive(&next) {
+        started.hand_out_waiting = true;
+        return (started, effects);
+    }
     if !next.is_signed_in() {
         return (next, vec![Effect::Refuse(Waiter::Token, Refusal::NotSignedIn)]);
     }
@@ -107,6 +116,10 @@ fn hand_out_or_refuse(state: &SessionState, now: DateTime<Utc>, usable: bool) ->
 pub(super) fn carried(state: &SessionState) -> SessionState {
     let mut next = SessionState::signed_out();
     next.network = state.network;
+    // The setting and the desktop's means stay; a sign-in or sign-out starts silent sign-in afresh.
+    next.silent.enabled = state.silent.enabled;
+    next.silent.browser = state.silent.browser;
+    next.silent.last = state.silent.last.clone();
     next.check_waiting = state.check_waiting;
     next.check_failure = state.check_failure.clone();
     next.narrowing = Narrowing { waiting: state.narrowing.waiting.clone(), ..Narrowing::default() };
@@ -126,7 +139,7 @@ pub(super) fn resolve(
     if effects.iter().any(|effect| matches!(effect, Effect::Refuse(Waiter::Check, _))) {
         next.check_waiting = false;
     }
-    if next.phase == Phase::Refreshing || next.refused.is_some() {
+    if next.phase == Phase::Refreshing || next.refused.is_some() || next.silent.attempting {
         return (next, effects);
     }
     // A refresh held back by the floor between refreshes is still to come: the caller waits for it.
@@ -191,6 +204,10 @@ pub(super) fn sign_out(state: &SessionState) -> (SessionState, Vec<Effect>) {
     next.user = state.user.clone();
     next.narrowing.waiting.clear();
     let mut effects = Vec::with_capacity(2);
+    // Sign-out wins over a silent sign-in in flight: its window goes, and what it brings is stale.
+    if state.silent.attempting {
+        effects.push(Effect::CancelSilent);
+    }
     if state.hand_out_waiting {
         effects.push(Effect::Refuse(Waiter::Token, Refusal::NotSignedIn));
     }
@@ -198,7 +215,11 @@ pub(super) fn sign_out(state: &SessionState) -> (SessionState, Vec<Effect>) {
         effects.push(Effect::Refuse(Waiter::Narrowed(scope.clone()), Refusal::NotSignedIn));
     }
     // What the sign-out goes back to if the keychain keeps the tokens: the waiters are answered.
+    let mut silent = state.silent.clone();
+    silent.attempting = false;
+    silent.ended_by = None;
     let previous = SessionState {
+        silent,
         sign_out_waiting: false,
         hand_out_waiting: false,
         check_waiting: false,
