@@ -47,14 +47,14 @@ const cardId = (target) => (target instanceof Element ? target.closest("li.card"
 async function act(id, button) {
   switch (button.dataset.action) {
     case "sign-in":
-      await run(id, button, "sign_in", { id });
+      await run(id, button, "plugin:session-keeper|sign_in", { name: id });
       break;
     case "cancel-sign-in":
-      await run(id, button, "cancel_sign_in", { id });
+      await run(id, button, "plugin:session-keeper|cancel_sign_in", { name: id });
       break;
     case "refresh": {
       /** @type {SessionSnapshot | undefined} */
-      const session = await run(id, button, "refresh_session", { id });
+      const session = await run(id, button, "plugin:session-keeper|refresh", { name: id });
       if (session) {
         state.sessions.set(id, session);
         render();
@@ -64,7 +64,7 @@ async function act(id, button) {
     }
     case "sign-out": {
       /** @type {SignedOut | undefined} */
-      const outcome = await run(id, button, "sign_out", { id });
+      const outcome = await run(id, button, "plugin:session-keeper|sign_out", { name: id });
       if (outcome) {
         state.sessions.set(id, outcome.session);
         if (outcome.notice) state.notes.set(id, outcome.notice);

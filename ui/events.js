@@ -65,14 +65,14 @@ function applySignIn(finished) {
 }
 
 export async function listenToShell() {
-  await listen("session-changed", /** @param {{ payload: SessionEvent }} e */ ({ payload }) => state.ready && applySessionEvent(payload));
-  await listen("sessions-replaced", /** @param {{ payload: SessionSnapshot[] }} e */ ({ payload }) => {
+  await listen("session-keeper://changed", /** @param {{ payload: SessionEvent }} e */ ({ payload }) => state.ready && applySessionEvent(payload));
+  await listen("session-keeper://replaced", /** @param {{ payload: SessionSnapshot[] }} e */ ({ payload }) => {
     state.sessions = new Map(payload.map((s) => [s.id, s]));
     render();
   });
   await listen("settings-changed", /** @param {{ payload: Settings }} e */ ({ payload }) => applySettings(payload));
   await listen("consent-changed", /** @param {{ payload: Question[] }} e */ ({ payload }) => applyQuestions(payload));
-  await listen("sign-in-finished", /** @param {{ payload: SignInFinished }} e */ ({ payload }) => applySignIn(payload));
+  await listen("session-keeper://sign-in-finished", /** @param {{ payload: SignInFinished }} e */ ({ payload }) => applySignIn(payload));
   await listen("vault-changed", /** @param {{ payload: VaultState }} e */ ({ payload }) => state.ready && applyVault(payload));
   await listen("quit-asked", /** @param {{ payload: string[] }} e */ ({ payload }) => askBeforeQuit(payload));
 }

@@ -80,7 +80,7 @@ impl SessionKeeper {
         let mut notice = outcome.revocation.notice;
         let end_session_opened = match outcome.end_session_url {
             Some(url) if end_session_page_helps(self.ephemeral_sign_in(), &config) => {
-                match windows::visit_end_session(&self.app, config, url) {
+                match windows::visit_end_session(&self.app, config.clone(), url) {
                     Ok(()) => true,
                     Err(err) => {
                         tracing::warn!(session = name, error = %err, "the provider's sign-out page could not be opened");
@@ -91,6 +91,12 @@ impl SessionKeeper {
             }
             _ => false,
         };
+        if !end_session_opened {
+            // No end-session visit to wait for: the origin's cookies go now (the visit clears them
+            // once its window is gone), unless another session there is signed in.
+            let app = self.app.clone();
+            tauri::async_runtime::spawn(async move { windows::cookies::after_sign_out(&app, &config).await });
+        }
         let revoked = outcome.revocation.refresh_token_revoked;
         tracing::info!(session = name, revoked, problems = ?outcome.revocation.problems, end_session_opened, "signed out");
         Ok(SignedOut { session: outcome.session, revoked, notice, end_session_opened })

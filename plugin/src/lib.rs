@@ -27,9 +27,7 @@ mod windows;
 
 use std::sync::Arc;
 
-use session_core::{
-    JsonFileStore, KeyringVault, MetadataStore, Policy, ProviderConfig, SessionEvent, SessionManager, SessionManagerBuilder, Vault,
-};
+use session_core::{JsonFileStore, KeyringVault, MetadataStore, SessionManagerBuilder};
 use tauri::plugin::TauriPlugin;
 use tauri::{AppHandle, Emitter, Manager, RunEvent, WindowEvent, Wry};
 use tokio::sync::broadcast::error::RecvError;
@@ -37,6 +35,10 @@ use tokio::sync::broadcast::error::RecvError;
 pub use error::{Error, ErrorPayload, Kind, PluginKind, Result, answer};
 pub use keeper::{SessionKeeper, end_session_page_helps};
 pub use models::{AccessTokenAnswer, RefreshSettings, SessionList, SignedOut};
+/// The core, for what an app configures: a new app needs no second dependency for the builder line.
+pub use session_core::{
+    self, EnablePeriodically, Policy, ProviderConfig, SessionEvent, SessionManager, SessionSnapshot, SignInWith, Vault,
+};
 pub use windows::{SIGN_IN_FINISHED, SignInFinished};
 
 /// The event carrying every [`SessionEvent`] to the pages.
@@ -120,8 +122,8 @@ impl Builder {
 
     /// For an app that builds its session manager itself (its own vault, a session list it sets aside
     /// when unreadable): `make` gets the app and a maker of builders that carry the plugin's pieces
-    /// (the policy, and the hidden windows of silent sign-in), adds its own and builds. Called once, in
-    /// the plugin's setup; `vault` and `store` are then the app's business.
+    /// (the policy, and the hidden windows of silent sign-in unless sign-in is ephemeral), adds its own
+    /// and builds. Called once, in the plugin's setup; `vault` and `store` are then the app's business.
     pub fn manager_with(
         mut self,
         make: impl FnOnce(&AppHandle, &dyn Fn() -> SessionManagerBuilder) -> std::result::Result<SessionManager, BoxError> + Send + 'static,
@@ -172,9 +174,17 @@ impl Builder {
         let data = app.path().app_data_dir()?;
         std::fs::create_dir_all(&data)?;
         let policy = self.policy.clone();
+        // Silent sign-in needs the provider's cookie, which an ephemeral sign-in does not keep.
+        let silent = (!self.ephemeral_sign_in).then(|| Arc::new(windows::silent::HiddenWindows::new(app.clone())));
         let pieces = {
             let policy = policy.clone();
-            move || SessionManager::builder().policy(policy.clone())
+            move || {
+                let builder = SessionManager::builder().policy(policy.clone());
+                match &silent {
+                    Some(browser) => builder.silent_browser(browser.clone()),
+                    None => builder,
+                }
+            }
         };
         let manager = match self.make {
             Some(make) => make(app, &pieces)?,

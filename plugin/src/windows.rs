@@ -21,6 +21,8 @@ use url::Url;
 use crate::SessionKeeperExt;
 use crate::error::{Error, ErrorPayload, Result};
 
+pub(crate) mod cookies;
+pub mod silent;
 mod tls;
 
 /// The event that tells the pages how a sign-in ended.
@@ -222,28 +224,40 @@ pub fn cancel_sign_in(app: &AppHandle, id: &str) -> Result<()> {
 
 /// Opens the provider's end-session page so that its own session (its cookie in the sign-in web data)
 /// ends too. The window closes itself when the provider redirects to the post-logout URI; without one,
-/// the provider shows its own "signed out" page and the user closes the window.
+/// the provider shows its own "signed out" page and the user closes the window. Once the window is
+/// gone, the origin's cookies are cleared (unless another session there is signed in), so that no
+/// silent sign-in signs the person back in.
 pub fn visit_end_session(app: &AppHandle, config: ProviderConfig, url: EndSessionUrl) -> Result<()> {
     let shell = app.session_keeper();
     let label = format!("sign-out-{}", shell.windows.next.fetch_add(1, Ordering::Relaxed) + 1);
     let (signals, mut received) = mpsc::unbounded_channel();
     let title = format!("Signing out of {}", config.display_name);
     let trust = (config.ca_certificates.clone(), tls::Refusal::ShowInWindow, shell.web_data_dir(&config));
-    provider_window(app, &label, url.expose().clone(), &title, trust, move |navigation: &Url| {
-        if config.is_post_logout_redirect(navigation) {
-            let _ = signals.send(());
-            false
-        } else {
-            true
+    let provider = config.clone();
+    let window = provider_window(app, &label, url.expose().clone(), &title, trust, {
+        let signals = signals.clone();
+        move |navigation: &Url| {
+            if config.is_post_logout_redirect(navigation) {
+                let _ = signals.send(());
+                false
+            } else {
+                true
+            }
         }
     })?;
+    window.on_window_event(move |event| {
+        if matches!(event, WindowEvent::Destroyed) {
+            let _ = signals.send(());
+        }
+    });
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        if received.recv().await.is_some()
-            && let Some(window) = app.get_webview_window(&label)
-        {
+        // The post-logout redirect, or the window closed by the person.
+        let _ = received.recv().await;
+        if let Some(window) = app.get_webview_window(&label) {
             let _ = window.destroy();
         }
+        cookies::after_sign_out(&app, &provider).await;
     });
     Ok(())
 }

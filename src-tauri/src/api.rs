@@ -1,5 +1,6 @@
-//! What the commands do, Tauri-free: the page's payloads and the decisions behind the commands, over
-//! the session core and the settings. `commands.rs` only hands each call here or to the shell.
+//! What the app's commands do, Tauri-free: the page's payloads and the decisions behind the commands,
+//! over the session core and the settings. `commands.rs` only hands each call here or to the shell;
+//! sign-in, refresh and sign-out are the session plugin's commands.
 
 use std::collections::BTreeMap;
 
@@ -106,40 +107,6 @@ pub async fn add_provider(manager: &SessionManager, provider: NewProvider) -> Re
     let secret = provider.client_secret();
     let (name, config) = provider.into_config()?;
     Ok(manager.add_session(&name, config, secret).await?)
-}
-
-/// Refreshes now, whether due or not.
-pub async fn refresh(manager: &SessionManager, id: &str) -> Result<SessionSnapshot> {
-    Ok(std::sync::Arc::unwrap_or_clone(manager.refresh(id, true).await?))
-}
-
-/// What signing out did, for the page's message.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SignedOut {
-    /// The session, now signed out.
-    pub session: SessionSnapshot,
-    /// Whether the provider confirmed the refresh token's revocation.
-    pub revoked: bool,
-    /// What the user should know about what could not be done at the provider, in our words (the
-    /// tokens are gone from this machine regardless); shown as information, not as an error.
-    pub notice: Option<String>,
-    /// Whether the provider's end-session page was opened.
-    pub end_session_opened: bool,
-}
-
-/// Whether opening the provider's end-session page after a sign-out ends anything: only a sign-in in
-/// the app's own window that kept the provider's cookie has a provider session the app can reach.
-/// An ephemeral sign-in kept no cookie, and a system-browser sign-in left it in the user's browser.
-pub fn end_session_page_helps(settings: &Settings, config: &ProviderConfig) -> bool {
-    !settings.ephemeral_sign_in && config.sign_in_with == SignInWith::EmbeddedWindow
-}
-
-/// The sign-out's notice when the end-session page could not be opened: what that leaves behind and
-/// what to do, after what the revocation already said.
-pub fn end_session_page_not_opened(notice: Option<String>) -> String {
-    let page = "The provider's sign-out page could not be opened, so its website may still remember you in the sign-in window. Turn on the private sign-in window in Settings to keep no provider cookies.";
-    notice.map_or_else(|| format!("Signed out on this computer. {page}"), |notice| format!("{notice} {page}"))
 }
 
 #[cfg(test)]

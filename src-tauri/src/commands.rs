@@ -1,4 +1,5 @@
-//! The commands the dashboard may call (and only the dashboard: see `capabilities/main.json`). Each
+//! The app's own commands, which the dashboard may call (and only the dashboard: see
+//! `capabilities/main.json`; sign-in, refresh and sign-out are the session plugin's). Each
 //! hands the call to a Tauri-free function (`api.rs`, the settings, the broker) or to the shell, and
 //! its error goes through [`answer`], which logs it once. None returns a token. A session's name
 //! arrives as a [`SessionName`], checked when the call is read: a name that is not one never reaches
@@ -9,11 +10,11 @@ use session_broker::Answer;
 use session_core::{SessionName, SessionSnapshot};
 use tauri::{AppHandle, State, WebviewWindow};
 
-use crate::api::{self, AppState, NewProvider, SignedOut};
+use crate::Shell;
+use crate::api::{self, AppState, NewProvider};
 use crate::error::{Result, answer};
 use crate::settings::Settings;
 use crate::vaults::{self, VaultState};
-use crate::{Shell, shell, windows};
 
 /// Sessions, settings and start-up warnings for the first paint.
 #[tauri::command]
@@ -25,7 +26,10 @@ pub async fn get_app_state(app: AppHandle, shell: State<'_, Shell>) -> Result<Ap
 /// blank or half-loaded dashboard). Started at login (`--background`), it stays in the tray.
 #[tauri::command]
 pub fn window_ready(window: WebviewWindow, shell: State<'_, Shell>) -> Result<()> {
-    answer(windows::show_when_ready(&window, shell.background))
+    if !shell.background {
+        answer(window.show().and_then(|()| window.set_focus()).map_err(Into::into))?;
+    }
+    Ok(())
 }
 
 /// Adds a provider as a new session. Discovery runs first; on any error nothing is saved.
@@ -38,30 +42,6 @@ pub async fn add_provider(shell: State<'_, Shell>, provider: NewProvider) -> Res
 #[tauri::command]
 pub async fn remove_session(shell: State<'_, Shell>, id: SessionName) -> Result<()> {
     answer(shell.remove_session(&id).await)
-}
-
-/// Opens the sign-in window; the outcome arrives as a `sign-in-finished` event.
-#[tauri::command]
-pub async fn sign_in(app: AppHandle, id: SessionName) -> Result<()> {
-    answer(windows::start_sign_in(&app, &id).await)
-}
-
-/// Closes the sign-in window of a session, ending that attempt.
-#[tauri::command]
-pub fn cancel_sign_in(app: AppHandle, id: SessionName) -> Result<()> {
-    answer(windows::cancel_sign_in(&app, &id))
-}
-
-/// Refreshes now, whether due or not.
-#[tauri::command]
-pub async fn refresh_session(shell: State<'_, Shell>, id: SessionName) -> Result<SessionSnapshot> {
-    answer(api::refresh(&shell.manager, &id).await)
-}
-
-/// Signs out: revokes at the provider, deletes the tokens, and opens the provider's end-session page.
-#[tauri::command]
-pub async fn sign_out(app: AppHandle, id: SessionName) -> Result<SignedOut> {
-    answer(shell::sign_out_session(&app, &id).await)
 }
 
 /// Turns starting at login on or off. Returns the state now in force.

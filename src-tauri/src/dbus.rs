@@ -78,7 +78,9 @@ impl SessionError {
     /// messages): what a D-Bus caller can do about it decides the name, the message says the rest.
     fn of(kind: ErrorKind, message: String) -> SessionError {
         match kind {
-            ErrorKind::NotSignedIn | ErrorKind::SessionRevoked | ErrorKind::InvalidIdToken => SessionError::SignInRequired(message),
+            ErrorKind::NotSignedIn | ErrorKind::SessionRevoked | ErrorKind::InvalidIdToken | ErrorKind::SignInNeeded => {
+                SessionError::SignInRequired(message)
+            }
             ErrorKind::ConsentDenied => SessionError::Denied(message),
             ErrorKind::ConsentTimedOut => SessionError::NoAnswer(message),
             ErrorKind::ProviderUnavailable

@@ -9,12 +9,10 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The session core refused or failed (its kind is passed through unchanged).
+    /// The session plugin (or the core under it) refused or failed: its kind is passed through
+    /// unchanged. The core's errors and a window that could not be opened arrive as this too.
     #[error(transparent)]
-    Core(#[from] session_core::Error),
-    /// A window could not be opened or changed.
-    #[error("The window could not be opened. Try again; if it keeps failing, restart Session Keeper.")]
-    Window(#[from] tauri::Error),
+    Plugin(#[from] tauri_plugin_session_keeper::Error),
     /// The settings sent from the page are out of range.
     #[error("{0}")]
     InvalidSettings(String),
@@ -23,66 +21,57 @@ pub enum Error {
         "The settings could not be saved, so they apply only until Session Keeper restarts. Free some disk space or check that the settings folder can be written."
     )]
     SettingsNotSaved(#[source] session_core::Cause),
-    /// The user closed the sign-in window before the provider redirected back.
-    #[error("The sign-in window was closed before the sign-in finished. Choose Sign in to try again.")]
-    SignInCancelled,
-    /// A newer sign-in for the same session replaced this one.
-    #[error("A newer sign-in replaced this one.")]
-    SignInReplaced,
     /// The login autostart entry could not be written or removed.
     #[error("Starting at login could not be changed. Check that ~/.config/autostart can be written.")]
     Autostart(#[source] session_core::Cause),
 }
 
+impl From<session_core::Error> for Error {
+    fn from(err: session_core::Error) -> Self {
+        Error::Plugin(err.into())
+    }
+}
+
+impl From<tauri::Error> for Error {
+    fn from(err: tauri::Error) -> Self {
+        Error::Plugin(err.into())
+    }
+}
+
 /// `Result` with the shell's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// The shell's own kinds of failure, beside the core's [`session_core::ErrorKind`]s.
+/// The shell's own kinds of failure, beside the plugin's and the core's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ShellKind {
-    /// [`Error::Window`].
-    WindowFailed,
     /// [`Error::InvalidSettings`].
     InvalidSettings,
     /// [`Error::SettingsNotSaved`].
     SettingsNotSaved,
-    /// [`Error::SignInCancelled`].
-    SignInCancelled,
-    /// [`Error::SignInReplaced`].
-    SignInReplaced,
     /// [`Error::Autostart`].
     AutostartFailed,
 }
 
 impl ShellKind {
     /// Every shell kind, for the README's table.
-    pub const ALL: [ShellKind; 6] = [
-        ShellKind::WindowFailed,
-        ShellKind::InvalidSettings,
-        ShellKind::SettingsNotSaved,
-        ShellKind::SignInCancelled,
-        ShellKind::SignInReplaced,
-        ShellKind::AutostartFailed,
-    ];
+    pub const ALL: [ShellKind; 3] = [ShellKind::InvalidSettings, ShellKind::SettingsNotSaved, ShellKind::AutostartFailed];
 
     /// The stable name the page switches on.
     pub const fn as_str(self) -> &'static str {
         match self {
-            ShellKind::WindowFailed => "window_failed",
             ShellKind::InvalidSettings => "invalid_settings",
             ShellKind::SettingsNotSaved => "settings_not_saved",
-            ShellKind::SignInCancelled => "sign_in_cancelled",
-            ShellKind::SignInReplaced => "sign_in_replaced",
             ShellKind::AutostartFailed => "autostart_failed",
         }
     }
 }
 
-/// What kind of failure a command met: the core's kind passed through unchanged, or the shell's own.
+/// What kind of failure a command met: the plugin's (or the core's under it) passed through
+/// unchanged, or the shell's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
-    /// The core's kind.
-    Core(session_core::ErrorKind),
+    /// The plugin's kind, or the core's.
+    Plugin(tauri_plugin_session_keeper::Kind),
     /// The shell's kind.
     Shell(ShellKind),
 }
@@ -91,7 +80,7 @@ impl Kind {
     /// The stable, machine-readable name the page switches on (`"not_signed_in"`, `"window_failed"`).
     pub const fn as_str(self) -> &'static str {
         match self {
-            Kind::Core(kind) => kind.as_str(),
+            Kind::Plugin(kind) => kind.as_str(),
             Kind::Shell(kind) => kind.as_str(),
         }
     }
@@ -113,12 +102,9 @@ impl Error {
     /// The stable, machine-readable kind the page switches on.
     pub fn kind(&self) -> Kind {
         match self {
-            Error::Core(err) => Kind::Core(err.kind()),
-            Error::Window(_) => Kind::Shell(ShellKind::WindowFailed),
+            Error::Plugin(err) => Kind::Plugin(err.kind()),
             Error::InvalidSettings(_) => Kind::Shell(ShellKind::InvalidSettings),
             Error::SettingsNotSaved(_) => Kind::Shell(ShellKind::SettingsNotSaved),
-            Error::SignInCancelled => Kind::Shell(ShellKind::SignInCancelled),
-            Error::SignInReplaced => Kind::Shell(ShellKind::SignInReplaced),
             Error::Autostart(_) => Kind::Shell(ShellKind::AutostartFailed),
         }
     }
@@ -127,11 +113,7 @@ impl Error {
     /// trailing slash (Auth0 and Authentik announce one, and users rarely type it).
     pub fn suggested_issuer(&self) -> Option<&str> {
         match self {
-            Error::Core(session_core::Error::IssuerMismatch { expected, found })
-                if expected.trim_end_matches('/') == found.trim_end_matches('/') =>
-            {
-                Some(found)
-            }
+            Error::Plugin(err) => err.suggested_issuer(),
             _ => None,
         }
     }
@@ -157,22 +139,6 @@ pub fn answer<T>(result: Result<T>) -> Result<T> {
     result
 }
 
-/// An error as the page sees it, for event payloads (which must be `Clone`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct ErrorPayload {
-    /// [`Error::kind`].
-    pub kind: Kind,
-    /// What happened and what to do.
-    pub message: String,
-}
-
-impl From<&Error> for ErrorPayload {
-    fn from(err: &Error) -> Self {
-        err.log();
-        ErrorPayload { kind: err.kind(), message: err.to_string() }
-    }
-}
-
 /// What the page receives is what the user reads: the kind, our message, and an issuer to offer
 /// where there is one. No logging here: serializing is not showing ([`answer`] logs).
 impl Serialize for Error {
@@ -192,6 +158,7 @@ impl Serialize for Error {
 mod tests {
     use super::*;
     use serde_json::json;
+    use tauri_plugin_session_keeper::PluginKind;
 
     #[test]
     fn the_page_gets_kind_and_message() {
@@ -201,8 +168,8 @@ mod tests {
         assert_eq!(value.as_object().unwrap().len(), 2);
         assert!(value["message"].as_str().unwrap().contains("work"), "{value}");
 
-        let value = serde_json::to_value(Error::SignInCancelled).unwrap();
-        assert_eq!(value, json!({ "kind": "sign_in_cancelled", "message": Error::SignInCancelled.to_string() }));
+        let cancelled = Error::from(tauri_plugin_session_keeper::Error::SignInCancelled);
+        assert_eq!(serde_json::to_value(&cancelled).unwrap(), json!({ "kind": "sign_in_cancelled", "message": cancelled.to_string() }));
         assert_eq!(serde_json::to_value(Error::InvalidSettings("x".into())).unwrap()["kind"], json!("invalid_settings"));
     }
 
@@ -218,26 +185,25 @@ mod tests {
     }
 
     #[test]
-    fn every_kind_has_one_name_and_the_core_kinds_pass_through() {
-        let names: std::collections::BTreeSet<&str> = ShellKind::ALL.iter().map(|kind| kind.as_str()).collect();
-        assert_eq!(names.len(), ShellKind::ALL.len(), "no two shell kinds share a name");
-        for kind in session_core::ErrorKind::ALL {
-            assert_eq!(Kind::Core(*kind).as_str(), serde_json::to_value(kind).unwrap().as_str().unwrap());
+    fn every_kind_has_one_name_and_the_plugin_kinds_pass_through() {
+        let shell: std::collections::BTreeSet<&str> = ShellKind::ALL.iter().map(|kind| kind.as_str()).collect();
+        assert_eq!(shell.len(), ShellKind::ALL.len(), "no two shell kinds share a name");
+        for kind in PluginKind::ALL {
+            assert!(!shell.contains(kind.as_str()), "{} is the plugin's", kind.as_str());
         }
-        let payload = ErrorPayload::from(&Error::SignInReplaced);
-        assert_eq!(
-            serde_json::to_value(&payload).unwrap(),
-            json!({ "kind": "sign_in_replaced", "message": "A newer sign-in replaced this one." })
-        );
-        assert!(answer::<()>(Err(Error::SignInCancelled)).is_err(), "the answer is the result, logged");
+        let err = Error::from(tauri_plugin_session_keeper::Error::SignInReplaced);
+        assert_eq!(err.kind().as_str(), "sign_in_replaced");
+        assert!(answer::<()>(Err(Error::InvalidSettings("x".into()))).is_err(), "the answer is the result, logged");
     }
 
-    /// The README's message table has a row for every shell kind, as the core's test checks its own.
+    /// The README's message table has a row for every shell and plugin kind, as the core's test checks
+    /// its own.
     #[test]
-    fn every_shell_kind_is_in_the_readme_table() {
+    fn every_shell_and_plugin_kind_is_in_the_readme_table() {
         let readme = include_str!("../../README.md");
-        for kind in ShellKind::ALL {
-            assert!(readme.contains(&format!("| `{}` |", kind.as_str())), "README lacks a row for {}", kind.as_str());
+        let names = ShellKind::ALL.iter().map(|kind| kind.as_str()).chain(PluginKind::ALL.iter().map(|kind| kind.as_str()));
+        for name in names {
+            assert!(readme.contains(&format!("| `{name}` |")), "README lacks a row for {name}");
         }
     }
 

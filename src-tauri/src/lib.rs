@@ -1,8 +1,10 @@
 //! Session Keeper's desktop shell: a thin Tauri layer over `session-core`.
 //!
 //! Data flows one way: a trigger (timer, window focus, a click, a notification action) reaches the
-//! core, the core decides and acts, and every change comes back as one `session-changed` event that
-//! the page renders. The shell owns windows, notifications and settings; it never sees a token.
+//! core, the core decides and acts, and every change comes back as one `session-keeper://changed`
+//! event (the session plugin's) that the page renders. The session plugin
+//! (`tauri-plugin-session-keeper`) owns the sessions' windows, commands and events; the shell owns
+//! this app's own: tray, notifications' words, settings, the broker; it never sees a token.
 
 mod api;
 mod broker;
@@ -18,11 +20,11 @@ mod shell;
 mod sleep;
 mod tray;
 mod vaults;
-mod windows;
 
 use session_core::SessionEvent;
-use tauri::{AppHandle, Emitter, Manager, RunEvent, WindowEvent};
+use tauri::{AppHandle, Manager, RunEvent, WindowEvent};
 use tauri_plugin_autostart::ManagerExt as _;
+use tauri_plugin_session_keeper::SessionKeeperExt;
 use tokio::sync::broadcast::error::RecvError;
 
 pub use error::{Error, Result};
@@ -33,12 +35,11 @@ pub(crate) use shell::Shell;
 pub const KEYCHAIN_SERVICE: &str = "session-keeper";
 /// Set by `scripts/run.sh`: the issuer of the bundled demo provider, added when no session exists.
 pub const DEMO_ISSUER_ENV: &str = "SESSION_KEEPER_DEMO_ISSUER";
-/// The event carrying every [`SessionEvent`] to the page.
-pub const SESSION_CHANGED: &str = "session-changed";
 /// The argument the login autostart entry passes: start in the tray, without the window.
 pub const BACKGROUND_ARG: &str = "--background";
 
-/// Forwards every core event to the page and turns the notable ones into desktop notifications.
+/// Turns the notable core events into desktop notifications and keeps the tray and the vault line
+/// current (the session plugin forwards the events themselves to the page).
 async fn forward_events(app: AppHandle) {
     let shell = app.state::<Shell>();
     let mut events = shell.manager.subscribe();
@@ -59,19 +60,14 @@ async fn forward_events(app: AppHandle) {
                     SessionEvent::Removed { id } => shell.notices.lock().expect("notice book poisoned").forget(id),
                     _ => {}
                 }
-                let _ = app.emit_to("main", SESSION_CHANGED, &event);
                 if let Ok(sessions) = shell.manager.snapshots().await {
                     tray::update(&app, &sessions);
                     // Which sessions' tokens only memory holds, and where the rest are, follow the sessions.
                     vaults::tell(&app, &sessions, None);
                 }
             }
-            Err(RecvError::Lagged(_)) => {
-                // Too slow to keep up: send the whole picture instead of the missed steps.
-                if let Ok(sessions) = shell.manager.snapshots().await {
-                    let _ = app.emit_to("main", "sessions-replaced", &sessions);
-                }
-            }
+            // Too slow to keep up: the next event brings the tray up to date.
+            Err(RecvError::Lagged(_)) => {}
             Err(RecvError::Closed) => break,
         }
     }
@@ -128,11 +124,7 @@ where
 /// and open the sign-in window.
 pub(crate) fn sign_in_from_notification(app: AppHandle, id: String) {
     show_main_window(&app);
-    tauri::async_runtime::spawn(async move {
-        if let Err(error) = windows::start_sign_in(&app, &id).await {
-            let _ = app.emit_to("main", windows::SIGN_IN_FINISHED, windows::SignInFinished { id, error: Some((&error).into()) });
-        }
-    });
+    app.session_keeper().start_sign_in(&id);
 }
 
 /// Holds the log writer's guard, so the last lines reach the file at exit.
@@ -158,7 +150,9 @@ pub fn run() {
             if let Some(main) = app.get_webview_window("main") {
                 software_rendering(&main);
             }
-            let shell = tauri::async_runtime::block_on(shell::start(&handle))?;
+            let opened = tauri::async_runtime::block_on(shell::open(&handle))?;
+            handle.plugin(shell::session_plugin(&opened))?;
+            let shell = tauri::async_runtime::block_on(shell::start(&handle, opened))?;
             let sessions = tauri::async_runtime::block_on(shell.manager.snapshots()).unwrap_or_default();
             let background = shell.background;
             app.manage(shell);
@@ -198,20 +192,12 @@ pub fn run() {
             if window.label() != "main" {
                 return;
             }
-            match event {
-                WindowEvent::Focused(true) => {
-                    if let Some(shell) = window.try_state::<Shell>() {
-                        shell.manager.window_focused();
-                    }
-                }
-                // Closing hides to the tray: sessions go on being refreshed and watched. Quit is in
-                // the tray menu.
-                WindowEvent::CloseRequested { api, .. } => {
-                    api.prevent_close();
-                    let _ = window.hide();
-                    tracing::info!("window closed to the tray");
-                }
-                _ => {}
+            // Closing hides to the tray: sessions go on being refreshed and watched. Quit is in the
+            // tray menu. (The focus trigger is the session plugin's.)
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                api.prevent_close();
+                let _ = window.hide();
+                tracing::info!("window closed to the tray");
             }
         })
         .invoke_handler(tauri::generate_handler![
@@ -219,10 +205,6 @@ pub fn run() {
             commands::window_ready,
             commands::add_provider,
             commands::remove_session,
-            commands::sign_in,
-            commands::cancel_sign_in,
-            commands::refresh_session,
-            commands::sign_out,
             commands::save_settings,
             commands::set_session_notifications,
             commands::set_launch_at_login,
@@ -235,13 +217,10 @@ pub fn run() {
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
         .expect("Session Keeper could not start its window system");
-    app.run(|app, event| {
-        if let RunEvent::Exit = event
-            && let Some(shell) = app.try_state::<Shell>()
-        {
+    app.run(|_app, event| {
+        // The session plugin lets the core finish what is in flight and save at the same event.
+        if let RunEvent::Exit = event {
             tracing::info!("Session Keeper quitting");
-            // Let the core save the last state before the process ends.
-            tauri::async_runtime::block_on(shell.manager.shutdown());
             let _ = std::fs::remove_file(helper::socket_path());
         }
     });

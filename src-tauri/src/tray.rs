@@ -156,11 +156,9 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
         SIGN_OUT_ALL => {
             let app = app.clone();
             tauri::async_runtime::spawn(async move {
-                crate::for_each_signed_in(
-                    &app,
-                    "sign out",
-                    |app, id| async move { crate::shell::sign_out_session(&app, &id).await.map(|_| ()) },
-                )
+                crate::for_each_signed_in(&app, "sign out", |app, id| async move {
+                    Ok(tauri_plugin_session_keeper::SessionKeeperExt::session_keeper(&app).sign_out(&id).await.map(drop)?)
+                })
                 .await
             });
         }
@@ -273,6 +271,8 @@ mod tests {
             consecutive_failures: 0,
             last_error: None,
             history: Vec::new(),
+            silent: session_core::SilentSnapshot { enabled: true, possible: false, attempting: false, last: None },
+            sign_in_again_soon: false,
         }
     }
 

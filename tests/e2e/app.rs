@@ -56,12 +56,12 @@ fn assert_no_token_written(driver: &Driver) {
     // session events and command replies), and no token in any of it.
     let ipc = harness::IPC.lock().unwrap().clone();
     assert!(
-        ipc.iter().any(|m| m.starts_with("event session-changed") && m.contains("alice@example.test")),
+        ipc.iter().any(|m| m.starts_with("event session-keeper://changed") && m.contains("alice@example.test")),
         "the IPC recorder saw no session event"
     );
     let replies: Vec<&String> = ipc.iter().filter(|m| m.starts_with("callback: ") && !m.starts_with(r#"callback: {"event":"#)).collect();
     assert!(
-        ipc.iter().any(|m| m.starts_with(r#"callback: {"event":"session-changed""#) && m.contains("alice@example.test")),
+        ipc.iter().any(|m| m.starts_with(r#"callback: {"event":"session-keeper://changed""#) && m.contains("alice@example.test")),
         "the IPC recorder saw no callback with the user in it"
     );
     assert!(!replies.is_empty(), "the IPC recorder saw no command reply");
@@ -354,18 +354,19 @@ async fn sign_in_window_cannot_call_any_command_and_provider_errors_end_the_atte
             };
             Promise.all([
               attempt("get_app_state", {}),
-              attempt("sign_out", { id: "Demo" }),
-              attempt("refresh_session", { id: "Demo" }),
+              attempt("plugin:session-keeper|sign_out", { name: "Demo" }),
+              attempt("plugin:session-keeper|refresh", { name: "Demo" }),
+              attempt("plugin:session-keeper|get_access_token", { name: "Demo" }),
               attempt("save_settings", { settings: {} }),
               attempt("plugin:store|load", { path: "settings.json" }),
-              attempt("plugin:event|listen", { event: "session-changed", target: { kind: "Any" }, handler: 0 }),
-              attempt("plugin:event|emit", { event: "session-changed", payload: {} }),
+              attempt("plugin:event|listen", { event: "session-keeper://changed", target: { kind: "Any" }, handler: 0 }),
+              attempt("plugin:event|emit", { event: "session-keeper://changed", payload: {} }),
             ]).then(done);
             "#,
         )
         .await;
     let results = results.as_array().unwrap();
-    assert_eq!(results.len(), 7);
+    assert_eq!(results.len(), 8);
     for result in results {
         let text = result.as_str().unwrap();
         assert!(text.contains("not allowed"), "each command is refused by the app: {results:?}");
@@ -753,7 +754,7 @@ sys.exit("closed without an answer" if not answer else f"answered: {answer.decod
     // out too, and they leave the keychain.
     let windows = app.windows().await.len();
     let started = app
-        .run_async(r#"window.__TAURI__.core.invoke("sign_in", { id: "Demo" }).then(() => done("started"), (e) => done(String(e)))"#)
+        .run_async(r#"window.__TAURI__.core.invoke("plugin:session-keeper|sign_in", { name: "Demo" }).then(() => done("started"), (e) => done(String(e)))"#)
         .await;
     assert_eq!(started, serde_json::json!("started"));
     app.wait_badge("Demo", "Signing in…").await;
@@ -761,7 +762,7 @@ sys.exit("closed without an answer" if not answer else f"answered: {answer.decod
     // A second "Sign in again" for the same session (a click on an older notification after a long
     // sleep, say) replaces the window rather than opening another: one sign-in window per session.
     let again = app
-        .run_async(r#"window.__TAURI__.core.invoke("sign_in", { id: "Demo" }).then(() => done("started"), (e) => done(String(e)))"#)
+        .run_async(r#"window.__TAURI__.core.invoke("plugin:session-keeper|sign_in", { name: "Demo" }).then(() => done("started"), (e) => done(String(e)))"#)
         .await;
     assert_eq!(again, serde_json::json!("started"));
     app.wait_badge("Demo", "Signing in…").await;

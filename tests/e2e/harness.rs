@@ -224,9 +224,18 @@ impl Driver {
     /// Starts the app and opens a WebDriver session on its main window.
     pub async fn launch(&self) -> App {
         wait_app_gone();
+        // The page marks itself ready once its first paint is on screen (the window starts hidden).
+        let app = self.launch_binary(&app_binary(), "html[data-ready=true]").await;
+        app.record_ipc().await;
+        app
+    }
+
+    /// Starts `application` (this app, or another Tauri app such as examples/hello-sessions) and opens a
+    /// WebDriver session on its first window, once `ready` (a CSS selector) is in its page.
+    pub async fn launch_binary(&self, application: &Path, ready: &str) -> App {
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), json!("wry"));
-        capabilities.insert("tauri:options".into(), json!({ "application": app_binary() }));
+        capabilities.insert("tauri:options".into(), json!({ "application": application }));
         // A click that sends the sign-in window to the redirect URI starts a navigation that the app
         // stops, and WebKitWebDriver then sometimes waits for that load until the page-load timeout
         // (W3C default 300 s) before answering. Provider pages on loopback load in well under a
@@ -238,9 +247,7 @@ impl Driver {
             .unwrap_or_else(|err| panic!("no WebDriver session: {err}\n{}", self.log.lock().unwrap()));
         let main = client.window().await.unwrap();
         let app = App { client, main };
-        // The page marks itself ready once its first paint is on screen (the window starts hidden).
-        app.find("html[data-ready=true]").await;
-        app.record_ipc().await;
+        app.find(ready).await;
         app
     }
 
@@ -357,9 +364,17 @@ pub fn screen_on_failure() -> PathBuf {
 /// [`App::keep_ipc`] for the secrets scan.
 pub static IPC: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
-/// The events the shell emits to the page (`emit_to("main", …)` in `src-tauri/src`).
-pub const PAGE_EVENTS: &[&str] =
-    &["session-changed", "sessions-replaced", "settings-changed", "consent-changed", "sign-in-finished", "vault-changed", "quit-asked"];
+/// The events the page receives: the session plugin's (`app.emit(…)` in `plugin/src`) and the
+/// shell's (`emit_to("main", …)` in `src-tauri/src`).
+pub const PAGE_EVENTS: &[&str] = &[
+    "session-keeper://changed",
+    "session-keeper://replaced",
+    "session-keeper://sign-in-finished",
+    "settings-changed",
+    "consent-changed",
+    "vault-changed",
+    "quit-asked",
+];
 
 impl App {
     /// Ends the WebDriver session, which ends the app process; what the page received is kept.

@@ -27,26 +27,6 @@ fn the_form_becomes_a_provider_with_defaults_for_what_is_left_empty() {
 }
 
 #[test]
-fn the_end_session_page_opens_only_where_it_ends_a_provider_session() {
-    let mut config = ProviderConfig::new("https://id.example.com", "desktop");
-    let mut settings = Settings::default();
-    config.sign_in_with = SignInWith::EmbeddedWindow;
-    assert!(end_session_page_helps(&settings, &config));
-    settings.ephemeral_sign_in = true;
-    assert!(!end_session_page_helps(&settings, &config), "an ephemeral sign-in kept no cookie");
-    settings.ephemeral_sign_in = false;
-    config.sign_in_with = SignInWith::SystemBrowser;
-    assert!(!end_session_page_helps(&settings, &config), "the browser's cookie is out of reach");
-}
-
-#[test]
-fn a_page_that_did_not_open_is_said_after_the_revocation_notice() {
-    assert!(end_session_page_not_opened(None).starts_with("Signed out on this computer. The provider's sign-out page"));
-    let after = end_session_page_not_opened(Some("The provider could not revoke the tokens.".into()));
-    assert!(after.starts_with("The provider could not revoke the tokens. The provider's sign-out page"), "{after}");
-}
-
-#[test]
 fn the_form_carries_whether_consent_goes_with_offline_access_and_follows_the_spec_when_silent() {
     let (_, config) = form().into_config().unwrap();
     assert!(config.consent_for_offline_access, "a form that does not say follows OIDC Core 11");
