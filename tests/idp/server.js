@@ -48,7 +48,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import Provider, { errors } from 'oidc-provider';
+import Provider, { errors, interactionPolicy } from 'oidc-provider';
 import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
 
 const seconds = (name, fallback) => {
@@ -174,7 +174,16 @@ const signingKey = saved?.signingKey ?? (() => {
   return { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg: 'RS256', kid: `test-${Date.now()}` };
 })();
 
+// oidc-provider's default policy asks native clients for a consent page every time
+// (`native_client_prompt`), so `prompt=none` could never succeed for them. Session Keeper is a
+// first-party native client whose grant the person gave at the first sign-in: the check is removed the
+// way oidc-provider documents policy changes (interactions.policy from interactionPolicy.base()), as
+// providers that offer silent sign-in to desktop apps (Keycloak, Entra ID) allow it.
+const policy = interactionPolicy.base();
+policy.get('consent').checks.remove('native_client_prompt');
+
 const provider = new Provider(issuer, {
+  interactions: { policy },
   ...(durable ? { adapter: (model) => new MemoryAdapter(model, durable) } : {}),
   clients: [
     {

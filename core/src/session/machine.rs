@@ -134,7 +134,10 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             next.check_failure = None;
             next.phase = Phase::Active;
             next.tokens = Some(*times);
-            next.session_expires_at = state.session_expires_at.map(|end| cap(end, times));
+            // The lifetime's own end capped by the refresh token's end as the provider says it now (a
+            // provider whose refresh tokens slide, as Keycloak's idle timeout, moves it out).
+            let lifetime_end = state.session_extended_at.map(|at| at + delta(policy.lifetime.expires_in));
+            next.session_expires_at = lifetime_end.or(state.session_expires_at).map(|end| cap(end, times));
             next.last_refresh_at = Some(now);
             next.last_validated_at = Some(now);
             next.failures = 0;

@@ -11,6 +11,7 @@ pub mod keepassxc;
 pub mod kwallet;
 pub mod network;
 pub mod proxy;
+pub mod silent;
 pub mod tls;
 
 use std::io::{BufRead, BufReader};
@@ -164,6 +165,25 @@ impl Idp {
         }
     }
 
+    /// Ends `subject`'s sign-in sessions at the provider (grants and tokens stay): the next
+    /// `prompt=none` is answered `login_required`.
+    pub async fn end_provider_session(&self, subject: &str) {
+        let url = format!("{}/test/end-session?sub={subject}", self.base());
+        assert!(self.http.post(url).send().await.unwrap().status().is_success());
+    }
+
+    /// The next `count` authorization requests are never answered (a page that never redirects).
+    pub async fn hang_authorization(&self, count: u32) {
+        let url = format!("{}/test/hang-auth?count={count}", self.base());
+        assert!(self.http.post(url).send().await.unwrap().status().is_success());
+    }
+
+    /// Authorization requests the provider received, and of those with `prompt=none`.
+    pub async fn authorizations(&self) -> (u64, u64) {
+        let stats = self.stats().await;
+        (stats["authorizations"].as_u64().unwrap(), stats["silentAuthorizations"].as_u64().unwrap())
+    }
+
     /// Revokes every grant of `subject` at the provider, as an administrator would.
     pub async fn revoke_user(&self, subject: &str) {
         let url = format!("{}/test/revoke?sub={subject}", self.base());
@@ -185,7 +205,11 @@ impl Idp {
 /// Plays the user in the provider's login and consent pages, like a browser with cookies, and
 /// returns the URL the provider finally redirects to (the app's redirect URI).
 pub async fn login(authorization_url: &Url, user: &str) -> Url {
-    let browser = test_client(true);
+    login_in(&test_client(true), authorization_url, user).await
+}
+
+/// [`login`] in `browser` (a client with a cookie store that keeps the provider's session cookie).
+pub async fn login_in(browser: &reqwest::Client, authorization_url: &Url, user: &str) -> Url {
     let mut response = browser.get(authorization_url.clone()).send().await.unwrap();
     for _ in 0..20 {
         let location = response
@@ -229,7 +253,7 @@ pub async fn raw_refresh(token_endpoint: &str, refresh_token: &str) -> (u16, Val
 /// The harness's own HTTP client (never the core's): no redirects followed, cookies kept if asked,
 /// and any certificate accepted, so that it drives an HTTPS provider whose certificate the core is
 /// meant to refuse.
-fn test_client(cookies: bool) -> reqwest::Client {
+pub fn test_client(cookies: bool) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(cookies)
