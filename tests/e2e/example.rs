@@ -8,9 +8,13 @@ use session_keeper_testkit as support;
 mod harness;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use fantoccini::wd::WindowHandle;
 use harness::{App, Driver};
+use secrecy::ExposeSecret;
+use session_core::{KeyringVault, SecretVault};
 use support::{Idp, Ttls};
 
 /// The example app's binary, built beside the app (`cargo build -p hello-sessions`).
@@ -33,6 +37,11 @@ async fn window_labelled(app: &App, label: &str) -> WindowHandle {
         None
     })
     .await
+}
+
+/// The example's keychain items (service = its identifier), read as a second program would.
+fn keychain() -> SecretVault {
+    SecretVault::new(Arc::new(KeyringVault::new("dev.sessionkeeper.hello")), Duration::from_secs(5))
 }
 
 /// A provider stat as a number.
@@ -69,6 +78,13 @@ async fn sign_in_refresh_call_the_api_refuse_a_window_without_the_permission_sig
     app.wait_text("#status", "the refresh's answer", |t| t.starts_with("Refreshed")).await;
     assert_eq!(stat(&idp, &["grants", "refresh_token"]).await, refreshes + 1, "exactly one refresh at the provider");
     assert!(!app.attr("#refreshed", "data-at").await.unwrap_or_default().is_empty(), "the page shows when it refreshed");
+    let stored = keychain().load_tokens("demo").await.unwrap().expect("the tokens are in the keychain");
+    let tokens: Vec<String> = [Some(&stored.access_token), stored.refresh_token.as_ref(), stored.id_token.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|token| token.expose_secret().to_owned())
+        .collect();
+    assert_eq!(tokens.len(), 3, "access, refresh and ID token kept");
 
     // Call API: the provider's userinfo endpoint answers the page's call with the token (the core's own
     // userinfo checks run beside it, so the provider's count is not the page's).
@@ -95,5 +111,10 @@ async fn sign_in_refresh_call_the_api_refuse_a_window_without_the_permission_sig
     app.wait_text("#status", "the sign-out's answer", |t| t == "Signed out; the provider revoked the tokens").await;
     app.wait_text("#who", "signed out", |t| t == "Signed out").await;
     assert!(stat(&idp, &["revocations"]).await > revocations, "revoked at the provider");
+    assert!(keychain().load_tokens("demo").await.unwrap().is_none(), "the tokens are gone from the keychain");
     app.client.close().await.unwrap();
+    // Keychain only: no token in any file under the app's home (its data, the webviews' storage and
+    // caches) or in anything it printed.
+    let hits = harness::find_secrets(&driver.home, &driver.output(), &tokens);
+    assert!(hits.is_empty(), "tokens found where the app wrote them: {hits:?}");
 }
