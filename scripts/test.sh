@@ -2,7 +2,8 @@
 # Sets up and runs every test: unit, scheduler (paused clock), integration tests against the real
 # OpenID Provider and a real gnome-keyring, and end-to-end tests driving the real app window over
 # WebDriver (tauri-driver + WebKitWebDriver) on a private desktop (Xvfb, D-Bus, gnome-keyring,
-# dunst); then the release bundles: .deb and .rpm built, the .deb installed
+# dunst), the plugin's example app among them (tests/e2e/example.rs), after the plugin's crate and npm
+# package are listed as they would be published; then the release bundles: .deb and .rpm built, the .deb installed
 # with dpkg -i and started until its window shows, the .rpm's contents listed; then the benchmark
 # suite's short run (scripts/bench.sh --short). Screenshots land in
 # artifacts/screenshots/.
