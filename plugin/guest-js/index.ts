@@ -107,12 +107,15 @@ export async function onSessionChange(callback: (state: SessionState) => void): 
   };
   try {
     // A change that arrives while the list is asked for may be older or newer than the answer: ask
-    // again until an answer arrives with no change beside it (a few rounds at most in practice).
+    // again until an answer arrives with no change beside it (bounded: under a storm of changes the
+    // fifth answer is taken, and the changes after it still arrive).
     let first: SessionState;
+    let rounds = 0;
     do {
       missed = false;
       first = await getSession();
-    } while (missed);
+      rounds += 1;
+    } while (missed && rounds < 5);
     sessions = first.sessions;
     callback({ ready: true, sessions });
   } catch (refusal) {
