@@ -22,7 +22,8 @@
 //                              token answers say when their refresh token ends (`refresh_expires_in`, as
 //                              Keycloak does)
 //   IDP_SESSION_TTL            the provider's own sign-in session (its cookie) in seconds (default 14
-//                              days); the grant a silent sign-in (prompt=none) needs lives as long
+//                              days); given, the grant a silent sign-in (prompt=none) needs lives as long
+//                              (otherwise the grant ends with IDP_REFRESH_TOKEN_TTL)
 //   IDP_IGNORE_ID_TOKEN_HINT=1 a provider that does not check `id_token_hint` against its signed-in user
 //                              (the client must refuse an answer for another user itself)
 //   IDP_NO_REFRESH_TOKEN=1     never issue refresh tokens (a provider that cannot extend a session)
@@ -68,6 +69,7 @@ const ttl = {
   refresh: seconds('IDP_REFRESH_TOKEN_TTL', 14 * 24 * 3600),
   session: seconds('IDP_SESSION_TTL', 14 * 24 * 3600),
 };
+const sessionTtlGiven = Boolean(process.env.IDP_SESSION_TTL);
 const absoluteRefreshTokens = process.env.IDP_REFRESH_TOKEN_ABSOLUTE === '1';
 const announceRefreshExpiry = process.env.IDP_ANNOUNCE_REFRESH_EXPIRY === '1';
 const ignoreIdTokenHint = process.env.IDP_IGNORE_ID_TOKEN_HINT === '1';
@@ -248,8 +250,10 @@ const provider = new Provider(issuer, {
     // Absolute: a rotated token inherits what is left of the one it replaces.
     RefreshToken: (ctx, _token, _client) =>
       (absoluteRefreshTokens && ctx?.oidc?.entities.RotatedRefreshToken ? ctx.oidc.entities.RotatedRefreshToken.remainingTTL : ttl.refresh),
-    // The consent a silent sign-in relies on lasts as long as the sign-in session, not a refresh token.
-    Grant: Math.max(ttl.refresh, ttl.session),
+    // The grant ends with the refresh token (the provider's absolute end, which tests rely on) unless
+    // IDP_SESSION_TTL is given: then the consent a silent sign-in relies on lasts as long as the sign-in
+    // session.
+    Grant: sessionTtlGiven ? Math.max(ttl.refresh, ttl.session) : ttl.refresh,
     Session: ttl.session,
   },
   async findAccount(_ctx, accountId) {
