@@ -136,7 +136,8 @@ async fn harness(access_seconds: i64, policy: Policy) -> Harness {
         has_refresh_token: true,
         refresh_token_online: false,
     };
-    let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn { times, user: alice(), warning: None }, start, &policy);
+    let (state, _) =
+        transition(&SessionState::signed_out(), &Event::SignedIn { times, user: alice(), warning: None, auth_time: None }, start, &policy);
     let store = Arc::new(MemoryStore::default());
     store
         .save(&[&SessionRecord {

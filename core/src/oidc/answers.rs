@@ -14,6 +14,8 @@ pub struct SignedIn {
     pub user: UserProfile,
     /// What in the provider's answer was repaired (a lifetime clamped), for the card.
     pub warning: Option<String>,
+    /// When the person authenticated at the provider (the ID token's `auth_time`), if it says.
+    pub auth_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A refresh answer, before its ID token is checked: checked before it is written when the keys

@@ -125,6 +125,7 @@ impl Provider {
             },
             user,
             warning: response.extra_fields().extra_fields().adjusted.clone(),
+            auth_time: claims.auth_time(),
         })
     }
 

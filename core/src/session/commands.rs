@@ -165,4 +165,6 @@ pub(crate) struct SignedInTokens {
     pub warning: Option<String>,
     /// Why the keychain does not hold the tokens yet (they live in memory until it does).
     pub unsaved: Option<ErrorInfo>,
+    /// The ID token's `auth_time`.
+    pub auth_time: Option<DateTime<Utc>>,
 }

@@ -161,6 +161,8 @@ pub enum Event {
         user: UserProfile,
         /// Shown to the user until the next success.
         warning: Option<ErrorInfo>,
+        /// When the person authenticated at the provider (the ID token's `auth_time`), if it says.
+        auth_time: Option<DateTime<Utc>>,
     },
     /// A narrowed refresh made the token for the scope in flight; it expires at `expires_at`. Comes
     /// before the [`Event::RefreshSucceeded`] of the same answer.
@@ -235,6 +237,8 @@ pub enum SilentResult {
         user: UserProfile,
         /// A repaired defect of the answer, shown until the next success.
         warning: Option<ErrorInfo>,
+        /// The ID token's `auth_time`, if it says.
+        auth_time: Option<DateTime<Utc>>,
     },
     /// The provider's own session has ended (`login_required`, `interaction_required`,
     /// `consent_required`, `account_selection_required`): kind `sign_in_needed`.

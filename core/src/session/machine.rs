@@ -107,14 +107,14 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             };
             (next, vec![effect])
         }
-        Event::SignedIn { times, user, warning } => {
+        Event::SignedIn { times, user, warning, auth_time } => {
             let mut next = waits::carried(state);
             next.check_failure = None;
             next.generation = state.generation + 1;
             next.user = Some(user.clone());
             next.phase = Phase::Active;
             next.tokens = Some(*times);
-            next.signed_in_at = Some(now);
+            next.signed_in_at = Some(signed_in_at(*auth_time, now));
             next.session_extended_at = Some(now);
             next.session_expires_at = Some(cap(now + delta(policy.lifetime.expires_in), times));
             next.last_validated_at = Some(now);
@@ -239,6 +239,12 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
             (next, vec![effect])
         }
     }
+}
+
+/// When the person signed in: the ID token's `auth_time` when it has one (not in the future: our clock
+/// and the provider's may differ), else the time the answer arrived.
+pub(super) fn signed_in_at(auth_time: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+    auth_time.filter(|at| *at <= now).unwrap_or(now)
 }
 
 /// The card's message while the userinfo endpoint answers for another user (OIDC Core 5.3.2).

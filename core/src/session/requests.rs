@@ -85,13 +85,13 @@ impl Actor {
             }
             Request::FinishSignIn { outcome, reply } => {
                 let signed_in = match outcome {
-                    Ok(SignedInTokens { secrets, times, user, warning, unsaved }) => {
+                    Ok(SignedInTokens { secrets, times, user, warning, unsaved, auth_time }) => {
                         entry.secrets = Some(secrets);
                         entry.narrowed.clear();
                         if let Some(warning) = &warning {
                             tracing::warn!(session = %id, "{warning}");
                         }
-                        self.apply(id, Event::SignedIn { times, user, warning: warning.map(ErrorInfo::misbehaved) });
+                        self.apply(id, Event::SignedIn { times, user, warning: warning.map(ErrorInfo::misbehaved), auth_time });
                         if let Some(unsaved) = unsaved {
                             self.apply(id, Event::TokensNotSaved(unsaved));
                         }

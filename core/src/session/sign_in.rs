@@ -121,6 +121,7 @@ impl SessionManager {
                 user: signed_in.user,
                 warning: signed_in.warning,
                 unsaved,
+                auth_time: signed_in.auth_time,
             })
         }
         .await;

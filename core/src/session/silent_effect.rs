@@ -113,8 +113,12 @@ pub(crate) async fn silent_sign_in(
         }
     };
     tracing::info!(session = %job.id, elapsed_ms = started.elapsed().as_millis() as u64, "silent sign-in renewed the session");
-    let result =
-        SilentResult::Renewed { times: signed_in.times, user: signed_in.user, warning: signed_in.warning.map(ErrorInfo::misbehaved) };
+    let result = SilentResult::Renewed {
+        times: signed_in.times,
+        user: signed_in.user,
+        warning: signed_in.warning.map(ErrorInfo::misbehaved),
+        auth_time: signed_in.auth_time,
+    };
     SilentDone { result, secrets: Some(signed_in.secrets), unsaved }
 }
 

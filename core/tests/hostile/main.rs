@@ -447,7 +447,8 @@ fn stored_session(server: &Hostile, at: DateTime<Utc>, policy: &Policy, has_refr
         refresh_token_online: false,
     };
     let alice = UserProfile { subject: "alice".into(), name: None, email: None, preferred_username: None };
-    let (state, _) = transition(&SessionState::signed_out(), &Event::SignedIn { times, user: alice, warning: None }, at, policy);
+    let (state, _) =
+        transition(&SessionState::signed_out(), &Event::SignedIn { times, user: alice, warning: None, auth_time: None }, at, policy);
     let store = Arc::new(MemoryStore::default());
     let record =
         SessionRecord { id: SessionName::new("s").unwrap(), provider: ProviderConfig::new(server.issuer.clone(), "client"), state };

@@ -78,7 +78,7 @@ fn step() -> impl Strategy<Value = Step> {
 fn event(step: &Step, now: DateTime<Utc>) -> Event {
     let alice = UserProfile { subject: "alice".into(), name: None, email: None, preferred_username: None };
     match step.clone() {
-        Step::SignedIn(t) => Event::SignedIn { times: at(now, t), user: alice, warning: None },
+        Step::SignedIn(t) => Event::SignedIn { times: at(now, t), user: alice, warning: None, auth_time: None },
         Step::Refreshed(t) => Event::RefreshSucceeded { times: at(now, t), warning: None },
         Step::Failed(kind, jitter, after) => {
             let failure = match kind {

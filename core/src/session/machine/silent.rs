@@ -168,7 +168,7 @@ fn finished(
     let ended_by = next.silent.ended_by.take();
     let outcome = |outcome, message: Option<&ErrorInfo>| SilentAttempt { at: now, outcome, message: message.map(|m| m.message.clone()) };
     match result {
-        SilentResult::Renewed { times, user, warning } => {
+        SilentResult::Renewed { times, user, warning, auth_time } => {
             let revived = state.phase == Phase::Expired;
             // The lifetime's own end, before the old refresh token's end capped it.
             let lifetime_end = match (revived, state.session_extended_at) {
@@ -181,7 +181,7 @@ fn finished(
             renewed.user = Some(user.clone());
             renewed.phase = Phase::Active;
             renewed.tokens = Some(*times);
-            renewed.signed_in_at = Some(now);
+            renewed.signed_in_at = Some(super::signed_in_at(*auth_time, now));
             renewed.session_extended_at = if revived { Some(now) } else { state.session_extended_at };
             renewed.session_expires_at = Some(super::cap(lifetime_end, times));
             renewed.last_refresh_at = Some(now);

@@ -33,8 +33,12 @@ fn times_at(now: i64) -> TokenTimes {
 fn session(browser: bool) -> SessionState {
     let mut start = SessionState::signed_out();
     start.silent.browser = browser;
-    let (state, _) =
-        transition(&start, &Event::SignedIn { times: times_at(0), user: user("alice"), warning: None }, t(0), &Policy::default());
+    let (state, _) = transition(
+        &start,
+        &Event::SignedIn { times: times_at(0), user: user("alice"), warning: None, auth_time: None },
+        t(0),
+        &Policy::default(),
+    );
     state
 }
 
@@ -43,7 +47,7 @@ fn step(state: &SessionState, event: Event, at: i64) -> (SessionState, Vec<Effec
 }
 
 fn renewed(at: i64) -> Event {
-    Event::SilentFinished(SilentResult::Renewed { times: times_at(at), user: user("alice"), warning: None })
+    Event::SilentFinished(SilentResult::Renewed { times: times_at(at), user: user("alice"), warning: None, auth_time: None })
 }
 
 fn info(kind: ErrorKind) -> ErrorInfo {
@@ -156,7 +160,7 @@ fn login_required_ends_the_session_once_and_blocks_further_attempts() {
     assert_eq!(effects, vec![Effect::Refuse(Waiter::Token, Refusal::NotSignedIn)]);
     let (_, effects) = step(&ended, Event::SilentWanted, 3543);
     assert!(matches!(&effects[..], [Effect::Refuse(Waiter::Check, Refusal::Failed(e))] if e.kind == ErrorKind::SignInNeeded));
-    let (again, _) = step(&ended, Event::SignedIn { times: times_at(4000), user: user("alice"), warning: None }, 4000);
+    let (again, _) = step(&ended, Event::SignedIn { times: times_at(4000), user: user("alice"), warning: None, auth_time: None }, 4000);
     assert!(!again.silent.blocked && again.silent.possible(), "an interactive sign-in lifts the block");
 }
 
@@ -265,4 +269,15 @@ fn the_silent_setting_is_kept_in_the_session_file_and_old_files_read_as_on() {
     old.as_object_mut().unwrap().remove("silent");
     let old: SessionState = serde_json::from_value(old).unwrap();
     assert!(old.silent.enabled, "a session file from before reads as on");
+}
+
+#[test]
+fn the_sign_in_time_is_the_id_tokens_auth_time_and_never_in_the_future() {
+    let sign_in = |auth_time| Event::SignedIn { times: times_at(100), user: user("alice"), warning: None, auth_time };
+    let (state, _) = step(&SessionState::signed_out(), sign_in(Some(t(40))), 100);
+    assert_eq!(state.signed_in_at, Some(t(40)), "auth_time of the ID token");
+    let (state, _) = step(&SessionState::signed_out(), sign_in(Some(t(160))), 100);
+    assert_eq!(state.signed_in_at, Some(t(100)), "a provider clock ahead of ours is not believed");
+    let (state, _) = step(&SessionState::signed_out(), sign_in(None), 100);
+    assert_eq!(state.signed_in_at, Some(t(100)), "no auth_time: when the answer arrived");
 }

@@ -25,7 +25,7 @@ fn times(access_seconds: i64, refresh: bool) -> TokenTimes {
 fn signed_in(access_seconds: i64, refresh: bool, policy: &Policy) -> SessionState {
     let (state, effects) = transition(
         &SessionState::signed_out(),
-        &Event::SignedIn { times: times(access_seconds, refresh), user: alice(), warning: None },
+        &Event::SignedIn { times: times(access_seconds, refresh), user: alice(), warning: None, auth_time: None },
         t(0),
         policy,
     );
@@ -85,8 +85,12 @@ fn sessions_refreshed_together_spread_their_next_refreshes_over_half_the_lead_ti
                 has_refresh_token: true,
                 refresh_token_online: false,
             };
-            let (state, _) =
-                transition(&SessionState::signed_out(), &Event::SignedIn { times, user: alice(), warning: None }, arrived, &policy);
+            let (state, _) = transition(
+                &SessionState::signed_out(),
+                &Event::SignedIn { times, user: alice(), warning: None, auth_time: None },
+                arrived,
+                &policy,
+            );
             (state.next_refresh_at(&policy).unwrap() - t(0)).num_milliseconds()
         })
         .collect();
@@ -214,8 +218,12 @@ fn the_providers_refresh_token_expiry_caps_the_session() {
     let policy = Policy::default();
     let mut short = times(300, true);
     short.refresh_token_expires_at = Some(t(3600));
-    let (state, _) =
-        transition(&SessionState::signed_out(), &Event::SignedIn { times: short, user: alice(), warning: None }, t(0), &policy);
+    let (state, _) = transition(
+        &SessionState::signed_out(),
+        &Event::SignedIn { times: short, user: alice(), warning: None, auth_time: None },
+        t(0),
+        &policy,
+    );
     assert_eq!(state.session_expires_at, Some(t(3600)));
 }
 
@@ -511,7 +519,8 @@ fn the_history_tells_the_story_of_a_session() {
     let (state, _) = transition(&state, &Event::RefreshSucceeded { times: times(1200, true), warning: None }, t(541), &policy);
     let (state, _) = transition(&state, &Event::SignOutRequested, t(600), &policy);
     let (state, _) = transition(&state, &Event::SignedOut, t(601), &policy);
-    let (state, _) = transition(&state, &Event::SignedIn { times: times(700, false), user: alice(), warning: None }, t(602), &policy);
+    let (state, _) =
+        transition(&state, &Event::SignedIn { times: times(700, false), user: alice(), warning: None, auth_time: None }, t(602), &policy);
     let (state, _) = transition(&state, &Event::Tick, t(700), &policy);
     let story: Vec<(MarkKind, Option<&str>, DateTime<Utc>)> =
         state.history.marks().iter().map(|m| (m.what, m.detail.as_deref(), m.at)).collect();
@@ -808,7 +817,7 @@ fn behind_a_captive_portal_a_failure_is_not_counted_and_the_snapshot_names_the_p
     let (signing_in, _) = transition(&SessionState::signed_out(), &Event::SignInStarted, t(0), &policy);
     let signing_in = offline(&signing_in, 1, &policy);
     assert_eq!(signing_in.phase, Phase::SigningIn);
-    let completed = Event::SignedIn { times: times(600, true), user: alice(), warning: None };
+    let completed = Event::SignedIn { times: times(600, true), user: alice(), warning: None, auth_time: None };
     assert_eq!(transition(&signing_in, &completed, t(2), &policy).0.network, Network::Online);
     let away = offline(&signed_in(600, true, &policy), 3, &policy);
     let (out, _) = transition(&away, &Event::SignedOut, t(4), &policy);

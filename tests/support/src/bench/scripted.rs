@@ -88,8 +88,12 @@ pub async fn restored(
             has_refresh_token: true,
             refresh_token_online: false,
         };
-        let (state, _) =
-            transition(&SessionState::signed_out(), &Event::SignedIn { times, user: user(), warning: None }, signed_in, policy);
+        let (state, _) = transition(
+            &SessionState::signed_out(),
+            &Event::SignedIn { times, user: user(), warning: None, auth_time: None },
+            signed_in,
+            policy,
+        );
         records.push(SessionRecord {
             id: session_core::SessionName::new(&id).unwrap(),
             provider: ProviderConfig::new("https://id.example.com", "client"),

@@ -29,7 +29,7 @@ fn alice() -> UserProfile {
 }
 
 fn signed_in(access_seconds: i64, refresh: bool) -> SessionState {
-    let event = Event::SignedIn { times: times(access_seconds, refresh), user: alice(), warning: None };
+    let event = Event::SignedIn { times: times(access_seconds, refresh), user: alice(), warning: None, auth_time: None };
     transition(&SessionState::signed_out(), &event, t(0), &Policy::default()).0
 }
 
@@ -147,7 +147,7 @@ fn a_narrowed_refresh_waits_for_the_refresh_in_flight_and_for_a_sign_in() {
     let (signing, _) = step(&state, Event::SignInStarted, 1);
     let (waiting, effects) = step(&signing, narrowed("openid", 0), 2);
     assert!(effects.is_empty(), "{effects:?}");
-    let event = Event::SignedIn { times: times(3600, true), user: alice(), warning: None };
+    let event = Event::SignedIn { times: times(3600, true), user: alice(), warning: None, auth_time: None };
     let (next, effects) = step(&waiting, event, 3);
     assert_eq!((effects, next.narrowing.in_flight.as_deref()), (vec![Effect::Refresh], Some("openid")), "made for the new sign-in");
 }
