@@ -27,8 +27,7 @@ pub const SIGN_IN_NEEDED_MESSAGE: &str =
     "The provider's own sign-in has ended, so this session could not be renewed without you: sign in again.";
 
 /// The words of an answer for another user.
-pub const OTHER_USER_MESSAGE: &str =
-    "The provider answered the silent sign-in for another user, so the answer was refused and the session left as it was.";
+pub const OTHER_USER_MESSAGE: &str = "The provider answered the silent sign-in for another user, so the answer was refused and the session left as it was. Sign out at the provider's page and sign in again as this session's user, or add a session for the other account.";
 
 /// What the task hands back: the outcome, and the new tokens of a renewal (in the vault already, or
 /// why not).
