@@ -41,7 +41,7 @@ pub fn transition(state: &SessionState, event: &Event, now: DateTime<Utc>, polic
 /// could land after the rotated ones and leave the keychain with a spent refresh token.
 fn last_write_at_quit(next: &mut SessionState, effects: &mut Vec<Effect>, event: &Event) {
     let ends_a_hold = matches!(event, Event::Stopping | Event::RefreshFailed { .. } | Event::Reread { .. });
-    let held = next.phase == Phase::Refreshing || next.narrowing.in_flight.is_some();
+    let held = next.phase == Phase::Refreshing || next.narrowing.in_flight.is_some() || next.silent.attempting;
     if ends_a_hold && next.stopping && !held && next.is_signed_in() && matches!(next.keychain, KeychainCopy::Unsaved { .. }) {
         next.keychain = KeychainCopy::Saving;
         effects.push(Effect::SaveTokens);
@@ -59,8 +59,10 @@ fn decide(state: &SessionState, event: &Event, now: DateTime<Utc>, policy: &Poli
         Event::Tick => {
             let (mut next, mut effects) = evaluate(next, now, policy);
             // Rotated tokens the keychain refused are written again at every look at the clock.
+            // Not while a silent sign-in brings new tokens: the older write could land after theirs.
             if matches!(next.keychain, KeychainCopy::Unsaved { retry_at } if retry_at <= now)
                 && matches!(next.phase, Phase::Active | Phase::Expiring)
+                && !next.silent.attempting
             {
                 next.keychain = KeychainCopy::Saving;
                 effects.push(Effect::SaveTokens);

@@ -23,7 +23,8 @@ use super::{evaluate, waits};
 use crate::error::{ErrorInfo, ErrorKind};
 use crate::policy::Policy;
 use crate::session::state::{
-    Effect, EndReason, Event, Network, Phase, Refusal, SessionState, SilentAttempt, SilentOutcome, SilentResult, Waiter, delta,
+    Effect, EndReason, Event, KeychainCopy, Network, Phase, Refusal, SessionState, SilentAttempt, SilentOutcome, SilentResult, Waiter,
+    delta,
 };
 
 /// Attempts that may fail in a row for a passing reason before silent sign-in waits for the person.
@@ -74,7 +75,8 @@ fn cannot_start(state: &SessionState) -> Option<ErrorInfo> {
     if state.user.is_none() || !matches!(state.phase, Phase::Active | Phase::Expiring | Phase::Expired) {
         return said("This session has never been signed in here: sign in first.");
     }
-    if state.stopping || state.is_busy() {
+    // A retried keychain write of the current tokens could land after the silent sign-in's new ones.
+    if state.stopping || state.is_busy() || state.keychain == KeychainCopy::Saving {
         return said("The session is busy (a refresh is in flight): try again in a moment.");
     }
     None
