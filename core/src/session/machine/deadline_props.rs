@@ -59,6 +59,8 @@ enum Step {
     Saved(bool),
     Validated(u8),
     Other(u8),
+    /// A silent sign-in's outcome (renewed with these times, needs sign-in, refused, failed), or one asked for.
+    Silent(u8, (Option<i64>, Option<i64>, bool), f64),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -72,6 +74,7 @@ fn step() -> impl Strategy<Value = Step> {
         any::<bool>().prop_map(Step::Saved),
         (0u8..3).prop_map(Step::Validated),
         (0u8..7).prop_map(Step::Other),
+        (0u8..5, times(), 0.0..=1.0f64).prop_map(|(kind, t, jitter)| Step::Silent(kind, t, jitter)),
     ]
 }
 
@@ -111,6 +114,16 @@ fn event(step: &Step, now: DateTime<Utc>) -> Event {
         Step::Validated(0) => Event::Validated(alice),
         Step::Validated(1) => Event::ValidationRejected,
         Step::Validated(_) => Event::ValidationUnavailable,
+        Step::Silent(kind, t, jitter) => {
+            use crate::session::state::SilentResult;
+            match kind {
+                0 => Event::SilentFinished(SilentResult::Renewed { times: at(now, t), user: alice, warning: None, auth_time: None }),
+                1 => Event::SilentFinished(SilentResult::NeedsSignIn(ErrorInfo::new(ErrorKind::SignInNeeded, "sign in"))),
+                2 => Event::SilentFinished(SilentResult::Refused(ErrorInfo::new(ErrorKind::OtherUser, "another user"))),
+                3 => Event::SilentFinished(SilentResult::Failed { error: info(), jitter }),
+                _ => Event::SilentWanted,
+            }
+        }
         Step::Other(kind) => match kind {
             0 => Event::SignInStarted,
             1 => Event::SignInAbandoned,
@@ -133,10 +146,13 @@ proptest! {
     #[test]
     fn a_tick_before_the_next_deadline_changes_nothing(
         policy in policy(),
+        browser in any::<bool>(),
         steps in proptest::collection::vec((step(), 0i64..5_000, 0.0..1.0f64), 1..24),
     ) {
         let mut now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let mut state = SessionState::signed_out();
+        // A silent browser plugged in or not: silent sign-in's instants are deadlines too.
+        state.silent.browser = browser;
         for (step, wait, fraction) in steps {
             now += TimeDelta::seconds(wait);
             // The event, then the tick the actor gives every session an event reached.
