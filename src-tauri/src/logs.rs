@@ -15,8 +15,8 @@ use tracing_subscriber::prelude::*;
 
 /// Names the log filter, e.g. `SESSION_KEEPER_LOG=debug` or `info,session_core=trace`.
 pub const LOG_FILTER_ENV: &str = "SESSION_KEEPER_LOG";
-/// The default filter: the app's own crates at `info`, everything else at `warn`.
-const DEFAULT_FILTER: &str = "warn,session_keeper=info,session_core=info";
+/// The default filter: the app's own crates (the session plugin too) at `info`, everything else at `warn`.
+const DEFAULT_FILTER: &str = "warn,session_keeper=info,tauri_plugin_session_keeper=info,session_core=info";
 /// Days of logs kept.
 const KEPT_FILES: usize = 7;
 

@@ -337,6 +337,16 @@ async fn sign_in_window_cannot_call_any_command_and_provider_errors_end_the_atte
         .await
         .unwrap();
     assert_eq!(inline, serde_json::json!(false), "an inline script ran despite the CSP");
+    // The dashboard has the session plugin's default set, which never hands it a token: the access
+    // token's command is refused before it runs, while reading the sessions is allowed.
+    let token = app
+        .run_async(r#"window.__TAURI__.core.invoke("plugin:session-keeper|get_access_token", { name: "Demo" }).then(() => done("ALLOWED"), (e) => done(String(e)))"#)
+        .await;
+    assert!(token.as_str().unwrap().contains("not allowed"), "the dashboard got past get_access_token's permission: {token}");
+    let sessions = app
+        .run_async(r#"window.__TAURI__.core.invoke("plugin:session-keeper|get_session", {}).then((s) => done(s.ready && s.sessions.map((x) => x.id)), (e) => done(String(e)))"#)
+        .await;
+    assert_eq!(sessions, serde_json::json!(["Demo"]), "get_session answers ready with the sessions");
 
     let known = app.windows().await;
     app.click(&card("Demo", "[data-action=sign-in]")).await;
@@ -392,6 +402,7 @@ async fn a_lapsing_session_warns_then_offers_sign_in_again_from_the_notification
     let driver = Driver::start("lapse", &[("SESSION_KEEPER_DEMO_ISSUER", &idp.issuer)]);
     let app = driver.launch().await;
     app.wait_badge("Demo", "Signed out").await;
+    silent_off(&app, "Demo").await;
     app.sign_in_through_window("Demo", "bob").await;
 
     app.wait_badge("Demo", "Expiring").await;
@@ -457,6 +468,7 @@ async fn a_session_without_refresh_token_shows_one_end_on_card_tray_and_notice()
     let driver = Driver::start("one-end", &[("SESSION_KEEPER_DEMO_ISSUER", &idp.issuer)]);
     let app = driver.launch().await;
     app.wait_badge("Demo", "Signed out").await;
+    silent_off(&app, "Demo").await;
     app.sign_in_through_window("Demo", "bob").await;
     app.wait_badge("Demo", "Expiring").await;
 
@@ -490,6 +502,8 @@ async fn focus_rechecks_the_session_and_notices_a_revocation_elsewhere() {
     let idp = Idp::start(Ttls::default());
     let driver = Driver::start("focus", &[("SESSION_KEEPER_DEMO_ISSUER", &idp.issuer)]);
     let app = driver.launch().await;
+    app.wait_badge("Demo", "Signed out").await;
+    silent_off(&app, "Demo").await;
     sign_in(&app, "Demo", "alice", None).await;
 
     // Re-check on every focus (maxAge 1 s) so the test need not wait out the 5-minute default.
@@ -1037,6 +1051,15 @@ async fn dark_presets_issuer_fix_and_a_sign_out_notice() {
 }
 
 /// Runs a blocking command off the async runtime: (exit status, stdout, stderr).
+/// Turns a session's silent sign-in off (the card's switch: the plugin's `set_silent_sign_in`), for the
+/// tests of a session nothing renews by itself; tests/e2e/silent.rs has the ones that renew.
+async fn silent_off(app: &App, session: &str) {
+    let script = format!(
+        r#"window.__TAURI__.core.invoke("plugin:session-keeper|set_silent_sign_in", {{ name: "{session}", enabled: false }}).then((s) => done(s.silent.enabled), (e) => done(String(e)))"#
+    );
+    assert_eq!(app.run_async(&script).await, serde_json::json!(false), "silent sign-in turned off");
+}
+
 async fn output_of(mut command: std::process::Command) -> (i32, String, String) {
     let out = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
