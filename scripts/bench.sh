@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 short=0
 [ "${1:-}" = "--short" ] && short=1
-cargo build --quiet --release --locked -p session-keeper-e2e --example refresh --example timers --example scale --example provider_scale --example idle --example hand_out
+cargo build --quiet --release --locked -p session-keeper-e2e --example refresh --example timers --example scale --example provider_scale --example idle --example hand_out --example silent
 # The app against an empty window of the same Tauri release, both built here (separate invocations,
 # so that each gets the features it is shipped with). The short run in CI measures the app binary
 # the bundle step has just built.
@@ -27,6 +27,7 @@ if [ "$short" = 1 ]; then
   "$bin/provider_scale" --sessions 300 --seconds 30 --ttl 20
   scripts/desktop-session.sh --display -- "$bin/idle" --sessions 5 --seconds 10 --settle 5 --starts 2 --ttl 3600
   scripts/desktop-session.sh --display -- "$bin/hand_out" --calls 200
+  "$bin/silent" --rounds 30
 else
   mkdir -p docs/bench
   scripts/desktop-session.sh -- "$bin/refresh" --rounds 300 --triggers 10000
@@ -39,5 +40,6 @@ else
   scripts/desktop-session.sh --display -- "$bin/idle" --sessions 20 --seconds 60 --settle 15 --starts 5 --ttl 3600
   scripts/desktop-session.sh --display -- "$bin/idle" --sessions 20 --seconds 60 --settle 15 --starts 1
   scripts/desktop-session.sh --display -- "$bin/hand_out" --calls 1000
+  "$bin/silent" --rounds 200
   ls -l target/release/session-keeper target/release/empty-window | awk '{printf "release binary: %s %.1f MB\n", $NF, $5 / 1e6}'
 fi
