@@ -12,8 +12,10 @@
 //!    window mapped;
 //! 3. the provider's own session ended (the test control): exactly one notification, and Sign in
 //!    again in the visible window works;
-//! 4. after a sign-out no silent sign-in happens: the provider sees no authorization request for two
-//!    refresh-token lifetimes.
+//! 4. after a sign-out (its end-session page confirmed) no silent sign-in happens: the provider sees no
+//!    authorization request for two refresh-token lifetimes, and the provider's cookies are deleted
+//!    (the app's log says how many of its domains; under WebDriver the provider host's in the shared
+//!    web context).
 //!
 //! Why `xev` and not WebDriver's window handles: under WebDriver the hidden window shares the
 //! dashboard's web context, so it is one of the handles whether or not it is shown; what a person
@@ -112,22 +114,26 @@ async fn authorization_requests(idp: &Idp) -> u64 {
     idp.authorizations().await.0
 }
 
-/// The silent sign-ins' times in the real window, from the app's JSON log lines.
-fn silent_times(driver: &Driver) -> Vec<u64> {
-    let mut times = Vec::new();
+/// The `fields` of every record in the app's JSON log files.
+fn log_records(driver: &Driver) -> Vec<Value> {
+    let mut records = Vec::new();
     for entry in std::fs::read_dir(driver.logs()).into_iter().flatten().flatten() {
         for line in std::fs::read_to_string(entry.path()).unwrap_or_default().lines() {
-            let Ok(record) = serde_json::from_str::<Value>(line) else { continue };
-            let fields = &record["fields"];
-            if fields["message"] == "silent sign-in window finished"
-                && fields["ok"] == true
-                && let Some(took) = fields["took_ms"].as_u64()
-            {
-                times.push(took);
+            if let Ok(mut record) = serde_json::from_str::<Value>(line) {
+                records.push(record["fields"].take());
             }
         }
     }
-    times
+    records
+}
+
+/// The silent sign-ins' times in the real window, from the app's log.
+fn silent_times(driver: &Driver) -> Vec<u64> {
+    log_records(driver)
+        .into_iter()
+        .filter(|fields| fields["message"] == "silent sign-in window finished" && fields["ok"] == true)
+        .filter_map(|fields| fields["took_ms"].as_u64())
+        .collect()
 }
 
 fn quantile(sorted: &[u64], q: f64) -> u64 {
@@ -173,16 +179,9 @@ async fn a_session_outlives_its_refresh_tokens_unseen_and_asks_once_when_the_pro
     assert_eq!(maps.maps(), Vec::<String>::new(), "a window was mapped during silent sign-ins");
     assert_eq!(notifications(&watch), notified, "a notification during silent sign-ins");
     let mut times = silent_times(&driver);
-    if times.len() < 3 {
-        let logs: Vec<String> = std::fs::read_dir(driver.logs())
-            .into_iter()
-            .flatten()
-            .flatten()
-            .flat_map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default().lines().map(str::to_owned).collect::<Vec<_>>())
-            .filter(|line| line.contains("silent"))
-            .collect();
-        panic!("the app logged {} silent sign-ins:\n{}", times.len(), logs.join("\n"));
-    }
+    let silent_lines: Vec<String> =
+        log_records(&driver).iter().filter(|f| f.to_string().contains("silent")).map(Value::to_string).collect();
+    assert!(times.len() >= 3, "the app logged {} silent sign-ins:\n{}", times.len(), silent_lines.join("\n"));
     times.sort();
     let figures = json!({
         "silentSignIns": times.len(),
@@ -242,7 +241,12 @@ async fn a_session_outlives_its_refresh_tokens_unseen_and_asks_once_when_the_pro
     app.wait_badge("Demo", "Active").await;
 
     // 4. Signed out: no silent sign-in, however long the refresh token would have lived.
+    // The provider's end-session page opens in a window and asks; yes ends its session there.
+    let known = app.windows().await;
     app.click(&card("Demo", "[data-action=sign-out]")).await;
+    let window = app.switch_to_new_window(&known).await;
+    app.click_leaving("button[name=logout][value=yes]").await;
+    app.wait_closed(&window).await;
     app.wait_badge("Demo", "Signed out").await;
     let asked = authorization_requests(&idp).await;
     let quiet_until = Instant::now() + Duration::from_secs(REFRESH_TOKEN_TTL * 2);
@@ -251,6 +255,23 @@ async fn a_session_outlives_its_refresh_tokens_unseen_and_asks_once_when_the_pro
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert_eq!(snapshot(&app, "Demo").await["shown"], "signed_out");
+    // The provider's cookies went too (the shared context's, for the provider's host, under WebDriver),
+    // once the end-session visit was over: a signed-out person is never signed back in silently.
+    let waited = Instant::now();
+    let deleted = loop {
+        let records = log_records(&driver);
+        let done = records.iter().find(|f| f["message"] == "the provider's cookies were deleted after its last sign-out");
+        if let Some(deleted) = done.and_then(|fields| fields["deleted"].as_u64()) {
+            break deleted;
+        }
+        if waited.elapsed() > harness::PATIENCE {
+            let said: Vec<String> = records.iter().rev().take(15).map(Value::to_string).collect();
+            panic!("the provider's cookies were not deleted after the sign-out; the log's last words:\n{}", said.join("\n"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(deleted >= 1, "no cookie of the provider's host was found to delete");
+    println!("after the sign-out the cookies of {deleted} domain(s) of the provider were deleted");
     app.quit().await;
 }
 
