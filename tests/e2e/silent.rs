@@ -17,6 +17,17 @@
 //!    (the app's log says how many of its domains; under WebDriver the provider host's in the shared
 //!    web context).
 //!
+//! A second test, with a provider that answers for whoever its cookie says (it ignores `id_token_hint`):
+//! the Demo session signed in as bob, then the provider's cookie switched to alice (bob's provider
+//! session ended, a second session signed in as alice in the same shared web context), and Demo's
+//! silent sign-in (due half a refresh-token lifetime after its sign-in, the provider announcing the
+//! refresh token's end) is answered for alice: refused (`other_user`, the card says so), and until the
+//! next attempt (the refusal's retry, a second later) the session is bob's as before: the card, the
+//! snapshot, the keychain's ID token, no notification for Demo, no window mapped; alice's answer's
+//! tokens were revoked. What the retry meets is not asserted: at oidc-provider revoking the answer's
+//! refresh token ends alice's whole grant (the one the Other session holds too), so the retry is
+//! answered `consent_required` and Demo ends as when the provider's session ends.
+//!
 //! Why `xev` and not WebDriver's window handles: under WebDriver the hidden window shares the
 //! dashboard's web context, so it is one of the handles whether or not it is shown; what a person
 //! would see is a mapped X window. The watch sees top-level maps only (children of the root, which
@@ -34,9 +45,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use harness::{App, Driver, NotificationWatch, card, eventually};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
+use session_core::{KeyringVault, SecretVault};
 use support::{Idp, Ttls};
+
+/// One app at a time: the tests of this file run in one process, and the app is single-instance with
+/// one keychain.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The provider's refresh tokens live this long (absolute); its own session an hour.
 const REFRESH_TOKEN_TTL: u64 = 8;
@@ -142,6 +160,7 @@ fn quantile(sorted: &[u64], q: f64) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_outlives_its_refresh_tokens_unseen_and_asks_once_when_the_provider_session_ends() {
+    let _serial = SERIAL.lock().await;
     let idp = Idp::start_with(
         Ttls { access: 3, refresh: REFRESH_TOKEN_TTL },
         &[("IDP_SESSION_TTL", "3600"), ("IDP_REFRESH_TOKEN_ABSOLUTE", "1")],
@@ -284,4 +303,122 @@ async fn sign_in_without_form(app: &App) {
     app.provider_consent().await;
     app.wait_closed(&window).await;
     app.wait_badge("Demo", "Active").await;
+}
+
+/// The refresh token's absolute lifetime in the other-user test: its silent sign-in is due half of it
+/// after the sign-in, which leaves that long to switch the provider's cookie to alice first.
+const OTHER_USER_REFRESH_TOKEN_TTL: u64 = 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_answer_for_another_user_is_refused_and_the_session_stays_as_it_was() {
+    let _serial = SERIAL.lock().await;
+    let idp = Idp::start_with(
+        Ttls { access: 3, refresh: OTHER_USER_REFRESH_TOKEN_TTL },
+        &[
+            ("IDP_SESSION_TTL", "3600"),
+            ("IDP_REFRESH_TOKEN_ABSOLUTE", "1"),
+            ("IDP_ANNOUNCE_REFRESH_EXPIRY", "1"),
+            ("IDP_IGNORE_ID_TOKEN_HINT", "1"),
+        ],
+    );
+    let watch = NotificationWatch::start();
+    let driver = Driver::start("silent-other-user", &[("SESSION_KEEPER_DEMO_ISSUER", &idp.issuer)]);
+    let app = driver.launch().await;
+    app.wait_badge("Demo", "Signed out").await;
+    // A second session at the same provider, through the command the Add provider dialog calls.
+    let added = app
+        .run_async(&format!(
+            "window.__TAURI__.core.invoke('add_provider', {{ provider: {} }}).then((s) => done(s), (e) => done({{ error: String(e) }}));",
+            json!({ "name": "Other", "displayName": "Test provider", "issuer": idp.issuer, "clientId": "session-keeper", "scopes": "" })
+        ))
+        .await;
+    assert_eq!(added["id"], "Other", "the second session was not added: {added}");
+    app.wait_badge("Other", "Signed out").await;
+
+    // Demo signed in as bob; then the provider's cookie (the web context's, shared by every sign-in
+    // window under WebDriver) becomes alice's: bob's provider session ends, alice signs Other in.
+    app.sign_in_through_window("Demo", "bob").await;
+    app.wait_badge("Demo", "Active").await;
+    let switching = Instant::now();
+    idp.end_provider_session("bob").await;
+    app.sign_in_through_window("Other", "alice").await;
+    app.wait_badge("Other", "Active").await;
+    let switched = switching.elapsed();
+    let before = snapshot(&app, "Demo").await;
+    assert!(
+        before["silent"]["last"].is_null() && before["silent"]["attempting"] == false,
+        "Demo's silent sign-in came before the provider's cookie was alice's ({switched:?} to switch): {before}"
+    );
+    assert_eq!(id_token_subject("Demo").await, "bob", "Demo's ID token in the keychain before the silent sign-in");
+    let maps = MapWatch::start();
+    // Demo's notifications (its name in the summary); Other's own fate is not this test's.
+    let notified = watch.count("“Demo”");
+    let silent_asked = idp.authorizations().await.1;
+    let revocations = idp.stats().await["revocations"].as_u64().unwrap();
+
+    // Demo's silent sign-in comes a half refresh-token lifetime after its sign-in, answered for alice.
+    let bound = Duration::from_secs(OTHER_USER_REFRESH_TOKEN_TTL + 15);
+    let waited = Instant::now();
+    let refused = loop {
+        let now = snapshot(&app, "Demo").await;
+        if !now["silent"]["last"].is_null() && now["silent"]["attempting"] == false {
+            break now;
+        }
+        assert!(waited.elapsed() < bound, "no silent sign-in ended within {bound:?}: {now}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let took = waited.elapsed();
+    assert_eq!(refused["silent"]["last"]["outcome"], "refused", "{refused}");
+    let message = refused["silent"]["last"]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("for another user"), "the card's reason is other_user's: {message}");
+    assert_eq!(refused["signedInAt"], before["signedInAt"], "the sign-in's time changed: {refused}");
+
+    // Until the next attempt (the refusal is retried a second later), the session is bob's as before:
+    // each look reads what a person or another program sees first, then the snapshot confirms that
+    // the next attempt had not begun.
+    let mut looks = 0;
+    let mut on_card = String::new();
+    loop {
+        let notified_now = watch.count("“Demo”");
+        let subject = id_token_subject("Demo").await;
+        let user = app.text(&card("Demo", ".user")).await;
+        let silent_line = app.text(&card("Demo", ".card-silent")).await;
+        let now = snapshot(&app, "Demo").await;
+        if now["silent"]["attempting"] == true || now["silent"]["last"] != refused["silent"]["last"] {
+            break;
+        }
+        looks += 1;
+        assert_eq!(notified_now, notified, "a notification for the refused answer: {now}");
+        assert_eq!(subject, "bob", "alice's tokens were written to Demo's keychain item");
+        assert!(user.starts_with("Bob Example"), "the card's user: {user}");
+        assert_eq!((&now["shown"], &now["who"]["name"]), (&json!("signed_in"), &json!("Bob Example")), "{now}");
+        if silent_line.contains("for another user") {
+            on_card = silent_line;
+        }
+        assert!(waited.elapsed() < bound + harness::PATIENCE, "the refusal was never retried: {now}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(looks > 0, "the next attempt came before the session could be looked at");
+    assert!(!on_card.is_empty(), "the card never said why the answer was refused");
+    assert_eq!(maps.windows(), Vec::<String>::new(), "a window was mapped during the silent sign-in");
+    assert!(idp.authorizations().await.1 > silent_asked, "the provider was asked with prompt=none");
+    assert!(idp.stats().await["revocations"].as_u64().unwrap() > revocations, "the tokens of alice's answer were not revoked");
+    let refused_logged = log_records(&driver).iter().any(|f| f["message"] == "silent sign-in answered for another user: refused");
+    assert!(refused_logged, "the app's log has no line for the refused answer");
+    println!("alice's cookie in {switched:?}; the silent answer for alice refused {took:?} later; {looks} looks; the card: {on_card}");
+    app.quit().await;
+}
+
+/// The `sub` of the ID token the app keeps for `session` in the keychain, read as a second program would.
+async fn id_token_subject(session: &str) -> String {
+    let vault = SecretVault::new(Arc::new(KeyringVault::new("session-keeper")), Duration::from_secs(5));
+    let secrets = vault.load_tokens(session).await.unwrap().unwrap_or_else(|| panic!("no tokens of {session} in the keychain"));
+    let id_token = secrets.id_token.unwrap_or_else(|| panic!("no ID token of {session} in the keychain"));
+    let payload = id_token.expose_secret().split('.').nth(1).unwrap_or_default().to_owned();
+    let claims: Value = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .expect("the ID token's claims are JSON");
+    claims["sub"].as_str().unwrap_or_default().to_owned()
 }
