@@ -170,7 +170,14 @@ async fn an_answer_for_another_user_is_refused_and_the_session_stays_as_it_was()
     let token_after = manager.access_token("work").await.unwrap();
     use secrecy::ExposeSecret;
     assert_eq!(token_after.token.expose_secret(), token_before.token.expose_secret(), "the session's tokens are the same");
-    assert!(idp.stats().await["revocations"].as_u64().unwrap() > revocations, "bob's tokens were revoked");
+    // Bob's answer was dropped, not revoked: revoking it would have ended bob's whole grant at the
+    // provider, and with it this app's own session of bob.
+    assert_eq!(idp.stats().await["revocations"].as_u64().unwrap(), revocations, "nothing of bob's was revoked");
+    let bob = manager.refresh("other", true).await.unwrap();
+    assert!(bob.signed_in && bob.last_error.is_none(), "bob's own session still refreshes: {:?}", bob.last_error);
+    // The same answer would come again: no further attempt until the person signs in.
+    assert!(after.silent.last.is_some() && !after.silent.possible);
+    assert_eq!(manager.silent_sign_in("work").await.unwrap_err().kind(), ErrorKind::SignInNeeded);
 }
 
 #[tokio::test]

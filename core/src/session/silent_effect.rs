@@ -91,12 +91,14 @@ pub(crate) async fn silent_sign_in(
         Err(err) => return SilentDone { result: SilentResult::Refused(err.info()), secrets: None, unsaved: None },
     };
     // The ID token was checked against this session's issuer (discovery, `iss`); the subject must be the
-    // session's too, or the answer is someone else's: refused, and its tokens revoked (best-effort).
+    // session's too, or the answer is someone else's: refused, and its tokens dropped unused (never
+    // stored, never handed out). They are not revoked: at oidc-provider (`revokeGrantPolicy`) and
+    // Keycloak revoking a refresh token ends its whole grant or client session, which is that other
+    // user's own, perhaps another session of this app (measured: revoking them ended it).
     let expected = job.user.as_ref().map(|u| u.subject.as_str());
     if expected.is_some_and(|subject| subject != signed_in.user.subject) {
-        tracing::warn!(session = %job.id, "silent sign-in answered for another user: refused");
-        let revoked = provider.revoke(&signed_in.secrets, Some(&signed_in.times)).await;
-        tracing::info!(session = %job.id, ?revoked, "revoked the tokens of an answer for another user");
+        tracing::warn!(session = %job.id, "silent sign-in answered for another user: refused, its tokens dropped");
+        drop(signed_in);
         let info = ErrorInfo::new(ErrorKind::OtherUser, OTHER_USER_MESSAGE);
         return SilentDone { result: SilentResult::Refused(info), secrets: None, unsaved: None };
     }

@@ -30,7 +30,10 @@ pub(super) fn evaluate(mut next: SessionState, now: DateTime<Utc>, policy: &Poli
         } else {
             "The session reached the end of its lifetime: sign in again."
         };
-        let error = info(ErrorKind::SessionRevoked, words);
+        let error = match super::silent::ended_by_the_provider(&next) {
+            Some(why) => why,
+            None => info(ErrorKind::SessionRevoked, words),
+        };
         let revoke = next.has_refresh_token();
         return expire(&next, error, revoke);
     }

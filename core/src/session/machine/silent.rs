@@ -12,9 +12,12 @@
 //! renews: only a refresh token's end is. A renewal keeps the lifetime's end where it was (uncapped
 //! from the old refresh token's end); an expired session revived for a waiting caller starts a new one.
 //!
-//! Never a loop: `login_required` & co. block silent sign-in until the person signs in (the session
-//! ends once, kind `sign_in_needed`); a passing failure is retried with the refresh backoff at most
-//! [`SILENT_TRIES`] times while the refresh token lives, then the session ends at its end as before.
+//! Never a loop: `login_required` & co., and an answer this session cannot take (another user, a
+//! refused answer), block silent sign-in until the person signs in. The session ends once: at once when
+//! its refresh token is dead (kind `sign_in_needed`, or the refusal's), else at that token's end, the
+//! person told meanwhile to sign in again (`signInAgainSoon`); a still-valid refresh token is never
+//! revoked for it. A passing failure is retried with the refresh backoff at most [`SILENT_TRIES`] times
+//! while the refresh token lives, then the session ends at its end as before.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -22,6 +25,7 @@ use super::deadlines::expire;
 use super::{evaluate, waits};
 use crate::error::{ErrorInfo, ErrorKind};
 use crate::policy::Policy;
+use crate::session::silent_effect::SIGN_IN_NEEDED_MESSAGE;
 use crate::session::state::{
     Effect, EndReason, Event, KeychainCopy, Network, Phase, Refusal, SessionState, SilentAttempt, SilentOutcome, SilentResult, Waiter,
     delta,
@@ -70,7 +74,10 @@ fn cannot_start(state: &SessionState) -> Option<ErrorInfo> {
         return said("Silent sign-in is off for this session.");
     }
     if state.silent.blocked {
-        return Some(ErrorInfo::new(ErrorKind::SignInNeeded, super::super::silent_effect::SIGN_IN_NEEDED_MESSAGE));
+        // The last answer's own words (another user, a refused answer), else the provider's session ended.
+        let refused =
+            state.silent.last.as_ref().filter(|last| last.outcome == SilentOutcome::Refused).and_then(|last| last.message.clone());
+        return Some(ErrorInfo::new(ErrorKind::SignInNeeded, refused.unwrap_or_else(|| SIGN_IN_NEEDED_MESSAGE.to_owned())));
     }
     if state.user.is_none() || !matches!(state.phase, Phase::Active | Phase::Expiring | Phase::Expired) {
         return said("This session has never been signed in here: sign in first.");
@@ -195,34 +202,51 @@ fn finished(
             renewed.silent.last = Some(outcome(SilentOutcome::Renewed, None));
             evaluate(renewed, now, policy)
         }
-        SilentResult::NeedsSignIn(error) => {
+        // The provider needs the person (its own sign-in ended), or answered what this session cannot
+        // take (another user, a refused answer): asking again would get the same answer, so no attempt
+        // runs until the person signs in. A refresh token that still lives keeps the session until its
+        // end (the person is told to sign in again now: `signInAgainSoon`); one that is dead ends it.
+        SilentResult::NeedsSignIn(error) | SilentResult::Refused(error) => {
+            let word = if matches!(result, SilentResult::NeedsSignIn(_)) { SilentOutcome::NeedsSignIn } else { SilentOutcome::Refused };
             next.silent.blocked = true;
-            next.silent.last = Some(outcome(SilentOutcome::NeedsSignIn, Some(error)));
-            ended(next, error.clone())
-        }
-        SilentResult::Refused(error) | SilentResult::Failed { error, .. } => {
-            let (word, jitter) = match result {
-                SilentResult::Failed { jitter, .. } => (SilentOutcome::Failed, *jitter),
-                _ => (SilentOutcome::Refused, 1.0),
-            };
             next.silent.last = Some(outcome(word, Some(error)));
-            next.silent.failures = next.silent.failures.saturating_add(1);
-            next.silent.retry_at = Some(now + delta(policy.refresh.retry_delay(next.silent.failures, jitter)));
-            if next.check_waiting {
-                next.check_failure = Some(error.clone());
+            match ended_by {
+                Some(refusal) if word == SilentOutcome::Refused => ended(next, refusal),
+                Some(_) => ended(next, error.clone()),
+                None => went_on(next, error, now, policy),
             }
+        }
+        SilentResult::Failed { error, jitter } => {
+            next.silent.last = Some(outcome(SilentOutcome::Failed, Some(error)));
+            next.silent.failures = next.silent.failures.saturating_add(1);
+            next.silent.retry_at = Some(now + delta(policy.refresh.retry_delay(next.silent.failures, *jitter)));
             match ended_by {
                 // The refresh token is dead: the session ends as it would have without the attempt.
                 Some(refusal) => ended(next, refusal),
-                None if next.phase == Phase::Expired => (next, Vec::new()),
                 // The session is as it was (its refresh token lives); a passing failure is retried.
-                None => evaluate(next, now, policy),
+                None => went_on(next, error, now, policy),
             }
         }
     }
 }
 
-/// The attempt could not renew a session that cannot go on: it ends (once) with `error`.
+/// The attempt did not renew the session, whose refresh token (if any) still lives: the session goes
+/// on as it was; a caller waiting on the attempt hears why.
+fn went_on(mut next: SessionState, error: &ErrorInfo, now: DateTime<Utc>, policy: &Policy) -> (SessionState, Vec<Effect>) {
+    if next.check_waiting {
+        next.check_failure = Some(error.clone());
+    }
+    if next.phase == Phase::Expired { (next, Vec::new()) } else { evaluate(next, now, policy) }
+}
+
+/// Why a session that silent sign-in no longer renews ends at its refresh token's end: the provider's
+/// own sign-in ended (`sign_in_needed`), if that is what the last attempt heard.
+pub(super) fn ended_by_the_provider(state: &SessionState) -> Option<ErrorInfo> {
+    let heard = state.silent.last.as_ref().is_some_and(|last| last.outcome == SilentOutcome::NeedsSignIn);
+    (state.silent.blocked && heard).then(|| ErrorInfo::new(ErrorKind::SignInNeeded, SIGN_IN_NEEDED_MESSAGE))
+}
+
+/// The attempt could not renew a session whose refresh token is dead: it ends (once) with `error`.
 fn ended(mut next: SessionState, error: ErrorInfo) -> (SessionState, Vec<Effect>) {
     if next.check_waiting {
         next.check_failure = Some(error.clone());
@@ -231,7 +255,6 @@ fn ended(mut next: SessionState, error: ErrorInfo) -> (SessionState, Vec<Effect>
         next.last_error = Some(error);
         return (next, Vec::new());
     }
-    // The provider's session ended while the refresh token lives: revoked, as at a lifetime's end.
-    let revoke = next.silent.blocked && next.has_refresh_token();
-    expire(&next, error, revoke)
+    // Only a dead refresh token ends a session here (`invalid_grant`): nothing left to revoke.
+    expire(&next, error, false)
 }

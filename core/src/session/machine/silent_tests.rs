@@ -149,10 +149,18 @@ fn login_required_ends_the_session_once_and_blocks_further_attempts() {
     let mut state = session(true);
     state.tokens = Some(TokenTimes { access_token_expires_at: Some(t(9000)), ..times_at(0) });
     let (during, _) = step(&state, Event::Tick, 3540);
-    let (ended, effects) = step(&during, Event::SilentFinished(SilentResult::NeedsSignIn(info(ErrorKind::SignInNeeded))), 3541);
+    let (told, effects) = step(&during, Event::SilentFinished(SilentResult::NeedsSignIn(info(ErrorKind::SignInNeeded))), 3541);
+    // The refresh token still lives: the session goes on until its end, never revoked for this, and
+    // the person is told to sign in again now.
+    assert!(effects.is_empty(), "{effects:?}");
+    assert!(told.is_signed_in() && told.tokens == state.tokens);
+    assert!(told.silent.blocked && !told.silent.possible() && told.silent.sign_in_again_soon);
+    let (_, effects) = step(&told, Event::Tick, 3560);
+    assert!(effects.is_empty(), "no second attempt: {effects:?}");
+    let (ended, effects) = step(&told, Event::Tick, 3600);
     assert_eq!(ended.phase, Phase::Expired);
     assert_eq!(ended.last_error.as_ref().map(|e| e.kind), Some(ErrorKind::SignInNeeded));
-    assert_eq!(effects, vec![Effect::Discard { revoke: true }]);
+    assert_eq!(effects, vec![Effect::Discard { revoke: true }], "at its end, as any refresh token's end");
     assert!(ended.silent.blocked && !ended.silent.possible());
     assert_eq!(ended.history.marks().iter().filter(|m| m.what == MarkKind::Expired).count(), 1);
     // Neither a program nor a person starts another until the person signs in.
@@ -168,12 +176,24 @@ fn login_required_ends_the_session_once_and_blocks_further_attempts() {
 fn a_refused_or_failed_attempt_leaves_the_session_as_it_was_and_retries_a_few_times_with_backoff() {
     let mut state = session(true);
     state.tokens = Some(TokenTimes { access_token_expires_at: Some(t(9000)), ..times_at(0) });
+    // A refused answer (another user) would be the same answer again: no retry until the person signs in.
+    let (during, _) = step(&state, Event::Tick, 3540);
+    let (refused, effects) = step(&during, Event::SilentFinished(SilentResult::Refused(info(ErrorKind::OtherUser))), 3541);
+    assert!(effects.is_empty());
+    assert_eq!((refused.tokens, refused.user.clone()), (state.tokens, state.user.clone()), "as it was");
+    assert!(refused.is_signed_in() && refused.silent.blocked && refused.silent.sign_in_again_soon);
+    let (_, effects) = step(&refused, Event::Tick, 3570);
+    assert!(effects.is_empty(), "not asked again: {effects:?}");
+    let (ended, _) = step(&refused, Event::Tick, 3600);
+    assert_eq!(ended.last_error.as_ref().map(|e| e.kind), Some(ErrorKind::SessionRevoked), "ends at the refresh token's end");
+    // A passing failure is retried with backoff, a few times.
     let mut now = 3540;
     let mut current = state.clone();
     for attempt in 1..=SILENT_TRIES {
         let (during, effects) = step(&current, Event::Tick, now);
         assert_eq!(effects, vec![Effect::SilentSignIn], "attempt {attempt}");
-        let (after, effects) = step(&during, Event::SilentFinished(SilentResult::Refused(info(ErrorKind::OtherUser))), now + 1);
+        let failed = SilentResult::Failed { error: info(ErrorKind::ProviderUnavailable), jitter: 1.0 };
+        let (after, effects) = step(&during, Event::SilentFinished(failed), now + 1);
         assert!(effects.is_empty());
         assert_eq!((after.tokens, after.user.clone()), (state.tokens, state.user.clone()), "as it was");
         assert!(after.is_signed_in());
