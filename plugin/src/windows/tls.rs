@@ -76,7 +76,7 @@ fn escape(message: &str) -> String {
 #[cfg(target_os = "linux")]
 mod linux {
     use std::cell::RefCell;
-    use std::collections::HashSet;
+    use std::collections::HashMap;
 
     use webkit2gtk::gio::prelude::TlsCertificateExt;
     use webkit2gtk::gio::{TlsCertificate, TlsCertificateFlags};
@@ -117,10 +117,16 @@ mod linux {
         chain
     }
 
+    /// How many times a certificate the provider's CA vouched for is allowed and its page loaded again
+    /// before a refusal is believed. WebKit takes the allowance to its network process on one channel
+    /// and the new load on another (through the web process), so a load can overtake the allowance and
+    /// fail once more (seen under load in CI); each further try waits a little longer.
+    const TRIES: u32 = 3;
+
     pub(super) fn watch(webview: &WebView, url: &Url, ca_pem: Option<String>, refusal: Refusal) {
-        // (host, server certificate) pairs allowed in this window: a second refusal of one already
-        // allowed ends the attempt instead of loading again and again.
-        let allowed: RefCell<HashSet<(String, Vec<u8>)>> = RefCell::default();
+        // (host, server certificate) pairs allowed in this window, and how often: a refusal that
+        // outlasts `TRIES` ends the attempt instead of loading again and again.
+        let allowed: RefCell<HashMap<(String, Vec<u8>), u32>> = RefCell::default();
         webview.connect_load_failed_with_tls_errors(move |view, failing, certificate, flags| {
             let Ok(page) = Url::parse(failing) else { return false };
             let Some(host) = host_of(&page) else { return false };
@@ -128,13 +134,25 @@ mod linux {
             let origin = page.origin().ascii_serialization();
             let key = (host.clone(), chain.first().cloned().unwrap_or_default());
             let verdict = judge(ca_pem.as_deref(), &chain, &host, &origin, &reasons(flags));
+            let tries = {
+                let mut allowed = allowed.borrow_mut();
+                let tries = allowed.entry(key).or_default();
+                *tries += 1;
+                *tries
+            };
             match verdict {
-                Ok(()) if allowed.borrow_mut().insert(key) => {
-                    tracing::info!(%host, "the provider's own CA vouches for the page's certificate: allowed for this host");
+                Ok(()) if tries <= TRIES => {
+                    tracing::info!(%host, tries, "the provider's own CA vouches for the page's certificate: allowed for this host");
                     if let Some(context) = view.context() {
                         context.allow_tls_certificate_for_host(certificate, &host);
                     }
-                    view.load_uri(failing);
+                    if tries == 1 {
+                        view.load_uri(failing);
+                    } else {
+                        let (view, failing) = (view.clone(), failing.to_owned());
+                        let pause = std::time::Duration::from_millis(200 * u64::from(tries));
+                        webkit2gtk::glib::timeout_add_local_once(pause, move || view.load_uri(&failing));
+                    }
                 }
                 Ok(()) => refuse(
                     view,
