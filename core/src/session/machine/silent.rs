@@ -149,7 +149,9 @@ pub(super) fn after_refusal(state: &SessionState, error: &ErrorInfo) -> (Session
     next.phase = Phase::Active;
     next.refused = None;
     if state.stopping || cannot_start(&next).is_some() {
-        return expire(state, error.clone(), false);
+        // Already told the provider's own sign-in ended: that stays the reason (a refresh refused at the
+        // refresh token's end says less).
+        return expire(state, ended_by_the_provider(state).unwrap_or_else(|| error.clone()), false);
     }
     next.silent.ended_by = Some(error.clone());
     start(next)

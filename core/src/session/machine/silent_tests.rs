@@ -162,6 +162,13 @@ fn login_required_ends_the_session_once_and_blocks_further_attempts() {
     assert_eq!(ended.last_error.as_ref().map(|e| e.kind), Some(ErrorKind::SignInNeeded));
     assert_eq!(effects, vec![Effect::Discard { revoke: true }], "at its end, as any refresh token's end");
     assert!(ended.silent.blocked && !ended.silent.possible());
+    // A refresh refused meanwhile (the refresh token ran out first) ends it with the same reason.
+    let (refreshing, _) = step(&told, Event::Trigger(Trigger::Manual { force: true }), 3570);
+    let (rereading, _) =
+        step(&refreshing, Event::RefreshFailed { failure: RefreshFailure::Revoked(info(ErrorKind::SessionRevoked)), jitter: 0.5 }, 3571);
+    let (refused, effects) = step(&rereading, Event::Reread { rotated: false }, 3572);
+    assert_eq!((refused.phase, effects), (Phase::Expired, vec![Effect::Discard { revoke: false }]));
+    assert_eq!(refused.last_error.as_ref().map(|e| e.kind), Some(ErrorKind::SignInNeeded), "the provider's session ended: that is why");
     assert_eq!(ended.history.marks().iter().filter(|m| m.what == MarkKind::Expired).count(), 1);
     // Neither a program nor a person starts another until the person signs in.
     let (_, effects) = step(&ended, Event::TokenWanted { token: TokenKind::Access, min_valid: TimeDelta::zero() }, 3542);
